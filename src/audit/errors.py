@@ -1,0 +1,29 @@
+"""Errors a user can act on. Each renders as one line naming the file and the problem."""
+
+from __future__ import annotations
+
+
+class AuditError(Exception):
+    """Base: the CLI prints `str(err)` on one line and exits with status 2."""
+
+
+class InputError(AuditError):
+    """The recording cannot be audited (missing, empty, not audio, truncated, too long)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class ModelError(AuditError):
+    """The Whisper model directory is missing or unusable."""
+
+
+class RulePackError(AuditError):
+    """A rule pack failed validation; `errors` holds one line per problem."""
+
+    def __init__(self, path: str, errors: list[str]) -> None:
+        super().__init__(f"{path}: {len(errors)} error(s) in rule pack: " + "; ".join(errors))
+        self.path = path
+        self.errors = errors

@@ -1,0 +1,121 @@
+"""Phrase matching that survives the recognizer.
+
+Whisper base on telephone audio writes homophones (工号 -> 公号, 为您 -> 外宁) and sometimes
+Traditional characters. Exact string rules would fail good agents for the recognizer's
+mistakes, so phrases are matched on tone-less, accent-folded pinyin with a fuzzy similarity
+(rapidfuzz's normalised Indel ratio over the syllable letters), over a stream of consecutive
+utterances so a phrase split across two VAD regions is still found.
+
+Short phrases get a stricter bar: two syllables carry too little evidence, so 您好 must not
+be "found" in a noise hallucination that merely sounds close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rapidfuzz import fuzz
+
+from .records import Utterance
+from .text import is_han, spell_digits, syllables
+
+SHORT_PHRASE_SYLLABLES = 3  # phrases this short need SHORT_PHRASE_MIN similarity at least
+SHORT_PHRASE_MIN = 0.9
+
+
+@dataclass(frozen=True)
+class Hit:
+    phrase: str
+    score: float  # 1.0 = same pinyin; exact characters also give 1.0
+    first: int  # index of first matched syllable in the stream
+    last: int  # index of last matched syllable (inclusive)
+
+
+@dataclass
+class Stream:
+    """The speakable syllables of a run of utterances, each mapped back to where it was said."""
+
+    utterances: list[Utterance]
+    sylls: list[str]
+    where: list[tuple[int, int]]  # (utterance index in `utterances`, char index in its text)
+    text: str  # the speakable characters, for exact matching
+
+    @classmethod
+    def of(cls, utterances: Sequence[Utterance]) -> Stream:
+        utts = list(utterances)
+        sylls: list[str] = []
+        where: list[tuple[int, int]] = []
+        chars: list[str] = []
+        for ui, u in enumerate(utts):
+            for ci, ch in enumerate(u.text):
+                spelled = spell_digits(ch)
+                if not is_han(spelled):
+                    continue
+                chars.append(spelled)
+                where.append((ui, ci))
+        text = "".join(chars)
+        sylls = syllables(text) if text else []
+        return cls(utts, sylls, where, text)
+
+    def span(self, hit: Hit) -> list[tuple[Utterance, str]]:
+        """The utterances a hit touches, each with the characters of it that matched."""
+        out: dict[int, list[int]] = {}
+        for k in range(hit.first, hit.last + 1):
+            ui, ci = self.where[k]
+            out.setdefault(ui, []).append(ci)
+        return [
+            (self.utterances[ui], self.utterances[ui].text[min(cis) : max(cis) + 1])
+            for ui, cis in out.items()
+        ]
+
+
+@lru_cache(maxsize=4096)
+def _phrase_sylls(phrase: str) -> tuple[str, ...]:
+    return tuple(syllables(phrase))
+
+
+def required_score(phrase_len: int, threshold: float) -> float:
+    return max(threshold, SHORT_PHRASE_MIN) if phrase_len <= SHORT_PHRASE_SYLLABLES else threshold
+
+
+def find(stream: Stream, phrase: str, threshold: float) -> Hit | None:
+    """Best occurrence of `phrase` in `stream` scoring at least the threshold, or None."""
+    target = _phrase_sylls(phrase)
+    n = len(target)
+    if n == 0 or not stream.sylls:
+        return None
+    exact = stream.text.find("".join(ch for ch in spell_digits(phrase) if is_han(ch)))
+    if exact >= 0:
+        return Hit(phrase, 1.0, exact, exact + n - 1)
+    need = required_score(n, threshold)
+    joined_target = " ".join(target)
+    # Cheap bound first: no substring of the whole stream comes close -> no window will.
+    if fuzz.partial_ratio(joined_target, " ".join(stream.sylls)) / 100 < need:
+        return None
+    best: Hit | None = None
+    for size in (n, n - 1, n + 1):  # one syllable dropped or inserted by the recognizer
+        if size < 1 or size > len(stream.sylls):
+            continue
+        for i in range(len(stream.sylls) - size + 1):
+            score = fuzz.ratio(joined_target, " ".join(stream.sylls[i : i + size])) / 100
+            if score >= need and (best is None or score > best.score):
+                best = Hit(phrase, round(score, 3), i, i + size - 1)
+    return best
+
+
+def find_any(stream: Stream, phrases: Sequence[str], threshold: float) -> Hit | None:
+    best: Hit | None = None
+    for p in phrases:
+        hit = find(stream, p, threshold)
+        if hit and (best is None or hit.score > best.score or
+                    (hit.score == best.score and hit.first < best.first)):
+            best = hit
+    return best
+
+
+def find_all(stream: Stream, phrases: Sequence[str], threshold: float) -> list[Hit]:
+    """Every phrase that occurs (best occurrence of each), in stream order."""
+    hits = [h for p in phrases if (h := find(stream, p, threshold))]
+    return sorted(hits, key=lambda h: h.first)

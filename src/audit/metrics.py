@@ -1,0 +1,336 @@
+"""Timing and voice metrics of a call: every definition in one place.
+
+Clock: VAD region times (seconds from the start of the recording). Thresholds come from the
+rule pack's `settings`, never from literals here.
+
+Definitions
+- speaking time of a party: the sum of its utterances' VAD regions. Pauses shorter than the
+  VAD's merge gap (0.5 s) are inside a region and count as speaking; longer pauses do not.
+- characters: spoken syllables (text.spoken_units): Han characters and digits 1 each, an
+  all-caps abbreviation 1 per letter, another Latin word 1; punctuation 0.
+- silence: a gap of at least `silence_min_s` between the end of all speech on every channel
+  and the next speech on any channel, strictly inside the call (before the first and after
+  the last speech is not silence: the first is the answer delay, the last is the hang-up).
+- wait: a silence of at least `hold_min_s` after which the agent is the one who speaks (the
+  caller was waiting on the agent). A wait right after an agent utterance with a hold phrase
+  (请您稍等 ...) is a hold; consecutive holds joined only by short agent reminders form one
+  hold span.
+- dead air: a silence over `dead_air_s` that is not a hold, or a hold silence over
+  `hold_reminder_s` (the agent left the caller alone past the reminder interval).
+- connect: the recording start, or the end of the last ringback burst when a ringback tone
+  (450 Hz, ~1 s on / 4 s off) is recorded before the first speech.
+- answer delay: connect -> start of the agent's first utterance.
+- response latency: end of a customer utterance -> start of the next utterance, when the
+  next utterance is the agent's and no hold lies between.
+- interruption (stereo only): the agent starts while a customer utterance is in progress and
+  the two overlap for at least `interruption_overlap_s`; agent utterances shorter than
+  `backchannel_max_s` or whose text is a backchannel (嗯, 好的 ...) do not count.
+- level: RMS dBFS over the agent's speech samples; spread: standard deviation of per-utterance
+  levels; clipping: share of agent speech samples at or above 0.99 full scale.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, Audio
+from .match import Stream, find_any
+from .records import Region, Utterance
+from .text import spoken_units
+
+
+@dataclass
+class Span:
+    start: float
+    end: float
+    kind: str = ""  # silence | hold | wait | dead_air | overlap | ...
+    text: str = ""
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"start": round(self.start, 3), "end": round(self.end, 3),
+                             "duration_s": round(self.duration, 3)}
+        if self.kind:
+            d["kind"] = self.kind
+        if self.text:
+            d["text"] = self.text
+        return d
+
+
+@dataclass
+class Metrics:
+    duration_s: float
+    stereo: bool
+    agent_spoke: bool
+    customer_spoke: bool
+    connect_s: float
+    rings: int | None
+    answer_delay_s: float | None
+    agent_speech_rate_cpm: float | None
+    customer_speech_rate_cpm: float | None
+    agent_speaking_s: float
+    customer_speaking_s: float
+    utterance_rates: list[tuple[Utterance, float]]
+    silences: list[Span]
+    max_silence_s: float
+    waits: list[Span]  # silences >= hold_min_s the caller spent waiting on the agent
+    holds: list[Span]  # announced hold spans (may contain reminders)
+    dead_air: list[Span]
+    response_gaps: list[Span]
+    interruptions: list[Span] | None
+    agent_level_dbfs: float | None
+    agent_level_spread_db: float | None
+    agent_clipping_share: float | None
+    talk_ratio: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self, settings: dict[str, Any]) -> dict[str, Any]:
+        r = lambda x: None if x is None else round(x, 2)  # noqa: E731
+        return {
+            "answer_delay_s": r(self.answer_delay_s),
+            "connect_s": r(self.connect_s),
+            "rings": self.rings,
+            "agent_speech_rate_cpm": r(self.agent_speech_rate_cpm),
+            "customer_speech_rate_cpm": r(self.customer_speech_rate_cpm),
+            "agent_speaking_s": r(self.agent_speaking_s),
+            "customer_speaking_s": r(self.customer_speaking_s),
+            "utterance_rates": [
+                {"start": u.start, "end": u.end, "role": u.role, "cpm": round(c, 1)}
+                for u, c in self.utterance_rates
+            ],
+            "max_silence_s": r(self.max_silence_s),
+            "silences": [s.to_json() for s in self.silences],
+            "holds": [s.to_json() for s in self.holds],
+            "dead_air": [s.to_json() for s in self.dead_air],
+            "response_latency": [s.to_json() for s in self.response_gaps],
+            "agent_interruptions": None if self.interruptions is None else len(self.interruptions),
+            "interruptions": None if self.interruptions is None
+            else [s.to_json() for s in self.interruptions],
+            "agent_level_dbfs": r(self.agent_level_dbfs),
+            "agent_level_spread_db": r(self.agent_level_spread_db),
+            "agent_clipping_share": None if self.agent_clipping_share is None
+            else round(self.agent_clipping_share, 5),
+            "talk_ratio": {k: round(v, 3) for k, v in self.talk_ratio.items()},
+            "duration_s": r(self.duration_s),
+            "long_call": self.duration_s > settings["call_length_review_s"],
+            "agent_spoke": self.agent_spoke,
+            "customer_spoke": self.customer_spoke,
+        }
+
+
+def compute(audio: Audio, regions: list[Region], utts: list[Utterance], stereo: bool,
+            settings: dict[str, Any]) -> Metrics:
+    agent = [u for u in utts if u.role == "agent"]
+    customer = [u for u in utts if u.role != "agent"]
+    duration = audio.duration
+    rings, connect = detect_ringback(audio, first_speech(regions))
+    silences = find_silences(regions, settings["silence_min_s"])
+    waits, holds = find_holds(silences, utts, settings)
+    hold_silences = [s for s in waits if s.kind == "hold"]
+    dead = [s for s in silences if s.duration > settings["dead_air_s"] and
+            (not _inside(s, hold_silences) or s.duration > settings["hold_reminder_s"])]
+    agent_s = sum(u.end - u.start for u in agent)
+    cust_s = sum(u.end - u.start for u in customer)
+    speech_union = _union_length([(r.start, r.end) for r in regions])
+    return Metrics(
+        duration_s=duration,
+        stereo=stereo,
+        agent_spoke=bool(agent),
+        customer_spoke=bool(customer),
+        connect_s=connect,
+        rings=rings,
+        answer_delay_s=round(agent[0].start - connect, 3) if agent else None,
+        agent_speech_rate_cpm=_rate(agent),
+        customer_speech_rate_cpm=_rate(customer),
+        agent_speaking_s=agent_s,
+        customer_speaking_s=cust_s,
+        utterance_rates=[(u, spoken_units(u.text) * 60 / (u.end - u.start)) for u in utts
+                         if u.end - u.start >= settings["speech_rate_min_utterance_s"]],
+        silences=silences,
+        max_silence_s=max((s.duration for s in silences), default=0.0),
+        waits=waits,
+        holds=holds,
+        dead_air=dead,
+        response_gaps=response_gaps(utts, hold_silences, settings["response_latency_s"]),
+        interruptions=find_interruptions(utts, settings) if stereo else None,
+        agent_level_dbfs=_level(audio, agent),
+        agent_level_spread_db=(float(np.std([u.level_dbfs for u in agent])) if len(agent) > 1
+                               else None),
+        agent_clipping_share=_clipping(audio, agent),
+        talk_ratio={
+            "agent": agent_s / duration if duration else 0.0,
+            "customer": cust_s / duration if duration else 0.0,
+            "silence": 1 - speech_union / duration if duration else 1.0,
+        },
+    )
+
+
+def _rate(utts: list[Utterance]) -> float | None:
+    secs = sum(u.end - u.start for u in utts)
+    return spoken_units("".join(u.text for u in utts)) * 60 / secs if secs > 0 else None
+
+
+def first_speech(regions: list[Region]) -> float | None:
+    return min((r.start for r in regions), default=None)
+
+
+def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[list[float]] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return [(s, e) for s, e in out]
+
+
+def _union_length(spans: list[tuple[float, float]]) -> float:
+    return sum(e - s for s, e in _union(spans))
+
+
+def find_silences(regions: list[Region], min_s: float) -> list[Span]:
+    merged = _union([(r.start, r.end) for r in regions])
+    return [Span(a[1], b[0], "silence") for a, b in zip(merged, merged[1:], strict=False)
+            if b[0] - a[1] >= min_s]
+
+
+def _inside(s: Span, spans: list[Span]) -> bool:
+    return any(h.start <= s.start + 1e-6 and s.end <= h.end + 1e-6 for h in spans)
+
+
+def find_holds(silences: list[Span], utts: list[Utterance], settings: dict[str, Any],
+               ) -> tuple[list[Span], list[Span]]:
+    """Waits (silences the caller spent waiting on the agent) and announced hold spans."""
+    phrases = settings.get("hold_phrases", [])
+    threshold = settings["match_threshold"]
+    waits: list[Span] = []
+    for s in silences:
+        if s.duration < settings["hold_min_s"]:
+            continue
+        before = [u for u in utts if u.end <= s.start + 0.05]
+        after = [u for u in utts if u.start >= s.end - 0.05]
+        if not after or after[0].role != "agent":
+            continue  # the caller spoke next: the caller, not the agent, took the time
+        last = before[-1] if before else None
+        announced = (last is not None and last.role == "agent"
+                     and find_any(Stream.of([last]), phrases, threshold) is not None)
+        waits.append(Span(s.start, s.end, "hold" if announced else "wait",
+                          last.text if last else ""))
+    # A hold span runs from its announcement to the agent's return; an agent reminder
+    # in between (followed by more waiting) continues the same span.
+    holds: list[Span] = []
+    for w in waits:
+        if w.kind != "hold" and not (holds and _only_agent_between(utts, holds[-1].end, w.start)):
+            continue
+        if holds and _only_agent_between(utts, holds[-1].end, w.start) and \
+                w.start - holds[-1].end < settings["hold_reminder_s"]:
+            holds[-1].end = w.end
+            w.kind = "hold"
+        elif w.kind == "hold":
+            holds.append(Span(w.start, w.end, "hold", w.text))
+    return waits, holds
+
+
+def _only_agent_between(utts: list[Utterance], a: float, b: float) -> bool:
+    between = [u for u in utts if u.start >= a - 0.05 and u.end <= b + 0.05]
+    return bool(between) and all(u.role == "agent" for u in between)
+
+
+def response_gaps(utts: list[Utterance], holds: list[Span], limit: float) -> list[Span]:
+    gaps = []
+    ordered = sorted(utts, key=lambda u: u.start)
+    for prev, nxt in zip(ordered, ordered[1:], strict=False):
+        if prev.role == "customer" and nxt.role == "agent" and nxt.start - prev.end > limit:
+            gap = Span(prev.end, nxt.start, "response_gap", nxt.text)
+            if not any(h.start < gap.end and gap.start < h.end for h in holds):
+                gaps.append(gap)
+    return gaps
+
+
+def is_backchannel(u: Utterance, settings: dict[str, Any]) -> bool:
+    core = re.sub(r"[^\u4e00-\u9fff]", "", u.text)
+    return (u.end - u.start < settings["backchannel_max_s"]
+            or core in settings.get("backchannels", []))
+
+
+def find_interruptions(utts: list[Utterance], settings: dict[str, Any]) -> list[Span]:
+    out = []
+    customers = [u for u in utts if u.role == "customer"]
+    for a in (u for u in utts if u.role == "agent"):
+        if is_backchannel(a, settings):
+            continue
+        for c in customers:
+            if c.start < a.start < c.end:
+                overlap = min(a.end, c.end) - a.start
+                if overlap >= settings["interruption_overlap_s"]:
+                    out.append(Span(a.start, min(a.end, c.end), "interruption", a.text))
+                    break
+    return out
+
+
+def _samples(audio: Audio, utts: list[Utterance]) -> np.ndarray:
+    parts = [audio.channels[u.channel][int(u.start * SAMPLE_RATE):int(u.end * SAMPLE_RATE)]
+             for u in utts]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+def _level(audio: Audio, utts: list[Utterance]) -> float | None:
+    x = _samples(audio, utts)
+    if not len(x):
+        return None
+    return float(20 * np.log10(max(float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))), 1e-5)))
+
+
+def _clipping(audio: Audio, utts: list[Utterance]) -> float | None:
+    x = _samples(audio, utts)
+    return float(np.mean(np.abs(x) >= 0.99)) if len(x) else None
+
+
+# --- ringback ------------------------------------------------------------------------------
+RING_HZ = 450.0
+RING_FRAME_S = 0.05
+
+
+def detect_ringback(audio: Audio, before: float | None) -> tuple[int | None, float]:
+    """(rings, connect_s): 450 Hz bursts of ~1 s before the first speech on any channel."""
+    end = before if before is not None else audio.duration
+    n = int(RING_FRAME_S * SAMPLE_RATE)
+    best: list[tuple[float, float]] = []
+    for ch in audio.channels:
+        x = ch[: int(end * SAMPLE_RATE)]
+        frames = len(x) // n
+        if frames == 0:
+            continue
+        f = x[: frames * n].reshape(frames, n).astype(np.float64)
+        t = np.arange(n) / SAMPLE_RATE
+        c, s = np.cos(2 * np.pi * RING_HZ * t), np.sin(2 * np.pi * RING_HZ * t)
+        tone = 2 * (np.square(f @ c) + np.square(f @ s)) / n  # power at 450 Hz
+        total = np.sum(np.square(f), axis=1) + 1e-12
+        on = (tone / total > 0.5) & (total / n > 1e-6)  # tonal and above -60 dBFS
+        bursts = _bursts(on, RING_FRAME_S)
+        bursts = [b for b in bursts if 0.6 <= b[1] - b[0] <= 1.6]  # ~1 s on
+        if len(bursts) > len(best):
+            best = bursts
+    if not best:
+        return None, 0.0
+    return len(best), round(best[-1][1], 3)
+
+
+def _bursts(on: np.ndarray, step: float) -> list[tuple[float, float]]:
+    out, i = [], 0
+    while i < len(on):
+        if on[i]:
+            j = i
+            while j < len(on) and on[j]:
+                j += 1
+            out.append((i * step, j * step))
+            i = j
+        else:
+            i += 1
+    return out

@@ -1,0 +1,92 @@
+"""One recording in, one scored CallResult out: decode -> VAD -> ASR -> roles -> metrics ->
+rules -> score. The Auditor loads the model and the rule pack once and audits many calls."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import __version__
+from .asr import AsrOptions, Transcriber
+from .audio import SAMPLE_RATE, Audio, decode
+from .engine import Context, evaluate
+from .metrics import compute
+from .modeldir import describe, resolve
+from .records import CallResult, Region
+from .roles import apply_mono, apply_stereo, decide_stereo
+from .rulepack import RulePack, load
+from .score import score
+from .vad import VadOptions, speech_regions
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class AuditOptions:
+    model_dir: str | None = None
+    rules: str | None = None
+    agent_channel: str = "auto"  # auto | left | right
+    lang: str = "zh"
+    asr: AsrOptions = field(default_factory=AsrOptions)
+    vad: VadOptions = field(default_factory=VadOptions)
+    max_duration_s: float = 4 * 3600
+
+
+class Auditor:
+    def __init__(self, opts: AuditOptions | None = None, pack: RulePack | None = None) -> None:
+        self.opts = opts or AuditOptions()
+        self.pack = pack or load(self.opts.rules)  # rule errors before the model loads
+        self.model_dir = resolve(self.opts.model_dir)
+        self.transcriber = Transcriber(self.model_dir, self.opts.asr)
+        self.versions = {"audit": __version__, "model": describe(self.model_dir),
+                         "rules": self.pack.fingerprint()}
+
+    def audit(self, path: str, progress: Progress | None = None) -> CallResult:
+        t0 = time.perf_counter()
+        audio = decode(path, self.opts.max_duration_s)
+        t1 = time.perf_counter()
+        channels = _distinct_channels(audio)
+        regions: list[Region] = []
+        for ch in channels:
+            regions += speech_regions(audio.channels[ch], ch, self.opts.vad)
+        regions.sort(key=lambda r: r.start)
+        t2 = time.perf_counter()
+        utts = self.transcriber.transcribe(
+            audio, regions, (lambda d, n: progress("asr", d, n)) if progress else None)
+        utts.sort(key=lambda u: (u.start, u.channel))
+        t3 = time.perf_counter()
+        stereo = len(channels) == 2
+        if stereo:
+            decision = decide_stereo(utts, self.opts.agent_channel)
+            apply_stereo(utts, decision)
+        else:
+            decision = apply_mono(utts)
+        settings = self.pack.settings
+        metrics = compute(audio, regions, utts, stereo, settings)
+        ctx = Context(utts, metrics, settings, mono=not stereo, lang=self.opts.lang)
+        findings = evaluate(self.pack, ctx)
+        s = score(findings, list(self.pack.sections), settings["pass_mark"])
+        t4 = time.perf_counter()
+        return CallResult(
+            file=path, duration_s=audio.duration, sample_rate=audio.source_rate,
+            channels=audio.source_channels, agent_channel=decision.label, score=s.score,
+            passed=s.passed, fatal=s.fatal, sections=s.sections,
+            metrics=metrics.to_json(settings), findings=findings, utterances=utts,
+            timing_s={"decode": t1 - t0, "vad": t2 - t1, "asr": t3 - t2, "rules": t4 - t3,
+                      "total": t4 - t0},
+            versions=self.versions, roles_reason=decision.reason,
+        )
+
+
+def _distinct_channels(audio: Audio) -> list[int]:
+    """Both channels of a stereo file, unless they carry the same mix (then audit it as mono)."""
+    if len(audio.channels) < 2:
+        return [0]
+    a, b = audio.channels[0], audio.channels[1]
+    n = min(len(a), 60 * SAMPLE_RATE)
+    if np.allclose(a[:n], b[:n], atol=1e-3):
+        return [0]
+    return [0, 1]

@@ -1,0 +1,137 @@
+"""The plain records that flow through the pipeline, in order:
+
+Audio -> Region (VAD) -> Utterance (ASR + roles) -> Metrics + Finding -> CallResult.
+Times are seconds from the start of the recording; VAD's times are the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Role = Literal["agent", "customer", "unknown"]
+Severity = Literal["info", "minor", "major", "fatal"]
+SCHEMA = "audit.call/1"
+
+
+@dataclass
+class Region:
+    """A stretch of speech on one channel, as the VAD found it."""
+
+    channel: int
+    start: float
+    end: float
+    level_dbfs: float = -99.0  # RMS level of the stretch, for the volume metric
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class Word:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
+class Utterance:
+    """What was said in one speech region. `start`/`end` are the region's (VAD) times."""
+
+    channel: int
+    start: float
+    end: float
+    text: str
+    role: Role = "unknown"
+    words: list[Word] = field(default_factory=list)
+    level_dbfs: float = -99.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "text": self.text,
+            "channel": self.channel,
+        }
+
+
+@dataclass
+class Evidence:
+    start: float
+    end: float
+    role: str
+    text: str
+    match: str = ""  # the words in `text` that triggered the finding, when there are some
+    category: str = ""  # for forbidden phrases: which list the phrase is on
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "role": self.role,
+            "text": self.text,
+        }
+        if self.match:
+            d["match"] = self.match
+        if self.category:
+            d["category"] = self.category
+        return d
+
+
+@dataclass
+class Finding:
+    rule: str
+    section: str
+    severity: Severity
+    applicable: bool
+    passed: bool
+    deduction: float  # points actually deducted (0 when passed or not applicable)
+    message: str
+    evidence: list[Evidence] = field(default_factory=list)
+    detail: str = ""  # why: the measured value, the phrase found, why it does not apply
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["evidence"] = [e.to_json() for e in self.evidence]
+        return d
+
+
+@dataclass
+class CallResult:
+    file: str
+    duration_s: float
+    sample_rate: int
+    channels: int
+    agent_channel: str  # left | right | mono
+    score: float
+    passed: bool
+    fatal: bool
+    sections: dict[str, float]
+    metrics: dict[str, Any]
+    findings: list[Finding]
+    utterances: list[Utterance]
+    timing_s: dict[str, float]
+    versions: dict[str, str]
+    roles_reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "file": self.file,
+            "duration_s": round(self.duration_s, 3),
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+            "agent_channel": self.agent_channel,
+            "roles_reason": self.roles_reason,
+            "score": self.score,
+            "passed": self.passed,
+            "fatal": self.fatal,
+            "sections": self.sections,
+            "metrics": self.metrics,
+            "findings": [f.to_json() for f in self.findings],
+            "utterances": [u.to_json() for u in self.utterances],
+            "timing_s": {k: round(v, 3) for k, v in self.timing_s.items()},
+            "versions": self.versions,
+        }

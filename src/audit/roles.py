@@ -1,0 +1,69 @@
+"""Who is the agent.
+
+Stereo: one party per channel; the agent's channel is the one whose words sound like an
+agent's opening (greeting, 工号, 很高兴为您服务 ...), with speaking first as the tie-breaker.
+Mono: each utterance is labelled from its own words where they are clearly the agent's,
+`unknown` otherwise (speaker separation is a later step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .match import Stream, find
+from .records import Utterance
+
+# (phrase, weight): what agents say and callers rarely do. 您好 alone is weak: callers greet too.
+AGENT_CUES: tuple[tuple[str, float], ...] = (
+    ("工号", 3.0), ("很高兴为您服务", 3.0), ("有什么可以帮您", 3.0), ("客户服务中心", 2.0),
+    ("这里是", 1.0), ("感谢您的来电", 2.0), ("请您稍等", 1.5), ("感谢您的耐心等待", 2.0),
+    ("还有什么可以帮您", 2.0), ("为您查询", 1.5), ("您好", 1.0),
+)
+CUE_THRESHOLD = 0.8
+
+
+@dataclass
+class RoleDecision:
+    agent_channel: int | None  # None for mono
+    label: str  # left | right | mono
+    reason: str
+
+
+def cue_score(utterances: list[Utterance]) -> float:
+    stream = Stream.of(utterances)
+    return sum(w for p, w in AGENT_CUES if find(stream, p, CUE_THRESHOLD))
+
+
+def decide_stereo(utterances: list[Utterance], forced: str = "auto") -> RoleDecision:
+    if forced in ("left", "right"):
+        return RoleDecision(0 if forced == "left" else 1, forced, "set by --agent-channel")
+    by_ch = {ch: [u for u in utterances if u.channel == ch] for ch in (0, 1)}
+    scores = {ch: cue_score(us) for ch, us in by_ch.items()}
+    first = {ch: (us[0].start if us else float("inf")) for ch, us in by_ch.items()}
+    if scores[0] != scores[1]:
+        ch = 0 if scores[0] > scores[1] else 1
+        reason = f"agent phrases on {_name(ch)} channel (cue score {scores[ch]:g} vs {scores[1 - ch]:g})"
+    elif first[0] != first[1]:
+        ch = 0 if first[0] < first[1] else 1
+        reason = f"no distinguishing agent phrases; {_name(ch)} channel spoke first"
+    else:
+        ch, reason = 0, "no speech to tell the parties apart; assumed agent on left"
+    return RoleDecision(ch, _name(ch), reason)
+
+
+def apply_stereo(utterances: list[Utterance], decision: RoleDecision) -> None:
+    for u in utterances:
+        u.role = "agent" if u.channel == decision.agent_channel else "customer"
+
+
+def apply_mono(utterances: list[Utterance]) -> RoleDecision:
+    n = 0
+    for u in utterances:
+        u.role = "agent" if cue_score([u]) > 0 else "unknown"
+        n += u.role == "agent"
+    return RoleDecision(None, "mono", f"mono: {n} of {len(utterances)} utterances attributed to "
+                        "the agent by their words, the rest unknown")
+
+
+def _name(ch: int) -> str:
+    return "left" if ch == 0 else "right"
