@@ -24,7 +24,7 @@ import numpy as np
 from .audio import SAMPLE_RATE, Audio
 from .errors import ModelError
 from .records import Region, Utterance, Word
-from .text import to_simplified
+from .text import collapse_repeats, to_simplified
 
 # Phrases Whisper invents on noise or music (subtitle credits from its training data).
 HALLUCINATIONS = ("字幕", "订阅", "点赞", "打赏", "明镜", "谢谢观看", "感谢观看", "by索兰娅")
@@ -105,7 +105,7 @@ class Transcriber:
         utterances = []
         for i, r in enumerate(regions):
             words = words_by_region.get(i, [])
-            text = to_simplified("".join(w.text for w in words))
+            text = collapse_repeats(to_simplified("".join(w.text for w in words)))
             if not text or any(h in text for h in HALLUCINATIONS):
                 continue
             for w in words:

@@ -42,7 +42,8 @@ def decide_stereo(utterances: list[Utterance], forced: str = "auto") -> RoleDeci
     first = {ch: (us[0].start if us else float("inf")) for ch, us in by_ch.items()}
     if scores[0] != scores[1]:
         ch = 0 if scores[0] > scores[1] else 1
-        reason = f"agent phrases on {_name(ch)} channel (cue score {scores[ch]:g} vs {scores[1 - ch]:g})"
+        reason = (f"agent phrases on {_name(ch)} channel "
+                  f"(cue score {scores[ch]:g} vs {scores[1 - ch]:g})")
     elif first[0] != first[1]:
         ch = 0 if first[0] < first[1] else 1
         reason = f"no distinguishing agent phrases; {_name(ch)} channel spoke first"

@@ -31,6 +31,15 @@ def to_simplified(text: str) -> str:
     return _t2s().convert(text.translate(_FULLWIDTH)).strip()
 
 
+# Whisper sometimes loops on a token (稿,稿,稿,稿 ...); such runs would inflate speech rate
+# and match counts, so a unit repeated 6+ times in a row is cut back to two.
+_LOOP = re.compile(r"(.{1,6}?)\1{5,}")
+
+
+def collapse_repeats(text: str) -> str:
+    return _LOOP.sub(lambda m: m.group(1) * 2, text)
+
+
 def is_han(ch: str) -> bool:
     return bool(_HAN.match(ch))
 

@@ -23,7 +23,8 @@ class VadOptions:
     frame_ms: int = 30
     merge_gap_s: float = 0.5  # pauses shorter than this are part of the speech (breath, commas)
     min_speech_s: float = 0.25  # shorter blips are clicks or noise, not speech
-    pad_s: float = 0.03  # webrtcvad decides per frame; pad one frame of context at each edge
+    refine_db: float = 35.0  # edges: trim 10 ms frames this far below the region's peak ...
+    floor_margin_db: float = 8.0  # ... or not clearly above the channel's noise floor
     min_level_dbfs: float = -50.0  # regions quieter than this are line noise the VAD let through
 
 
@@ -44,7 +45,8 @@ def frame_decisions(signal: np.ndarray, opts: VadOptions) -> np.ndarray:
     )
 
 
-def speech_regions(signal: np.ndarray, channel: int, opts: VadOptions | None = None) -> list[Region]:
+def speech_regions(signal: np.ndarray, channel: int, opts: VadOptions | None = None,
+                   ) -> list[Region]:
     opts = opts or VadOptions()
     flags = frame_decisions(signal, opts)
     fs = opts.frame_ms / 1000
@@ -63,17 +65,45 @@ def speech_regions(signal: np.ndarray, channel: int, opts: VadOptions | None = N
             i = j
         else:
             i += 1
-    duration = len(signal) / SAMPLE_RATE
+    env = _envelope_db(signal)
+    floor = float(np.percentile(env, 10)) if len(env) else -99.0
     regions = []
     for start, end in spans:
-        if end - start < opts.min_speech_s:
+        s, e = _refine(env, start, end, floor, opts)
+        if e - s < opts.min_speech_s:
             continue
-        s, e = max(0.0, start - opts.pad_s), min(duration, end + opts.pad_s)
         level = level_dbfs(signal[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)])
         if level < opts.min_level_dbfs:
             continue
-        regions.append(Region(channel=channel, start=round(s, 3), end=round(e, 3), level_dbfs=level))
+        regions.append(Region(channel, s, e, level))
     return regions
+
+
+ENV_STEP_S = 0.01
+
+
+def _envelope_db(signal: np.ndarray) -> np.ndarray:
+    n = int(ENV_STEP_S * SAMPLE_RATE)
+    k = len(signal) // n
+    if k == 0:
+        return np.zeros(0)
+    power = np.mean(np.square(signal[: k * n].reshape(k, n), dtype=np.float64), axis=1)
+    return 10 * np.log10(np.maximum(power, 1e-10))
+
+
+def _refine(env: np.ndarray, start: float, end: float, floor: float, opts: VadOptions,
+            ) -> tuple[float, float]:
+    """Tighten a region's edges to 10 ms: webrtcvad decides per 30 ms frame and holds on
+    about 0.1 s after speech stops, which would bias every silence and answer delay."""
+    a, b = int(start / ENV_STEP_S), min(len(env), int(np.ceil(end / ENV_STEP_S)))
+    if b <= a:
+        return start, end
+    seg = env[a:b]
+    keep = seg >= max(seg.max() - opts.refine_db, floor + opts.floor_margin_db)
+    if not keep.any():
+        return start, end
+    first, last = int(np.argmax(keep)), len(keep) - int(np.argmax(keep[::-1]))
+    return round((a + first) * ENV_STEP_S, 3), round((a + last) * ENV_STEP_S, 3)
 
 
 def level_dbfs(x: np.ndarray) -> float:

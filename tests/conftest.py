@@ -1,0 +1,33 @@
+"""Shared fixtures: the real Whisper model (loaded once per session) and the sample calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+sys.path.insert(0, str(Path(__file__).parent))  # tests/audio_util.py and friends
+
+
+def truth(name: str) -> dict[str, Any]:
+    return json.loads((SAMPLES / f"{name}.truth.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def auditor():  # type: ignore[no-untyped-def]
+    """The real pipeline with the real model. Missing model: skip locally, fail under CI."""
+    from audit.errors import ModelError
+    from audit.pipeline import Auditor
+
+    try:
+        return Auditor()
+    except ModelError as e:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"Whisper model not set up ({e}); run `make setup`")
