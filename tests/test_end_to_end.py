@@ -48,9 +48,14 @@ def results(auditor: Any) -> dict[str, dict[str, Any]]:
 def test_expected_verdicts(results: dict[str, dict[str, Any]], name: str) -> None:
     t = truth(name)
     got = {rule: verdict(f) for rule, f in findings(results[name]).items()}
-    wrong = {rule: (want, got.get(rule)) for rule, want in t["expect"].items()
-             if rule in got and got[rule] != want}
+    assert set(t["expect"]) <= set(got)
+    misses = t.get("known_misses", {})
+    wrong = {rule: (want, got[rule]) for rule, want in t["expect"].items()
+             if got[rule] != want and rule not in misses}
     assert not wrong, f"{name}: rule (expected, got): {wrong}"
+    # A documented miss that starts working should be moved out of known_misses.
+    still = {rule: got[rule] for rule in misses if got[rule] != t["expect"][rule]}
+    assert still.keys() == misses.keys(), f"{name}: fixed known misses: {set(misses) - set(still)}"
 
 
 def test_transcript_and_roles(results: dict[str, dict[str, Any]]) -> None:
@@ -70,7 +75,7 @@ def test_demo_passes_with_metrics_near_truth(results: dict[str, dict[str, Any]])
     first_agent = min(x["start"] for x in t["turns"] if x["role"] == "agent")
     assert m["answer_delay_s"] == pytest.approx(first_agent, abs=0.2)
     assert m["max_silence_s"] == pytest.approx(t["max_silence_s"], abs=0.3)
-    assert m["agent_speech_rate_cpm"] == pytest.approx(t["speech_rate_cpm"]["agent"], rel=0.1)
+    assert m["agent_speech_rate_cpm"] == pytest.approx(t["speech_rate_cpm"]["agent"], rel=0.05)
     assert len(m["holds"]) == 1
 
 

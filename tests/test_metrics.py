@@ -66,11 +66,18 @@ def test_ringback_counted_and_connect_after_last_ring() -> None:
         cust[k * 5 * SR:k * 5 * SR + SR] = ring()
     agent = channel(16.0, [(11.5, 14.0)])
     a = audio(agent, cust)
-    regs = [r for r in _regions(a) if r.channel == 0]
-    rings, connect = detect_ringback(a, regs[0].start)
-    assert rings == 2 and connect == pytest.approx(6.0, abs=0.06)
-    m = compute(a, regs, _utts(regs, {0: "agent"}), True, SETTINGS)
-    assert m.answer_delay_s == pytest.approx(5.5, abs=0.2)
+    rb = detect_ringback(a)
+    assert rb.rings == 2 and rb.connect_s == pytest.approx(6.0, abs=0.06)
+    regs = [r for r in _regions(a) if not rb.overlaps(r.start, r.end)]
+    assert [r.channel for r in regs] == [0]  # the tone is not taken for the caller's speech
+    m = compute(a, regs, _utts(regs, {0: "agent"}), True, SETTINGS, rb)
+    assert m.answer_delay_s == pytest.approx(5.5, abs=0.2) and m.rings == 2
+
+
+def test_tone_later_in_the_call_is_not_ringback() -> None:
+    late = np.zeros(SR * 30, np.float32)
+    late[20 * SR:21 * SR] = ring()
+    assert detect_ringback(audio(channel(30.0, [(1.0, 3.0)]), late)).rings is None
 
 
 def test_interruption_counted_once_and_backchannel_ignored() -> None:

@@ -38,6 +38,8 @@ class AsrOptions:
     cpu_threads: int = 0  # 0 = all cores
     window_s: float = 30.0  # Whisper's input length
     gap_s: float = 0.8  # silence kept between packed regions (helps word times find the cut)
+    lead_s: float = 0.5  # silence before a window's first region: Whisper skips a short
+    # utterance at the very start of a window (喂，说吧 vanished without it)
     max_piece_s: float = 28.0  # longer regions are cut so one piece always fits a window
 
 
@@ -137,16 +139,20 @@ def pack(audio: Audio, regions: list[Region], pieces: list[Piece], opts: AsrOpti
     cursor = 0.0  # seconds of packed audio written
     win_start, win_len = 0.0, 0.0
     channel = regions[pieces[0].region].channel
+    lead = np.zeros(int(opts.lead_s * SAMPLE_RATE), np.float32)
     for p in pieces:
-        need = p.duration + (opts.gap_s if win_len else 0.0)
+        need = p.duration + opts.gap_s
         new_channel = regions[p.region].channel != channel
         channel = regions[p.region].channel
         if win_len and (new_channel or win_len + need > opts.window_s):
             windows.append({"start": win_start, "end": win_start + win_len})
-            win_start, win_len, need = cursor, 0.0, p.duration
+            win_start, win_len = cursor, 0.0
         if win_len:
             parts.append(gap)
             cursor += opts.gap_s
+        else:
+            parts.append(lead)
+            cursor += opts.lead_s
         ch = audio.channels[regions[p.region].channel]
         seg = ch[int(p.src_start * SAMPLE_RATE) : int(p.src_end * SAMPLE_RATE)]
         p.packed_start = cursor

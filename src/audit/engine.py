@@ -33,11 +33,13 @@ class Context:
     lang: str = "zh"
 
     def by(self, who: str) -> list[Utterance]:
-        """Utterances of a party; on mono the agent's include the unattributed ones."""
+        """Utterances of a party; on mono either party's include the unattributed ones
+        (a phrase heard from an unknown speaker is credited, and a violation from one is
+        never fatal: see evaluate)."""
         if who == "any":
             return self.utterances
-        if who == "agent" and self.mono:
-            return [u for u in self.utterances if u.role in ("agent", "unknown")]
+        if self.mono:
+            return [u for u in self.utterances if u.role in (who, "unknown")]
         return [u for u in self.utterances if u.role == who]
 
 

@@ -125,11 +125,13 @@ class Metrics:
 
 
 def compute(audio: Audio, regions: list[Region], utts: list[Utterance], stereo: bool,
-            settings: dict[str, Any]) -> Metrics:
+            settings: dict[str, Any], ringback: Ringback | None = None) -> Metrics:
+    """`regions` must already exclude ringback bursts (see detect_ringback)."""
     agent = [u for u in utts if u.role == "agent"]
     customer = [u for u in utts if u.role != "agent"]
     duration = audio.duration
-    rings, connect = detect_ringback(audio, first_speech(regions))
+    ringback = ringback or Ringback(None, 0.0)
+    rings, connect = ringback.rings, ringback.connect_s
     silences = find_silences(regions, settings["silence_min_s"])
     waits, holds = find_holds(silences, utts, settings)
     hold_silences = [s for s in waits if s.kind == "hold"]
@@ -174,10 +176,6 @@ def compute(audio: Audio, regions: list[Region], utts: list[Utterance], stereo: 
 def _rate(utts: list[Utterance]) -> float | None:
     secs = sum(u.end - u.start for u in utts)
     return spoken_units("".join(u.text for u in utts)) * 60 / secs if secs > 0 else None
-
-
-def first_speech(regions: list[Region]) -> float | None:
-    return min((r.start for r in regions), default=None)
 
 
 def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -295,31 +293,51 @@ def _clipping(audio: Audio, utts: list[Utterance]) -> float | None:
 # --- ringback ------------------------------------------------------------------------------
 RING_HZ = 450.0
 RING_FRAME_S = 0.05
+RING_SEARCH_S = 60.0  # ringback can only precede the answer
 
 
-def detect_ringback(audio: Audio, before: float | None) -> tuple[int | None, float]:
-    """(rings, connect_s): 450 Hz bursts of ~1 s before the first speech on any channel."""
-    end = before if before is not None else audio.duration
+@dataclass
+class Ringback:
+    rings: int | None  # None: no ringback in the recording
+    connect_s: float
+    bursts: list[tuple[float, float]] = field(default_factory=list)
+
+    def overlaps(self, start: float, end: float) -> bool:
+        return any(s < end and start < e for s, e in self.bursts)
+
+
+def detect_ringback(audio: Audio) -> Ringback:
+    """The Chinese ringback at the start of a recording: 450 Hz bursts of ~1 s every ~5 s.
+
+    webrtcvad hears the tone as speech, so this runs before the regions are used and the
+    pipeline drops regions that lie on a burst.
+    """
     n = int(RING_FRAME_S * SAMPLE_RATE)
     best: list[tuple[float, float]] = []
+    t = np.arange(n) / SAMPLE_RATE
+    c, s = np.cos(2 * np.pi * RING_HZ * t), np.sin(2 * np.pi * RING_HZ * t)
     for ch in audio.channels:
-        x = ch[: int(end * SAMPLE_RATE)]
+        x = ch[: int(RING_SEARCH_S * SAMPLE_RATE)]
         frames = len(x) // n
         if frames == 0:
             continue
         f = x[: frames * n].reshape(frames, n).astype(np.float64)
-        t = np.arange(n) / SAMPLE_RATE
-        c, s = np.cos(2 * np.pi * RING_HZ * t), np.sin(2 * np.pi * RING_HZ * t)
         tone = 2 * (np.square(f @ c) + np.square(f @ s)) / n  # power at 450 Hz
         total = np.sum(np.square(f), axis=1) + 1e-12
-        on = (tone / total > 0.5) & (total / n > 1e-6)  # tonal and above -60 dBFS
-        bursts = _bursts(on, RING_FRAME_S)
-        bursts = [b for b in bursts if 0.6 <= b[1] - b[0] <= 1.6]  # ~1 s on
-        if len(bursts) > len(best):
-            best = bursts
+        on = (tone / total > 0.5) & (total / n > 1e-6)  # tonal, and above -60 dBFS
+        bursts = [b for b in _bursts(on, RING_FRAME_S) if 0.6 <= b[1] - b[0] <= 1.6]
+        # a ring cadence from the start: first burst early, then one every 4-6 s
+        run: list[tuple[float, float]] = []
+        for b in bursts:
+            if (not run and b[0] <= 6.0) or (run and 4.0 <= b[0] - run[-1][0] <= 6.0):
+                run.append(b)
+            elif run:
+                break
+        if len(run) > len(best):
+            best = run
     if not best:
-        return None, 0.0
-    return len(best), round(best[-1][1], 3)
+        return Ringback(None, 0.0)
+    return Ringback(len(best), round(best[-1][1], 3), best)
 
 
 def _bursts(on: np.ndarray, step: float) -> list[tuple[float, float]]:

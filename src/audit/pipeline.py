@@ -13,7 +13,7 @@ from . import __version__
 from .asr import AsrOptions, Transcriber
 from .audio import SAMPLE_RATE, Audio, decode
 from .engine import Context, evaluate
-from .metrics import compute
+from .metrics import compute, detect_ringback
 from .modeldir import describe, resolve
 from .records import CallResult, Region
 from .roles import apply_mono, apply_stereo, decide_stereo
@@ -49,10 +49,13 @@ class Auditor:
         audio = decode(path, self.opts.max_duration_s)
         t1 = time.perf_counter()
         channels = _distinct_channels(audio)
+        ringback = detect_ringback(audio)
         regions: list[Region] = []
         for ch in channels:
             regions += speech_regions(audio.channels[ch], ch, self.opts.vad)
-        regions.sort(key=lambda r: r.start)
+        # webrtcvad takes the ringback tone for speech
+        regions = sorted((r for r in regions if not ringback.overlaps(r.start, r.end)),
+                         key=lambda r: r.start)
         t2 = time.perf_counter()
         utts = self.transcriber.transcribe(
             audio, regions, (lambda d, n: progress("asr", d, n)) if progress else None)
@@ -60,12 +63,12 @@ class Auditor:
         t3 = time.perf_counter()
         stereo = len(channels) == 2
         if stereo:
-            decision = decide_stereo(utts, self.opts.agent_channel)
+            decision = decide_stereo(utts, regions, self.opts.agent_channel)
             apply_stereo(utts, decision)
         else:
             decision = apply_mono(utts)
         settings = self.pack.settings
-        metrics = compute(audio, regions, utts, stereo, settings)
+        metrics = compute(audio, regions, utts, stereo, settings, ringback)
         ctx = Context(utts, metrics, settings, mono=not stereo, lang=self.opts.lang)
         findings = evaluate(self.pack, ctx)
         s = score(findings, list(self.pack.sections), settings["pass_mark"])

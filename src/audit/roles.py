@@ -11,13 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .match import Stream, find
-from .records import Utterance
+from .records import Region, Utterance
 
-# (phrase, weight): what agents say and callers rarely do. 您好 alone is weak: callers greet too.
+# (phrase, weight): what agents say and callers rarely do. 您好 alone is weak: callers greet
+# too. Negative weights: what callers say (their order, their complaint), so a rude agent
+# with no script is still told apart from the caller.
 AGENT_CUES: tuple[tuple[str, float], ...] = (
     ("工号", 3.0), ("很高兴为您服务", 3.0), ("有什么可以帮您", 3.0), ("客户服务中心", 2.0),
     ("这里是", 1.0), ("感谢您的来电", 2.0), ("请您稍等", 1.5), ("感谢您的耐心等待", 2.0),
-    ("还有什么可以帮您", 2.0), ("为您查询", 1.5), ("您好", 1.0),
+    ("还有什么可以帮您", 2.0), ("为您查询", 1.5), ("您好", 1.0), ("请您", 0.5), ("帮您", 0.5),
+    ("核实", 0.5), ("我想查一下", -1.0), ("我的订单", -1.0), ("我想问", -1.0),
+    ("我要投诉", -1.5), ("怎么回事", -1.0), ("你们", -0.5), ("帮我", -1.0),
 )
 CUE_THRESHOLD = 0.8
 
@@ -34,12 +38,16 @@ def cue_score(utterances: list[Utterance]) -> float:
     return sum(w for p, w in AGENT_CUES if find(stream, p, CUE_THRESHOLD))
 
 
-def decide_stereo(utterances: list[Utterance], forced: str = "auto") -> RoleDecision:
+def decide_stereo(utterances: list[Utterance], regions: list[Region], forced: str = "auto",
+                  ) -> RoleDecision:
+    """The agent's channel: the one that sounds like an agent, else the one that spoke first
+    after connect (the agent answers the call)."""
     if forced in ("left", "right"):
         return RoleDecision(0 if forced == "left" else 1, forced, "set by --agent-channel")
     by_ch = {ch: [u for u in utterances if u.channel == ch] for ch in (0, 1)}
     scores = {ch: cue_score(us) for ch, us in by_ch.items()}
-    first = {ch: (us[0].start if us else float("inf")) for ch, us in by_ch.items()}
+    first = {ch: min((r.start for r in regions if r.channel == ch), default=float("inf"))
+             for ch in (0, 1)}
     if scores[0] != scores[1]:
         ch = 0 if scores[0] > scores[1] else 1
         reason = (f"agent phrases on {_name(ch)} channel "
@@ -58,12 +66,12 @@ def apply_stereo(utterances: list[Utterance], decision: RoleDecision) -> None:
 
 
 def apply_mono(utterances: list[Utterance]) -> RoleDecision:
-    n = 0
     for u in utterances:
-        u.role = "agent" if cue_score([u]) > 0 else "unknown"
-        n += u.role == "agent"
-    return RoleDecision(None, "mono", f"mono: {n} of {len(utterances)} utterances attributed to "
-                        "the agent by their words, the rest unknown")
+        score = cue_score([u])
+        u.role = "agent" if score > 0 else "customer" if score < 0 else "unknown"
+    n = {r: sum(u.role == r for u in utterances) for r in ("agent", "customer", "unknown")}
+    return RoleDecision(None, "mono", f"mono, roles from words: {n['agent']} agent, "
+                        f"{n['customer']} customer, {n['unknown']} unknown utterances")
 
 
 def _name(ch: int) -> str:
