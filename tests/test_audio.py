@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from audio_util import encode, tone, write_wav
+
 from audit.audio import SAMPLE_RATE, decode
 from audit.errors import InputError
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from audio_util import write_wav
+from conftest import ROOT, SAMPLES, truth
 from rapidfuzz.distance import Levenshtein
 
-from audio_util import write_wav
 from audit.audio import decode
 from audit.text import spell_digits
-from conftest import ROOT, SAMPLES, truth
 
 pytestmark = pytest.mark.model
 

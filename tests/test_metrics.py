@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from signals import SR, audio, channel, ring
 
-from audit.metrics import compute, detect_ringback
+from audit.metrics import Ringback, detect_ringback, measure
+from audit.metrics import compute as compute_metrics
 from audit.records import Region, Utterance
 from audit.rulepack import load
 from audit.vad import speech_regions
-from signals import SR, audio, channel, ring
 
 SETTINGS = load().settings
 AGENT_TEXT = "您好这里是客户服务中心请问有什么可以帮您"
@@ -19,6 +20,11 @@ def _utts(regions: list[Region], roles: dict[int, str], text: str = AGENT_TEXT,
           ) -> list[Utterance]:
     return [Utterance(r.channel, r.start, r.end, text, roles[r.channel], level_dbfs=r.level_dbfs)
             for r in regions]
+
+
+def compute(a, regs: list[Region], utts: list[Utterance], stereo: bool,  # type: ignore[no-untyped-def]
+            settings: dict, rb: Ringback | None = None):
+    return compute_metrics(measure(a, utts, rb), regs, utts, stereo, settings)
 
 
 def _regions(a) -> list[Region]:  # type: ignore[no-untyped-def]

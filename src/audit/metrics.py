@@ -124,14 +124,33 @@ class Metrics:
         }
 
 
-def compute(audio: Audio, regions: list[Region], utts: list[Utterance], stereo: bool,
-            settings: dict[str, Any], ringback: Ringback | None = None) -> Metrics:
+@dataclass
+class Acoustics:
+    """What the metrics need from the samples themselves. Stored with a result, so a call
+    can be re-scored under another rule pack without its audio."""
+
+    duration_s: float
+    rings: int | None
+    connect_s: float
+    agent_level_dbfs: float | None
+    agent_clipping_share: float | None
+
+
+def measure(audio: Audio, utts: list[Utterance], ringback: Ringback | None = None) -> Acoustics:
+    """`utts` must have their roles; the level is measured over the agent's speech."""
+    agent = [u for u in utts if u.role == "agent"]
+    rb = ringback or Ringback(None, 0.0)
+    return Acoustics(audio.duration, rb.rings, rb.connect_s, _level(audio, agent),
+                     _clipping(audio, agent))
+
+
+def compute(ac: Acoustics, regions: list[Region], utts: list[Utterance], stereo: bool,
+            settings: dict[str, Any]) -> Metrics:
     """`regions` must already exclude ringback bursts (see detect_ringback)."""
     agent = [u for u in utts if u.role == "agent"]
     customer = [u for u in utts if u.role != "agent"]
-    duration = audio.duration
-    ringback = ringback or Ringback(None, 0.0)
-    rings, connect = ringback.rings, ringback.connect_s
+    duration = ac.duration_s
+    rings, connect = ac.rings, ac.connect_s
     silences = find_silences(regions, settings["silence_min_s"])
     waits, holds = find_holds(silences, utts, settings)
     hold_silences = [s for s in waits if s.kind == "hold"]
@@ -161,10 +180,10 @@ def compute(audio: Audio, regions: list[Region], utts: list[Utterance], stereo: 
         dead_air=dead,
         response_gaps=response_gaps(utts, hold_silences, settings["response_latency_s"]),
         interruptions=find_interruptions(utts, settings) if stereo else None,
-        agent_level_dbfs=_level(audio, agent),
+        agent_level_dbfs=ac.agent_level_dbfs,
         agent_level_spread_db=(float(np.std([u.level_dbfs for u in agent])) if len(agent) > 1
                                else None),
-        agent_clipping_share=_clipping(audio, agent),
+        agent_clipping_share=ac.agent_clipping_share,
         talk_ratio={
             "agent": agent_s / duration if duration else 0.0,
             "customer": cust_s / duration if duration else 0.0,

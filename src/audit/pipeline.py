@@ -13,7 +13,7 @@ from . import __version__
 from .asr import AsrOptions, Transcriber
 from .audio import SAMPLE_RATE, Audio, decode
 from .engine import Context, evaluate
-from .metrics import compute, detect_ringback
+from .metrics import compute, detect_ringback, measure
 from .modeldir import describe, resolve
 from .records import CallResult, Region
 from .roles import apply_mono, apply_stereo, decide_stereo
@@ -68,7 +68,8 @@ class Auditor:
         else:
             decision = apply_mono(utts)
         settings = self.pack.settings
-        metrics = compute(audio, regions, utts, stereo, settings, ringback)
+        acoustics = measure(audio, utts, ringback)
+        metrics = compute(acoustics, regions, utts, stereo, settings)
         ctx = Context(utts, metrics, settings, mono=not stereo, lang=self.opts.lang)
         findings = evaluate(self.pack, ctx)
         s = score(findings, list(self.pack.sections), settings["pass_mark"])

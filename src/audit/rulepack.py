@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -106,7 +107,7 @@ def _read(path: str, text: str) -> dict[str, Any]:
         where = f"line {mark.line + 1}: " if mark else ""
         raise RulePackError(path, [f"{where}not valid YAML ({getattr(e, 'problem', e)})"]) from None
     if not isinstance(data, dict):
-        raise RulePackError(path, ["line 1: a rule pack is a mapping with `rules:` and `settings:`"])
+        raise RulePackError(path, ["line 1: a rule pack is a mapping (rules:, settings: ...)"])
     return data
 
 
@@ -191,74 +192,66 @@ def build(data: dict[str, Any], path: str, sources: list[str]) -> RulePack:
 
 def validate(data: dict[str, Any]) -> list[str]:
     """Every problem in a (merged) pack, one line each, with its line number."""
-    errs: list[str] = []
-    sections = set(k for k in (data.get("sections") or {}) if k != "__line__")
     if not isinstance(data.get("rules"), list):
         return ["`rules:` must be a list of rules"]
+    sections = {k for k in (data.get("sections") or {}) if k != "__line__"}
+    errs: list[str] = []
     seen: set[str] = set()
     for r in data["rules"]:
-        ln = r.get("__override_line__", r.get("__line__", "?")) if isinstance(r, dict) else "?"
-
-        def err(msg: str, ln: Any = ln, rid: Any = r.get("id") if isinstance(r, dict) else None
-                ) -> None:
-            errs.append(f"line {ln}: rule {rid!r}: {msg}")
-
         if not isinstance(r, dict):
-            errs.append(f"line {ln}: a rule must be a mapping")
+            errs.append("a rule must be a mapping")
             continue
+        ln = r.get("__override_line__", r.get("__line__", "?"))
+        problems = _rule_problems(r, sections)
         if r.get("id") in seen:
-            err("duplicate id")
+            problems.insert(0, "duplicate id")
         seen.add(r.get("id"))
-        for k in r:
-            if k not in RULE_KEYS and k != "__override_line__":
-                err(f"unknown field `{k}`")
-        for k in ("id", "section", "severity", "check", "message"):
-            if k not in r:
-                err(f"missing `{k}`")
-        if r.get("section") is not None and r.get("section") not in sections:
-            err(f"section {r.get('section')!r} is not one of {sorted(sections)}")
-        if "severity" in r and r["severity"] not in SEVERITIES:
-            err(f"severity {r['severity']!r} is not one of {list(SEVERITIES)}")
-        if "check" in r and r["check"] not in CHECKS:
-            err(f"check {r['check']!r} is not one of {list(CHECKS)}")
-        if not isinstance(r.get("deduction", 0), (int, float)) or r.get("deduction", 0) < 0:
-            err("deduction must be a number >= 0")
-        if r.get("who", "agent") not in WHO:
-            err(f"who {r.get('who')!r} is not one of {list(WHO)}")
-        check = r.get("check")
-        if check in ("require", "count") and not r.get("phrases") and not r.get("patterns"):
-            err(f"a `{check}` rule needs `phrases` or `patterns`")
-        if check == "reply":
-            trig = r.get("trigger") or {}
-            if not (trig.get("phrases") or trig.get("event") in EVENTS):
-                err(f"a `reply` rule needs trigger.phrases or trigger.event in {list(EVENTS)}")
-            if not r.get("phrases"):
-                err("a `reply` rule needs `phrases` (what the reply must contain)")
-        if check == "metric" and r.get("metric") not in METRICS:
-            err(f"metric {r.get('metric')!r} is not one of {list(METRICS)}")
-        for k in r.get("where") or {}:
-            if k not in WHERE_KEYS and k != "__line__":
-                err(f"where.{k} is not one of {list(WHERE_KEYS)}")
-        for k in r.get("when") or {}:
-            if k not in WHEN_KEYS and k != "__line__":
-                err(f"when.{k} is not one of {list(WHEN_KEYS)}")
-        for k in ("phrases", "patterns", "unless"):
-            v = r.get(k, [])
-            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-                err(f"`{k}` must be a list of strings")
-        for p in r.get("patterns") or []:
-            import re
-
-            try:
-                re.compile(p)
-            except re.error as e:
-                err(f"pattern {p!r} is not a valid regular expression ({e})")
-        cats = r.get("categories", {})
-        if not isinstance(cats, dict) or not all(
-            isinstance(v, list) for k, v in cats.items() if k != "__line__"
-        ):
-            err("`categories` must map a category name to a list of phrases")
-        thr = r.get("threshold")
-        if thr is not None and not (isinstance(thr, (int, float)) and 0 < thr <= 1):
-            err("threshold must be a number in (0, 1]")
+        errs += [f"line {ln}: rule {r.get('id')!r}: {p}" for p in problems]
     return errs
+
+
+def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
+    out: list[str] = []
+    out += [f"unknown field `{k}`" for k in r if k not in RULE_KEYS and k != "__override_line__"]
+    out += [f"missing `{k}`" for k in ("id", "section", "severity", "check", "message") if k not in r]
+    if r.get("section") is not None and r.get("section") not in sections:
+        out.append(f"section {r.get('section')!r} is not one of {sorted(sections)}")
+    if "severity" in r and r["severity"] not in SEVERITIES:
+        out.append(f"severity {r['severity']!r} is not one of {list(SEVERITIES)}")
+    if "check" in r and r["check"] not in CHECKS:
+        out.append(f"check {r['check']!r} is not one of {list(CHECKS)}")
+    if not isinstance(r.get("deduction", 0), (int, float)) or r.get("deduction", 0) < 0:
+        out.append("deduction must be a number >= 0")
+    if r.get("who", "agent") not in WHO:
+        out.append(f"who {r.get('who')!r} is not one of {list(WHO)}")
+    check = r.get("check")
+    if check in ("require", "count") and not r.get("phrases") and not r.get("patterns"):
+        out.append(f"a `{check}` rule needs `phrases` or `patterns`")
+    if check == "reply":
+        trig = r.get("trigger") or {}
+        if not (trig.get("phrases") or trig.get("event") in EVENTS):
+            out.append(f"a `reply` rule needs trigger.phrases or trigger.event in {list(EVENTS)}")
+        if not r.get("phrases"):
+            out.append("a `reply` rule needs `phrases` (what the reply must contain)")
+    if check == "metric" and r.get("metric") not in METRICS:
+        out.append(f"metric {r.get('metric')!r} is not one of {list(METRICS)}")
+    for key, allowed in (("where", WHERE_KEYS), ("when", WHEN_KEYS)):
+        out += [f"{key}.{k} is not one of {list(allowed)}" for k in (r.get(key) or {})
+                if k not in allowed and k != "__line__"]
+    for k in ("phrases", "patterns", "unless"):
+        v = r.get(k, [])
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            out.append(f"`{k}` must be a list of strings")
+    for p in r.get("patterns") or []:
+        try:
+            re.compile(p)
+        except (re.error, TypeError) as e:
+            out.append(f"pattern {p!r} is not a valid regular expression ({e})")
+    cats = r.get("categories", {})
+    if not isinstance(cats, dict) or not all(
+            isinstance(v, list) for k, v in cats.items() if k != "__line__"):
+        out.append("`categories` must map a category name to a list of phrases")
+    thr = r.get("threshold")
+    if thr is not None and not (isinstance(thr, (int, float)) and 0 < thr <= 1):
+        out.append("threshold must be a number in (0, 1]")
+    return out
