@@ -36,6 +36,38 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--beam-size", type=int, default=5)
     c.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
 
+    b = sub.add_parser("batch", help="audit a folder or a CSV manifest into a database")
+    b.add_argument("source", help="folder (searched recursively) or manifest.csv "
+                   "(columns: path, call_id, agent_id, agent_channel, started_at)")
+    b.add_argument("--db", required=True, help="SQLite results database (created if missing)")
+    b.add_argument("--workers", type=int, default=0,
+                   help="worker processes (default: one per core, as memory allows)")
+    b.add_argument("--threads", type=int, default=0, help="CPU threads per worker "
+                   "(default: cores/workers)")
+    b.add_argument("--pattern", help="file name pattern, e.g. '{date}_{agent_id}_{call_id}'")
+    b.add_argument("--model", metavar="DIR")
+    b.add_argument("--rules", metavar="FILE")
+    b.add_argument("--force", action="store_true", help="re-audit calls already stored")
+    b.add_argument("--retry-failed", action="store_true", help="retry files that failed before")
+    b.add_argument("--max-hours", type=float, default=4.0, help="longer files are failures")
+    b.add_argument("--beam-size", type=int, default=5)
+
+    sm = sub.add_parser("summary", help="per agent, rule or day, from a results database")
+    sm.add_argument("--db", required=True)
+    sm.add_argument("--by", choices=("agent", "rule", "day"), default="agent")
+    sm.add_argument("--day", help="only this day (YYYY-MM-DD)")
+    sm.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    ex = sub.add_parser("export", help="write every call of a database to csv, jsonl or xlsx")
+    ex.add_argument("--db", required=True)
+    ex.add_argument("--format", choices=("csv", "jsonl", "xlsx"), required=True)
+    ex.add_argument("--out", required=True)
+
+    rs = sub.add_parser("rescore", help="re-run rules over stored calls (no audio, no model)")
+    rs.add_argument("--db", required=True)
+    rs.add_argument("--rules", metavar="FILE", help="the new rule pack (default: the default)")
+    rs.add_argument("--lang", choices=("zh", "en"), default="zh")
+
     r = sub.add_parser("rules", help="list or validate rule packs")
     rsub = r.add_subparsers(dest="rules_cmd", required=True)
     rl = rsub.add_parser("list", help="print the rules in force")
@@ -53,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "check":
             return _check(args, err)
+        if args.cmd == "batch":
+            return _batch(args, err)
+        if args.cmd in ("summary", "export", "rescore"):
+            return _db_command(args, err)
         return _rules(args)
     except AuditError as e:
         err.print(f"[red]error:[/red] {e}", markup=True, highlight=False, soft_wrap=True)
@@ -94,6 +130,81 @@ def _check(args: argparse.Namespace, err: Console) -> int:
             os.replace(tmp, args.json)  # never a half-written result
             out.print(f"\nJSON: {args.json}", style="dim")
     return EXIT_PASS if result["passed"] else EXIT_FAIL
+
+
+def _existing_db(path: str) -> str:
+    if not Path(path).is_file():
+        raise AuditError(f"{path}: no such database (run `audit batch ... --db {path}` first)")
+    return path
+
+
+def _batch(args: argparse.Namespace, err: Console) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .batch import BatchOptions, BatchStats, run
+    from .modeldir import resolve
+    from .rulepack import load
+
+    load(args.rules)  # a bad rule pack or model is one line now, not one error per worker
+    resolve(args.model)
+    opts = BatchOptions(db=args.db, workers=args.workers, threads=args.threads,
+                        model_dir=args.model, rules=args.rules, pattern=args.pattern,
+                        force=args.force, retry_failed=args.retry_failed,
+                        max_duration_s=args.max_hours * 3600, beam_size=args.beam_size)
+    columns = (TextColumn("[bold]audit[/bold]"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[audio]}"), TextColumn("{task.fields[speed]}"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task("audit", total=None, audio="", speed="")
+
+        def progress(stats: BatchStats, out: dict | None) -> None:
+            bar.update(task, total=stats.total, completed=stats.done + stats.errors,
+                       audio=f"{stats.audio_s / 3600:.2f} h audio",
+                       speed=f"{stats.speed:.1f}x real time")
+            if out and "error" in out:
+                bar.console.print(f"[yellow]failed:[/yellow] {out['error']}", highlight=False,
+                                  soft_wrap=True)
+
+        stats = run(args.source, opts, progress)
+    mins = stats.elapsed / 60
+    print(f"{stats.done + stats.errors} audited in {mins:.1f} min "
+          f"({stats.audio_s / 3600:.2f} h of audio, {stats.speed:.1f}x real time): "
+          f"{stats.passed} passed, {stats.failed_audit} failed the audit, "
+          f"{stats.errors} could not be audited; {stats.skipped} already in {args.db}")
+    return EXIT_FAIL if stats.errors else EXIT_PASS
+
+
+def _db_command(args: argparse.Namespace, err: Console) -> int:
+    from .store import connect
+    from .summary import export, summary, to_csv
+
+    db = _existing_db(args.db)
+    if args.cmd == "rescore":
+        from .rescore import rescore
+
+        n = rescore(db, args.rules, args.lang)
+        print(f"re-scored {n} calls in {db}")
+        return EXIT_PASS
+    conn = connect(db)
+    if args.cmd == "export":
+        n = export(conn, args.format, args.out)
+        print(f"{n} calls written to {args.out}")
+        return EXIT_PASS
+    rows = summary(conn, args.by, args.day)
+    if args.format == "csv":
+        sys.stdout.write(to_csv(rows))
+    elif args.format == "json":
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+    else:
+        from rich.table import Table
+
+        t = Table(title=f"{db}: by {args.by}")
+        for col in rows[0] if rows else ["(no calls)"]:
+            t.add_column(col, overflow="fold")
+        for r in rows:
+            t.add_row(*("" if v is None else str(v) for v in r.values()))
+        Console().print(t)
+    return EXIT_PASS
 
 
 def _rules(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -13,12 +13,12 @@ from . import __version__
 from .asr import AsrOptions, Transcriber
 from .audio import SAMPLE_RATE, Audio, decode
 from .engine import Context, evaluate
-from .metrics import compute, detect_ringback, measure
+from .metrics import Acoustics, Metrics, compute, detect_ringback, measure
 from .modeldir import describe, resolve
-from .records import CallResult, Region
+from .records import CallResult, Finding, Region, Utterance
 from .roles import apply_mono, apply_stereo, decide_stereo
 from .rulepack import RulePack, load
-from .score import score
+from .score import Score, score
 from .vad import VadOptions, speech_regions
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -67,22 +67,27 @@ class Auditor:
             apply_stereo(utts, decision)
         else:
             decision = apply_mono(utts)
-        settings = self.pack.settings
         acoustics = measure(audio, utts, ringback)
-        metrics = compute(acoustics, regions, utts, stereo, settings)
-        ctx = Context(utts, metrics, settings, mono=not stereo, lang=self.opts.lang)
-        findings = evaluate(self.pack, ctx)
-        s = score(findings, list(self.pack.sections), settings["pass_mark"])
+        metrics, findings, s = judge(self.pack, acoustics, regions, utts, stereo, self.opts.lang)
         t4 = time.perf_counter()
         return CallResult(
             file=path, duration_s=audio.duration, sample_rate=audio.source_rate,
             channels=audio.source_channels, agent_channel=decision.label, score=s.score,
             passed=s.passed, fatal=s.fatal, sections=s.sections,
-            metrics=metrics.to_json(settings), findings=findings, utterances=utts,
+            metrics=metrics.to_json(self.pack.settings), findings=findings, utterances=utts,
             timing_s={"decode": t1 - t0, "vad": t2 - t1, "asr": t3 - t2, "rules": t4 - t3,
                       "total": t4 - t0},
             versions=self.versions, roles_reason=decision.reason,
+            regions=regions, acoustics=asdict(acoustics),
         )
+
+
+def judge(pack: RulePack, acoustics: Acoustics, regions: list[Region], utts: list[Utterance],
+          stereo: bool, lang: str = "zh") -> tuple[Metrics, list[Finding], Score]:
+    """Metrics, findings and score from what was heard: the part a new rule pack re-runs."""
+    metrics = compute(acoustics, regions, utts, stereo, pack.settings)
+    findings = evaluate(pack, Context(utts, metrics, pack.settings, mono=not stereo, lang=lang))
+    return metrics, findings, score(findings, list(pack.sections), pack.settings["pass_mark"])
 
 
 def _distinct_channels(audio: Audio) -> list[int]:

@@ -54,6 +54,7 @@ class Utterance:
             "end": round(self.end, 3),
             "text": self.text,
             "channel": self.channel,
+            "level_dbfs": self.level_dbfs,
         }
 
 
@@ -115,6 +116,9 @@ class CallResult:
     timing_s: dict[str, float]
     versions: dict[str, str]
     roles_reason: str = ""
+    # Kept with a stored result (not in the JSON) so it can be re-scored without the audio.
+    regions: list[Region] = field(default_factory=list)
+    acoustics: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {

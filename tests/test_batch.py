@@ -1,0 +1,183 @@
+"""The nightly batch: resumable after a real kill, failures as data, one writer, summaries."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from audio_util import write_wav
+from conftest import ROOT, SAMPLES
+
+from audit.audio import decode
+from audit.batch import discover, pattern_regex
+
+AUDIT = [sys.executable, "-m", "audit.cli"]
+
+
+def _calls(dst: Path, n: int, first: int = 0) -> list[Path]:
+    """n distinct good calls (the silent-call sample at different gains: different content)."""
+    a = decode(str(SAMPLES / "silent_call.wav"))
+    out = []
+    for i in range(first, first + n):
+        gain = 1.0 - 0.05 * i
+        out.append(write_wav(dst / f"2026-11-22_A{i % 2 + 1:03d}_call{i}.wav",
+                            [c * gain for c in a.channels], 16000))
+    return out
+
+
+def _broken(dst: Path) -> list[Path]:
+    (dst / "sub").mkdir()
+    (dst / "sub" / "2026-11-22_A001_notaudio.wav").write_text("not audio at all")
+    (dst / "2026-11-22_A002_empty.mp3").write_bytes(b"")
+    trunc = dst / "2026-11-22_A001_trunc.wav"
+    data = (SAMPLES / "ringback_call.wav").read_bytes()
+    trunc.write_bytes(data[:44])  # header only: no samples at all
+    return [dst / "sub" / "2026-11-22_A001_notaudio.wav", dst / "2026-11-22_A002_empty.mp3", trunc]
+
+
+def _rows(db: Path) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    rows = conn.execute("SELECT * FROM calls").fetchall()
+    conn.close()
+    return rows
+
+
+def _batch(folder: Path, db: Path, *extra: str, **kw) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
+    return subprocess.run([*AUDIT, "batch", str(folder), "--db", str(db),
+                           "--pattern", "{date}_{agent_id}_{call_id}", *extra],
+                          capture_output=True, text=True, cwd=ROOT, timeout=900, **kw)
+
+
+def test_pattern_and_manifest(tmp_path: Path) -> None:
+    m = pattern_regex("{date}_{agent_id}_{call_id}").match("20261122_A007_c42")
+    assert m and m.groupdict() == {"date": "20261122", "agent_id": "A007", "call_id": "c42"}
+    (tmp_path / "a b.wav").write_bytes(b"x")
+    man = tmp_path / "calls.csv"
+    with man.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "call_id", "agent_id", "agent_channel", "started_at"])
+        w.writerow(["a b.wav", "C1", "张三", "right", "2026-11-22 09:30:00"])
+    jobs = discover(str(man))
+    assert jobs[0]["file"] == str(tmp_path / "a b.wav") and jobs[0]["agent_id"] == "张三"
+    assert jobs[0]["agent_channel"] == "right" and jobs[0]["day"] == "2026-11-22"
+    jobs = discover(str(tmp_path), "{date}_{agent_id}_{call_id}")
+    assert [j["call_id"] for j in jobs] == ["a b"]  # no match: the stem is the call id
+
+
+@pytest.mark.model
+def test_killed_batch_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
+    folder = tmp_path / "night"
+    folder.mkdir()
+    good = _calls(folder, 6)
+    broken = _broken(folder)
+    db = tmp_path / "results.sqlite"
+    proc = subprocess.Popen([*AUDIT, "batch", str(folder), "--db", str(db), "--workers", "2",
+                             "--pattern", "{date}_{agent_id}_{call_id}"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # wait until some, not all, calls are stored
+        if db.exists() and sum(r["status"] == "ok" for r in _rows(db)) >= 2:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole batch, workers too, mid-run
+    proc.wait()
+    before = _rows(db)
+    assert 2 <= sum(r["status"] == "ok" for r in before) < len(good)
+
+    p = _batch(folder, db)
+    # exit 1 exactly when this run met files it could not audit (some failed before the kill)
+    assert p.returncode == (0 if " 0 could not be audited" in p.stdout else 1), p.stderr
+    rows = _rows(db)
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert sorted(r["file"] for r in ok) == sorted(str(g) for g in good)  # each exactly once
+    assert len({r["sha256"] for r in rows}) == len(rows) == len(good) + len(broken)
+    failed = {r["file"]: r["error"] for r in rows if r["status"] == "failed"}
+    assert set(failed) == {str(b) for b in broken}
+    assert all(e.startswith(f) for f, e in failed.items())  # the error names the file
+    # calls stored before the kill were kept, not redone
+    kept = {r["sha256"]: r["audited_at"] for r in before if r["status"] == "ok"}
+    assert all(r["audited_at"] == kept[r["sha256"]] for r in ok if r["sha256"] in kept)
+    assert {r["agent_id"] for r in ok} == {"A001", "A002"} and {r["day"] for r in ok} == {"2026-11-22"}
+
+    # a third run has nothing to do
+    p = _batch(folder, db)
+    assert p.returncode == 0 and "0 audited" in p.stdout and len(_rows(db)) == len(rows)
+
+    # the summary's numbers match the rows
+    s = subprocess.run([*AUDIT, "summary", "--db", str(db), "--format", "json"],
+                       capture_output=True, text=True, cwd=ROOT, check=True)
+    agents = {a["agent"]: a for a in json.loads(s.stdout)}
+    for agent in ("A001", "A002"):
+        mine = [r for r in ok if r["agent_id"] == agent]
+        assert agents[agent]["calls"] == len(mine)
+        assert agents[agent]["avg_score"] == pytest.approx(np.mean([r["score"] for r in mine]),
+                                                           abs=0.05)
+        assert agents[agent]["pass_rate"] == pytest.approx(np.mean([r["passed"] for r in mine]),
+                                                           abs=0.001)
+    assert sum(a["unreadable_files"] for a in agents.values()) == len(broken)
+
+    # changed content is audited again and replaces its row; --force redoes everything
+    a = decode(str(good[0]))
+    write_wav(good[0], [c * 0.5 for c in a.channels], 16000)
+    p = _batch(folder, db)
+    assert "1 audited" in p.stdout and len(_rows(db)) == len(rows)
+
+    # exports of every format
+    for fmt in ("csv", "jsonl", "xlsx"):
+        out = tmp_path / f"calls.{fmt}"
+        subprocess.run([*AUDIT, "export", "--db", str(db), "--format", fmt, "--out", str(out)],
+                       check=True, cwd=ROOT, capture_output=True)
+        assert out.stat().st_size > 100
+    assert len((tmp_path / "calls.jsonl").read_text(encoding="utf-8").splitlines()) == len(rows)
+
+
+@pytest.mark.model
+def test_two_batches_share_one_database(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    _calls(a, 2)
+    _calls(b, 4, first=2)  # content distinct from folder a's
+    db = tmp_path / "shared.sqlite"
+    procs = [subprocess.Popen([*AUDIT, "batch", str(f), "--db", str(db), "--workers", "1"],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for f in (a, b)]
+    outs = [p.communicate(timeout=900) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert not any("locked" in o[1] for o in outs)
+    rows = _rows(db)
+    assert all(r["status"] == "ok" for r in rows)
+    assert sorted(Path(r["file"]).parent.name for r in rows) == ["a"] * 2 + ["b"] * 4
+
+
+@pytest.mark.model
+def test_rescore_reproduces_and_changes_verdicts(tmp_path: Path) -> None:
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for name in ("demo_call", "bad_call"):
+        (folder / f"{name}.wav").write_bytes((SAMPLES / f"{name}.wav").read_bytes())
+    db = tmp_path / "r.sqlite"
+    assert _batch(folder, db).returncode == 0
+    before = {r["file"]: json.loads(r["result_json"]) for r in _rows(db)}
+    subprocess.run([*AUDIT, "rescore", "--db", str(db)], check=True, cwd=ROOT, capture_output=True)
+    after = {r["file"]: json.loads(r["result_json"]) for r in _rows(db)}
+    for f, r in before.items():  # same pack: the very same verdict, rule by rule
+        assert after[f]["score"] == r["score"] and after[f]["findings"] == r["findings"]
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("version: strict\nsettings:\n  speech_rate_max_cpm: 150\n", encoding="utf-8")
+    subprocess.run([*AUDIT, "rescore", "--db", str(db), "--rules", str(strict)], check=True,
+                   cwd=ROOT, capture_output=True)
+    demo = next(json.loads(r["result_json"]) for r in _rows(db) if "demo" in r["file"])
+    rate = next(f for f in demo["findings"] if f["rule"] == "speech_rate")
+    assert not rate["passed"] and demo["score"] == 95 and "strict" in demo["versions"]["rules"]
