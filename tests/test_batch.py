@@ -87,8 +87,11 @@ def test_killed_batch_resumes_without_loss_or_duplicates(tmp_path: Path) -> None
                             start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline:  # wait until some, not all, calls are stored
-        if db.exists() and sum(r["status"] == "ok" for r in _rows(db)) >= 2:
-            break
+        try:
+            if sum(r["status"] == "ok" for r in _rows(db)) >= 2:
+                break
+        except sqlite3.OperationalError:  # not created yet
+            pass
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)  # the whole batch, workers too, mid-run
     proc.wait()

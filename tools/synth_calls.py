@@ -21,6 +21,7 @@ overlaps it), tail (seconds after the last turn), expect {rule: pass|fail|n/a}.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -177,17 +178,25 @@ def write_wav(path: Path, chans: np.ndarray, rate: int) -> None:
         w.writeframes(pcm.tobytes())
 
 
-def main(names: list[str]) -> None:
+def main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("names", nargs="*", help="only these scripts (default: all)")
+    ap.add_argument("--scripts", default=str(ROOT / "samples" / "scripts"))
+    ap.add_argument("--out", default=str(ROOT / "samples"))
+    ap.add_argument("--truth-out", help="where truth files go (default: --out)")
+    args = ap.parse_args(argv)
     tts = _tts()
-    scripts = sorted((ROOT / "samples" / "scripts").glob("*.yaml"))
-    for path in scripts:
+    out_dir, truth_dir = Path(args.out), Path(args.truth_out or args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    for path in sorted(Path(args.scripts).glob("*.yaml")):
         script = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if names and script["name"] not in names:
+        if args.names and script["name"] not in args.names:
             continue
         audio, truth = build(script, tts)
-        out = ROOT / "samples" / f"{script['name']}.wav"
+        out = out_dir / f"{script['name']}.wav"
         write_wav(out, audio, truth["sample_rate"])
-        (ROOT / "samples" / f"{script['name']}.truth.json").write_text(
+        (truth_dir / f"{script['name']}.truth.json").write_text(
             json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         print(f"{out.name}: {truth['duration_s']:.1f} s, {out.stat().st_size // 1024} KB, agent "
               f"{truth['speech_rate_cpm']['agent']} chars/min, max silence {truth['max_silence_s']} s")
