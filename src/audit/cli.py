@@ -211,7 +211,7 @@ def _rules(args: argparse.Namespace) -> int:
     from .rulepack import default_text, load
     from .terminal import rules_table
 
-    out = Console(highlight=False)
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     if args.rules_cmd == "default":
         sys.stdout.write(default_text())
         return EXIT_PASS

@@ -126,7 +126,9 @@ def _ok(result: dict[str, Any], rule: str) -> Text:
 
 def rules_table(pack: RulePack, console: Console, lang: str = "zh") -> None:
     t = Table(title=f"{pack.name} {pack.version} ({', '.join(pack.sources)})")
-    for col in ("id", "section", "severity", "-", "check", "message", "source"):
+    for col in ("id", "section", "severity", "-", "check"):
+        t.add_column(col, no_wrap=True)  # ids stay whole, so the list can be grepped
+    for col in ("message", "source"):
         t.add_column(col, overflow="fold")
     for r in pack.rules:
         t.add_row(r.id + ("" if r.enabled else " (off)"), r.section, r.severity,

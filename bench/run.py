@@ -1,0 +1,276 @@
+"""`make bench`: speed against faster-whisper, accuracy against ground truth.
+
+On the same files, in one run:
+  (a) plain faster-whisper: WhisperModel.transcribe(vad_filter=True), each channel
+  (b) faster-whisper's BatchedInferencePipeline (vad_filter=True, batch 8), each channel
+  (c) `audit batch`: the whole audit (decode, VAD, ASR, roles, metrics, rules, database)
+and reports x real time for each, the ratio (c)/(b), character error rates, metric errors
+against the truth files, rule verdict agreement, peak memory, and where the time goes.
+Figures are rates and ratios from one run, so they hold on a busy machine.
+
+    .venv/bin/python bench/run.py [--quick]     # writes bench/results.md and results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rapidfuzz.distance import Levenshtein
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from audit.audio import decode  # noqa: E402
+from audit.batch import BatchOptions, run  # noqa: E402
+from audit.modeldir import resolve  # noqa: E402
+from audit.rulepack import load  # noqa: E402
+from audit.text import spell_digits, to_simplified  # noqa: E402
+
+REALZH = ROOT.parent / "shared" / "data" / "realzh"
+
+
+def plain(text: str) -> str:
+    return "".join(ch for ch in spell_digits(to_simplified(text)) if "\u4e00" <= ch <= "\u9fff")
+
+
+def pooled_cer(pairs: list[tuple[str, str]]) -> float | None:
+    ref = sum(len(plain(r)) for r, _ in pairs)
+    if not ref:
+        return None
+    return sum(Levenshtein.distance(plain(r), plain(h)) for r, h in pairs) / ref
+
+
+def corpus() -> tuple[Path, list[dict[str, Any]]]:
+    """The bench corpus when rendered (make bench renders it), else the shipped samples."""
+    folder = ROOT / "bench" / "corpus"
+    truths = ROOT / "bench" / "truth"
+    if not any(folder.glob("*.wav")):
+        folder, truths = ROOT / "samples", ROOT / "samples"
+    items = []
+    for wav in sorted(folder.glob("*.wav")):
+        t = json.loads((truths / f"{wav.stem}.truth.json").read_text(encoding="utf-8"))
+        items.append({"file": wav, "truth": t})
+    return folder, items
+
+
+def truth_text(t: dict[str, Any], channel: int | None) -> str:
+    return "".join(x["text"] for x in t["turns"] if channel is None or x["channel"] == channel)
+
+
+def faster_whisper_runs(items: list[dict[str, Any]], model_dir: Path) -> dict[str, Any]:
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    model = WhisperModel(str(model_dir), device="cpu", compute_type="int8",
+                         cpu_threads=os.cpu_count() or 1)
+    batched = BatchedInferencePipeline(model)
+    out: dict[str, Any] = {}
+    for name, fn in (
+        ("a_plain", lambda x: model.transcribe(x, language="zh", beam_size=5, vad_filter=True)),
+        ("b_batched", lambda x: batched.transcribe(x, language="zh", beam_size=5, vad_filter=True,
+                                                   batch_size=8)),
+    ):
+        pairs, t0 = [], time.perf_counter()
+        for it in items:
+            a = decode(str(it["file"]))
+            for ch, sig in enumerate(a.channels):
+                segs, _ = fn(sig)
+                hyp = "".join(s.text for s in segs)
+                pairs.append((truth_text(it["truth"], ch if len(a.channels) > 1 else None), hyp))
+        out[name] = {"seconds": time.perf_counter() - t0, "cer": pooled_cer(pairs)}
+    return out
+
+
+def audit_run(folder: Path, items: list[dict[str, Any]], model_dir: Path) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.sqlite"
+        t0 = time.perf_counter()
+        stats = run(str(folder), BatchOptions(db=str(db), model_dir=str(model_dir)))
+        seconds = time.perf_counter() - t0
+        import sqlite3
+
+        conn = sqlite3.connect(db)
+        conn.row_factory = sqlite3.Row
+        rows = {Path(r["file"]).stem: r for r in conn.execute("SELECT * FROM calls")}
+        stages = {k: sum((r[f"t_{k}"] or 0) for r in rows.values())
+                  for k in ("decode", "vad", "asr", "rules", "total")}
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    results = {name: json.loads(r["result_json"]) for name, r in rows.items()}
+    pairs = []
+    for it in items:
+        r = results[it["file"].stem]
+        t = it["truth"]
+        if t["layout"] == "mono":
+            pairs.append((truth_text(t, None), "".join(u["text"] for u in r["utterances"])))
+        else:
+            for ch in (0, 1):
+                pairs.append((truth_text(t, ch),
+                              "".join(u["text"] for u in r["utterances"] if u["channel"] == ch)))
+    return {"seconds": seconds, "cer": pooled_cer(pairs), "stages": stages,
+            "peak_worker_rss_mb": peak_rss_mb, "workers": stats, "results": results}
+
+
+def metric_errors(items: list[dict[str, Any]], results: dict[str, Any]) -> dict[str, Any]:
+    errs: dict[str, list[float]] = {"answer_delay_s": [], "agent_speech_rate_rel": [],
+                                    "max_silence_s": [], "interruptions": []}
+    for it in items:
+        t, m = it["truth"], results[it["file"].stem]["metrics"]
+        agent = [x for x in t["turns"] if x["role"] == "agent"]
+        connect = (t.get("ringback") or {}).get("connect_s", 0.0)
+        if m["answer_delay_s"] is not None:
+            errs["answer_delay_s"].append(abs(m["answer_delay_s"] - (agent[0]["start"] - connect)))
+        if m["agent_speech_rate_cpm"] and t["layout"] == "stereo":
+            want = t["speech_rate_cpm"]["agent"]
+            errs["agent_speech_rate_rel"].append(abs(m["agent_speech_rate_cpm"] - want) / want)
+        errs["max_silence_s"].append(abs(m["max_silence_s"] - t["max_silence_s"]))
+        if m["agent_interruptions"] is not None:
+            cust = [x for x in t["turns"] if x["role"] == "customer"]
+            want = sum(1 for a in agent for c in cust
+                       if c["start"] < a["start"] < c["end"] and min(a["end"], c["end"]) - a["start"] >= 1)
+            errs["interruptions"].append(abs(m["agent_interruptions"] - want))
+    return {k: {"n": len(v), "mean": float(np.mean(v)) if v else None,
+                "max": float(np.max(v)) if v else None} for k, v in errs.items()}
+
+
+def rule_agreement(items: list[dict[str, Any]], results: dict[str, Any]) -> dict[str, Any]:
+    settings = load().settings
+    table: dict[str, dict[str, int]] = {}
+    for it in items:
+        t = it["truth"]
+        expect = dict(t["expect"])
+        rate = t["speech_rate_cpm"]["agent"]
+        if rate and t["layout"] == "stereo":
+            ok = settings["speech_rate_min_cpm"] <= rate <= settings["speech_rate_max_cpm"]
+            expect["speech_rate"] = "pass" if ok else "fail"
+        got = {f["rule"]: f for f in results[it["file"].stem]["findings"]}
+        for rule, want in expect.items():
+            f = got.get(rule)
+            verdict = "n/a" if f is None or not f["applicable"] else "pass" if f["passed"] else "fail"
+            row = table.setdefault(rule, {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "na_mismatch": 0})
+            if (want == "n/a") != (verdict == "n/a"):
+                row["na_mismatch"] += 1
+            elif want == "fail":
+                row["tp" if verdict == "fail" else "fn"] += 1
+            elif want == "pass":
+                row["fp" if verdict == "fail" else "tn"] += 1
+    return table
+
+
+def realzh_cer(model_dir: Path) -> dict[str, Any]:
+    """Real recorded Mandarin (../shared/data/realzh, when present): (b) vs our ASR path."""
+    manifest = REALZH / "manifest.tsv"
+    if not manifest.exists():
+        return {"skipped": f"{REALZH} not present"}
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    from audit.asr import Transcriber
+    from audit.vad import speech_regions
+
+    rows = [line.split("\t") for line in manifest.read_text(encoding="utf-8").splitlines()[1:]]
+    model = WhisperModel(str(model_dir), device="cpu", compute_type="int8")
+    batched = BatchedInferencePipeline(model)
+    ours = Transcriber(model_dir)
+    out = {}
+    for band, suffix in (("16k", ""), ("tel8k", "_tel8k")):
+        pb, pc = [], []
+        for r in rows:
+            name, ref = r[0], r[4].replace(" ", "")
+            path = REALZH / ("tel8k" if suffix else "") / name.replace(".wav", f"{suffix}.wav")
+            a = decode(str(path))
+            segs, _ = batched.transcribe(a.channels[0], language="zh", beam_size=5, batch_size=8)
+            pb.append((ref, "".join(s.text for s in segs)))
+            utts = ours.transcribe(a, speech_regions(a.channels[0], 0))
+            pc.append((ref, "".join(u.text for u in utts)))
+        out[band] = {"b_batched": pooled_cer(pb), "c_audit": pooled_cer(pc)}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(ROOT / "bench"))
+    args = ap.parse_args()
+    model_dir = resolve(None)
+    folder, items = corpus()
+    audio_s = sum(decode(str(it["file"])).duration for it in items)
+    print(f"corpus: {len(items)} calls, {audio_s / 60:.1f} min of audio ({folder})", flush=True)
+    fw = faster_whisper_runs(items, model_dir)
+    print("faster-whisper done", flush=True)
+    c = audit_run(folder, items, model_dir)
+    print("audit batch done", flush=True)
+    res = {
+        "corpus": {"folder": str(folder.relative_to(ROOT)), "calls": len(items),
+                   "audio_minutes": round(audio_s / 60, 2)},
+        "machine": {"cores": os.cpu_count()},
+        "speed_x_realtime": {
+            "a_plain": audio_s / fw["a_plain"]["seconds"],
+            "b_batched": audio_s / fw["b_batched"]["seconds"],
+            "c_audit": audio_s / c["seconds"],
+        },
+        "cer": {"a_plain": fw["a_plain"]["cer"], "b_batched": fw["b_batched"]["cer"],
+                "c_audit": c["cer"]},
+        "stages_s": c["stages"],
+        "peak_worker_rss_mb": c["peak_worker_rss_mb"],
+        "metric_errors": metric_errors(items, c["results"]),
+        "rule_agreement": rule_agreement(items, c["results"]),
+        "realzh_cer": realzh_cer(model_dir),
+    }
+    sp = res["speed_x_realtime"]
+    res["ratio_c_over_b"] = sp["c_audit"] / sp["b_batched"]
+    Path(args.out, "results.json").write_text(json.dumps(res, indent=1, ensure_ascii=False) + "\n")
+    md = render(res)
+    Path(args.out, "results.md").write_text(md, encoding="utf-8")
+    print(md)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f} %"
+
+
+def render(r: dict[str, Any]) -> str:
+    sp, cer = r["speed_x_realtime"], r["cer"]
+    lines = [
+        "# Benchmark results", "",
+        f"Corpus: {r['corpus']['calls']} calls, {r['corpus']['audio_minutes']} min of audio "
+        f"(`{r['corpus']['folder']}`), {r['machine']['cores']} cores.", "",
+        "| pipeline | x real time | CER (synthesized calls) |", "|---|---|---|",
+        f"| (a) faster-whisper `transcribe(vad_filter=True)` per channel | {sp['a_plain']:.1f} | "
+        f"{_pct(cer['a_plain'])} |",
+        f"| (b) faster-whisper `BatchedInferencePipeline` per channel | {sp['b_batched']:.1f} | "
+        f"{_pct(cer['b_batched'])} |",
+        f"| (c) `audit batch`: the whole audit | {sp['c_audit']:.1f} | {_pct(cer['c_audit'])} |",
+        "", f"(c)/(b) throughput: **{r['ratio_c_over_b']:.2f}x**. "
+        f"Peak worker memory: {r['peak_worker_rss_mb']:.0f} MB.", "",
+        "Where (c)'s time goes (seconds summed over calls, per worker): " +
+        ", ".join(f"{k} {v:.1f}" for k, v in r["stages_s"].items()), "",
+    ]
+    rz = r["realzh_cer"]
+    if "skipped" in rz:
+        lines += [f"Real speech: {rz['skipped']}.", ""]
+    else:
+        lines += ["Real recorded speech (`../shared/data/realzh`), pooled CER:", "",
+                  "| band | (b) batched | (c) audit |", "|---|---|---|"]
+        lines += [f"| {band} | {_pct(v['b_batched'])} | {_pct(v['c_audit'])} |"
+                  for band, v in rz.items()]
+        lines.append("")
+    lines += ["Metric errors against the truth files (absolute; speech rate relative):", "",
+              "| metric | calls | mean | max |", "|---|---|---|---|"]
+    for k, v in r["metric_errors"].items():
+        fmt = _pct if k.endswith("_rel") else (lambda x: "-" if x is None else f"{x:.2f}")
+        lines.append(f"| {k} | {v['n']} | {fmt(v['mean'])} | {fmt(v['max'])} |")
+    lines += ["", "Rule verdicts against the scripts (positive = the rule fails):", "",
+              "| rule | TP | FP | FN | TN | n/a mismatch |", "|---|---|---|---|---|---|"]
+    for rule, v in sorted(r["rule_agreement"].items()):
+        lines.append(f"| {rule} | {v['tp']} | {v['fp']} | {v['fn']} | {v['tn']} | {v['na_mismatch']} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
