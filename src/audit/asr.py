@@ -6,6 +6,15 @@ kept between regions so the decoder sees a pause) into as few windows as possibl
 as one batch with faster-whisper's BatchedInferencePipeline, and the words are mapped back
 to the region they came from by their timestamps.
 
+Windows are encoded at their own length, not padded to 30 s: CTranslate2's Whisper encoder
+accepts shorter inputs and its cost grows faster than linearly with length (measured here:
+8 windows of 30 s 5.6 s, of 15 s 1.7 s, of 10 s 0.9 s). A window keeps at least `tail_s`
+of silence after its speech and is rounded up to a multiple of `bucket_s`, then batched
+with windows of the same length. Whisper was trained on 30 s inputs: with 5 s inputs it
+looped (广州市佛地产…广州市佛地产…) on real clips, with 10 s and a silent tail it did not;
+a window whose text is still implausible (too many syllables per second, or repetitive)
+is decoded again at the full 30 s.
+
 A window never mixes channels: Whisper's word times are rough (a word's start often absorbs
 the pause before it), and a word put in the wrong region must at worst land in the same
 party's neighbouring utterance, never in the other party's. Words are placed by their end
@@ -15,16 +24,17 @@ time, which the pause does not distort.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .audio import SAMPLE_RATE, Audio
 from .errors import ModelError
 from .records import Region, Utterance, Word
-from .text import collapse_repeats, to_simplified
+from .text import collapse_repeats, spoken_units, to_simplified
 
 # Phrases Whisper invents on noise or music (subtitle credits from its training data).
 HALLUCINATIONS = ("字幕", "订阅", "点赞", "打赏", "明镜", "谢谢观看", "感谢观看", "by索兰娅")
@@ -41,6 +51,10 @@ class AsrOptions:
     lead_s: float = 0.5  # silence before a window's first region: Whisper skips a short
     # utterance at the very start of a window (喂，说吧 vanished without it)
     max_piece_s: float = 28.0  # longer regions are cut so one piece always fits a window
+    bucket_s: float = 10.0  # encoder input lengths are rounded up to a multiple of this
+    tail_s: float = 2.0  # silence kept after a window's speech, so the decoder sees the end
+    max_syllables_per_s: float = 9.0  # more than this is a decoding loop, not speech
+    full_windows: bool = False  # True: pad every window to 30 s, as faster-whisper does
 
 
 @dataclass
@@ -84,13 +98,8 @@ class Transcriber:
         pieces = split_pieces(regions, self.opts.max_piece_s)
         packed, windows = pack(audio, regions, pieces, self.opts)
         words_by_region: dict[int, list[Word]] = {}
-        segments, _ = self.pipeline.transcribe(
-            packed, language="zh", task="transcribe", beam_size=self.opts.beam_size,
-            batch_size=self.opts.batch_size, clip_timestamps=windows, word_timestamps=True,
-            vad_filter=False,
-        )
         done = 0
-        for seg in segments:
+        for seg in self._decode(packed, windows):
             if _is_noise(seg):
                 continue
             for w in seg.words or []:
@@ -115,6 +124,91 @@ class Transcriber:
             utterances.append(Utterance(channel=r.channel, start=r.start, end=r.end, text=text,
                                         words=words, level_dbfs=r.level_dbfs))
         return utterances
+
+
+    def _options(self):  # type: ignore[no-untyped-def]
+        from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
+
+        # As BatchedInferencePipeline.transcribe sets them, with word timestamps on.
+        return TranscriptionOptions(
+            beam_size=self.opts.beam_size, best_of=5, patience=1, length_penalty=1,
+            repetition_penalty=1, no_repeat_ngram_size=0, log_prob_threshold=-1.0,
+            no_speech_threshold=0.6, compression_ratio_threshold=2.4,
+            condition_on_previous_text=False, prompt_reset_on_temperature=0.5,
+            temperatures=[0.0], initial_prompt=None, prefix=None, suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(self.tokenizer, [-1]), without_timestamps=True,
+            max_initial_timestamp=0.0, word_timestamps=True,
+            prepend_punctuations="\"'“¿([{-", append_punctuations="\"'.。,，!！?？:：”)]}、",
+            multilingual=False, max_new_tokens=None, clip_timestamps="0",
+            hallucination_silence_threshold=None, hotwords=None,
+        )
+
+    @property
+    def tokenizer(self):  # type: ignore[no-untyped-def]
+        from faster_whisper.tokenizer import Tokenizer
+
+        if not hasattr(self, "_tokenizer"):
+            self._tokenizer = Tokenizer(self.model.hf_tokenizer, True, task="transcribe",
+                                        language="zh")
+        return self._tokenizer
+
+    def _decode(self, packed: np.ndarray, windows: list[dict[str, float]]) -> Iterator[Any]:
+        """Segments of every window: features at the window's own (bucketed) length, batched
+        by length, through faster-whisper's batched forward pass (encode, beam search, word
+        alignment); implausible windows once more at 30 s."""
+        fe = self.model.feature_extractor
+        frames_per_s = fe.sampling_rate // fe.hop_length  # 100 mel frames per second
+        bucket = max(1, int(self.opts.bucket_s * frames_per_s))
+        tail = int(self.opts.tail_s * frames_per_s)
+        items = []
+        for w in windows:
+            chunk = packed[int(w["start"] * SAMPLE_RATE):int(w["end"] * SAMPLE_RATE)]
+            feat = fe(chunk)[..., :-1]
+            n = fe.nb_max_frames if self.opts.full_windows else \
+                min(fe.nb_max_frames, -(-(feat.shape[-1] + tail) // bucket) * bucket)
+            meta = {"offset": w["start"], "duration": w["end"] - w["start"], "segments": []}
+            items.append((n, feat, meta))
+        retry = []
+        for (n, feat, meta), segs in self._forward(items):
+            if n < fe.nb_max_frames and _implausible(segs, meta["duration"],
+                                                     self.opts.max_syllables_per_s):
+                retry.append((fe.nb_max_frames, feat, meta))
+            else:
+                yield from segs
+        for _, segs in self._forward(retry):
+            yield from segs
+
+    def _forward(self, items: list[tuple[int, np.ndarray, dict[str, Any]]],
+                 ) -> Iterator[tuple[tuple[int, np.ndarray, dict[str, Any]], list[Any]]]:
+        from faster_whisper.transcribe import Segment
+        from faster_whisper.transcribe import Word as FwWord
+
+        opts = self._options()
+        items = sorted(items, key=lambda it: it[0])
+        i = 0
+        while i < len(items):
+            j = i
+            while j < len(items) and j - i < self.opts.batch_size and items[j][0] == items[i][0]:
+                j += 1
+            batch = items[i:j]
+            n = batch[0][0]
+            feats = np.stack([np.pad(f[..., :n], ((0, 0), (0, max(0, n - f.shape[-1]))))
+                              for _, f, _ in batch]).astype(np.float32)
+            results = self.pipeline.forward(feats, self.tokenizer, [b[2] for b in batch], opts)
+            for item, result in zip(batch, results, strict=True):
+                yield item, [Segment(
+                    id=0, seek=seg["seek"], start=seg["start"], end=seg["end"], text=seg["text"],
+                    tokens=seg["tokens"], avg_logprob=seg["avg_logprob"],
+                    compression_ratio=seg["compression_ratio"], no_speech_prob=seg["no_speech_prob"],
+                    temperature=0.0, words=[FwWord(**w) for w in seg.get("words", [])],
+                ) for seg in result]
+            i = j
+
+
+def _implausible(segs: list[Any], duration: float, max_rate: float) -> bool:
+    text = "".join(s.text for s in segs)
+    return (spoken_units(text) > max_rate * max(duration, 1.0)
+            or any(s.compression_ratio > 2.4 for s in segs))
 
 
 def split_pieces(regions: list[Region], max_s: float) -> list[Piece]:

@@ -19,7 +19,8 @@ Definitions
   `hold_reminder_s` (the agent left the caller alone past the reminder interval).
 - connect: the recording start, or the end of the last ringback burst when a ringback tone
   (450 Hz, ~1 s on / 4 s off) is recorded before the first speech.
-- answer delay: connect -> start of the agent's first utterance.
+- answer delay: connect -> start of the agent's first utterance (mono: of the first
+  utterance, since the answering agent speaks first).
 - response latency: end of a customer utterance -> start of the next utterance, when the
   next utterance is the agent's and no hold lies between.
 - interruption (stereo only): the agent starts while a customer utterance is in progress and
@@ -166,7 +167,10 @@ def compute(ac: Acoustics, regions: list[Region], utts: list[Utterance], stereo:
         customer_spoke=bool(customer),
         connect_s=connect,
         rings=rings,
-        answer_delay_s=round(agent[0].start - connect, 3) if agent else None,
+        # mono: roles from words can miss the agent's first words; the first voice after
+        # connect is the answering agent's
+        answer_delay_s=(round((agent[0].start if stereo else utts[0].start) - connect, 3)
+                        if agent else None),
         agent_speech_rate_cpm=_rate(agent),
         customer_speech_rate_cpm=_rate(customer),
         agent_speaking_s=agent_s,

@@ -66,9 +66,11 @@ def apply_stereo(utterances: list[Utterance], decision: RoleDecision) -> None:
 
 
 def apply_mono(utterances: list[Utterance]) -> RoleDecision:
-    for u in utterances:
+    for i, u in enumerate(utterances):
         score = cue_score([u])
         u.role = "agent" if score > 0 else "customer" if score < 0 else "unknown"
+        if i == 0 and score == 0:
+            u.role = "agent"  # the first voice after connect is the party who answered
     n = {r: sum(u.role == r for u in utterances) for r in ("agent", "customer", "unknown")}
     return RoleDecision(None, "mono", f"mono, roles from words: {n['agent']} agent, "
                         f"{n['customer']} customer, {n['unknown']} unknown utterances")
