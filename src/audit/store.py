@@ -109,11 +109,23 @@ class CallMeta:
 def connect(path: str | Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)  # explicit BEGINs
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA busy_timeout=60000")  # another writer (a second batch) waits, no error
+    # Switching to WAL needs a moment alone with the file and does not wait on the busy
+    # handler: two batches starting on a new database at once would collide. Retry.
+    for attempt in range(600):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError:
+            if attempt == 599:
+                raise
+            time.sleep(0.1)
     conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a power loss loses no commit
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=60000")  # another writer (a second batch) waits, no error
-    conn.executescript(DDL)
+    with transaction(conn):  # BEGIN IMMEDIATE waits for a concurrent creator, then sees its tables
+        for stmt in DDL.split(";"):
+            if stmt.strip():
+                conn.execute(stmt)
     conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     return conn
 
