@@ -24,6 +24,7 @@ time, which the pause does not distort.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,11 @@ class Transcriber:
                 "run `make setup` again, or pass --model DIR"
             ) from None
         self.pipeline = BatchedInferencePipeline(self.model)
+        # Seconds per ASR stage, for the report's timing and the benchmark.
+        self.stage_s: dict[str, float] = {"encode": 0.0, "decode": 0.0, "align": 0.0}
+        self.model.encode = _timed(self.model.encode, self.stage_s, "encode")  # type: ignore[method-assign]
+        self.model.add_word_timestamps = _timed(  # type: ignore[method-assign]
+            self.model.add_word_timestamps, self.stage_s, "align")
 
     def transcribe(
         self, audio: Audio, regions: list[Region],
@@ -194,7 +200,12 @@ class Transcriber:
             n = batch[0][0]
             feats = np.stack([np.pad(f[..., :n], ((0, 0), (0, max(0, n - f.shape[-1]))))
                               for _, f, _ in batch]).astype(np.float32)
+            t0 = time.perf_counter()
+            before = self.stage_s["encode"] + self.stage_s["align"]
             results = self.pipeline.forward(feats, self.tokenizer, [b[2] for b in batch], opts)
+            # what forward spent outside the encoder and the aligner is the beam search
+            self.stage_s["decode"] += time.perf_counter() - t0 - (
+                self.stage_s["encode"] + self.stage_s["align"] - before)
             for item, result in zip(batch, results, strict=True):
                 yield item, [Segment(
                     id=0, seek=seg["seek"], start=seg["start"], end=seg["end"], text=seg["text"],
@@ -203,6 +214,16 @@ class Transcriber:
                     temperature=0.0, words=[FwWord(**w) for w in seg.get("words", [])],
                 ) for seg in result]
             i = j
+
+
+def _timed(fn: Callable[..., Any], acc: dict[str, float], key: str) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            acc[key] += time.perf_counter() - t0
+    return wrapper
 
 
 def _implausible(segs: list[Any], duration: float, max_rate: float) -> bool:

@@ -40,6 +40,7 @@ class BatchOptions:
     retry_failed: bool = False
     max_duration_s: float = 4 * 3600
     beam_size: int = 5
+    full_windows: bool = False  # pad every window to 30 s (faster-whisper's way; for the bench)
     limit: int | None = None
 
 
@@ -166,7 +167,8 @@ def _init_worker(opts: BatchOptions, threads: int) -> None:
     from .pipeline import AuditOptions, Auditor
 
     _AUDITOR = Auditor(AuditOptions(model_dir=opts.model_dir, rules=opts.rules,
-                                    asr=AsrOptions(beam_size=opts.beam_size, cpu_threads=threads),
+                                    asr=AsrOptions(beam_size=opts.beam_size, cpu_threads=threads,
+                                                   full_windows=opts.full_windows),
                                     max_duration_s=opts.max_duration_s))
 
 

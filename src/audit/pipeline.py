@@ -57,6 +57,7 @@ class Auditor:
         regions = sorted((r for r in regions if not ringback.overlaps(r.start, r.end)),
                          key=lambda r: r.start)
         t2 = time.perf_counter()
+        stage0 = dict(self.transcriber.stage_s)
         utts = self.transcriber.transcribe(
             audio, regions, (lambda d, n: progress("asr", d, n)) if progress else None)
         utts.sort(key=lambda u: (u.start, u.channel))
@@ -76,7 +77,8 @@ class Auditor:
             passed=s.passed, fatal=s.fatal, sections=s.sections,
             metrics=metrics.to_json(self.pack.settings), findings=findings, utterances=utts,
             timing_s={"decode": t1 - t0, "vad": t2 - t1, "asr": t3 - t2, "rules": t4 - t3,
-                      "total": t4 - t0},
+                      "total": t4 - t0,
+                      **{f"asr_{k}": v - stage0[k] for k, v in self.transcriber.stage_s.items()}},
             versions=self.versions, roles_reason=decision.reason,
             regions=regions, acoustics=asdict(acoustics),
         )
