@@ -52,6 +52,8 @@ class AsrOptions:
     lead_s: float = 0.5  # silence before a window's first region: Whisper skips a short
     # utterance at the very start of a window (喂，说吧 vanished without it)
     max_piece_s: float = 28.0  # longer regions are cut so one piece always fits a window
+    context_s: float = 0.2  # audio kept around each region: VAD edges are tight (10 ms) and
+    # soft onsets (h, x, s) cut off made Whisper mishear (希望 -> 洗澡, 换 -> 放)
     bucket_s: float = 10.0  # encoder input lengths are rounded up to a multiple of this
     tail_s: float = 2.0  # silence kept after a window's speech, so the decoder sees the end
     max_syllables_per_s: float = 9.0  # more than this is a decoding loop, not speech
@@ -101,7 +103,7 @@ class Transcriber:
     ) -> list[Utterance]:
         if not regions:
             return []
-        pieces = split_pieces(regions, self.opts.max_piece_s)
+        pieces = split_pieces(regions, self.opts.max_piece_s, self.opts.context_s, audio.duration)
         packed, windows = pack(audio, regions, pieces, self.opts)
         words_by_region: dict[int, list[Word]] = {}
         done = 0
@@ -232,16 +234,23 @@ def _implausible(segs: list[Any], duration: float, max_rate: float) -> bool:
             or any(s.compression_ratio > 2.4 for s in segs))
 
 
-def split_pieces(regions: list[Region], max_s: float) -> list[Piece]:
+def split_pieces(regions: list[Region], max_s: float, context_s: float = 0.0,
+                 duration: float = float("inf")) -> list[Piece]:
+    """Regions (with `context_s` of audio either side, never into a neighbouring region of
+    the same channel) cut to at most `max_s`."""
     pieces = []
     order = sorted(range(len(regions)), key=lambda i: (regions[i].channel, regions[i].start))
-    for i in order:
+    for k, i in enumerate(order):
         r = regions[i]
-        t = r.start
-        while r.end - t > max_s:
+        prev = regions[order[k - 1]] if k and regions[order[k - 1]].channel == r.channel else None
+        nxt = regions[order[k + 1]] if k + 1 < len(order) and \
+            regions[order[k + 1]].channel == r.channel else None
+        t = max(0.0, r.start - context_s, (prev.end + r.start) / 2 if prev else 0.0)
+        end = min(duration, r.end + context_s, (r.end + nxt.start) / 2 if nxt else duration)
+        while end - t > max_s:
             pieces.append(Piece(i, t, t + max_s))
             t += max_s
-        pieces.append(Piece(i, t, r.end))
+        pieces.append(Piece(i, t, end))
     return pieces
 
 

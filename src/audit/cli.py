@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--agent-channel", choices=("auto", "left", "right"), default="auto")
     c.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the report")
     c.add_argument("--no-transcript", action="store_true", help="verdict and metrics only")
+    c.add_argument("--html", metavar="OUT", help="also write the reviewer page (one HTML file)")
     c.add_argument("--beam-size", type=int, default=5)
     c.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
 
@@ -68,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
     rs.add_argument("--rules", metavar="FILE", help="the new rule pack (default: the default)")
     rs.add_argument("--lang", choices=("zh", "en"), default="zh")
 
+    rp = sub.add_parser("report", help="reviewer page of a call, or the nightly dashboard")
+    rp.add_argument("result", nargs="?", help="a result JSON written by `audit check --json`")
+    rp.add_argument("--audio", help="the recording, embedded in the page (or linked)")
+    rp.add_argument("--db", help="results database (with --call: one call; without: dashboard)")
+    rp.add_argument("--call", help="call id (or file, or sha256) in the database")
+    rp.add_argument("-o", "--out", required=True, help="the HTML file to write")
+    rp.add_argument("--link-audio", action="store_true",
+                    help="link the recording by relative path instead of embedding it")
+    rp.add_argument("--lang", choices=("zh", "en"), default="zh")
+
     r = sub.add_parser("rules", help="list or validate rule packs")
     rsub = r.add_subparsers(dest="rules_cmd", required=True)
     rl = rsub.add_parser("list", help="print the rules in force")
@@ -89,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             return _batch(args, err)
         if args.cmd in ("summary", "export", "rescore"):
             return _db_command(args, err)
+        if args.cmd == "report":
+            return _report(args)
         return _rules(args)
     except AuditError as e:
         err.print(f"[red]error:[/red] {e}", markup=True, highlight=False, soft_wrap=True)
@@ -129,6 +142,12 @@ def _check(args: argparse.Namespace, err: Console) -> int:
                 json.dump(result, f, ensure_ascii=False, indent=2)
             os.replace(tmp, args.json)  # never a half-written result
             out.print(f"\nJSON: {args.json}", style="dim")
+    if args.html:
+        from .report import render_call
+
+        render_call(result, args.html, audio=args.file, lang=args.lang, pack=auditor.pack)
+        if args.json != "-":
+            out.print(f"HTML: {args.html}", style="dim")
     return EXIT_PASS if result["passed"] else EXIT_FAIL
 
 
@@ -204,6 +223,34 @@ def _db_command(args: argparse.Namespace, err: Console) -> int:
         for r in rows:
             t.add_row(*("" if v is None else str(v) for v in r.values()))
         Console().print(t)
+    return EXIT_PASS
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import render_call, render_dashboard, stored_call
+    from .store import connect
+
+    if args.db:
+        db = _existing_db(args.db)
+        if args.call:
+            result, meta = stored_call(connect(db), args.call)
+            audio = args.audio or (meta["file"] if Path(meta["file"]).exists() else None)
+            render_call(result, args.out, audio=audio, link_audio=args.link_audio,
+                        lang=args.lang, meta=meta)
+        else:
+            render_dashboard(db, args.out, args.lang)
+    elif args.result:
+        try:
+            result = json.loads(Path(args.result).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise AuditError(f"{args.result}: not a readable result JSON ({e})") from None
+        if result.get("schema") != "audit.call/1":
+            raise AuditError(f"{args.result}: not an audit.call/1 result")
+        render_call(result, args.out, audio=args.audio, link_audio=args.link_audio,
+                    lang=args.lang)
+    else:
+        raise AuditError("report: give a result JSON, or --db (with --call for one call)")
+    print(f"HTML: {args.out}")
     return EXIT_PASS
 
 

@@ -11,8 +11,8 @@ Definitions
 - silence: a gap of at least `silence_min_s` between the end of all speech on every channel
   and the next speech on any channel, strictly inside the call (before the first and after
   the last speech is not silence: the first is the answer delay, the last is the hang-up).
-- wait: a silence of at least `hold_min_s` after which the agent is the one who speaks (the
-  caller was waiting on the agent). A wait right after an agent utterance with a hold phrase
+- wait: a silence of at least `hold_min_s` after which the caller is not the one who speaks
+  (the caller was waiting on the agent). A wait right after an agent utterance with a hold phrase
   (请您稍等 ...) is a hold; consecutive holds joined only by short agent reminders form one
   hold span.
 - dead air: a silence over `dead_air_s` that is not a hold, or a hold silence over
@@ -236,8 +236,9 @@ def find_holds(silences: list[Span], utts: list[Utterance], settings: dict[str, 
             continue
         before = [u for u in utts if u.end <= s.start + 0.05]
         after = [u for u in utts if u.start >= s.end - 0.05]
-        if not after or after[0].role != "agent":
+        if not after or after[0].role == "customer":
             continue  # the caller spoke next: the caller, not the agent, took the time
+        # (on mono an `unknown` next speaker counts: the wait is not blamed on the caller)
         last = before[-1] if before else None
         announced = (last is not None and last.role == "agent"
                      and find_any(Stream.of([last]), phrases, threshold) is not None)
