@@ -127,3 +127,10 @@ def test_a_call_without_greeting_fails_without_prompts() -> None:
                    "王先生，跟您确认一下，订单号是2024001，对吗？")
     f, _, _ = audit(call)
     assert verdict(f["greeting"]) == "fail"
+
+
+def test_forbidden_phrase_split_by_a_pause_is_caught() -> None:
+    call = BASE[:2] + [("agent", "这是规定，"), ("agent", "我有什么办法。", {"gap": 0.8})] + BASE[4:]
+    f, _, _ = audit(call)
+    assert verdict(f["forbidden_phrase"]) == "fail"
+    assert [e.match for e in f["forbidden_phrase"].evidence] == ["这是规定", "我有什么办法"]

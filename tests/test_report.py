@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import copy
-import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ROOT, SAMPLES
 
 from audit.report import _split, call_view, dashboard_view, render_call, render_dashboard
-from audit.store import connect, write_failure, write_result
-from audit.store import CallMeta
-from conftest import ROOT, SAMPLES
+from audit.store import CallMeta, connect, write_failure, write_result
 
 ARTIFACTS = ROOT / "test-artifacts"
 HOSTILE = '"><img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script></textarea>'
@@ -194,7 +192,7 @@ def test_hostile_text_runs_nothing(browser: Any, results: dict[str, dict[str, An
     page.select_option("#f-agent", "A001")
     visible = page.locator("#worst tr:not(.hide)").count()
     assert visible == 1 + sum(1 for i in range(3) if i % 2 == 0)  # header + A001's calls
-    page.locator("#worst a").first.click()  # a call page written beside the dashboard
+    page.locator("#worst tr:not(.hide) a").first.click()  # a call page written beside it
     page.wait_for_load_state("load")
     assert page.locator("#scorecard").is_visible()
     page.screenshot(path=str(ARTIFACTS / "linked_call_page.png"), full_page=True)

@@ -21,6 +21,7 @@ from .rulepack import Rule, RulePack
 
 FORBID_THRESHOLD = 0.85  # forbidden phrases: stricter than required ones (false alarms cost)
 MIN_RATE_SPEECH_S = 5.0  # below this much agent speech a speech rate means little
+PHRASE_JOIN_GAP_S = 2.0  # forbidden phrases are also looked for across a pause this short
 _CN_DIGITS = dict(zip("零〇一幺二两三四五六七八九", "0011223456789", strict=True))
 
 
@@ -150,15 +151,18 @@ def check_forbid(rule: Rule, ctx: Context) -> Outcome:
     threshold = _threshold(rule, ctx, FORBID_THRESHOLD)
     evidence: list[Evidence] = []
     said: list[str] = []
-    for u in utts:  # per utterance, so every occurrence is reported
-        stream = Stream.of([u])
+    for i, u in enumerate(utts):  # per utterance, so every occurrence is reported ...
+        # ... joined with the next one when close, since a pause can split a phrase
+        # (这是规定， / 我有什么办法); a hit is reported where it starts
+        pair = [u] + [n for n in utts[i + 1:i + 2] if n.start - u.end < PHRASE_JOIN_GAP_S]
+        stream = Stream.of(pair)
         for cat, phrases in lists.items():
             for p in phrases:
                 hit = find(stream, p, threshold)
-                if hit:
+                if hit and stream.where[hit.first][0] == 0:
                     ev = _ev_hit(stream, hit, cat)
                     if not any(_neutralised(e_u, e.match, rule.unless)
-                               for e, e_u in zip(ev, [u], strict=False)):
+                               for e, e_u in zip(ev, pair, strict=False)):
                         evidence += ev
                         said.append(p)
                         break

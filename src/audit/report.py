@@ -60,6 +60,7 @@ def _env() -> Environment:
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                       lstrip_blocks=True)
     env.filters["mmss"] = mmss
+    env.filters["dash"] = lambda v: "–" if v is None else v
     env.filters["tojson_safe"] = lambda v: json.dumps(v, ensure_ascii=True).replace("<", "\\u003c")
     return env
 
@@ -113,7 +114,10 @@ def call_view(result: dict[str, Any], pack: RulePack | None = None, lang: str = 
                             "label": f"{f['rule']} {mmss(e['start'])}: {f['message']}"})
     sections = []
     for key, names in pack.sections.items():
-        rows = [f for f in findings if f["section"] == key]
+        order = {"fail": 0, "pass": 1, "na": 2}  # what went wrong first
+        rows = sorted((f for f in findings if f["section"] == key),
+                      key=lambda f: order["na" if not f["applicable"] else
+                                          "pass" if f["passed"] else "fail"])
         sections.append({"key": key, "name": names.get(lang, key),
                          "lost": result["sections"].get(key, 0.0),
                          "rules": [{**f, "verdict": "na" if not f["applicable"] else
@@ -156,6 +160,7 @@ def call_view(result: dict[str, Any], pack: RulePack | None = None, lang: str = 
     return {
         "lang": lang, "L": L, "result": result, "meta": meta or {}, "duration": dur,
         "lanes": lanes, "markers": markers, "sections": sections, "lines": lines,
+        "section_names": {k: v.get(lang, k) for k, v in pack.sections.items()},
         "failed": failed, "metrics": metric_rows, "fatal_reasons": fatal_reasons,
         "rate_series": rate_series, "rate_band": (st["speech_rate_min_cpm"],
                                                   st["speech_rate_max_cpm"]),
