@@ -134,3 +134,16 @@ def test_forbidden_phrase_split_by_a_pause_is_caught() -> None:
     f, _, _ = audit(call)
     assert verdict(f["forbidden_phrase"]) == "fail"
     assert [e.match for e in f["forbidden_phrase"].evidence] == ["这是规定", "我有什么办法"]
+
+
+@pytest.mark.parametrize(("heard", "rule"), [
+    ("麻烦您把手机收到的验证马报一下", "ask_secret"),  # 码 heard as 马, verb after the noun
+    ("好的请把密码报一下", "ask_secret"),
+])
+def test_password_requests_in_either_word_order(heard: str, rule: str) -> None:
+    assert verdict(audit(replace(BASE, 2, heard))[0][rule]) == "fail"
+
+
+def test_three_syllable_reply_with_one_misheard_sound() -> None:
+    f, _, _ = audit(replace(BASE, 9, "不客请，感谢您的来电，再见。"))  # 气 qi heard as 请 qing
+    assert verdict(f["thanks_reply"]) == "pass"

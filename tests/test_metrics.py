@@ -149,3 +149,45 @@ def test_volume_level_and_clipping() -> None:
     m = compute(a, regs, _utts(regs, {0: "agent"}), True, SETTINGS)
     assert m.agent_clipping_share == pytest.approx(0.2 / 3.0, rel=0.15)
     assert -30 < (m.agent_level_dbfs or -99) < 0
+
+
+@pytest.mark.parametrize("name", ["demo_call", "bad_call", "ringback_call"])
+def test_synthesized_call_timing_matches_truth(name: str) -> None:
+    """VAD on the shipped TTS calls against their truth files (no model): silence
+    boundaries within 0.1 s, answer delay within 0.2 s, interruptions exact, and the
+    agent's speech rate within 5 % when the truth text is put on the measured regions."""
+    import json
+
+    from conftest import SAMPLES
+
+    from audit.audio import decode
+
+    t = json.loads((SAMPLES / f"{name}.truth.json").read_text(encoding="utf-8"))
+    a = decode(str(SAMPLES / f"{name}.wav"))
+    rb = detect_ringback(a)
+    regs = [r for r in _regions(a) if not rb.overlaps(r.start, r.end)]
+    roles = {0: "agent", 1: "customer"} if t["agent_channel"] == "left" else \
+        {0: "customer", 1: "agent"}
+    utts = []
+    for r in regs:  # each region gets the text of the truth turn it lies in, shared by time
+        turn = next(x for x in t["turns"] if x["channel"] == r.channel and
+                    x["start"] - 0.1 <= r.start and r.end <= x["end"] + 0.1)
+        share = (r.end - r.start) / sum(g.end - g.start for g in regs if g.channel == r.channel
+                                        and turn["start"] - 0.1 <= g.start <= turn["end"])
+        utts.append(Utterance(r.channel, r.start, r.end, "字" * round(turn["chars"] * share),
+                              roles[r.channel], level_dbfs=r.level_dbfs))
+    m = compute(a, regs, utts, True, SETTINGS, rb)
+    got = [(s.start, s.end) for s in m.silences]
+    want = [(s["start"], s["end"]) for s in t["silences"]]
+    assert len(got) == len(want)
+    for (gs, ge), (ws, we) in zip(got, want, strict=True):
+        assert gs == pytest.approx(ws, abs=0.1) and ge == pytest.approx(we, abs=0.1)
+    first = min(x["start"] for x in t["turns"] if x["role"] == "agent")
+    connect = (t["ringback"] or {}).get("connect_s", 0.0)
+    assert m.answer_delay_s == pytest.approx(first - connect, abs=0.2)
+    assert m.agent_speech_rate_cpm == pytest.approx(t["speech_rate_cpm"]["agent"], rel=0.05)
+    agent = [x for x in t["turns"] if x["role"] == "agent"]
+    cust = [x for x in t["turns"] if x["role"] == "customer"]
+    overlaps = sum(1 for x in agent for c in cust
+                   if c["start"] < x["start"] < c["end"] and min(x["end"], c["end"]) - x["start"] >= 1)
+    assert m.interruptions is not None and len(m.interruptions) == overlaps

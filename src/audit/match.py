@@ -11,7 +11,8 @@ syllable and an unrelated syllable a whole one. Letter-level similarity was trie
 rejected: 感谢您的耐心 scored 0.89 against 感谢您的来电, since pinyin letters repeat a lot.
 
 Short phrases get a stricter bar: two syllables carry too little evidence, so 您好 must not
-be "found" in a noise hallucination that merely sounds close.
+be "found" in a noise hallucination that merely sounds close. Three syllables may differ in
+one initial or final (不客气 heard as 不客请) where the rule's threshold allows it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from rapidfuzz.distance import Levenshtein
 from .records import Utterance
 from .text import is_han, spell_digits, syllables
 
-SHORT_PHRASE_SYLLABLES = 3  # phrases this short need SHORT_PHRASE_MIN similarity at least
+SHORT_PHRASE_SYLLABLES = 2  # phrases this short need SHORT_PHRASE_MIN similarity at least
 SHORT_PHRASE_MIN = 0.9
 
 
