@@ -75,6 +75,8 @@ def render(result: dict[str, Any], pack: RulePack, console: Console, lang: str =
 
     console.print(Text(f"\n{L['metrics']}", style="bold"))
     table = Table(show_header=False, box=None, padding=(0, 2))
+    for _ in range(4):
+        table.add_column(no_wrap=True)
     rows = [
         ("answer delay", _fmt(m["answer_delay_s"], "s"), f"<= {st['answer_delay_max_s']:g} s"
          + (f", rings {m['rings']} <= {st['answer_rings_max']}" if m.get("rings") else ""),
