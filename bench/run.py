@@ -28,6 +28,7 @@ from rapidfuzz.distance import Levenshtein
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from audit.audio import decode  # noqa: E402
 from audit.batch import BatchOptions, run  # noqa: E402
@@ -239,6 +240,11 @@ def main() -> None:
         "rule_mismatches": mismatches,
         "realzh_cer": {"skipped": "--quick"} if args.quick else realzh_cer(model_dir),
     }
+    if not args.quick:
+        import report_scale
+
+        res["report_scale"] = report_scale.main()
+        print("report scale done", flush=True)
     sp = res["speed_x_realtime"]
     res["ratio_c_over_b"] = sp["c_audit"] / sp["b_batched"]
     res["variants"] = {k: {**v, "ratio_over_b": v["x_realtime"] / sp["b_batched"]}
@@ -294,6 +300,15 @@ def render(r: dict[str, Any]) -> str:
               "| rule | TP | FP | FN | TN | n/a mismatch |", "|---|---|---|---|---|---|"]
     for rule, v in sorted(r["rule_agreement"].items()):
         lines.append(f"| {rule} | {v['tp']} | {v['fp']} | {v['fn']} | {v['tn']} | {v['na_mismatch']} |")
+    rs = r.get("report_scale")
+    if rs:
+        c2, d20 = rs["call_2h"], rs["dashboard_20k"]
+        lines += ["", "Reviewer pages at scale (synthetic results, headless Chromium):", "",
+                  "| page | size | render | browser load |", "|---|---|---|---|",
+                  f"| 2-hour call (audio linked) | {c2['bytes'] / 1e6:.2f} MB | "
+                  f"{c2['render_s']:.1f} s | {c2.get('browser_load_s', float('nan')):.1f} s |",
+                  f"| dashboard of 20,000 calls | {d20['bytes'] / 1e6:.2f} MB | "
+                  f"{d20['render_s']:.1f} s | {d20.get('browser_load_s', float('nan')):.1f} s |"]
     if r["rule_mismatches"]:
         lines += ["", "Verdicts that differ from the script:", ""]
         lines += [f"- {m}" for m in r["rule_mismatches"]]

@@ -147,3 +147,16 @@ def test_password_requests_in_either_word_order(heard: str, rule: str) -> None:
 def test_three_syllable_reply_with_one_misheard_sound() -> None:
     f, _, _ = audit(replace(BASE, 9, "不客请，感谢您的来电，再见。"))  # 气 qi heard as 请 qing
     assert verdict(f["thanks_reply"]) == "pass"
+
+
+def test_decoding_loops_are_recognised() -> None:
+    from types import SimpleNamespace
+
+    from audit.asr import _implausible
+
+    def seg(text: str, cr: float = 1.2) -> SimpleNamespace:
+        return SimpleNamespace(text=text, compression_ratio=cr)
+
+    assert not _implausible([seg("您好这里是客户服务中心")], 3.0, 9.0)
+    assert _implausible([seg("广州市佛地产" * 12)], 4.0, 9.0)  # 72 syllables in 4 s
+    assert _implausible([seg("稿稿稿", cr=3.1)], 10.0, 9.0)
