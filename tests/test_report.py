@@ -58,6 +58,10 @@ def test_call_view_data(results: dict[str, dict[str, Any]]) -> None:
     assert any(s["kind"] == "overlap" for s in ring["lanes"]["events"])
     demo = call_view(results["demo_call"])
     assert any(s["kind"] == "hold" for s in demo["lanes"]["events"])
+    answer = next(s for s in demo["lanes"]["events"] if s["kind"] == "answer")
+    assert answer["x"] == 0 and answer["w"] > 0  # connect -> the agent's first words
+    levels = [p["level"] for p in demo["level_series"]]  # a 63 s call: minutes 0 and 1
+    assert len(levels) == 2 and levels[0] is not None and -40 < levels[0] < -8
 
 
 @pytest.mark.model

@@ -35,7 +35,8 @@ LABELS: dict[str, dict[str, str]] = {
            "fatal_calls": "致命违规通话", "avg_score": "平均分", "agents": "坐席统计",
            "rules": "规则失败率", "worst": "最低分通话", "unreadable": "无法质检的文件",
            "all": "全部", "distribution": "得分分布", "speech_rate": "语速(字/分钟)",
-           "top_failures": "常见扣分项", "error": "错误", "per_minute": "每分钟语速"},
+           "top_failures": "常见扣分项", "error": "错误", "per_minute": "每分钟语速",
+           "level_per_minute": "每分钟音量 (dBFS)"},
     "en": {"score": "Score", "passed": "PASS", "failed": "FAIL", "fatal": "FATAL",
            "scorecard": "Scorecard", "timeline": "Timeline", "transcript": "Transcript",
            "metrics": "Metrics against norms", "rule": "Rule", "result": "Result",
@@ -51,7 +52,8 @@ LABELS: dict[str, dict[str, str]] = {
            "unreadable": "Files that could not be audited", "all": "all",
            "distribution": "Score distribution", "speech_rate": "Speech rate (chars/min)",
            "top_failures": "Most frequent failures", "error": "Error",
-           "per_minute": "Speech rate per minute"},
+           "per_minute": "Speech rate per minute",
+           "level_per_minute": "Agent level per minute (dBFS)"},
 }
 
 
@@ -106,6 +108,10 @@ def call_view(result: dict[str, Any], pack: RulePack | None = None, lang: str = 
         lanes["events"].append(span(s["start"], s["end"], "overlap", L["overlap"]))
     if m.get("connect_s"):
         lanes["events"].append(span(0.0, m["connect_s"], "ring", f"{L['ring']} x{m.get('rings')}"))
+    if m.get("answer_delay_s") is not None:
+        c = m.get("connect_s") or 0.0
+        lanes["events"].append(span(c, c + m["answer_delay_s"], "answer",
+                                    f"{L['answer']} {m['answer_delay_s']:.1f}s"))
     markers = []
     for f in failed:
         for i, e in enumerate(f["evidence"][:5]):
@@ -137,6 +143,7 @@ def call_view(result: dict[str, Any], pack: RulePack | None = None, lang: str = 
         hits = marks.get((round(u["start"], 2), round(u["end"], 2)), [])
         lines.append({**u, "parts": _split(u["text"], hits)})
     rate_series = _rate_per_minute(result, dur)
+    level_series = _level_per_minute(result, dur)
     metrics = [
         (L["answer"], _fmt(m.get("answer_delay_s"), "s"),
          f"≤ {st['answer_delay_max_s']:g} s" + (f", ≤ {st['answer_rings_max']} rings"
@@ -162,6 +169,8 @@ def call_view(result: dict[str, Any], pack: RulePack | None = None, lang: str = 
         "lanes": lanes, "markers": markers, "sections": sections, "lines": lines,
         "section_names": {k: v.get(lang, k) for k, v in pack.sections.items()},
         "failed": failed, "metrics": metric_rows, "fatal_reasons": fatal_reasons,
+        "level_series": level_series, "level_band": (st["volume_min_dbfs"],
+                                                      st["volume_max_dbfs"]),
         "rate_series": rate_series, "rate_band": (st["speech_rate_min_cpm"],
                                                   st["speech_rate_max_cpm"]),
         "ticks": [{"x": x(t), "label": mmss(t)} for t in _ticks(dur)],
@@ -203,6 +212,23 @@ def _rate_per_minute(result: dict[str, Any], dur: float) -> list[dict[str, Any]]
         secs = sum(u["end"] - u["start"] for u in utts)
         rate = spoken_units("".join(u["text"] for u in utts)) * 60 / secs if secs >= 3 else None
         out.append({"minute": k, "rate": None if rate is None else round(rate)})
+    return out
+
+
+def _level_per_minute(result: dict[str, Any], dur: float) -> list[dict[str, Any]]:
+    """The agent's speech level (dBFS, energy mean of its utterances) per minute of the call."""
+    import math
+
+    out = []
+    for k in range(int(dur // 60) + 1):
+        utts = [u for u in result["utterances"] if u["role"] == "agent"
+                and k * 60 <= u["start"] < (k + 1) * 60 and u.get("level_dbfs", -99) > -99]
+        secs = sum(u["end"] - u["start"] for u in utts)
+        level = None
+        if secs > 0:
+            power = sum((u["end"] - u["start"]) * 10 ** (u["level_dbfs"] / 10) for u in utts) / secs
+            level = round(10 * math.log10(power), 1)
+        out.append({"minute": k, "level": level})
     return out
 
 
