@@ -1,24 +1,36 @@
-"""Build a call from a script of turns, without audio: for transcript-level rule tests.
+"""Build a call from a script of turns, without audio or model: for transcript-level rule tests.
 
-A turn is (role, text) or (role, text, opts) with opts: `gap` (seconds after the previous
-turn's end, default 0.6; negative overlaps), `at` (absolute start), `cpm` (speaking rate,
-default 200 syllables per minute, which sets the turn's duration), `dur` (duration).
+A turn is one of
+- (role, start, end, text): explicit times in seconds, for timing tests;
+- (role, text) or (role, text, opts): placed after the previous turn, with opts `gap`
+  (seconds after the previous turn's end, default 0.6; negative overlaps), `at` (absolute
+  start), `cpm` (speaking rate, default 200 syllables per minute, which sets the duration),
+  `dur` (duration), `level` (the utterance's dBFS), `mono_role` (its role on mono).
+
+Stereo puts the agent on channel 0 and the customer on channel 1; mono puts everything on
+channel 0 with role `unknown` (as roles.apply_mono leaves an utterance it cannot place).
+Each utterance becomes a VAD Region with the same times; metrics.compute, engine.evaluate
+and score.score then run exactly as in the pipeline (pipeline.judge), minus ASR.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from audit.metrics import Acoustics
-from audit.pipeline import judge
+import numpy as np
+
+from audit.audio import SAMPLE_RATE, Audio
+from audit.engine import Context, evaluate
+from audit.metrics import Acoustics, Metrics, compute, measure
 from audit.records import Finding, Region, Utterance
 from audit.rulepack import RulePack, load
-from audit.score import Score
+from audit.score import Score, score
 from audit.text import spoken_units
 
-Turn = tuple[str, str] | tuple[str, str, dict[str, Any]]
+Turn = tuple[Any, ...]
 DEFAULT_PACK = load()
 
+# A compliant call: every script rule passes, every timing norm is met.
 BASE: list[Turn] = [
     ("agent", "您好，这里是客户服务中心，工号001，很高兴为您服务，请问怎么称呼您？", {"at": 1.0}),
     ("customer", "你好，我姓王，我想查一下我的订单，订单号是2024001。"),
@@ -33,32 +45,60 @@ BASE: list[Turn] = [
 ]
 
 
-def utterances(turns: list[Turn], stereo: bool = True) -> list[Utterance]:
+def utterances(turns: list[Turn], stereo: bool = True, level: float = -20.0) -> list[Utterance]:
     out: list[Utterance] = []
     end = 0.0
     for t in turns:
-        role, text = t[0], t[1]
-        opts = t[2] if len(t) > 2 else {}  # type: ignore[misc]
-        start = opts.get("at", end + opts.get("gap", 0.6))
-        dur = opts.get("dur", max(0.4, spoken_units(text) * 60 / opts.get("cpm", 200)))
+        if len(t) == 4:  # (role, start, end, text)
+            role, start, stop, text = t
+            opts: dict[str, Any] = {}
+        else:
+            role, text = t[0], t[1]
+            opts = t[2] if len(t) > 2 else {}
+            start = opts.get("at", end + opts.get("gap", 0.6))
+            stop = start + opts.get("dur", max(0.4, spoken_units(text) * 60 / opts.get("cpm", 200)))
         channel = (0 if role == "agent" else 1) if stereo else 0
-        out.append(Utterance(channel, round(start, 3), round(start + dur, 3), text,
+        out.append(Utterance(channel, round(start, 3), round(stop, 3), text,
                              role if stereo else opts.get("mono_role", "unknown"),
-                             level_dbfs=opts.get("level", -20.0)))
-        end = start + dur
+                             level_dbfs=opts.get("level", level)))
+        end = stop
     return sorted(out, key=lambda u: u.start)
 
 
+def silent_audio(duration_s: float, channels: int = 2) -> Audio:
+    """Zeros at 16 kHz: what metrics.measure sees of a call we only have the words of."""
+    n = int(round(duration_s * SAMPLE_RATE))
+    return Audio("<silent>", [np.zeros(n, np.float32) for _ in range(channels)], SAMPLE_RATE,
+                 channels)
+
+
 def audit(turns: list[Turn], stereo: bool = True, pack: RulePack | None = None,
-          level: float = -20.0, duration: float | None = None, rings: int | None = None,
-          ) -> tuple[dict[str, Finding], Score, Any]:
-    utts = utterances(turns, stereo)
+          level: float = -20.0, clipping: float = 0.0, duration: float | None = None,
+          rings: int | None = None, connect: float = 0.0, audio: bool = False,
+          ) -> tuple[dict[str, Finding], Score, Metrics]:
+    """Findings by rule id, the score and the metrics of the call `turns` describe.
+
+    The agent's level and clipping share are given (`level`, `clipping`) since there are no
+    samples; with `audio=True` they are measured instead on a silent recording of the call's
+    length (so the agent's level is silence, -100 dBFS).
+    """
+    pack = pack or DEFAULT_PACK
+    utts = utterances(turns, stereo, level)
     regions = [Region(u.channel, u.start, u.end, u.level_dbfs) for u in utts]
     dur = duration or (max((u.end for u in utts), default=0.0) + 2.0)
-    ac = Acoustics(dur, rings, 0.0, level if any(u.role == "agent" for u in utts) else None,
-                   0.0 if utts else None)
-    metrics, findings, score = judge(pack or DEFAULT_PACK, ac, regions, utts, stereo)
-    return {f.rule: f for f in findings}, score, metrics
+    agent = any(u.role == "agent" for u in utts)
+    if audio:
+        ac = measure(silent_audio(dur, 2 if stereo else 1), utts)
+    else:
+        ac = Acoustics(dur, rings, connect, level if agent else None, clipping if agent else None)
+    metrics = compute(ac, regions, utts, stereo, pack.settings)
+    findings = evaluate(pack, Context(utts, metrics, pack.settings, mono=not stereo))
+    return ({f.rule: f for f in findings}, score(findings, list(pack.sections),
+                                                 pack.settings["pass_mark"]), metrics)
+
+
+def findings(turns: list[Turn], **kw: Any) -> dict[str, Finding]:
+    return audit(turns, **kw)[0]
 
 
 def verdict(f: Finding) -> str:
@@ -69,6 +109,11 @@ def replace(turns: list[Turn], i: int, text: str | None = None, **opts: Any) -> 
     """A copy of `turns` with turn i's text and/or options changed."""
     out = list(turns)
     t = out[i]
-    merged = {**(t[2] if len(t) > 2 else {}), **opts}  # type: ignore[misc]
+    merged = {**(t[2] if len(t) > 2 else {}), **opts}
     out[i] = (t[0], text if text is not None else t[1], merged)
     return out
+
+
+def said(text: str, rule: str, at: int = 2) -> str:
+    """The verdict of `rule` when the agent's turn `at` of BASE is replaced by `text`."""
+    return verdict(findings(replace(BASE, at, text))[rule])

@@ -57,14 +57,17 @@ def evaluate(pack: RulePack, ctx: Context) -> list[Finding]:
             outcome = CHECKS[rule.check](rule, ctx)
         applicable, passed, evidence, detail = outcome
         severity = rule.severity
+        deduction = rule.deduction if applicable and not passed else 0.0
         if applicable and not passed and severity == "fatal" and evidence and \
                 all(e.role == "unknown" for e in evidence):
-            # Mono without separation: we cannot tell who said it, so no fatal verdict.
+            # Mono without separation: we cannot tell who said it, so no fatal verdict and
+            # no points taken (a 100-point deduction would fail the call all the same):
+            # the finding stays failed, for a reviewer.
             severity, detail = "major", detail + "; speaker unsure (mono): needs review"
+            deduction = 0.0
         findings.append(Finding(
             rule=rule.id, section=rule.section, severity=severity, applicable=applicable,
-            passed=passed if applicable else True,
-            deduction=rule.deduction if applicable and not passed else 0.0,
+            passed=passed if applicable else True, deduction=deduction,
             message=rule.text(ctx.lang), evidence=evidence, detail=detail,
         ))
     return findings
@@ -134,11 +137,17 @@ def _where_text(rule: Rule) -> str:
     return "in the call"
 
 
+_CLAUSE_END = re.compile(r"[，,。.！!？?；;：:]")
+
+
 def _neutralised(u: Utterance, match: str, unless: list[str]) -> bool:
-    """`unless` words before the match in the same utterance (请不要告诉任何人您的密码)."""
+    """`unless` words before the match in the same clause (请不要告诉任何人您的密码), or inside
+    the match (验证码千万别告诉别人). A negation in an earlier clause does not cancel a
+    request (您不要着急，请把密码告诉我)."""
     idx = u.text.find(match)
     head = u.text[: idx if idx >= 0 else len(u.text)]
-    return any(w in head for w in unless)
+    clause = _CLAUSE_END.split(head)[-1]
+    return any(w in clause + match for w in unless)
 
 
 def check_forbid(rule: Rule, ctx: Context) -> Outcome:
@@ -213,9 +222,12 @@ def check_reply(rule: Rule, ctx: Context) -> Outcome:
 
 
 def _digit_runs(text: str, min_len: int) -> list[str]:
+    """Digit strings (order, phone, card numbers); not years, amounts or counts (2023年,
+    1500块), which nobody reads back."""
     s = "".join(_CN_DIGITS.get(ch, ch) for ch in text)
     s = re.sub(r"(?<=\d)[\s,，、-](?=\d)", "", s)
-    return [r for r in re.findall(r"\d+", s) if len(r) >= min_len]
+    return [r for r in re.findall(r"\d+(?!\d|\.\d|[年元块万千百岁次个天月日多分秒%])", s)
+            if len(r) >= min_len]
 
 
 def check_readback(rule: Rule, ctx: Context) -> Outcome:
@@ -241,9 +253,30 @@ def check_count(rule: Rule, ctx: Context) -> Outcome:
     hits = [(u, p) for u in utts for p in rule.phrases for _ in range(u.text.count(p))]
     minutes = sum(u.end - u.start for u in utts) / 60
     detail = f"{len(hits)} times ({len(hits) / minutes:.1f}/min of speech)" if minutes else ""
-    if rule.max_count is not None and len(hits) > rule.max_count:
+    if rule.max_count is None:
+        return True, True, [], detail
+    # A limit counts requests, not words: 不好意思，听不清，请您再说一遍 is one request
+    # with two phrases, and so is one turn that the VAD split into two utterances.
+    turns = _turns(ctx.utterances, {id(u) for u, _ in hits})
+    detail += f"; {len(turns)} turns (limit {rule.max_count})"
+    if len(turns) > rule.max_count:
         return True, False, [_ev(u, p) for u, p in hits], detail
     return True, True, [], detail
+
+
+def _turns(utts: list[Utterance], marked: set[int]) -> list[list[Utterance]]:
+    """Runs of marked utterances, consecutive in the call and under PHRASE_JOIN_GAP_S apart."""
+    out: list[list[Utterance]] = []
+    prev: Utterance | None = None
+    for u in utts:
+        if id(u) in marked:
+            if out and prev is not None and id(prev) in marked and \
+                    u.start - prev.end < PHRASE_JOIN_GAP_S:
+                out[-1].append(u)
+            else:
+                out.append([u])
+        prev = u
+    return out
 
 
 def check_manual(rule: Rule, ctx: Context) -> Outcome:

@@ -12,9 +12,9 @@ Definitions
   and the next speech on any channel, strictly inside the call (before the first and after
   the last speech is not silence: the first is the answer delay, the last is the hang-up).
 - wait: a silence of at least `hold_min_s` after which the caller is not the one who speaks
-  (the caller was waiting on the agent). A wait right after an agent utterance with a hold phrase
-  (请您稍等 ...) is a hold; consecutive holds joined only by short agent reminders form one
-  hold span.
+  (the caller was waiting on the agent). A wait whose last agent utterance before it has a hold
+  phrase (请您稍等 ...) is a hold, even if the caller answered it (好的); consecutive holds
+  joined only by short agent reminders form one hold span.
 - dead air: a silence over `dead_air_s` that is not a hold, or a hold silence over
   `hold_reminder_s` (the agent left the caller alone past the reminder interval).
 - connect: the recording start, or the end of the last ringback burst when a ringback tone
@@ -239,8 +239,10 @@ def find_holds(silences: list[Span], utts: list[Utterance], settings: dict[str, 
         if not after or after[0].role == "customer":
             continue  # the caller spoke next: the caller, not the agent, took the time
         # (on mono an `unknown` next speaker counts: the wait is not blamed on the caller)
-        last = before[-1] if before else None
-        announced = (last is not None and last.role == "agent"
+        # the agent's last words before it: the caller's 好的 after 请您稍等 does not
+        # cancel the announcement (on mono an `unknown` speaker may be the agent)
+        last = next((u for u in reversed(before) if u.role != "customer"), None)
+        announced = (last is not None
                      and find_any(Stream.of([last]), phrases, threshold) is not None)
         waits.append(Span(s.start, s.end, "hold" if announced else "wait",
                           last.text if last else ""))
@@ -276,9 +278,12 @@ def response_gaps(utts: list[Utterance], holds: list[Span], limit: float) -> lis
 
 
 def is_backchannel(u: Utterance, settings: dict[str, Any]) -> bool:
+    """Short, or only backchannel words, alone or strung together (嗯，好的 / 对对对)."""
     core = re.sub(r"[^\u4e00-\u9fff]", "", u.text)
-    return (u.end - u.start < settings["backchannel_max_s"]
-            or core in settings.get("backchannels", []))
+    words = sorted(settings.get("backchannels", []), key=len, reverse=True)
+    only_words = bool(core) and bool(words) and \
+        re.fullmatch("(?:" + "|".join(map(re.escape, words)) + ")+", core) is not None
+    return u.end - u.start < settings["backchannel_max_s"] or only_words
 
 
 def find_interruptions(utts: list[Utterance], settings: dict[str, Any]) -> list[Span]:

@@ -29,6 +29,7 @@ METRICS = ("answer_delay", "speech_rate", "dead_air", "hold_reminder", "hold_bef
 EVENTS = ("hold_end", "long_hold_end")
 WHERE_KEYS = ("first_s", "last_s", "within_s")
 WHEN_KEYS = ("agent_spoke", "customer_spoke")
+TOP_KEYS = ("name", "version", "sections", "settings", "rules")
 RULE_KEYS = {"id", "section", "severity", "deduction", "check", "message", "source", "who",
              "phrases", "patterns", "categories", "unless", "where", "when", "trigger", "metric",
              "threshold", "enabled", "min_digits", "max_count", "extra_phrases",
@@ -90,8 +91,16 @@ class _LineLoader(yaml.SafeLoader):
     """SafeLoader that records each mapping's line as `__line__` for error messages."""
 
 
+class _Map(dict):  # type: ignore[type-arg]
+    """A mapping read from YAML; `lines` holds the line of each key (for settings errors)."""
+
+    lines: dict[Any, int]
+
+
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping = loader.construct_mapping(node, deep=True)
+    mapping = _Map(loader.construct_mapping(node, deep=True))
+    mapping.lines = {k.value: k.start_mark.line + 1 for k, _ in node.value
+                     if isinstance(k, yaml.ScalarNode)}
     mapping["__line__"] = node.start_mark.line + 1
     return mapping
 
@@ -128,41 +137,103 @@ def load(override: str | None = None) -> RulePack:
     return build(base, override or "default.yaml", sources)
 
 
+def _key_line(mapping: Any, key: str) -> int | str:
+    lines = getattr(mapping, "lines", {})
+    return lines.get(key, _line(mapping))
+
+
+def _override_problems(base: dict[str, Any], over: dict[str, Any]) -> list[str]:
+    """What only an override can get wrong: top-level keys, settings, the `extra_` lists."""
+    errs = [f"line {_key_line(over, k)}: unknown top-level key `{k}` (one of {list(TOP_KEYS)})"
+            for k in over if k not in TOP_KEYS and k != "__line__"]
+    settings = over.get("settings")
+    if settings is not None and not isinstance(settings, dict):
+        errs.append(f"line {_key_line(over, 'settings')}: `settings:` must be a mapping")
+    for k, v in (settings if isinstance(settings, dict) else {}).items():
+        if k == "__line__":
+            continue
+        where = f"line {_key_line(settings, k)}: setting `{k}`"
+        if k not in base["settings"]:
+            errs.append(f"{where} is not a known setting")
+        elif isinstance(base["settings"][k], list):
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                errs.append(f"{where} must be a list of strings")
+        elif not _number(v):
+            errs.append(f"{where} must be a number, not {v!r}")
+        elif k == "match_threshold" and not 0 < v <= 1:
+            errs.append(f"{where} must be in (0, 1], not {v!r}")
+    sections = over.get("sections")
+    if sections is not None and not (isinstance(sections, dict) and all(
+            isinstance(v, dict) for k, v in sections.items() if k != "__line__")):
+        errs.append(f"line {_key_line(over, 'sections')}: `sections:` must map a name to "
+                    "{zh: ..., en: ...}")
+    rules = over.get("rules")
+    if rules is not None and not isinstance(rules, list):
+        errs.append(f"line {_key_line(over, 'rules')}: `rules:` must be a list of rules")
+    seen: set[Any] = set()
+    for r in rules if isinstance(rules, list) else []:
+        if not isinstance(r, dict) or not isinstance(r.get("id"), str) or not r.get("id"):
+            errs.append(f"line {_line(r)}: each rule needs an `id` (a name)")
+            continue
+        if r["id"] in seen:
+            errs.append(f"line {_line(r)}: rule {r['id']!r}: given twice in this file")
+        seen.add(r["id"])
+        for k in ("extra_phrases", "extra_patterns"):
+            if k in r and not _strings(r[k]):
+                errs.append(f"line {_line(r)}: rule {r['id']!r}: `{k}` must be a list of strings")
+        cats = r.get("extra_categories", {})
+        if not isinstance(cats, dict) or not all(
+                _strings(v) for k, v in cats.items() if k != "__line__"):
+            errs.append(f"line {_line(r)}: rule {r['id']!r}: `extra_categories` must map a "
+                        "category name to a list of phrases")
+    return errs
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _strings(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
 def merge(base: dict[str, Any], over: dict[str, Any], path: str) -> dict[str, Any]:
+    errors = _override_problems(base, over)
     out = copy.deepcopy(base)
-    errors: list[str] = []
     for key in ("name", "version"):
         if key in over:
             out[key] = f"{base.get(key)}+{over[key]}" if key == "version" else over[key]
-    out["settings"].update({k: v for k, v in (over.get("settings") or {}).items()})
-    for key in ("sections",):
-        out[key].update(over.get(key) or {})
+    for key in ("settings", "sections"):
+        if isinstance(over.get(key), dict):
+            out[key].update(over[key])
     by_id = {r["id"]: r for r in out["rules"]}
-    for r in over.get("rules") or []:
-        if not isinstance(r, dict) or "id" not in r:
-            errors.append(f"line {_line(r)}: each rule needs an `id`")
-            continue
+    rules = over.get("rules") if isinstance(over.get("rules"), list) else []
+    for r in rules:
+        if not isinstance(r, dict) or not isinstance(r.get("id"), str):
+            continue  # reported by _override_problems
         target = by_id.get(r["id"])
         if target is None:
             out["rules"].append(r)
             by_id[r["id"]] = r
             continue
         for k, v in r.items():
+            if k in ("extra_phrases", "extra_patterns") and not isinstance(v, list):
+                continue  # reported by _override_problems (list("您好") would split it)
             if k == "extra_phrases":
                 target["phrases"] = list(target.get("phrases", [])) + list(v)
             elif k == "extra_patterns":
                 target["patterns"] = list(target.get("patterns", [])) + list(v)
             elif k == "extra_categories":
                 cats = target.setdefault("categories", {})
-                for cat, words in (v or {}).items():
-                    if cat != "__line__":
+                for cat, words in (v.items() if isinstance(v, dict) else []):
+                    if cat != "__line__" and isinstance(words, list):
                         cats[cat] = list(cats.get(cat, [])) + list(words)
             elif k == "__line__":
                 target["__override_line__"] = v
             else:
                 target[k] = v
-    if errors:
-        raise RulePackError(path, errors)
+    if errors:  # with the problems of the merged rules, so every error shows at once
+        raise RulePackError(path, errors + validate(out))
     return out
 
 
@@ -190,6 +261,10 @@ def build(data: dict[str, Any], path: str, sources: list[str]) -> RulePack:
                     sections=sections, settings=settings, rules=rules, sources=sources)
 
 
+def _items(v: Any) -> list[tuple[str, Any]]:
+    return [(k, x) for k, x in v.items() if k != "__line__"] if isinstance(v, dict) else []
+
+
 def validate(data: dict[str, Any]) -> list[str]:
     """Every problem in a (merged) pack, one line each, with its line number."""
     if not isinstance(data.get("rules"), list):
@@ -203,9 +278,10 @@ def validate(data: dict[str, Any]) -> list[str]:
             continue
         ln = r.get("__override_line__", r.get("__line__", "?"))
         problems = _rule_problems(r, sections)
-        if r.get("id") in seen:
+        rid = r.get("id") if isinstance(r.get("id"), str) else repr(r.get("id"))
+        if rid in seen:
             problems.insert(0, "duplicate id")
-        seen.add(r.get("id"))
+        seen.add(rid)
         errs += [f"line {ln}: rule {r.get('id')!r}: {p}" for p in problems]
     return errs
 
@@ -214,7 +290,15 @@ def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
     out: list[str] = []
     out += [f"unknown field `{k}`" for k in r if k not in RULE_KEYS and k != "__override_line__"]
     out += [f"missing `{k}`" for k in ("id", "section", "severity", "check", "message") if k not in r]
-    if r.get("section") is not None and r.get("section") not in sections:
+    if "id" in r and (not isinstance(r["id"], str) or not r["id"]):
+        out.append("`id` must be a name (text)")
+    msg = r.get("message")
+    if "message" in r and (not isinstance(msg, dict) or not any(
+            isinstance(msg.get(k), str) and msg.get(k) for k in ("zh", "en"))):
+        out.append("`message` must be {zh: ..., en: ...}")
+    if not isinstance(r.get("enabled", True), bool):
+        out.append("`enabled` must be true or false")
+    if r.get("section") is not None and str(r.get("section")) not in sections:
         out.append(f"section {r.get('section')!r} is not one of {sorted(sections)}")
     if "severity" in r and r["severity"] not in SEVERITIES:
         out.append(f"severity {r['severity']!r} is not one of {list(SEVERITIES)}")
@@ -236,8 +320,30 @@ def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
     if check == "metric" and r.get("metric") not in METRICS:
         out.append(f"metric {r.get('metric')!r} is not one of {list(METRICS)}")
     for key, allowed in (("where", WHERE_KEYS), ("when", WHEN_KEYS)):
-        out += [f"{key}.{k} is not one of {list(allowed)}" for k in (r.get(key) or {})
-                if k not in allowed and k != "__line__"]
+        if not isinstance(r.get(key, {}), dict):
+            out.append(f"`{key}` must be a mapping ({', '.join(allowed)})")
+        out += [f"{key}.{k} is not one of {list(allowed)}" for k, _ in _items(r.get(key))
+                if k not in allowed]
+    for k, v in _items(r.get("where")):
+        if not _number(v) or v < 0:
+            out.append(f"where.{k} must be a number of seconds >= 0")
+    for k, v in _items(r.get("when")):
+        if not isinstance(v, bool):
+            out.append(f"when.{k} must be true or false")
+    trig = r.get("trigger") or {}
+    if isinstance(trig, dict):
+        if trig.get("who", "customer") not in WHO:
+            out.append(f"trigger.who {trig.get('who')!r} is not one of {list(WHO)}")
+        if "event" in trig and trig["event"] not in EVENTS:
+            out.append(f"trigger.event {trig['event']!r} is not one of {list(EVENTS)}")
+        if "phrases" in trig and not _strings(trig["phrases"]):
+            out.append("trigger.phrases must be a list of strings")
+    else:
+        out.append("`trigger` must be a mapping")
+    for k, low in (("min_digits", 1), ("max_count", 0)):
+        v = r.get(k)
+        if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v >= low):
+            out.append(f"`{k}` must be a whole number >= {low}")
     for k in ("phrases", "patterns", "unless"):
         v = r.get(k, [])
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
@@ -249,9 +355,9 @@ def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
             out.append(f"pattern {p!r} is not a valid regular expression ({e})")
     cats = r.get("categories", {})
     if not isinstance(cats, dict) or not all(
-            isinstance(v, list) for k, v in cats.items() if k != "__line__"):
+            _strings(v) for k, v in cats.items() if k != "__line__"):
         out.append("`categories` must map a category name to a list of phrases")
     thr = r.get("threshold")
-    if thr is not None and not (isinstance(thr, (int, float)) and 0 < thr <= 1):
+    if thr is not None and not (_number(thr) and 0 < thr <= 1):
         out.append("threshold must be a number in (0, 1]")
     return out
