@@ -1,37 +1,56 @@
-"""Rule packs: merging a center's file, validation with line numbers, the CLI; scoring."""
+"""Rule packs: the default pack, merging a center's file over it, validation with line
+numbers (`audit rules check`), and the CLI run in-process."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from transcripts import BASE, audit, replace, verdict
+from transcripts import BASE, audit, findings, replace, verdict
 
 from audit.cli import main
 from audit.errors import RulePackError
-from audit.rulepack import load
+from audit.rulepack import CHECKS, METRICS, SEVERITIES, load
 
 
-def write(tmp_path: Path, text: str) -> str:
-    p = tmp_path / "pack.yaml"
+def write(tmp_path: Path, text: str, name: str = "pack.yaml") -> str:
+    p = tmp_path / name
     p.write_text(text, encoding="utf-8")
     return str(p)
 
 
+# ---- the default pack --------------------------------------------------------------------
 def test_default_pack_cites_norms_and_sections() -> None:
     pack = load()
-    ids = {r.id for r in pack.rules}
-    for norm in ("answer_delay", "speech_rate", "dead_air", "greeting", "self_id", "offer_help",
-                 "hold_before", "hold_after", "forbidden_phrase", "ask_secret", "abuse",
-                 "ask_more", "farewell", "silent_call", "thanks_reply", "empathy", "retention"):
-        assert norm in ids
+    ids = [r.id for r in pack.rules]
+    assert len(ids) == len(set(ids))
+    for norm in ("answer_delay", "speech_rate", "dead_air", "hold_reminder", "response_latency",
+                 "interruption", "volume", "call_length", "mandarin", "greeting", "self_id",
+                 "offer_help", "name_use", "casual_opener", "hold_before", "hold_after",
+                 "confirm_need", "confirm_understood", "verify_numbers", "thanks_reply", "empathy",
+                 "civil_warning", "retention", "vague_words", "absolute_promise", "jargon",
+                 "polite_words", "forbidden_phrase", "ask_secret", "leak_other", "abuse",
+                 "ask_more", "farewell", "survey", "silent_call", "repeat_requests"):
+        assert norm in ids  # every id of NORMS.md is a rule
     assert {r.section for r in pack.rules} == set(pack.sections) == {
         "professional", "communication", "care", "resolution"}
-    assert all(r.source and r.message.get("zh") and r.message.get("en") for r in pack.rules)
+    for r in pack.rules:
+        assert r.source and r.message.get("zh") and r.message.get("en"), r.id
+        assert r.severity in SEVERITIES and r.check in CHECKS
+        assert r.check != "metric" or r.metric in METRICS
+        assert (r.deduction == 0) == (r.severity == "info"), r.id
+    assert {r.id for r in pack.rules if r.severity == "fatal"} == {"ask_secret", "abuse", "leak_other"}
 
 
-def test_merge_settings_rules_and_lists(tmp_path: Path) -> None:
-    pack = load(write(tmp_path, """
+def test_forbidden_categories_follow_the_norms() -> None:
+    cats = load().rule("forbidden_phrase").categories
+    assert set(cats) == {"sarcasm", "command", "blame", "complaining", "lecturing", "shirking",
+                         "impatience", "disloyal", "accusing"}
+    assert "这是规定我有什么办法" in cats["shirking"] and "我也没办法" in cats["shirking"]
+
+
+# ---- merging -----------------------------------------------------------------------------
+CENTER = """
 version: center-7
 settings:
   speech_rate_max_cpm: 240
@@ -39,10 +58,14 @@ settings:
 rules:
   - id: self_id
     extra_phrases: [幸福银行]
+    extra_patterns: ["幸福.{0,2}热线"]
   - id: forbidden_phrase
     deduction: 20
     extra_categories:
       shirking: [这个我管不了]
+      rude: [你听好了]
+  - id: name_use
+    enabled: false
   - id: survey
     enabled: true
   - id: say_bank_name
@@ -52,28 +75,141 @@ rules:
     check: require
     phrases: [幸福银行]
     message: {zh: 未报银行名称, en: Bank name not said}
-"""))
-    assert pack.settings["speech_rate_max_cpm"] == 240 and pack.settings["dead_air_s"] == 30
-    assert "幸福银行" in pack.rule("self_id").phrases and "工号" in pack.rule("self_id").phrases
-    fp = pack.rule("forbidden_phrase")
-    assert fp.deduction == 20 and "这个我管不了" in fp.categories["shirking"]
-    assert "我也没办法" in fp.categories["shirking"]
-    assert pack.rule("survey").enabled and pack.rule("say_bank_name").check == "require"
-    assert "center-7" in pack.fingerprint()
+"""
+
+
+def test_merge_settings_rules_and_lists(tmp_path: Path) -> None:
+    default = load()
+    pack = load(write(tmp_path, CENTER))
+    # settings: by key; the others keep their default
+    assert pack.settings["speech_rate_max_cpm"] == 240 and pack.settings["pass_mark"] == 90
+    assert {k: v for k, v in pack.settings.items() if k not in ("speech_rate_max_cpm", "pass_mark")} \
+        == {k: v for k, v in default.settings.items() if k not in ("speech_rate_max_cpm", "pass_mark")}
+    # rules by id: a given field replaces, the others stay; extra_ lists add
+    fp, dfp = pack.rule("forbidden_phrase"), default.rule("forbidden_phrase")
+    assert fp.deduction == 20 and fp.severity == dfp.severity and fp.message == dfp.message
+    assert fp.categories["shirking"] == dfp.categories["shirking"] + ["这个我管不了"]
+    assert fp.categories["rude"] == ["你听好了"]  # a new category
+    assert pack.rule("self_id").phrases == default.rule("self_id").phrases + ["幸福银行"]
+    assert pack.rule("self_id").patterns == default.rule("self_id").patterns + ["幸福.{0,2}热线"]
+    # enabled: false turns a rule off, true turns the disabled survey on; a new id is added
+    assert not pack.rule("name_use").enabled and pack.rule("survey").enabled
+    assert [r.id for r in pack.rules][-1] == "say_bank_name"
+    assert pack.rule("say_bank_name").check == "require"
+    assert len(pack.rules) == len(default.rules) + 1
+    assert pack.fingerprint().startswith("default@2026.11.1+center-7+")
+    assert pack.fingerprint() != default.fingerprint()
+    assert pack.sources[-1].endswith("pack.yaml")
+
+
+def test_merged_pack_is_what_the_rules_use(tmp_path: Path) -> None:
+    pack = load(write(tmp_path, CENTER))
     f, s, _ = audit(replace(BASE, 2, "这个我管不了。"), pack=pack)
     assert verdict(f["forbidden_phrase"]) == "fail" and f["forbidden_phrase"].deduction == 20
+    assert f["forbidden_phrase"].evidence[0].category == "shirking"
+    assert verdict(findings(replace(BASE, 2, "你听好了，订单号是2024001。"), pack=pack)
+                   ["forbidden_phrase"]) == "fail"
     assert verdict(f["say_bank_name"]) == "fail" and verdict(f["survey"]) == "fail"
-    assert not s.passed  # 100 - 20 - 1 - 2 = 77 < 90
+    assert "name_use" not in f  # disabled: not evaluated at all
+    # 100 - forbidden 20 - verify_numbers 3 - confirm_need 2 - say_bank_name 1 - survey 2 = 72
+    assert s.score == 72 and not s.passed
+    good = replace(BASE, 0, "您好，这里是幸福银行客服热线，工号001，很高兴为您服务。")
+    assert verdict(findings(good, pack=pack)["say_bank_name"]) == "pass"
+    # the speech-rate band moved to 240: 230 chars/min now passes
+    rate = [(t[0], t[1], {**(t[2] if len(t) > 2 else {}), "cpm": 230}) if t[0] == "agent" else t
+            for t in BASE]
+    assert verdict(findings(rate)["speech_rate"]) == "fail"
+    assert verdict(findings(rate, pack=pack)["speech_rate"]) == "pass"
 
 
-def test_disabled_rule_is_not_evaluated(tmp_path: Path) -> None:
-    pack = load(write(tmp_path, "rules:\n  - id: name_use\n    enabled: false\n"))
-    f, _, _ = audit(BASE, pack=pack)
-    assert "name_use" not in f
+def test_empty_override_is_the_default(tmp_path: Path) -> None:
+    pack = load(write(tmp_path, "settings: {}\n"))
+    assert pack.fingerprint().split("+")[-1] == load().fingerprint().split("+")[-1]
 
 
-def test_every_error_is_reported_with_its_line(tmp_path: Path) -> None:
-    path = write(tmp_path, """rules:
+# ---- validation: every error, with its line ------------------------------------------------
+BAD_PACKS: list[tuple[str, str, list[tuple[int, str]]]] = [
+    ("unknown field", "rules:\n  - id: greeting\n    colour: red\n",
+     [(2, "rule 'greeting': unknown field `colour`")]),
+    ("bad severity", "settings:\n  pass_mark: 80\nrules:\n  - id: abuse\n    severity: deadly\n",
+     [(4, "rule 'abuse': severity 'deadly'")]),
+    ("bad section", "rules:\n  - id: farewell\n    section: closing\n",
+     [(2, "rule 'farewell': section 'closing'")]),
+    ("bad regex", "rules:\n  - id: self_id\n    patterns: ['工号([0-9]+']\n",
+     [(2, "rule 'self_id': pattern '工号([0-9]+' is not a valid regular expression")]),
+    ("missing message",
+     "rules:\n  - id: mine\n    section: care\n    severity: minor\n    check: require\n"
+     "    phrases: [您好]\n", [(2, "rule 'mine': missing `message`")]),
+    ("YAML syntax", "settings:\n  pass_mark: 80\nrules:\n  - id: greeting\n   severity: x\n",
+     [(5, "not valid YAML")]),
+    ("block in a flow list", "settings:\n  pass_mark: 80\nrules: [\n  - id: x\n", [(4, "not valid YAML")]),
+    ("bad check", "rules:\n  - id: x\n    section: care\n    severity: minor\n    check: vibes\n"
+     "    message: {zh: x}\n", [(2, "rule 'x': check 'vibes'")]),
+    ("bad metric", "rules:\n  - id: answer_delay\n    metric: patience\n",
+     [(2, "rule 'answer_delay': metric 'patience'")]),
+    ("negative deduction", "rules:\n  - id: greeting\n    deduction: -5\n",
+     [(2, "rule 'greeting': deduction must be a number >= 0")]),
+    ("threshold out of range", "rules:\n  - id: greeting\n    threshold: 80\n",
+     [(2, "rule 'greeting': threshold must be a number in (0, 1]")]),
+    ("reply without trigger", "rules:\n  - id: x\n    section: care\n    severity: minor\n"
+     "    check: reply\n    phrases: [好]\n    message: {zh: x}\n",
+     [(2, "rule 'x': a `reply` rule needs trigger.phrases")]),
+    ("unknown where key", "rules:\n  - id: greeting\n    where: {first_seconds: 15}\n",
+     [(2, "rule 'greeting': where.first_seconds is not one of")]),
+    ("message not a mapping", "rules:\n  - id: greeting\n    message: 开场未问候\n",
+     [(2, "rule 'greeting': `message` must be {zh: ..., en: ...}")]),
+    ("unknown setting", "settings:\n  pass_mark: 80\n  pass_mak: 90\n",
+     [(3, "setting `pass_mak` is not a known setting")]),
+    ("setting not a number", "settings:\n  pass_mark: 80\n\n  dead_air_s: thirty\n",
+     [(4, "setting `dead_air_s` must be a number")]),
+    ("setting not a list", "settings:\n  backchannels: 嗯\n",
+     [(2, "setting `backchannels` must be a list of strings")]),
+    ("threshold as a percentage", "settings:\n  match_threshold: 80\n",
+     [(2, "setting `match_threshold` must be in (0, 1]")]),
+    ("top-level typo", "name: c\nsetings:\n  pass_mark: 90\n", [(2, "unknown top-level key `setings`")]),
+    ("extra_phrases not a list", "rules:\n  - id: greeting\n    extra_phrases: 早上好\n",
+     [(2, "rule 'greeting': `extra_phrases` must be a list of strings")]),
+    ("extra_categories not lists", "rules:\n  - id: forbidden_phrase\n    extra_categories:\n"
+     "      rude: 滚吧\n", [(2, "rule 'forbidden_phrase': `extra_categories` must map")]),
+    ("enabled not a boolean", "rules:\n  - id: survey\n    enabled: yes please\n",
+     [(2, "rule 'survey': `enabled` must be true or false")]),
+    ("where not a number", "rules:\n  - id: greeting\n    where: {first_s: soon}\n",
+     [(2, "rule 'greeting': where.first_s must be a number")]),
+    ("when not a boolean", "rules:\n  - id: greeting\n    when: {agent_spoke: maybe}\n",
+     [(2, "rule 'greeting': when.agent_spoke must be true or false")]),
+    ("trigger who", "rules:\n  - id: thanks_reply\n    trigger: {who: caller, phrases: [谢谢]}\n",
+     [(2, "rule 'thanks_reply': trigger.who 'caller'")]),
+    ("max_count not a number", "rules:\n  - id: repeat_requests\n    max_count: two\n",
+     [(2, "rule 'repeat_requests': `max_count` must be a whole number")]),
+    ("rule without id", "rules:\n  - deduction: 3\n", [(2, "each rule needs an `id`")]),
+    ("rules not a list", "rules:\n  greeting: {deduction: 3}\n", [(1, "`rules:` must be a list")]),
+    ("same id twice", "rules:\n  - id: greeting\n    deduction: 3\n  - id: greeting\n    deduction: 4\n",
+     [(4, "rule 'greeting': given twice")]),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "want"), BAD_PACKS, ids=[b[0] for b in BAD_PACKS])
+def test_bad_pack_errors_name_their_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         name: str, text: str, want: list[tuple[int, str]]) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(RulePackError) as e:
+        load(path)
+    errs = e.value.errors
+    for line, fragment in want:
+        assert any(x.startswith(f"line {line}: ") and fragment in x for x in errs), (line, fragment, errs)
+    assert len(errs) == len(want), errs
+    assert path in str(e.value)
+    # the CLI: exit 2, each error printed with the file and its line
+    assert main(["rules", "check", path]) == 2
+    out = capsys.readouterr().out
+    for line, _ in want:
+        assert f"{path}: line {line}: " in out
+
+
+def test_every_error_is_reported_at_once(tmp_path: Path) -> None:
+    path = write(tmp_path, """settings:
+  pass_mak: 90
+rules:
   - id: greeting
     severity: huge
     colour: red
@@ -86,66 +222,38 @@ def test_every_error_is_reported_with_its_line(tmp_path: Path) -> None:
     with pytest.raises(RulePackError) as e:
         load(path)
     errs = e.value.errors
-    want = ["line 2: rule 'greeting': unknown field `colour`",
-            "line 2: rule 'greeting': severity 'huge'",
-            "line 5: rule 'brand_new': missing `severity`",
-            "line 5: rule 'brand_new': missing `message`",
-            "line 5: rule 'brand_new': section 'nowhere'",
-            "line 5: rule 'brand_new': pattern '(['",
-            "line 5: rule 'brand_new': threshold"]
+    want = ["line 2: setting `pass_mak`",
+            "line 4: rule 'greeting': unknown field `colour`",
+            "line 4: rule 'greeting': severity 'huge'",
+            "line 7: rule 'brand_new': missing `severity`",
+            "line 7: rule 'brand_new': missing `message`",
+            "line 7: rule 'brand_new': section 'nowhere'",
+            "line 7: rule 'brand_new': pattern '(['",
+            "line 7: rule 'brand_new': threshold"]
     for w in want:
         assert any(x.startswith(w) for x in errs), (w, errs)
-    assert len(errs) == len(want)
-
-
-def test_yaml_syntax_error_has_its_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "settings:\n  pass_mark: 80\nrules: [\n  - id: x\n")
-    with pytest.raises(RulePackError) as e:
-        load(path)
-    assert e.value.errors[0].startswith("line ") and "YAML" in e.value.errors[0]
+    assert len(errs) == len(want), errs
 
 
 def test_cli_rules_check_and_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = write(tmp_path, "settings:\n  pass_mark: 85\n")
     assert main(["rules", "check", good]) == 0
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("rules:\n  - id: greeting\n    severity: huge\n", encoding="utf-8")
-    assert main(["rules", "check", str(bad)]) == 2
-    assert "line 2" in capsys.readouterr().out
-    assert main(["rules", "list"]) == 0
-    assert "ask_secret" in capsys.readouterr().out
+    assert "OK" in capsys.readouterr().out
+    assert main(["rules", "check", write(tmp_path, CENTER, "center.yaml")]) == 0
+    capsys.readouterr()
     assert main(["rules", "check", str(tmp_path / "missing.yaml")]) == 2
+    assert "file not found" in capsys.readouterr().out
+    assert main(["rules", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "ask_secret" in out and "greeting" in out
+    assert main(["rules", "list", "--rules", good]) == 0
+    capsys.readouterr()
 
 
-def test_score_is_100_minus_deductions_and_sections_add_up() -> None:
-    call = replace(replace(BASE, 2, "这是规定，我有什么办法。"), 9, "不客气。")
-    f, s, _ = audit(call)
-    lost = sum(x.deduction for x in f.values())
-    assert lost == 15 + 10 + 3 + 2  # forbidden, farewell, verify_numbers, confirm_need
-    assert s.score == 100 - lost and sum(s.sections.values()) == lost
-    assert s.sections["communication"] == 25 and not s.passed  # 70 < 80
-    assert all(x.deduction == 0 for x in f.values() if not x.applicable or x.passed)
-
-
-def test_fatal_fails_the_call_whatever_the_score(tmp_path: Path) -> None:
-    pack = load(write(tmp_path, "rules:\n  - id: ask_secret\n    deduction: 1\n"))
-    f, s, _ = audit(replace(BASE, 7, "请把您的银行卡密码告诉我。请问还有什么可以帮您？"), pack=pack)
-    assert verdict(f["ask_secret"]) == "fail"
-    assert s.score == 99 and s.fatal and not s.passed
-
-
-def test_pass_mark_is_a_setting(tmp_path: Path) -> None:
-    call = replace(BASE, 9, "不客气。")  # farewell -10 -> 90
-    assert audit(call)[1].passed
-    pack = load(write(tmp_path, "settings:\n  pass_mark: 95\n"))
-    assert not audit(call, pack=pack)[1].passed
-
-
-def test_mono_unknown_speaker_is_never_fatal() -> None:
-    call = replace(BASE, 2, "请把您的银行卡密码告诉我。")
-    f, s, _ = audit(call, stereo=False)  # every utterance role "unknown"
-    sec = f["ask_secret"]
-    assert verdict(sec) == "fail" and sec.severity == "major" and "needs review" in sec.detail
-    assert not s.fatal
-    f, s, _ = audit(call)  # the same words on the agent's channel of a stereo call: fatal
-    assert f["ask_secret"].severity == "fatal" and s.fatal
+def test_a_bad_pack_is_refused_before_anything_is_audited(tmp_path: Path) -> None:
+    # values that used to load and then crash every call of a batch
+    for text in ("settings:\n  dead_air_s: '30'\n", "rules:\n  - id: verify_numbers\n    min_digits: four\n",
+                 "rules:\n  - id: greeting\n    where: {first_s: soon}\n", "settings: [pass_mark]\n",
+                 "sections:\n  extra: 额外\n"):
+        with pytest.raises(RulePackError):
+            load(write(tmp_path, text))

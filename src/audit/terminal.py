@@ -90,11 +90,12 @@ def render(result: dict[str, Any], pack: RulePack, console: Console, lang: str =
          "0", _ok(result, "interruption")),
         ("agent level", _fmt(m["agent_level_dbfs"], "dBFS"),
          f"{st['volume_min_dbfs']:g} to {st['volume_max_dbfs']:g}", _ok(result, "volume")),
-        ("talk ratio", " / ".join(f"{k} {v:.0%}" for k, v in m["talk_ratio"].items()), "", ""),
     ]
     for name, val, norm, ok in rows:
         table.add_row(name, val, Text(norm, style="dim"), ok)
     console.print(table)
+    # on its own line: in the table it would squeeze the verdict column off an 80-column screen
+    console.print("  talk ratio  " + " / ".join(f"{k} {v:.0%}" for k, v in m["talk_ratio"].items()))
 
     if transcript:
         console.print(Text(f"\n{L['transcript']}", style="bold"))

@@ -89,8 +89,9 @@ def _envelope_db(signal: np.ndarray) -> np.ndarray:
     k = len(signal) // n
     if k == 0:
         return np.zeros(0)
-    power = np.mean(np.square(signal[: k * n].reshape(k, n), dtype=np.float64), axis=1)
-    return 10 * np.log10(np.maximum(power, 1e-10))
+    frames = signal[: k * n].reshape(k, n)
+    power = np.einsum("ij,ij->i", frames, frames) / n  # no squared copy of a 3-hour call
+    return 10 * np.log10(np.maximum(power.astype(np.float64), 1e-10))
 
 
 def _refine(env: np.ndarray, start: float, end: float, floor: float, opts: VadOptions,
