@@ -209,6 +209,7 @@ VIOLATIONS: list[tuple[str, str]] = [
     ("您不要着急，请把您的密码告诉我。", "ask_secret"),  # the negation is in another clause
     ("不用担心，把验证码报一下就行。", "ask_secret"), ("您把验证码发过来吧。", "ask_secret"),
     ("我需要您提供一下密码。", "ask_secret"), ("请提供您的身份证号码和查询密码。", "ask_secret"),
+    ("还是报一下验证码吧。", "ask_secret"),
     ("大概是明天吧", "vague_words"), ("可能吧，您再等等。", "vague_words"),
     ("应该是吧。", "vague_words"), ("差不多吧。", "vague_words"),
     ("我保证明天一定给您送到", "absolute_promise"), ("绝对没问题。", "absolute_promise"),
@@ -240,6 +241,7 @@ COMPLIANT: list[tuple[str, str]] = [
     ("您可以报失后重新设置密码。", "ask_secret"), ("我说一下密码的规则。", "ask_secret"),
     ("这边给您报一下验证码的有效期。", "ask_secret"), ("您说的验证码是短信里的那个吗？", "ask_secret"),
     ("请您报一下身份证后四位。", "ask_secret"), ("动态密码是什么意思？", "ask_secret"),
+    ("你是说验证码收不到吗？", "ask_secret"),
     ("感谢您的耐心等待", "abuse"), ("请您稍等，我为您查询一下", "abuse"), ("您有病历本吗？", "abuse"),
     ("预计明天送达", "vague_words"), ("这个问题我们会在二十四小时内回复您。", "vague_words"),
     ("我们会尽快为您处理", "absolute_promise"), ("我们保证按照流程为您处理。", "absolute_promise"),

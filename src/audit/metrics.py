@@ -25,7 +25,7 @@ Definitions
   next utterance is the agent's and no hold lies between.
 - interruption (stereo only): the agent starts while a customer utterance is in progress and
   the two overlap for at least `interruption_overlap_s`; agent utterances shorter than
-  `backchannel_max_s` or whose text is a backchannel (嗯, 好的 ...) do not count.
+  `backchannel_max_s` or whose text is only backchannel words (嗯, 好的, 嗯，好的 ...) do not count.
 - level: RMS dBFS over the agent's speech samples; spread: standard deviation of per-utterance
   levels; clipping: share of agent speech samples at or above 0.99 full scale.
 """
