@@ -44,3 +44,17 @@ def encode(path: Path, channels: list[np.ndarray], rate: int, codec: str) -> Pat
 def tone(freq: float, seconds: float, rate: int, amp: float = 0.3) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def distinct_calls(dst: Path, n: int, first: int = 0) -> list[Path]:
+    """n distinct good calls named {date}_{agent}_{call} (the silent-call sample at different
+    gains: different content, so different identities in the database)."""
+    from audit.audio import decode
+
+    a = decode(str(Path(__file__).resolve().parents[1] / "samples" / "silent_call.wav"))
+    out = []
+    for i in range(first, first + n):
+        gain = 1.0 - 0.05 * i
+        out.append(write_wav(dst / f"2026-11-22_A{i % 2 + 1:03d}_call{i}.wav",
+                             [c * gain for c in a.channels], 16000))
+    return out

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_util import write_wav
+from audio_util import distinct_calls, write_wav
 from conftest import ROOT, SAMPLES
 
 from audit.audio import decode
@@ -24,14 +24,7 @@ AUDIT = [sys.executable, "-m", "audit.cli"]
 
 
 def _calls(dst: Path, n: int, first: int = 0) -> list[Path]:
-    """n distinct good calls (the silent-call sample at different gains: different content)."""
-    a = decode(str(SAMPLES / "silent_call.wav"))
-    out = []
-    for i in range(first, first + n):
-        gain = 1.0 - 0.05 * i
-        out.append(write_wav(dst / f"2026-11-22_A{i % 2 + 1:03d}_call{i}.wav",
-                            [c * gain for c in a.channels], 16000))
-    return out
+    return distinct_calls(dst, n, first)
 
 
 def _broken(dst: Path) -> list[Path]:

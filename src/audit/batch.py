@@ -15,6 +15,7 @@ import multiprocessing as mp
 import os
 import re
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class BatchOptions:
     beam_size: int = 5
     full_windows: bool = False  # pad every window to 30 s (faster-whisper's way; for the bench)
     limit: int | None = None
+    cluster: str | None = None  # "local:N" or a Dask scheduler address (see cluster.py)
 
 
 @dataclass
@@ -54,6 +56,8 @@ class BatchStats:
     errors: int = 0
     audio_s: float = 0.0
     started: float = field(default_factory=time.perf_counter)
+    model_loads: dict[int, int] = field(default_factory=dict)  # worker pid -> models it loaded
+    dashboard: str | None = None  # the Dask dashboard's address, on a cluster
 
     @property
     def elapsed(self) -> float:
@@ -156,37 +160,55 @@ def _manifest(path: Path) -> list[dict[str, Any]]:
 
 
 # --- workers -----------------------------------------------------------------------------------
+# One Auditor (model + rule pack) per worker process, made once: by the pool's initializer here,
+# by a Dask WorkerPlugin on a cluster. LOADS counts how often this process loaded the model.
 _AUDITOR: Any = None
-_AUDITORS: dict[str, Any] = {}
+_AUDITOR_KEY: Any = None
+_LOCK = threading.Lock()  # a Dask worker may run tasks in several threads; the Auditor is one
+LOADS = 0
 
 
-def _init_worker(opts: BatchOptions, threads: int) -> None:
-    global _AUDITOR
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+def load_auditor(opts: BatchOptions, threads: int, pack: Any = None) -> None:
+    """Make this process's Auditor, unless the same one is already loaded."""
+    global _AUDITOR, _AUDITOR_KEY, LOADS
     from .asr import AsrOptions
     from .pipeline import AuditOptions, Auditor
 
+    key = (opts.model_dir, opts.rules, opts.beam_size, opts.full_windows, opts.max_duration_s,
+           threads, pack.fingerprint() if pack is not None else None)
+    if _AUDITOR is not None and key == _AUDITOR_KEY:
+        return
     _AUDITOR = Auditor(AuditOptions(model_dir=opts.model_dir, rules=opts.rules,
                                     asr=AsrOptions(beam_size=opts.beam_size, cpu_threads=threads,
                                                    full_windows=opts.full_windows),
-                                    max_duration_s=opts.max_duration_s))
+                                    max_duration_s=opts.max_duration_s), pack=pack)
+    _AUDITOR_KEY = key
+    LOADS += 1
+
+
+def _init_worker(opts: BatchOptions, threads: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    load_auditor(opts, threads)
 
 
 def audit_job(job: dict[str, Any]) -> dict[str, Any]:
     """Runs in a worker: one call -> its result (or its error), small enough to send back."""
     from .errors import AuditError
 
+    worker = {"pid": os.getpid(), "loads": LOADS}
     try:
-        _AUDITOR.opts.agent_channel = job.get("agent_channel", "auto")
-        r = _AUDITOR.audit(job["file"])
+        with _LOCK:
+            _AUDITOR.opts.agent_channel = job.get("agent_channel", "auto")
+            r = _AUDITOR.audit(job["file"])
         regions = [{"channel": g.channel, "start": g.start, "end": g.end,
                     "level_dbfs": g.level_dbfs} for g in r.regions]
         return {"job": job, "result": r.to_json(), "regions": regions,
-                "acoustics": r.acoustics}
+                "acoustics": r.acoustics, "worker": worker}
     except AuditError as e:
-        return {"job": job, "error": str(e)}
+        return {"job": job, "error": str(e), "worker": worker}
     except Exception as e:  # noqa: BLE001 - one bad file must not stop the night's batch
-        return {"job": job, "error": f"{job['file']}: internal error: {type(e).__name__}: {e}"}
+        return {"job": job, "error": f"{job['file']}: internal error: {type(e).__name__}: {e}",
+                "worker": worker}
 
 
 # --- the batch ---------------------------------------------------------------------------------
@@ -225,6 +247,15 @@ def run(source: str, opts: BatchOptions,
     todo = [j for j in todo if "error" not in j]
     if not todo:
         return stats
+    if opts.cluster:
+        from .cluster import run_on_cluster
+
+        try:
+            run_on_cluster(todo, opts, lambda out: _store(conn, out, stats, on_progress), stats,
+                           lambda: on_progress(stats, None) if on_progress else None)
+        finally:
+            conn.close()
+        return stats
     default_workers, _ = default_split()
     workers = min(opts.workers or default_workers, len(todo))
     threads = opts.threads or max(1, (os.cpu_count() or 1) // workers)
@@ -248,6 +279,8 @@ def run(source: str, opts: BatchOptions,
 def _store(conn: Any, out: dict[str, Any], stats: BatchStats,
            on_progress: Callable[[BatchStats, dict[str, Any] | None], None] | None) -> None:
     job = out["job"]
+    if "worker" in out:
+        stats.model_loads[out["worker"]["pid"]] = out["worker"]["loads"]
     meta = CallMeta(file=job["file"], sha256=job["sha256"], call_id=job["call_id"],
                     agent_id=job.get("agent_id"), day=job.get("day"),
                     started_at=job.get("started_at"), agent_channel=job.get("agent_channel", "auto"))

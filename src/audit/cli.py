@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from . import __version__
 from .errors import AuditError, RulePackError
@@ -52,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--retry-failed", action="store_true", help="retry files that failed before")
     b.add_argument("--max-hours", type=float, default=4.0, help="longer files are failures")
     b.add_argument("--beam-size", type=int, default=5)
+    b.add_argument("--cluster", metavar="ADDR", help="run on Dask: local:N (N worker processes "
+                   "here) or a scheduler address, e.g. tcp://head:8786 (needs callaudit[cluster])")
 
     sm = sub.add_parser("summary", help="per agent, rule or day, from a results database")
     sm.add_argument("--db", required=True)
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         return _rules(args)
     except AuditError as e:
-        err.print(f"[red]error:[/red] {e}", markup=True, highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(str(e))}", markup=True, highlight=False, soft_wrap=True)
         return EXIT_ERROR
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -166,17 +169,27 @@ def _batch(args: argparse.Namespace, err: Console) -> int:
 
     load(args.rules)  # a bad rule pack or model is one line now, not one error per worker
     resolve(args.model)
+    if args.cluster:
+        from .cluster import require_dask
+
+        require_dask()
     opts = BatchOptions(db=args.db, workers=args.workers, threads=args.threads,
                         model_dir=args.model, rules=args.rules, pattern=args.pattern,
                         force=args.force, retry_failed=args.retry_failed,
-                        max_duration_s=args.max_hours * 3600, beam_size=args.beam_size)
+                        max_duration_s=args.max_hours * 3600, beam_size=args.beam_size,
+                        cluster=args.cluster)
     columns = (TextColumn("[bold]audit[/bold]"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[audio]}"), TextColumn("{task.fields[speed]}"),
                TimeRemainingColumn())
     with Progress(*columns, console=err, transient=False) as bar:
         task = bar.add_task("audit", total=None, audio="", speed="")
 
+        shown = []
+
         def progress(stats: BatchStats, out: dict | None) -> None:
+            if stats.dashboard and not shown:
+                bar.console.print(f"Dask dashboard: {stats.dashboard}", highlight=False)
+                shown.append(1)
             bar.update(task, total=stats.total, completed=stats.done + stats.errors,
                        audio=f"{stats.audio_s / 3600:.2f} h audio",
                        speed=f"{stats.speed:.1f}x real time")

@@ -1,0 +1,20 @@
+"""A Dask worker preload for the fault tests: a call whose file name contains "crashme" kills
+the worker process auditing it (as a segfault in a decoder would). Tasks reach the worker as a
+reference to audit.batch.audit_job, so patching that name here is what the worker runs."""
+
+import os
+
+import audit.batch
+
+# Dask may import a preload twice in one process: wrap the real function, never the wrapper
+_audit_job = getattr(audit.batch, "_real_audit_job", audit.batch.audit_job)
+audit.batch._real_audit_job = _audit_job  # type: ignore[attr-defined]
+
+
+def _crashing(job: dict) -> dict:
+    if "crashme" in job["file"]:
+        os._exit(1)
+    return _audit_job(job)
+
+
+audit.batch.audit_job = _crashing

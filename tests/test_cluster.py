@@ -1,0 +1,152 @@
+"""The batch on Dask (issue 10), with a real scheduler and real workers: same rows as the local
+pool, a worker killed with SIGKILL mid-batch loses nothing, a call that crashes its workers is
+a failure row, an unreachable scheduler is a fast one-line error."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from audio_util import distinct_calls
+from conftest import ROOT, SAMPLES
+
+from audit.batch import BatchOptions, BatchStats, run
+
+AUDIT = [sys.executable, "-m", "audit.cli"]
+PRELOAD = Path(__file__).parent / "dask" / "crash_preload.py"
+
+try:
+    import dask
+    import distributed
+except ImportError:
+    if os.environ.get("CI") == "true":
+        raise
+    pytest.skip("Dask not installed: pip install 'callaudit[cluster]'", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return sorted(conn.execute(sql).fetchall())
+    finally:
+        conn.close()
+
+
+CALLS = "SELECT sha256, file, call_id, agent_id, status, score, passed, fatal, duration_s FROM calls"
+FINDINGS = ("SELECT c.sha256, f.rule, f.applicable, f.passed, f.deduction, f.start, f.evidence_text "
+            "FROM findings f JOIN calls c ON c.id = f.call")
+
+
+def test_without_the_extra_the_error_names_it(tmp_path: Path) -> None:
+    code = ("import sys; sys.modules['distributed'] = None; from audit.cli import main; "
+            f"sys.exit(main(['batch', {str(SAMPLES)!r}, '--db', {str(tmp_path / 'x.sqlite')!r}, "
+            "'--cluster', 'local:1']))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       timeout=120)
+    assert p.returncode == 2
+    assert "pip install 'callaudit[cluster]'" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_scheduler_is_a_fast_clear_error(tmp_path: Path) -> None:
+    addr = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    p = subprocess.run([*AUDIT, "batch", str(SAMPLES), "--db", str(tmp_path / "x.sqlite"),
+                        "--cluster", addr], capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert p.returncode == 2
+    assert f"{addr}: no Dask scheduler answers there" in p.stderr
+
+
+@pytest.mark.model
+def test_local_cluster_gives_the_same_rows_as_the_process_pool(tmp_path: Path) -> None:
+    dbs = {}
+    for how in (["--workers", "2"], ["--cluster", "local:2"]):
+        db = tmp_path / f"{how[0][2:]}.sqlite"
+        p = subprocess.run([*AUDIT, "batch", str(SAMPLES), "--db", str(db), *how],
+                           capture_output=True, text=True, cwd=ROOT, timeout=900)
+        assert p.returncode == 0, p.stderr
+        dbs[how[0]] = db
+    pool, cluster = dbs["--workers"], dbs["--cluster"]
+    assert len(_rows(pool, CALLS)) == len(list(SAMPLES.glob("*.wav")))
+    assert _rows(cluster, CALLS) == _rows(pool, CALLS)
+    assert _rows(cluster, FINDINGS) == _rows(pool, FINDINGS)
+
+
+@pytest.fixture
+def scheduler(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """`dask scheduler` and `dask worker --nworkers 2` as subprocesses on 127.0.0.1."""
+    dask_cli = Path(sys.executable).parent / "dask"
+    port = _free_port()
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}
+    procs = [subprocess.Popen([str(dask_cli), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                               "--no-dashboard"], env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    addr = f"tcp://127.0.0.1:{port}"
+    procs.append(subprocess.Popen([str(dask_cli), "worker", addr, "--nworkers", "2", "--nthreads", "1",
+                                   "--no-dashboard", "--memory-limit", "0", "--preload", str(PRELOAD)],
+                                  start_new_session=True, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL))
+    try:
+        with distributed.Client(addr, timeout=60) as c:
+            c.wait_for_workers(2, timeout=120)
+        yield addr
+    finally:
+        for p in procs[::-1]:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+@pytest.mark.model
+def test_worker_killed_mid_batch_loses_nothing(tmp_path: Path, scheduler: str) -> None:
+    folder = tmp_path / "night"
+    folder.mkdir()
+    calls = distinct_calls(folder, 6)
+    db = tmp_path / "results.sqlite"
+    killed: list[int] = []
+
+    def on_progress(stats: BatchStats, out: dict[str, Any] | None) -> None:
+        if out and "worker" in out and not killed:
+            # the worker that just finished a call has its next one in hand: kill it now
+            killed.append(out["worker"]["pid"])
+            os.kill(killed[0], signal.SIGKILL)
+
+    stats = run(str(folder), BatchOptions(db=str(db), cluster=scheduler,
+                                          pattern="{date}_{agent_id}_{call_id}"), on_progress)
+    rows = _rows(db, "SELECT file, status, error FROM calls")
+    assert [r[0] for r in rows] == sorted(str(c) for c in calls)  # every call exactly once
+    assert all(r[1] == "ok" for r in rows), rows  # no failure for the killed worker's calls
+    assert stats.done == len(calls) and stats.errors == 0
+    # each worker process loaded the model once, the restarted one included
+    assert set(stats.model_loads.values()) == {1}
+    assert len(stats.model_loads) >= 2 and killed[0] in stats.model_loads
+
+
+@pytest.mark.model
+def test_a_call_that_crashes_its_workers_is_stored_as_failed(tmp_path: Path) -> None:
+    folder = tmp_path / "night"
+    folder.mkdir()
+    good = distinct_calls(folder, 2)
+    bad = folder / "2026-11-22_A001_crashme.wav"
+    bad.write_bytes(distinct_calls(tmp_path, 1, first=5)[0].read_bytes())
+    db = tmp_path / "results.sqlite"
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1,
+                          "distributed.worker.preload": [str(PRELOAD)]}):
+        stats = run(str(folder), BatchOptions(db=str(db), cluster="local:2",
+                                              pattern="{date}_{agent_id}_{call_id}"))
+    rows = {r[0]: r[1:] for r in _rows(db, "SELECT file, status, error FROM calls")}
+    assert set(rows) == {str(p) for p in [*good, bad]}
+    assert all(rows[str(g)][0] == "ok" for g in good)
+    status, error = rows[str(bad)]
+    assert status == "failed" and error.startswith(f"{bad}: crashed every worker that audited it")
+    assert stats.errors == 1 and stats.done == 2
