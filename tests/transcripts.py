@@ -75,7 +75,7 @@ def silent_audio(duration_s: float, channels: int = 2) -> Audio:
 def audit(turns: list[Turn], stereo: bool = True, pack: RulePack | None = None,
           level: float = -20.0, clipping: float = 0.0, duration: float | None = None,
           rings: int | None = None, connect: float = 0.0, audio: bool = False,
-          ) -> tuple[dict[str, Finding], Score, Metrics]:
+          unsure: bool = False) -> tuple[dict[str, Finding], Score, Metrics]:
     """Findings by rule id, the score and the metrics of the call `turns` describe.
 
     The agent's level and clipping share are given (`level`, `clipping`) since there are no
@@ -92,7 +92,8 @@ def audit(turns: list[Turn], stereo: bool = True, pack: RulePack | None = None,
     else:
         ac = Acoustics(dur, rings, connect, level if agent else None, clipping if agent else None)
     metrics = compute(ac, regions, utts, stereo, pack.settings)
-    findings = evaluate(pack, Context(utts, metrics, pack.settings, mono=not stereo))
+    findings = evaluate(pack, Context(utts, metrics, pack.settings, mono=not stereo,
+                                      unsure_speakers=unsure))
     return ({f.rule: f for f in findings}, score(findings, list(pack.sections),
                                                  pack.settings["pass_mark"]), metrics)
 

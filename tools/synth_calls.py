@@ -14,7 +14,7 @@ Script keys: name, description, sample_rate (8000|16000), layout (stereo|mono),
 agent_channel (left|right), telephone (bool: 300-3400 Hz band + G.711 u-law round trip),
 ringback (rings of 450 Hz, 1 s on / 4 s off, on the caller's channel before connect;
 connect = the end of the last ring, and `at` counts from there),
-voices {agent|customer: {speed, f0}}, turns [{role, text, at | after, speed?, f0?}]
+voices {agent|customer: {speed, f0, vtl}}, turns [{role, text, at | after, speed?, f0?}]
 (`at`: seconds from connect; `after`: seconds after the previous turn's end, negative
 overlaps it), tail (seconds after the last turn), expect {rule: pass|fail|n/a}.
 """
@@ -98,6 +98,15 @@ def han_count(text: str) -> int:
     return len(re.findall(r"[\u4e00-\u9fff]", text))
 
 
+def vocal_tract(audio: np.ndarray, factor: float) -> np.ndarray:
+    """Another speaker from the one TTS voice: replaying at `factor` scales pitch and formants
+    together, as a longer (< 1) or shorter vocal tract would; a pitch change alone leaves the
+    timbre, and a speaker model hears the same person. Duration scales by 1/factor (set the
+    voice's speed to compensate)."""
+    n = int(round(len(audio) / factor))
+    return np.interp(np.arange(n) * factor, np.arange(len(audio)), audio).astype(np.float32)
+
+
 def build(script: dict[str, Any], tts) -> tuple[np.ndarray, dict[str, Any]]:  # type: ignore[no-untyped-def]
     voices = script.get("voices", {})
     stereo = script.get("layout", "stereo") == "stereo"
@@ -111,6 +120,8 @@ def build(script: dict[str, Any], tts) -> tuple[np.ndarray, dict[str, Any]]:  # 
         v = {**voices.get(turn["role"], {}), **{k: turn[k] for k in ("speed", "f0") if k in turn}}
         text = tts.spell_digits(turn["text"])
         audio = tts.synth(text, speed=v.get("speed", 1.0), f0=v.get("f0", 1.0))
+        if v.get("vtl", 1.0) != 1.0:
+            audio = vocal_tract(audio, v["vtl"])
         a, b = bounds(audio)
         audio = audio[a:b]
         audio = audio / (np.abs(audio).max() or 1.0) * TURN_PEAK

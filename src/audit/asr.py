@@ -99,11 +99,14 @@ class Transcriber:
 
     def transcribe(
         self, audio: Audio, regions: list[Region],
-        progress: Callable[[int, int], None] | None = None,
+        progress: Callable[[int, int], None] | None = None, shared_mix: bool = False,
     ) -> list[Utterance]:
+        """`shared_mix`: the channels are one mono mix split by speaker (diarize.py), so the
+        context around a region must not take in the other speaker's neighbouring words."""
         if not regions:
             return []
-        pieces = split_pieces(regions, self.opts.max_piece_s, self.opts.context_s, audio.duration)
+        pieces = split_pieces(regions, self.opts.max_piece_s, self.opts.context_s, audio.duration,
+                              shared_mix)
         packed, windows = pack(audio, regions, pieces, self.opts)
         words_by_region: dict[int, list[Word]] = {}
         done = 0
@@ -235,9 +238,9 @@ def _implausible(segs: list[Any], duration: float, max_rate: float) -> bool:
 
 
 def split_pieces(regions: list[Region], max_s: float, context_s: float = 0.0,
-                 duration: float = float("inf")) -> list[Piece]:
+                 duration: float = float("inf"), shared_mix: bool = False) -> list[Piece]:
     """Regions (with `context_s` of audio either side, never into a neighbouring region of
-    the same channel) cut to at most `max_s`."""
+    the same channel, nor with `shared_mix` into another speaker's) cut to at most `max_s`."""
     pieces = []
     order = sorted(range(len(regions)), key=lambda i: (regions[i].channel, regions[i].start))
     for k, i in enumerate(order):
@@ -247,6 +250,10 @@ def split_pieces(regions: list[Region], max_s: float, context_s: float = 0.0,
             regions[order[k + 1]].channel == r.channel else None
         t = max(0.0, r.start - context_s, (prev.end + r.start) / 2 if prev else 0.0)
         end = min(duration, r.end + context_s, (r.end + nxt.start) / 2 if nxt else duration)
+        if shared_mix:
+            t = max([t] + [o.end for o in regions if o.channel != r.channel and o.end <= r.start])
+            end = min([end] + [o.start for o in regions
+                               if o.channel != r.channel and o.start >= r.end])
         while end - t > max_s:
             pieces.append(Piece(i, t, t + max_s))
             t += max_s

@@ -44,6 +44,7 @@ class BatchOptions:
     full_windows: bool = False  # pad every window to 30 s (faster-whisper's way; for the bench)
     limit: int | None = None
     cluster: str | None = None  # "local:N" or a Dask scheduler address (see cluster.py)
+    separate: bool = True  # mono calls: speaker separation (diarize.py)
 
 
 @dataclass
@@ -175,13 +176,14 @@ def load_auditor(opts: BatchOptions, threads: int, pack: Any = None) -> None:
     from .pipeline import AuditOptions, Auditor
 
     key = (opts.model_dir, opts.rules, opts.beam_size, opts.full_windows, opts.max_duration_s,
-           threads, pack.fingerprint() if pack is not None else None)
+           opts.separate, threads, pack.fingerprint() if pack is not None else None)
     if _AUDITOR is not None and key == _AUDITOR_KEY:
         return
     _AUDITOR = Auditor(AuditOptions(model_dir=opts.model_dir, rules=opts.rules,
                                     asr=AsrOptions(beam_size=opts.beam_size, cpu_threads=threads,
                                                    full_windows=opts.full_windows),
-                                    max_duration_s=opts.max_duration_s), pack=pack)
+                                    max_duration_s=opts.max_duration_s, separate=opts.separate),
+                    pack=pack)
     _AUDITOR_KEY = key
     LOADS += 1
 

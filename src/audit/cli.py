@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--html", metavar="OUT", help="also write the reviewer page (one HTML file)")
     c.add_argument("--beam-size", type=int, default=5)
     c.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
+    c.add_argument("--no-separation", action="store_true", help="mono calls: roles from words "
+                   "only, no speaker separation")
 
     b = sub.add_parser("batch", help="audit a folder or a CSV manifest into a database")
     b.add_argument("source", help="folder (searched recursively) or manifest.csv "
@@ -53,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--retry-failed", action="store_true", help="retry files that failed before")
     b.add_argument("--max-hours", type=float, default=4.0, help="longer files are failures")
     b.add_argument("--beam-size", type=int, default=5)
+    b.add_argument("--no-separation", action="store_true", help="mono calls: roles from words "
+                   "only, no speaker separation")
     b.add_argument("--cluster", metavar="ADDR", help="run on Dask: local:N (N worker processes "
                    "here) or a scheduler address, e.g. tcp://head:8786 (needs callaudit[cluster])")
 
@@ -127,7 +131,8 @@ def _check(args: argparse.Namespace, err: Console) -> int:
     decode(args.file)  # bad input is reported before the model loads (seconds saved)
     opts = AuditOptions(model_dir=args.model, rules=args.rules, agent_channel=args.agent_channel,
                         lang=args.lang, asr=AsrOptions(beam_size=args.beam_size,
-                                                       cpu_threads=args.threads))
+                                                       cpu_threads=args.threads),
+                        separate=not args.no_separation)
     with err.status("loading model ..."):
         auditor = Auditor(opts)
     with err.status("transcribing ...") as status:
@@ -177,7 +182,7 @@ def _batch(args: argparse.Namespace, err: Console) -> int:
                         model_dir=args.model, rules=args.rules, pattern=args.pattern,
                         force=args.force, retry_failed=args.retry_failed,
                         max_duration_s=args.max_hours * 3600, beam_size=args.beam_size,
-                        cluster=args.cluster)
+                        cluster=args.cluster, separate=not args.no_separation)
     columns = (TextColumn("[bold]audit[/bold]"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[audio]}"), TextColumn("{task.fields[speed]}"),
                TimeRemainingColumn())

@@ -32,6 +32,7 @@ class Context:
     settings: dict[str, Any]
     mono: bool
     lang: str = "zh"
+    unsure_speakers: bool = False  # a mono call separated with low confidence
 
     def by(self, who: str) -> list[Utterance]:
         """Utterances of a party; on mono either party's include the unattributed ones
@@ -58,17 +59,24 @@ def evaluate(pack: RulePack, ctx: Context) -> list[Finding]:
         applicable, passed, evidence, detail = outcome
         severity = rule.severity
         deduction = rule.deduction if applicable and not passed else 0.0
+        review = False
         if applicable and not passed and severity == "fatal" and evidence and \
                 all(e.role == "unknown" for e in evidence):
             # Mono without separation: we cannot tell who said it, so no fatal verdict and
             # no points taken (a 100-point deduction would fail the call all the same):
             # the finding stays failed, for a reviewer.
             severity, detail = "major", detail + "; speaker unsure (mono): needs review"
-            deduction = 0.0
+            deduction, review = 0.0, True
+        elif applicable and not passed and ctx.unsure_speakers and rule.who != "any":
+            # the separated speakers may be swapped or mixed: never blame the agent for what
+            # the caller may have said; a person decides
+            severity = "major" if severity == "fatal" else severity
+            detail += "; speaker separation unsure: needs review"
+            deduction, review = 0.0, True
         findings.append(Finding(
             rule=rule.id, section=rule.section, severity=severity, applicable=applicable,
             passed=passed if applicable else True, deduction=deduction,
-            message=rule.text(ctx.lang), evidence=evidence, detail=detail,
+            message=rule.text(ctx.lang), evidence=evidence, detail=detail, review=review,
         ))
     return findings
 

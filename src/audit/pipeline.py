@@ -12,11 +12,12 @@ import numpy as np
 from . import __version__
 from .asr import AsrOptions, Transcriber
 from .audio import SAMPLE_RATE, Audio, decode
+from .diarize import Diarization, default_embedder, diarize
 from .engine import Context, evaluate
 from .metrics import Acoustics, Metrics, compute, detect_ringback, measure
 from .modeldir import describe, resolve
 from .records import CallResult, Finding, Region, Utterance
-from .roles import apply_mono, apply_stereo, decide_stereo
+from .roles import RoleDecision, apply_mono, apply_stereo, decide_stereo
 from .rulepack import RulePack, load
 from .score import Score, score
 from .vad import VadOptions, speech_regions
@@ -33,6 +34,7 @@ class AuditOptions:
     asr: AsrOptions = field(default_factory=AsrOptions)
     vad: VadOptions = field(default_factory=VadOptions)
     max_duration_s: float = 4 * 3600
+    separate: bool = True  # mono calls: split the two speakers (False: roles from words only)
 
 
 class Auditor:
@@ -41,6 +43,8 @@ class Auditor:
         self.pack = pack or load(self.opts.rules)  # rule errors before the model loads
         self.model_dir = resolve(self.opts.model_dir)
         self.transcriber = Transcriber(self.model_dir, self.opts.asr)
+        self.embedder = default_embedder(max(1, self.opts.asr.cpu_threads or 1)) \
+            if self.opts.separate else None
         self.versions = {"audit": __version__, "model": describe(self.model_dir),
                          "rules": self.pack.fingerprint()}
 
@@ -56,20 +60,42 @@ class Auditor:
         # webrtcvad takes the ringback tone for speech
         regions = sorted((r for r in regions if not ringback.overlaps(r.start, r.end)),
                          key=lambda r: r.start)
+        sep = None
+        if len(channels) == 1 and self.embedder is not None:
+            sep = diarize(audio.channels[0], regions, self.embedder)
+            if sep.speakers == 2:
+                # each speaker becomes a channel over the same samples (no copy): from here on
+                # the call is audited as stereo
+                audio = Audio(audio.path, [audio.channels[0]] * 2, audio.source_rate,
+                              audio.source_channels)
+                regions = sep.regions(audio.channels[0])
+                channels = [0, 1]
         t2 = time.perf_counter()
         stage0 = dict(self.transcriber.stage_s)
         utts = self.transcriber.transcribe(
-            audio, regions, (lambda d, n: progress("asr", d, n)) if progress else None)
+            audio, regions, (lambda d, n: progress("asr", d, n)) if progress else None,
+            shared_mix=sep is not None and sep.speakers == 2)
         utts.sort(key=lambda u: (u.start, u.channel))
         t3 = time.perf_counter()
         stereo = len(channels) == 2
-        if stereo:
+        if sep is not None and sep.speakers == 2:
+            decision = decide_stereo(utts, regions, "auto", names=("speaker 1", "speaker 2"))
+            apply_stereo(utts, decision)
+            decision = RoleDecision(decision.agent_channel, "mono",
+                                    f"{sep.method} separation, {sep.reason}, confidence "
+                                    f"{sep.confidence:.2f}; agent: {decision.reason}")
+        elif stereo:
             decision = decide_stereo(utts, regions, self.opts.agent_channel)
             apply_stereo(utts, decision)
         else:
             decision = apply_mono(utts)
+            if sep is not None:
+                decision.reason += f" ({sep.method}: {sep.reason})"
         acoustics = measure(audio, utts, ringback)
-        metrics, findings, s = judge(self.pack, acoustics, regions, utts, stereo, self.opts.lang)
+        unsure = sep is not None and sep.speakers == 2 and \
+            sep.confidence < self.pack.settings["separation_min_confidence"]
+        metrics, findings, s = judge(self.pack, acoustics, regions, utts, stereo, self.opts.lang,
+                                     unsure)
         t4 = time.perf_counter()
         return CallResult(
             file=path, duration_s=audio.duration, sample_rate=audio.source_rate,
@@ -80,16 +106,28 @@ class Auditor:
                       "total": t4 - t0,
                       **{f"asr_{k}": v - stage0[k] for k, v in self.transcriber.stage_s.items()}},
             versions=self.versions, roles_reason=decision.reason,
-            regions=regions, acoustics=asdict(acoustics),
+            regions=regions, acoustics=asdict(acoustics), separation=_separation(sep, decision),
         )
 
 
 def judge(pack: RulePack, acoustics: Acoustics, regions: list[Region], utts: list[Utterance],
-          stereo: bool, lang: str = "zh") -> tuple[Metrics, list[Finding], Score]:
-    """Metrics, findings and score from what was heard: the part a new rule pack re-runs."""
+          stereo: bool, lang: str = "zh", unsure: bool = False,
+          ) -> tuple[Metrics, list[Finding], Score]:
+    """Metrics, findings and score from what was heard: the part a new rule pack re-runs.
+    `unsure`: the speakers of a mono call were separated with low confidence."""
     metrics = compute(acoustics, regions, utts, stereo, pack.settings)
-    findings = evaluate(pack, Context(utts, metrics, pack.settings, mono=not stereo, lang=lang))
+    findings = evaluate(pack, Context(utts, metrics, pack.settings, mono=not stereo, lang=lang,
+                                      unsure_speakers=unsure))
     return metrics, findings, score(findings, list(pack.sections), pack.settings["pass_mark"])
+
+
+def _separation(sep: Diarization | None, decision: RoleDecision) -> dict | None:
+    if sep is None:
+        return None
+    return {"method": sep.method, "speakers": sep.speakers, "confidence": sep.confidence,
+            "reason": sep.reason, "agent_speaker": decision.agent_channel,
+            "overlaps": [list(o) for o in sep.overlaps],
+            "timing_s": {k: round(v, 3) for k, v in sep.timing_s.items()}}
 
 
 def _distinct_channels(audio: Audio) -> list[int]:

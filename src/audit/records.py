@@ -92,6 +92,7 @@ class Finding:
     message: str
     evidence: list[Evidence] = field(default_factory=list)
     detail: str = ""  # why: the measured value, the phrase found, why it does not apply
+    review: bool = False  # failed, but who said it is unsure: for a person to decide, 0 points
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -119,6 +120,7 @@ class CallResult:
     # Kept with a stored result (not in the JSON) so it can be re-scored without the audio.
     regions: list[Region] = field(default_factory=list)
     acoustics: dict[str, Any] = field(default_factory=dict)
+    separation: dict[str, Any] | None = None  # mono calls: how the two speakers were separated
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -129,6 +131,7 @@ class CallResult:
             "channels": self.channels,
             "agent_channel": self.agent_channel,
             "roles_reason": self.roles_reason,
+            "separation": self.separation,
             "score": self.score,
             "passed": self.passed,
             "fatal": self.fatal,

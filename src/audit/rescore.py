@@ -31,8 +31,11 @@ def rescore(db: str, rules: str | None, lang: str = "zh",
                    conn.execute('SELECT channel, start, "end", level_dbfs FROM regions '
                                 "WHERE call = ? ORDER BY start", (row["id"],))]
         acoustics = Acoustics(**json.loads(row["acoustics_json"]))
-        stereo = result["agent_channel"] != "mono"
-        metrics, findings, s = judge(pack, acoustics, regions, utts, stereo, lang)
+        sep = result.get("separation") or {}
+        stereo = result["agent_channel"] != "mono" or sep.get("speakers") == 2
+        unsure = sep.get("speakers") == 2 and \
+            sep["confidence"] < pack.settings["separation_min_confidence"]
+        metrics, findings, s = judge(pack, acoustics, regions, utts, stereo, lang, unsure)
         result.update(score=s.score, passed=s.passed, fatal=s.fatal, sections=s.sections,
                       metrics=metrics.to_json(pack.settings),
                       findings=[f.to_json() for f in findings])

@@ -2,8 +2,9 @@
 
 Stereo: one party per channel; the agent's channel is the one whose words sound like an
 agent's opening (greeting, 工号, 很高兴为您服务 ...), with speaking first as the tie-breaker.
-Mono: each utterance is labelled from its own words where they are clearly the agent's,
-`unknown` otherwise (speaker separation is a later step).
+Mono, separated into two speakers (diarize.py): as stereo, the speakers in place of channels.
+Mono, not separated (one voice, or --no-separation): each utterance is labelled from its own
+words where they are clearly the agent's, `unknown` otherwise.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def cue_score(utterances: list[Utterance]) -> float:
 
 
 def decide_stereo(utterances: list[Utterance], regions: list[Region], forced: str = "auto",
-                  ) -> RoleDecision:
-    """The agent's channel: the one that sounds like an agent, else the one that spoke first
-    after connect (the agent answers the call)."""
+                  names: tuple[str, str] = ("left channel", "right channel")) -> RoleDecision:
+    """The agent's channel (or separated speaker): the one that sounds like an agent, else the
+    one that spoke first after connect (the agent answers the call)."""
     if forced in ("left", "right"):
         return RoleDecision(0 if forced == "left" else 1, forced, "set by --agent-channel")
     by_ch = {ch: [u for u in utterances if u.channel == ch] for ch in (0, 1)}
@@ -50,13 +51,13 @@ def decide_stereo(utterances: list[Utterance], regions: list[Region], forced: st
              for ch in (0, 1)}
     if scores[0] != scores[1]:
         ch = 0 if scores[0] > scores[1] else 1
-        reason = (f"agent phrases on {_name(ch)} channel "
+        reason = (f"agent phrases from {names[ch]} "
                   f"(cue score {scores[ch]:g} vs {scores[1 - ch]:g})")
     elif first[0] != first[1]:
         ch = 0 if first[0] < first[1] else 1
-        reason = f"no distinguishing agent phrases; {_name(ch)} channel spoke first"
+        reason = f"no distinguishing agent phrases; {names[ch]} spoke first"
     else:
-        ch, reason = 0, "no speech to tell the parties apart; assumed agent on left"
+        ch, reason = 0, f"no speech to tell the parties apart; assumed agent is {names[0]}"
     return RoleDecision(ch, _name(ch), reason)
 
 

@@ -59,7 +59,7 @@ def render(result: dict[str, Any], pack: RulePack, console: Console, lang: str =
         console.print(f"  {L['none']}")
     for f in sorted(failed, key=lambda f: -f["deduction"]):
         sev = {"fatal": "bold red", "major": "red", "minor": "yellow", "info": "cyan"}[f["severity"]]
-        line = Text("  ✗ ", style=sev)
+        line = Text("  ? " if f.get("review") else "  ✗ ", style=sev)
         line.append(f"{f['rule']}", style=f"bold {sev}")
         line.append(f"  -{f['deduction']:g}  {f['message']}")
         if f.get("detail"):
