@@ -131,6 +131,15 @@ def test_worker_killed_mid_batch_loses_nothing(tmp_path: Path, scheduler: str) -
     assert set(stats.model_loads.values()) == {1}
     assert len(stats.model_loads) >= 2 and killed[0] in stats.model_loads
 
+    # a second batch with other rules on the same workers is judged by its own rules
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("settings:\n  pass_mark: 101\n", encoding="utf-8")
+    db2 = tmp_path / "strict.sqlite"
+    stats2 = run(str(folder), BatchOptions(db=str(db2), cluster=scheduler, rules=str(strict)))
+    assert stats2.done == len(calls) and stats2.passed == 0
+    assert set(stats2.model_loads.values()) == {2}  # each worker: a second Auditor, once
+    assert all(r[0] == 1 for r in _rows(db, "SELECT passed FROM calls"))  # the first kept its own
+
 
 @pytest.mark.model
 def test_a_call_that_crashes_its_workers_is_stored_as_failed(tmp_path: Path) -> None:

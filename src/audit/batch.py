@@ -161,30 +161,37 @@ def _manifest(path: Path) -> list[dict[str, Any]]:
 
 
 # --- workers -----------------------------------------------------------------------------------
-# One Auditor (model + rule pack) per worker process, made once: by the pool's initializer here,
-# by a Dask WorkerPlugin on a cluster. LOADS counts how often this process loaded the model.
-_AUDITOR: Any = None
-_AUDITOR_KEY: Any = None
-_LOCK = threading.Lock()  # a Dask worker may run tasks in several threads; the Auditor is one
+# One Auditor (model + rule pack) per worker process and batch, made once: by the pool's
+# initializer here, by a Dask WorkerPlugin on a cluster, where a long-lived worker may serve
+# batches with different rules: each batch's Auditor is kept under its own name.
+# LOADS counts how often this process loaded the model.
+_AUDITORS: dict[str, Any] = {}
+_SETUP_ERRORS: dict[str, str] = {}
+_LOCK = threading.Lock()  # a Dask worker may run tasks in several threads; an Auditor is one
 LOADS = 0
+KEEP_AUDITORS = 2  # a worker keeps the Auditors of the last two batches it served
 
 
-def load_auditor(opts: BatchOptions, threads: int, pack: Any = None) -> None:
-    """Make this process's Auditor, unless the same one is already loaded."""
-    global _AUDITOR, _AUDITOR_KEY, LOADS
+def load_auditor(opts: BatchOptions, threads: int, pack: Any = None, name: str = "local") -> None:
+    """Make this process's Auditor for batch `name`, unless it is already loaded."""
+    global LOADS
     from .asr import AsrOptions
     from .pipeline import AuditOptions, Auditor
 
-    key = (opts.model_dir, opts.rules, opts.beam_size, opts.full_windows, opts.max_duration_s,
-           opts.separate, threads, pack.fingerprint() if pack is not None else None)
-    if _AUDITOR is not None and key == _AUDITOR_KEY:
+    if name in _AUDITORS:
         return
-    _AUDITOR = Auditor(AuditOptions(model_dir=opts.model_dir, rules=opts.rules,
-                                    asr=AsrOptions(beam_size=opts.beam_size, cpu_threads=threads,
-                                                   full_windows=opts.full_windows),
-                                    max_duration_s=opts.max_duration_s, separate=opts.separate),
-                    pack=pack)
-    _AUDITOR_KEY = key
+    try:
+        auditor = Auditor(AuditOptions(model_dir=opts.model_dir, rules=opts.rules,
+                                       asr=AsrOptions(beam_size=opts.beam_size, cpu_threads=threads,
+                                                      full_windows=opts.full_windows),
+                                       max_duration_s=opts.max_duration_s, separate=opts.separate),
+                          pack=pack)
+    except Exception as e:
+        _SETUP_ERRORS[name] = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise
+    while len(_AUDITORS) >= KEEP_AUDITORS:
+        _AUDITORS.pop(next(iter(_AUDITORS)))
+    _AUDITORS[name] = auditor
     LOADS += 1
 
 
@@ -198,10 +205,17 @@ def audit_job(job: dict[str, Any]) -> dict[str, Any]:
     from .errors import AuditError
 
     worker = {"pid": os.getpid(), "loads": LOADS}
+    name = job.get("auditor", "local")
+    auditor = _AUDITORS.get(name)
+    if auditor is None:  # this worker's setup failed (e.g. no model on a node that joined late)
+        why = _SETUP_ERRORS.get(name, "not set up")
+        return {"job": job, "worker": worker, "transient": True,
+                "error": f"{job['file']}: not audited: worker {os.getpid()} has no auditor ({why}); "
+                         "it is audited when the batch runs again"}
     try:
         with _LOCK:
-            _AUDITOR.opts.agent_channel = job.get("agent_channel", "auto")
-            r = _AUDITOR.audit(job["file"])
+            auditor.opts.agent_channel = job.get("agent_channel", "auto")
+            r = auditor.audit(job["file"])
         regions = [{"channel": g.channel, "start": g.start, "end": g.end,
                     "level_dbfs": g.level_dbfs} for g in r.regions]
         return {"job": job, "result": r.to_json(), "regions": regions,
@@ -286,7 +300,9 @@ def _store(conn: Any, out: dict[str, Any], stats: BatchStats,
     meta = CallMeta(file=job["file"], sha256=job["sha256"], call_id=job["call_id"],
                     agent_id=job.get("agent_id"), day=job.get("day"),
                     started_at=job.get("started_at"), agent_channel=job.get("agent_channel", "auto"))
-    if "error" in out:
+    if out.get("transient"):  # not the file's fault: nothing stored, a re-run audits it
+        stats.errors += 1
+    elif "error" in out:
         write_failure(conn, meta, out["error"])
         stats.errors += 1
     else:

@@ -8,7 +8,8 @@ both parties, so what differs between the two clusters is the voice), split in t
 and every 0.1 s frame takes the mean score of the windows covering it, so a speaker change
 inside one region is found too. Turns shorter than MIN_TURN_S are absorbed by their
 neighbours. Where the score hovers between the speakers at a change with no pause, both are
-taken to speak: an overlap.
+taken to speak: an overlap, reported in the result but not used for interruptions (a
+window score smeared across a change is weak evidence that anyone cut in).
 
 Whether the two clusters are two voices is decided on the raw embeddings (CAM++: how similar
 the two centroids are; MFCC+pitch: how far apart the clusters' median pitch is); confidence is
@@ -108,8 +109,9 @@ class MfccEmbedder:
         lm = lm[energy > energy.max() - 6.0]  # the voiced, loud frames carry the voice (~26 dB)
         cep = lm @ self.dct
         f0 = pitch(w)
-        lf = np.log(f0[f0 > 0]) if np.any(f0 > 0) else np.array([np.log(150.0)])
-        return np.concatenate([cep.mean(0), cep.std(0), [np.median(lf), lf.std()]])
+        # unvoiced window: no pitch (NaN), filled with the call's median in _normalise
+        lf = np.log(f0[f0 > 0]) if np.any(f0 > 0) else np.array([np.nan])
+        return np.concatenate([cep.mean(0), cep.std(0), [np.median(lf), np.nan_to_num(lf.std())]])
 
 
 def pitch(x: np.ndarray, fmin: float = 60.0, fmax: float = 400.0) -> np.ndarray:
@@ -164,6 +166,9 @@ def _windows(regions: list[Region]) -> list[tuple[float, float]]:
 
 
 def _normalise(e: np.ndarray, method: str) -> np.ndarray:
+    if method == "mfcc-pitch":
+        p = e[:, -2]
+        p[np.isnan(p)] = np.nanmedian(p) if np.any(~np.isnan(p)) else np.log(150.0)
     e = e - e.mean(axis=0, keepdims=True)  # what both parties share (channel, codec) goes
     if method == "mfcc-pitch":
         e = e / (e.std(axis=0, keepdims=True) + 1e-6)
@@ -177,7 +182,9 @@ def _two_voices(raw: np.ndarray, labels: np.ndarray, method: str) -> tuple[bool,
     if labels.min() == labels.max():
         return False, -MARGIN_FULL, "one cluster"
     if method == "mfcc-pitch":
-        f0 = np.exp([np.median(raw[labels == k, -2]) for k in (0, 1)])
+        f0 = np.exp([np.nanmedian(raw[labels == k, -2]) for k in (0, 1)])
+        if np.isnan(f0).any():
+            return False, -MARGIN_FULL, "no pitch in one of the clusters"
         ratio = float(f0.max() / f0.min())
         return ratio >= PITCH_SAME_RATIO, ratio - PITCH_SAME_RATIO, \
             f"median pitch {f0[0]:.0f} vs {f0[1]:.0f} Hz"
@@ -232,6 +239,10 @@ def diarize(samples: np.ndarray, regions: list[Region], embedder: Embedder | Non
     score = dist[:, 0] - dist[:, 1]  # > 0: closer to speaker 1
     scale = float(np.median(np.abs(score))) or 1.0
     turns, overlaps = _turns(regions, wins, score / scale)
+    if len({t.speaker for t in turns}) < 2:
+        return Diarization(one, [], embedder.name, 0.0, 1,
+                           f"one speaker after smoothing ({why})", silhouette=sil,
+                           windows=len(wins), timing_s=timing)
     # speaker 0 is whoever spoke first, so labels read naturally
     if turns and turns[0].speaker == 1:
         for t in turns:
@@ -260,24 +271,24 @@ def _turns(regions: list[Region], wins: list[tuple[float, float]], score: np.nda
         fs = (cover * score[None, :]).sum(1) / cover.sum(1)
         lab = _smooth((fs > 0).astype(int), max(1, int(MIN_TURN_S / FRAME_S)))
         step = (r.end - r.start) / n
-        i = 0
+        i = prev_start = 0
         while i < n:
             j = i
             while j < n and lab[j] == lab[i]:
                 j += 1
             a, b = r.start + i * step, r.start + j * step
-            if turns and i > 0:
-                # a change with no pause: where the score is near 0 around it, both speak
+            if i > 0:
+                # a change with no pause: where the score is near 0 around it (within the two
+                # runs), both may be speaking. Reported, not used: the turns stay split at the
+                # change, since a smeared window score is weak evidence of an interruption.
                 k0, k1 = i, i
-                while k0 > 0 and abs(fs[k0 - 1]) < OVERLAP_MARGIN:
+                while k0 > prev_start and abs(fs[k0 - 1]) < OVERLAP_MARGIN:
                     k0 -= 1
-                while k1 < n and abs(fs[k1]) < OVERLAP_MARGIN:
+                while k1 < j and abs(fs[k1]) < OVERLAP_MARGIN:
                     k1 += 1
                 if (k1 - k0) * step >= MIN_OVERLAP_S:
-                    o0, o1 = r.start + k0 * step, r.start + k1 * step
-                    overlaps.append((round(o0, 2), round(o1, 2)))
-                    turns[-1].end = max(turns[-1].end, o1)
-                    a = min(a, o0)
+                    overlaps.append((round(r.start + k0 * step, 2), round(r.start + k1 * step, 2)))
+            prev_start = i
             turns.append(Turn(round(a, 2), round(b, 2), int(lab[i])))
             i = j
     return turns, overlaps

@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS findings (
   start REAL,
   "end" REAL,
   evidence_text TEXT,
-  evidence_json TEXT
+  evidence_json TEXT,
+  review INTEGER DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS findings_call ON findings(call);
 CREATE INDEX IF NOT EXISTS findings_rule ON findings(rule, passed);
@@ -126,6 +127,9 @@ def connect(path: str | Path) -> sqlite3.Connection:
         for stmt in DDL.split(";"):
             if stmt.strip():
                 conn.execute(stmt)
+        # databases made before findings had `review` (failed, but who spoke is unsure)
+        if "review" not in {r[1] for r in conn.execute("PRAGMA table_info(findings)")}:
+            conn.execute("ALTER TABLE findings ADD COLUMN review INTEGER DEFAULT 0")
     conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     return conn
 
@@ -199,13 +203,14 @@ def _insert_children(conn: sqlite3.Connection, call: int, result: dict[str, Any]
 def _insert_verdict(conn: sqlite3.Connection, call: int, result: dict[str, Any]) -> None:
     """The rows a re-score replaces: findings and scalar metrics."""
     conn.executemany(
-        "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(call, f["rule"], f["section"], f["severity"], int(f["applicable"]), int(f["passed"]),
           f["deduction"], f["message"], f.get("detail", ""),
           f["evidence"][0]["start"] if f["evidence"] else None,
           f["evidence"][0]["end"] if f["evidence"] else None,
           " | ".join(e["text"] for e in f["evidence"]),
-          json.dumps(f["evidence"], ensure_ascii=False)) for f in result["findings"]],
+          json.dumps(f["evidence"], ensure_ascii=False), int(f.get("review", False)))
+         for f in result["findings"]],
     )
     conn.executemany("INSERT INTO metrics VALUES (?, ?, ?)",
                      [(call, k, float(v)) for k, v in result["metrics"].items()

@@ -25,7 +25,7 @@ def _top_failures(conn: sqlite3.Connection, key_sql: str) -> dict[Any, str]:
     for r in conn.execute(
         f"""SELECT {key_sql} AS k, f.rule, COUNT(*) AS n FROM findings f JOIN calls c
         ON c.id = f.call WHERE c.status = 'ok' AND f.applicable = 1 AND f.passed = 0
-        GROUP BY k, f.rule ORDER BY k, n DESC, f.rule"""  # noqa: S608 - fixed SQL fragments
+        AND NOT f.review GROUP BY k, f.rule ORDER BY k, n DESC, f.rule"""  # noqa: S608 - fixed SQL fragments
     ):
         lst = out.setdefault(r["k"], [])
         if len(lst) < TOP_FAILURES:
@@ -54,9 +54,10 @@ def summary(conn: sqlite3.Connection, by: str, day: str | None = None) -> list[d
         return _rows(conn, f"""
             SELECT f.rule, f.section, MAX(f.severity) AS severity,
                    SUM(f.applicable) AS applicable,
-                   SUM(f.applicable AND NOT f.passed) AS failed,
-                   ROUND(1.0 * SUM(f.applicable AND NOT f.passed) / MAX(SUM(f.applicable), 1), 3)
-                     AS fail_rate,
+                   SUM(f.applicable AND NOT f.passed AND NOT f.review) AS failed,
+                   ROUND(1.0 * SUM(f.applicable AND NOT f.passed AND NOT f.review)
+                         / MAX(SUM(f.applicable), 1), 3) AS fail_rate,
+                   SUM(f.review) AS needs_review,
                    ROUND(SUM(f.deduction), 1) AS points_deducted
             FROM findings f JOIN calls c ON c.id = f.call
             WHERE c.status = 'ok' {where.replace('day', 'c.day')}
@@ -93,8 +94,8 @@ CALL_COLUMNS = ("id", "call_id", "agent_id", "day", "file", "status", "error", "
 def call_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     rows = _rows(conn, f"SELECT {', '.join(CALL_COLUMNS)} FROM calls ORDER BY id")  # noqa: S608
     failed: dict[int, list[str]] = {}
-    for r in conn.execute("SELECT call, rule FROM findings WHERE applicable = 1 AND passed = 0"):
-        failed.setdefault(r["call"], []).append(r["rule"])
+    for r in conn.execute("SELECT call, rule, review FROM findings WHERE applicable = 1 AND passed = 0"):
+        failed.setdefault(r["call"], []).append(r["rule"] + ("?" if r["review"] else ""))
     for r in rows:
         r["failed_rules"] = " ".join(failed.get(r["id"], []))
     return rows
@@ -133,8 +134,8 @@ def _xlsx(conn: sqlite3.Connection, rows: list[dict[str, Any]], path: Path) -> N
         "agents": summary(conn, "agent"),
         "rules": summary(conn, "rule"),
         "failed findings": _rows(conn, """
-            SELECT c.call_id, c.agent_id, f.rule, f.severity, f.deduction, f.start, f."end",
-                   f.message, f.detail, f.evidence_text
+            SELECT c.call_id, c.agent_id, f.rule, f.severity, f.deduction, f.review, f.start,
+                   f."end", f.message, f.detail, f.evidence_text
             FROM findings f JOIN calls c ON c.id = f.call
             WHERE f.applicable = 1 AND f.passed = 0 ORDER BY c.id, f.deduction DESC"""),
     }
