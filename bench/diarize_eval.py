@@ -57,8 +57,8 @@ def load_calls(mix_dir: Path, only: list[str] | None = None) -> list[dict[str, A
 def versions(truth: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     """(label, mono file, stereo file or None) for each mono version of a call."""
     files = truth["files"]
-    if truth.get("source") == "tts":  # already 8 kHz telephone audio: one version
-        return [("tts", files["mono"], files.get("stereo"))]
+    if str(truth.get("source", "")).startswith("tts"):  # already 8 kHz telephone audio
+        return [(truth["source"], files["mono"], files.get("stereo"))]
     return [(label, files[m], files.get(s)) for label, m, s in VERSIONS if m in files]
 
 

@@ -294,16 +294,18 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
 
 
 def tts_mix(wav: Path, truth_path: Path, out: Path) -> dict[str, Any] | None:
-    """Sum a stereo TTS call to mono; its turns, split at pauses, become the segments."""
+    """Sum a stereo TTS call to mono (or take a mono one as it is); its turns, split at
+    pauses, become the segments. Most stereo calls' customer is the agent's voice at a lower
+    pitch, one voice to a speaker model ("tts-same-voice"); mono_call's customer is another
+    voice (synth_calls' `vtl`), labelled "tts"."""
     src = json.loads(truth_path.read_text(encoding="utf-8"))
-    if src.get("layout") != "stereo":
-        return None  # a mono TTS call has no stereo twin to compare with
+    mono_src = src.get("layout") != "stereo"
     chans, rate = read_wav(wav)
     raw: dict[int, list[tuple[float, float]]] = {0: [], 1: []}
     for t in src["turns"]:
         r = 0 if t["role"] == "agent" else 1
         a = int(t["start"] * rate)
-        x = chans[t["channel"], a:int(t["end"] * rate)]
+        x = chans[0 if mono_src else t["channel"], a:int(t["end"] * rate)]
         # -40 dBFS: synth_calls' own turn-bound level; its turns peak at -6 dBFS
         raw[r] += [((a + s) / rate, (a + e) / rate) for s, e in speech_runs(x, -40.0, MERGE_GAP_S, rate)]
     name = f"tts_{src['name']}"
@@ -311,13 +313,27 @@ def tts_mix(wav: Path, truth_path: Path, out: Path) -> dict[str, Any] | None:
     voices = {"A": f"tts agent voice ({src['name']})", "B": f"tts customer voice ({src['name']})"}
     truth = _truth(name, voices, raw, chans.shape[1] / rate,
                    {**rb, "tones": [[k * 5.0, k * 5.0 + 1.0] for k in range(rb["rings"])]} if rb else None)
-    files = {"mono": f"{name}.wav", "stereo": f"{name}.stereo.wav"}
+    files = {"mono": f"{name}.wav"} if mono_src else {"mono": f"{name}.wav", "stereo": f"{name}.stereo.wav"}
     write_wav(out / files["mono"], chans.sum(axis=0, keepdims=True), rate)
-    shutil.copyfile(wav, out / files["stereo"])
-    truth.update(source="tts", sample_rate=rate, telephone=True, files=files,
+    if not mono_src:
+        shutil.copyfile(wav, out / files["stereo"])
+    two_voices = _second_voice(src["name"])
+    truth.update(source="tts" if two_voices else "tts-same-voice", sample_rate=rate, telephone=True,
+                 files=files,
                  agent_channel=src["agent_channel"], expect=src.get("expect", {}))
     _dump(out / f"{name}.truth.json", truth)
     return truth
+
+
+def _second_voice(name: str) -> bool:
+    """Whether the call's script gives the customer another voice (`vtl`), not only a pitch."""
+    import yaml
+
+    for d in (ROOT / "samples" / "scripts", ROOT / "bench" / "scripts"):
+        if (d / f"{name}.yaml").exists():
+            script = yaml.safe_load((d / f"{name}.yaml").read_text(encoding="utf-8"))
+            return "vtl" in (script.get("voices") or {}).get("customer", {})
+    return False
 
 
 def tts_sources() -> list[tuple[Path, Path]]:
