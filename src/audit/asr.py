@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,6 +244,10 @@ def split_pieces(regions: list[Region], max_s: float, context_s: float = 0.0,
     the same channel, nor with `shared_mix` into another speaker's) cut to at most `max_s`."""
     pieces = []
     order = sorted(range(len(regions)), key=lambda i: (regions[i].channel, regions[i].start))
+    # shared mix: per channel, the other speakers' region ends and starts, sorted
+    others = {ch: (sorted(o.end for o in regions if o.channel != ch),
+                   sorted(o.start for o in regions if o.channel != ch))
+              for ch in {r.channel for r in regions}} if shared_mix else {}
     for k, i in enumerate(order):
         r = regions[i]
         prev = regions[order[k - 1]] if k and regions[order[k - 1]].channel == r.channel else None
@@ -251,9 +256,11 @@ def split_pieces(regions: list[Region], max_s: float, context_s: float = 0.0,
         t = max(0.0, r.start - context_s, (prev.end + r.start) / 2 if prev else 0.0)
         end = min(duration, r.end + context_s, (r.end + nxt.start) / 2 if nxt else duration)
         if shared_mix:
-            t = max([t] + [o.end for o in regions if o.channel != r.channel and o.end <= r.start])
-            end = min([end] + [o.start for o in regions
-                               if o.channel != r.channel and o.start >= r.end])
+            ends, starts = others[r.channel]
+            k = bisect_right(ends, r.start)  # the other speaker's last turn ending by r.start
+            t = max(t, ends[k - 1]) if k else t
+            k = bisect_left(starts, r.end)  # ... and first turn starting from r.end
+            end = min(end, starts[k]) if k < len(starts) else end
         while end - t > max_s:
             pieces.append(Piece(i, t, t + max_s))
             t += max_s

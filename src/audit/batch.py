@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import AuditError
+from .errors import AuditError, first_line
 from .store import CallMeta, connect, known, write_failure, write_result
 
 AUDIO_SUFFIXES = {".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus", ".amr", ".wma",
@@ -187,7 +187,7 @@ def load_auditor(opts: BatchOptions, threads: int, pack: Any = None, name: str =
                                        max_duration_s=opts.max_duration_s, separate=opts.separate),
                           pack=pack)
     except Exception as e:
-        _SETUP_ERRORS[name] = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        _SETUP_ERRORS[name] = first_line(e)
         raise
     while len(_AUDITORS) >= KEEP_AUDITORS:
         _AUDITORS.pop(next(iter(_AUDITORS)))

@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from .batch import BatchOptions, BatchStats, audit_job, load_auditor
-from .errors import AuditError
+from .errors import AuditError, first_line
 
 CONNECT_TIMEOUT_S = 5  # an address nobody answers on fails in seconds, not minutes of retries
 TASKS_PER_THREAD = 2  # in flight: one running and one queued per worker thread keeps them busy
@@ -130,8 +130,8 @@ def run_on_cluster(todo: list[dict[str, Any]], opts: BatchOptions, store: Store,
         except AuditError:
             raise
         except Exception as e:  # e.g. a worker without the model: say which and why
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise AuditError(f"{opts.cluster}: a worker could not load the auditor: {first}") from None
+            raise AuditError(f"{opts.cluster}: a worker could not load the auditor: "
+                             f"{first_line(e)}") from None
         _drive(client, distributed, todo, store, name)
     except (OSError, distributed.TimeoutError) as e:
         raise AuditError(f"{opts.cluster}: lost the Dask scheduler ({type(e).__name__}: {e}); "
@@ -146,7 +146,7 @@ def _drive(client: Any, distributed: Any, todo: list[dict[str, Any]], store: Sto
            name: str) -> None:
     """Submit a bounded window of calls and store each result as it completes."""
     jobs = iter(todo)
-    futures: dict[Any, dict[str, Any]] = {}
+    futures: dict[Any, tuple[dict[str, Any], str]] = {}  # future -> (job, path the worker read)
     done = distributed.as_completed()
 
     def refill() -> None:
@@ -156,14 +156,15 @@ def _drive(client: Any, distributed: Any, todo: list[dict[str, Any]], store: Sto
             if job is None:
                 return
             # the worker reads the file at its absolute path; the database keeps the job as given
-            sent = {**job, "file": os.path.abspath(job["file"]), "auditor": name}
+            path = os.path.abspath(job["file"])
+            sent = {**job, "file": path, "auditor": name}
             f = client.submit(audit_job, sent, key=f"audit-{name}-{job['sha256']}", pure=False)
-            futures[f] = job
+            futures[f] = (job, path)
             done.add(f)
 
     refill()
     for f in done:
-        job = futures.pop(f)
+        job, path = futures.pop(f)
         try:
             out = f.result()
         except (distributed.client.FutureCancelledError, OSError) as e:
@@ -177,7 +178,7 @@ def _drive(client: Any, distributed: Any, todo: list[dict[str, Any]], store: Sto
         out["job"] = job
         if "result" in out:
             out["result"]["file"] = job["file"]
-        elif out["error"].startswith(sent_path := os.path.abspath(job["file"])):
-            out["error"] = job["file"] + out["error"][len(sent_path):]  # as the local pool says
+        elif out["error"].startswith(path):
+            out["error"] = job["file"] + out["error"][len(path):]  # as the local pool says
         store(out)
         refill()

@@ -20,6 +20,7 @@ little speech to tell, gives one speaker and says why.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -67,7 +68,6 @@ class Diarization:
     confidence: float  # 0..1
     speakers: int  # 2, or 1 when one voice (or too little speech) was found
     reason: str
-    silhouette: float = 0.0
     windows: int = 0
     timing_s: dict[str, float] = field(default_factory=dict)
 
@@ -213,45 +213,41 @@ def _two_means(e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def diarize(samples: np.ndarray, regions: list[Region], embedder: Embedder | None = None,
             ) -> Diarization:
     """Split the speech of a mono call into two speakers' turns."""
-    import time
-
     embedder = embedder or MfccEmbedder()
     t0 = time.perf_counter()
     regions = sorted((r for r in regions if r.end > r.start), key=lambda r: r.start)
     wins = _windows(regions)
-    one = [Turn(r.start, r.end, 0) for r in regions]
+    timing: dict[str, float] = {}
+
+    def one_speaker(confidence: float, reason: str) -> Diarization:
+        return Diarization([Turn(r.start, r.end, 0) for r in regions], [], embedder.name,
+                           confidence, 1, reason, windows=len(wins), timing_s=timing)
+
     if len(wins) < MIN_WINDOWS:
-        return Diarization(one, [], embedder.name, 0.0, 1,
-                           f"too little speech to separate ({len(wins)} windows)", windows=len(wins))
+        return one_speaker(0.0, f"too little speech to separate ({len(wins)} windows)")
     raw = embedder.embed([samples[int(a * SAMPLE_RATE):int(b * SAMPLE_RATE)] for a, b in wins])
     t1 = time.perf_counter()
+    timing["embed"] = t1 - t0
     e = _normalise(raw.astype(np.float64), embedder.name)
     labels, cent = _two_means(e)
-    dist = np.sqrt(((e[:, None, :] - cent[None]) ** 2).sum(-1))  # (n, 2)
-    own, other = dist[np.arange(len(e)), labels], dist[np.arange(len(e)), 1 - labels]
-    sil = float(np.mean((other - own) / np.maximum(np.maximum(own, other), 1e-9)))
-    timing = {"embed": t1 - t0}
     differ, margin, why = _two_voices(raw, labels, embedder.name)
     if not differ:
-        return Diarization(one, [], embedder.name, round(min(1.0, -margin / MARGIN_FULL), 3), 1,
-                           f"one voice found ({why})", silhouette=sil, windows=len(wins),
-                           timing_s=timing)
+        return one_speaker(round(min(1.0, -margin / MARGIN_FULL), 3), f"one voice found ({why})")
+    dist = np.sqrt(((e[:, None, :] - cent[None]) ** 2).sum(-1))  # (n, 2)
     score = dist[:, 0] - dist[:, 1]  # > 0: closer to speaker 1
     scale = float(np.median(np.abs(score))) or 1.0
     turns, overlaps = _turns(regions, wins, score / scale)
     if len({t.speaker for t in turns}) < 2:
-        return Diarization(one, [], embedder.name, 0.0, 1,
-                           f"one speaker after smoothing ({why})", silhouette=sil,
-                           windows=len(wins), timing_s=timing)
+        return one_speaker(0.0, f"one speaker after smoothing ({why})")
     # speaker 0 is whoever spoke first, so labels read naturally
-    if turns and turns[0].speaker == 1:
+    if turns[0].speaker == 1:
         for t in turns:
             t.speaker = 1 - t.speaker
     conf = min(1.0, margin / MARGIN_FULL) * min(1.0, len(wins) / 20)
     timing["cluster"] = time.perf_counter() - t1
     return Diarization(turns, overlaps, embedder.name, round(conf, 3), 2,
-                       f"two voices ({why}, {len(wins)} windows)",
-                       silhouette=sil, windows=len(wins), timing_s=timing)
+                       f"two voices ({why}, {len(wins)} windows)", windows=len(wins),
+                       timing_s=timing)
 
 
 def _turns(regions: list[Region], wins: list[tuple[float, float]], score: np.ndarray,
@@ -266,8 +262,8 @@ def _turns(regions: list[Region], wins: list[tuple[float, float]], score: np.nda
         cover = (starts[None, :] <= mids[:, None]) & (ends[None, :] >= mids[:, None])
         near = np.abs((starts + ends)[None, :] / 2 - mids[:, None])
         # a frame no window covers (region edges) takes its nearest window
-        cover[~cover.any(axis=1), :] = near[~cover.any(axis=1)] == near[~cover.any(axis=1)].min(
-            axis=1, keepdims=True)
+        lone = ~cover.any(axis=1)
+        cover[lone, :] = near[lone] == near[lone].min(axis=1, keepdims=True)
         fs = (cover * score[None, :]).sum(1) / cover.sum(1)
         lab = _smooth((fs > 0).astype(int), max(1, int(MIN_TURN_S / FRAME_S)))
         step = (r.end - r.start) / n

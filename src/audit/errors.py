@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def first_line(e: BaseException) -> str:
+    """An exception as one line: its message's first line, or its type when it has none."""
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
 class AuditError(Exception):
     """Base: the CLI prints `str(err)` on one line and exits with status 2."""
 

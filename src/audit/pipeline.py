@@ -63,22 +63,23 @@ class Auditor:
         sep = None
         if len(channels) == 1 and self.embedder is not None:
             sep = diarize(audio.channels[0], regions, self.embedder)
-            if sep.speakers == 2:
-                # each speaker becomes a channel over the same samples (no copy): from here on
-                # the call is audited as stereo
-                audio = Audio(audio.path, [audio.channels[0]] * 2, audio.source_rate,
-                              audio.source_channels)
-                regions = sep.regions(audio.channels[0])
-                channels = [0, 1]
+        separated = sep is not None and sep.speakers == 2
+        if separated:
+            # each speaker becomes a channel over the same samples (no copy): from here on
+            # the call is audited as stereo
+            audio = Audio(audio.path, [audio.channels[0]] * 2, audio.source_rate,
+                          audio.source_channels)
+            regions = sep.regions(audio.channels[0])
+            channels = [0, 1]
         t2 = time.perf_counter()
         stage0 = dict(self.transcriber.stage_s)
         utts = self.transcriber.transcribe(
             audio, regions, (lambda d, n: progress("asr", d, n)) if progress else None,
-            shared_mix=sep is not None and sep.speakers == 2)
+            shared_mix=separated)
         utts.sort(key=lambda u: (u.start, u.channel))
         t3 = time.perf_counter()
         stereo = len(channels) == 2
-        if sep is not None and sep.speakers == 2:
+        if separated:
             decision = decide_stereo(utts, regions, "auto", names=("speaker 1", "speaker 2"))
             apply_stereo(utts, decision)
             decision = RoleDecision(decision.agent_channel, "mono",
@@ -92,10 +93,9 @@ class Auditor:
             if sep is not None:
                 decision.reason += f" ({sep.method}: {sep.reason})"
         acoustics = measure(audio, utts, ringback)
-        unsure = sep is not None and sep.speakers == 2 and \
-            sep.confidence < self.pack.settings["separation_min_confidence"]
+        separation = _separation(sep, decision)
         metrics, findings, s = judge(self.pack, acoustics, regions, utts, stereo, self.opts.lang,
-                                     unsure)
+                                     separation_unsure(separation, self.pack.settings))
         t4 = time.perf_counter()
         return CallResult(
             file=path, duration_s=audio.duration, sample_rate=audio.source_rate,
@@ -106,7 +106,7 @@ class Auditor:
                       "total": t4 - t0,
                       **{f"asr_{k}": v - stage0[k] for k, v in self.transcriber.stage_s.items()}},
             versions=self.versions, roles_reason=decision.reason,
-            regions=regions, acoustics=asdict(acoustics), separation=_separation(sep, decision),
+            regions=regions, acoustics=asdict(acoustics), separation=separation,
         )
 
 
@@ -119,6 +119,12 @@ def judge(pack: RulePack, acoustics: Acoustics, regions: list[Region], utts: lis
     findings = evaluate(pack, Context(utts, metrics, pack.settings, mono=not stereo, lang=lang,
                                       unsure_speakers=unsure))
     return metrics, findings, score(findings, list(pack.sections), pack.settings["pass_mark"])
+
+
+def separation_unsure(separation: dict | None, settings: dict) -> bool:
+    """Two speakers were separated, but not confidently enough to blame either one."""
+    return bool(separation) and separation["speakers"] == 2 and \
+        separation["confidence"] < settings["separation_min_confidence"]
 
 
 def _separation(sep: Diarization | None, decision: RoleDecision) -> dict | None:

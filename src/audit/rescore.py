@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 
 from .metrics import Acoustics
-from .pipeline import judge
+from .pipeline import judge, separation_unsure
 from .records import Region, Utterance
 from .rulepack import load
 from .store import connect, update_scores
@@ -31,11 +31,10 @@ def rescore(db: str, rules: str | None, lang: str = "zh",
                    conn.execute('SELECT channel, start, "end", level_dbfs FROM regions '
                                 "WHERE call = ? ORDER BY start", (row["id"],))]
         acoustics = Acoustics(**json.loads(row["acoustics_json"]))
-        sep = result.get("separation") or {}
-        stereo = result["agent_channel"] != "mono" or sep.get("speakers") == 2
-        unsure = sep.get("speakers") == 2 and \
-            sep["confidence"] < pack.settings["separation_min_confidence"]
-        metrics, findings, s = judge(pack, acoustics, regions, utts, stereo, lang, unsure)
+        sep = result.get("separation")
+        stereo = result["agent_channel"] != "mono" or bool(sep and sep["speakers"] == 2)
+        metrics, findings, s = judge(pack, acoustics, regions, utts, stereo, lang,
+                                     separation_unsure(sep, pack.settings))
         result.update(score=s.score, passed=s.passed, fatal=s.fatal, sections=s.sections,
                       metrics=metrics.to_json(pack.settings),
                       findings=[f.to_json() for f in findings])
