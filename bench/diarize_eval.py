@@ -33,9 +33,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from der import der, role_accuracy  # noqa: E402
 
-from audit.audio import decode  # noqa: E402
-from audit.metrics import detect_ringback  # noqa: E402
-from audit.vad import speech_regions  # noqa: E402
+from audit.audio.decode import decode  # noqa: E402
+from audit.audio.tones import detect_ringback  # noqa: E402
+from audit.audio.vad import speech_regions  # noqa: E402
 
 MIX_DIR = ROOT / "bench" / "mono"
 METRIC_KEYS = ("agent_speech_rate_cpm", "answer_delay_s", "agent_interruptions",
@@ -68,7 +68,7 @@ def reference(truth: dict[str, Any], key: str = "speaker") -> list[tuple[float, 
 
 def default_diarizer() -> Diarizer | None:
     try:
-        from audit.diarize import diarize
+        from audit.speech.diarize import diarize
     except ImportError:
         return None
     return diarize
@@ -78,7 +78,7 @@ def embedders() -> tuple[list[tuple[str, object | None]], str]:
     """[(name, embedder)]: the default (None) and CAM++ when its module and model are there."""
     out: list[tuple[str, object | None]] = [("default", None)]
     try:
-        from audit import embed_campp
+        from audit.speech import embed_campp
 
         if not embed_campp.available():
             return out, "CAM++ not available (model missing)"

@@ -30,11 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from audit.audio import decode  # noqa: E402
-from audit.batch import BatchOptions, run  # noqa: E402
-from audit.modeldir import resolve  # noqa: E402
-from audit.rulepack import load  # noqa: E402
-from audit.text import spell_digits, to_simplified  # noqa: E402
+from audit.audio.decode import decode  # noqa: E402
+from audit.batch.jobs import BatchOptions  # noqa: E402
+from audit.batch.pool import run  # noqa: E402
+from audit.rules.pack import load  # noqa: E402
+from audit.speech.model import resolve  # noqa: E402
+from audit.speech.text import spell_digits, to_simplified  # noqa: E402
 
 REALZH = ROOT.parent / "shared" / "data" / "realzh"
 
@@ -180,8 +181,8 @@ def realzh_cer(model_dir: Path) -> dict[str, Any]:
         return {"skipped": f"{REALZH} not present"}
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-    from audit.asr import Transcriber
-    from audit.vad import speech_regions
+    from audit.audio.vad import speech_regions
+    from audit.speech.asr import Transcriber
 
     rows = [line.split("\t") for line in manifest.read_text(encoding="utf-8").splitlines()[1:]]
     model = WhisperModel(str(model_dir), device="cpu", compute_type="int8")

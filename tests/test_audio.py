@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from audio_util import encode, tone, write_wav
 
-from audit.audio import SAMPLE_RATE, decode
+from audit.audio.decode import SAMPLE_RATE, decode
 from audit.errors import InputError
 
 

@@ -17,8 +17,8 @@ import pytest
 from audio_util import distinct_calls, write_wav
 from conftest import ROOT, SAMPLES
 
-from audit.audio import decode
-from audit.batch import discover, pattern_regex
+from audit.audio.decode import decode
+from audit.batch.jobs import discover, pattern_regex
 
 AUDIT = [sys.executable, "-m", "audit.cli"]
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audit import embed_campp
-from audit.audio import decode
+from audit.audio.decode import decode
 from audit.errors import AuditError
-from audit.fbank import fbank
+from audit.speech import embed_campp
+from audit.speech.fbank import fbank
 
 REF = np.load(Path(__file__).parent / "data/campp_ref.npz")
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

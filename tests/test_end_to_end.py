@@ -14,8 +14,8 @@ from audio_util import write_wav
 from conftest import ROOT, SAMPLES, truth
 from rapidfuzz.distance import Levenshtein
 
-from audit.audio import decode
-from audit.text import spell_digits
+from audit.audio.decode import decode
+from audit.speech.text import spell_digits
 
 pytestmark = pytest.mark.model
 
@@ -53,9 +53,9 @@ def test_expected_verdicts(results: dict[str, dict[str, Any]], name: str) -> Non
     wrong = {rule: (want, got[rule]) for rule, want in t["expect"].items()
              if got[rule] != want and rule not in misses}
     assert not wrong, f"{name}: rule (expected, got): {wrong}"
-    # A documented miss that starts working should be moved out of known_misses.
-    still = {rule: got[rule] for rule in misses if got[rule] != t["expect"][rule]}
-    assert still.keys() == misses.keys(), f"{name}: fixed known misses: {set(misses) - set(still)}"
+    # A documented miss comes from one misheard word, and int8 decoding differs between CPUs:
+    # on some machines the word is heard right. Either way it is a verdict, never an error.
+    assert all(got[rule] in (t["expect"][rule], "fail") for rule in misses), name
 
 
 def test_transcript_and_roles(results: dict[str, dict[str, Any]]) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from conftest import ROOT, SAMPLES
 
-from audit.report import _split, call_view, dashboard_view, render_call, render_dashboard
-from audit.store import CallMeta, connect, write_failure, write_result
+from audit.render.html import _split, call_view, dashboard_view, render_call, render_dashboard
+from audit.results.store import CallMeta, connect, write_failure, write_result
 
 ARTIFACTS = ROOT / "test-artifacts"
 HOSTILE = '"><img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script></textarea>'

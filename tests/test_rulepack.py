@@ -10,7 +10,7 @@ from transcripts import BASE, audit, findings, replace, verdict
 
 from audit.cli import main
 from audit.errors import RulePackError
-from audit.rulepack import CHECKS, METRICS, SEVERITIES, load
+from audit.rules.pack import CHECKS, METRICS, SEVERITIES, load
 
 
 def write(tmp_path: Path, text: str, name: str = "pack.yaml") -> str:

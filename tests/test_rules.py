@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from transcripts import BASE, DEFAULT_PACK, Turn, audit, findings, replace, utterances, verdict
 
-from audit.engine import Context, evaluate
-from audit.metrics import compute
+from audit.metrics.timing import compute
 from audit.records import Finding, Region
-from audit.rulepack import RulePack
-from audit.score import score
+from audit.rules.checks import Context, evaluate
+from audit.rules.pack import RulePack
+from audit.rules.score import score
 
 A, C = "agent", "customer"
 GREETING = "您好，这里是客户服务中心，工号001，很高兴为您服务。"
@@ -492,7 +492,7 @@ def mono_context(turns: list[Turn], pack: RulePack = DEFAULT_PACK) -> list[Findi
     utts = utterances(turns, stereo=False)
     assert {u.role for u in utts} == {"unknown"}
     regions = [Region(0, u.start, u.end, u.level_dbfs) for u in utts]
-    from audit.metrics import Acoustics
+    from audit.metrics.acoustics import Acoustics
 
     m = compute(Acoustics(utts[-1].end + 2, None, 0.0, None, None), regions, utts, False,
                 pack.settings)

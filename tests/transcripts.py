@@ -19,13 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from audit.audio import SAMPLE_RATE, Audio
-from audit.engine import Context, evaluate
-from audit.metrics import Acoustics, Metrics, compute, measure
+from audit.audio.decode import SAMPLE_RATE, Audio
+from audit.metrics.acoustics import Acoustics, measure
+from audit.metrics.timing import Metrics, compute
 from audit.records import Finding, Region, Utterance
-from audit.rulepack import RulePack, load
-from audit.score import Score, score
-from audit.text import spoken_units
+from audit.rules.checks import Context, evaluate
+from audit.rules.pack import RulePack, load
+from audit.rules.score import Score, score
+from audit.speech.text import spoken_units
 
 Turn = tuple[Any, ...]
 DEFAULT_PACK = load()

@@ -14,8 +14,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from . import __version__
-from .errors import AuditError, RulePackError
+from audit import __version__
+from audit.errors import AuditError, RulePackError
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
@@ -119,10 +119,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check(args: argparse.Namespace, err: Console) -> int:
-    from .asr import AsrOptions
-    from .audio import decode
-    from .pipeline import AuditOptions, Auditor
-    from .terminal import render
+    from audit.audio.decode import decode
+    from audit.pipeline import AuditOptions, Auditor
+    from audit.render.terminal import render
+    from audit.speech.asr import AsrOptions
 
     if args.json and args.json != "-":
         out_dir = Path(args.json).resolve().parent
@@ -151,7 +151,7 @@ def _check(args: argparse.Namespace, err: Console) -> int:
             os.replace(tmp, args.json)  # never a half-written result
             out.print(f"\nJSON: {args.json}", style="dim")
     if args.html:
-        from .report import render_call
+        from audit.render.html import render_call
 
         render_call(result, args.html, audio=args.file, lang=args.lang, pack=auditor.pack)
         if args.json != "-":
@@ -168,14 +168,15 @@ def _existing_db(path: str) -> str:
 def _batch(args: argparse.Namespace, err: Console) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .batch import BatchOptions, BatchStats, run
-    from .modeldir import resolve
-    from .rulepack import load
+    from audit.batch.jobs import BatchOptions, BatchStats
+    from audit.batch.pool import run
+    from audit.rules.pack import load
+    from audit.speech.model import resolve
 
     load(args.rules)  # a bad rule pack or model is one line now, not one error per worker
     resolve(args.model)
     if args.cluster:
-        from .cluster import require_dask
+        from audit.batch.cluster import require_dask
 
         require_dask()
     opts = BatchOptions(db=args.db, workers=args.workers, threads=args.threads,
@@ -212,12 +213,12 @@ def _batch(args: argparse.Namespace, err: Console) -> int:
 
 
 def _db_command(args: argparse.Namespace, err: Console) -> int:
-    from .store import connect
-    from .summary import export, summary, to_csv
+    from audit.results.store import connect
+    from audit.results.summary import export, summary, to_csv
 
     db = _existing_db(args.db)
     if args.cmd == "rescore":
-        from .rescore import rescore
+        from audit.results.rescore import rescore
 
         n = rescore(db, args.rules, args.lang)
         print(f"re-scored {n} calls in {db}")
@@ -245,8 +246,8 @@ def _db_command(args: argparse.Namespace, err: Console) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import render_call, render_dashboard, stored_call
-    from .store import connect
+    from audit.render.html import render_call, render_dashboard, stored_call
+    from audit.results.store import connect
 
     if args.db:
         db = _existing_db(args.db)
@@ -273,8 +274,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _rules(args: argparse.Namespace) -> int:
-    from .rulepack import default_text, load
-    from .terminal import rules_table
+    from audit.render.terminal import rules_table
+    from audit.rules.pack import default_text, load
 
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     if args.rules_cmd == "default":

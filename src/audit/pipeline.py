@@ -7,20 +7,21 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
-
-from . import __version__
-from .asr import AsrOptions, Transcriber
-from .audio import SAMPLE_RATE, Audio, decode
-from .diarize import Diarization, default_embedder, diarize
-from .engine import Context, evaluate
-from .metrics import Acoustics, Metrics, compute, detect_ringback, measure
-from .modeldir import describe, resolve
-from .records import CallResult, Finding, Region, Utterance
-from .roles import RoleDecision, apply_mono, apply_stereo, decide_stereo
-from .rulepack import RulePack, load
-from .score import Score, score
-from .vad import VadOptions, speech_regions
+from audit import __version__
+from audit.audio.condition import distinct_channels
+from audit.audio.decode import Audio, decode
+from audit.audio.tones import detect_ringback
+from audit.audio.vad import VadOptions, speech_regions
+from audit.metrics.acoustics import Acoustics, measure
+from audit.metrics.timing import Metrics, compute
+from audit.records import CallResult, Finding, Region, Utterance
+from audit.rules.checks import Context, evaluate
+from audit.rules.pack import RulePack, load
+from audit.rules.score import Score, score
+from audit.speech.asr import AsrOptions, Transcriber
+from audit.speech.diarize import Diarization, default_embedder, diarize
+from audit.speech.model import describe, resolve
+from audit.speech.roles import RoleDecision, apply_mono, apply_stereo, decide_stereo
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -52,7 +53,7 @@ class Auditor:
         t0 = time.perf_counter()
         audio = decode(path, self.opts.max_duration_s)
         t1 = time.perf_counter()
-        channels = _distinct_channels(audio)
+        channels = distinct_channels(audio)
         ringback = detect_ringback(audio)
         regions: list[Region] = []
         for ch in channels:
@@ -134,14 +135,3 @@ def _separation(sep: Diarization | None, decision: RoleDecision) -> dict | None:
             "reason": sep.reason, "agent_speaker": decision.agent_channel,
             "overlaps": [list(o) for o in sep.overlaps],
             "timing_s": {k: round(v, 3) for k, v in sep.timing_s.items()}}
-
-
-def _distinct_channels(audio: Audio) -> list[int]:
-    """Both channels of a stereo file, unless they carry the same mix (then audit it as mono)."""
-    if len(audio.channels) < 2:
-        return [0]
-    a, b = audio.channels[0], audio.channels[1]
-    n = min(len(a), 60 * SAMPLE_RATE)
-    if np.allclose(a[:n], b[:n], atol=1e-3):
-        return [0]
-    return [0, 1]

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from .errors import RulePackError
+from audit.errors import RulePackError
 
 CHECKS = ("require", "forbid", "reply", "metric", "readback", "count", "manual")
 SEVERITIES = ("info", "minor", "major", "fatal")

@@ -23,8 +23,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from .batch import BatchOptions, BatchStats, audit_job, load_auditor
-from .errors import AuditError, first_line
+from audit.batch.jobs import BatchOptions, BatchStats
+from audit.batch.worker import audit_job, load_auditor
+from audit.errors import AuditError, first_line
 
 CONNECT_TIMEOUT_S = 5  # an address nobody answers on fails in seconds, not minutes of retries
 TASKS_PER_THREAD = 2  # in flight: one running and one queued per worker thread keeps them busy
@@ -113,8 +114,8 @@ def dashboard_link(client: Any) -> str | None:
 def run_on_cluster(todo: list[dict[str, Any]], opts: BatchOptions, store: Store,
                    stats: BatchStats, connected: Callable[[], None] = lambda: None) -> None:
     distributed = require_dask()
-    from .modeldir import resolve
-    from .rulepack import load
+    from audit.rules.pack import load
+    from audit.speech.model import resolve
 
     # Workers get an absolute model path (the same path on every node) and the parsed rule
     # pack itself, so a rule file need not exist on the workers.

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import webrtcvad
 
-from .audio import SAMPLE_RATE
-from .records import Region
+from audit.audio.decode import SAMPLE_RATE
+from audit.records import Region
 
 
 @dataclass(frozen=True)

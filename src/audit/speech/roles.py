@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .match import Stream, find
-from .records import Region, Utterance
+from audit.records import Region, Utterance
+from audit.speech.match import Stream, find
 
 # (phrase, weight): what agents say and callers rarely do. 您好 alone is weak: callers greet
 # too. Negative weights: what callers say (their order, their complaint), so a rude agent

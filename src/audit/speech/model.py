@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from .errors import ModelError
+from audit.errors import ModelError
 
 ENV_VAR = "CALLAUDIT_MODEL"
 REQUIRED = ("model.bin", "config.json", "tokenizer.json")
@@ -22,7 +22,7 @@ def candidates(explicit: str | None = None) -> list[Path]:
         return [Path(explicit)]
     if os.environ.get(ENV_VAR):
         return [Path(os.environ[ENV_VAR])]
-    checkout = Path(__file__).resolve().parents[2] / "models" / "whisper-base"
+    checkout = Path(__file__).resolve().parents[3] / "models" / "whisper-base"
     return [checkout, Path.cwd() / "models" / "whisper-base"]
 
 

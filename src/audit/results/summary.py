@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from .errors import AuditError
+from audit.errors import AuditError
 
 BY = ("agent", "rule", "day")
 TOP_FAILURES = 3

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from .errors import InputError
+from audit.errors import InputError
 
 SAMPLE_RATE = 16000
 MAX_CHANNELS = 2

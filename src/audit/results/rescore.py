@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from .metrics import Acoustics
-from .pipeline import judge, separation_unsure
-from .records import Region, Utterance
-from .rulepack import load
-from .store import connect, update_scores
+from audit.metrics.acoustics import Acoustics
+from audit.pipeline import judge, separation_unsure
+from audit.records import Region, Utterance
+from audit.results.store import connect, update_scores
+from audit.rules.pack import load
 
 
 def rescore(db: str, rules: str | None, lang: str = "zh",

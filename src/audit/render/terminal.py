@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .rulepack import RulePack
+from audit.rules.pack import RulePack
 
 ROLE = {"zh": {"agent": "坐席", "customer": "客户", "unknown": "未知"},
         "en": {"agent": "agent", "customer": "caller", "unknown": "unknown"}}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .records import Finding
+from audit.records import Finding
 
 
 @dataclass

@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, Audio
-from .match import Stream, find_any
-from .records import Region, Utterance
-from .text import spoken_units
+from audit.metrics.acoustics import Acoustics
+from audit.records import Region, Utterance
+from audit.speech.match import Stream, find_any
+from audit.speech.text import spoken_units
 
 
 @dataclass
@@ -123,26 +123,6 @@ class Metrics:
             "agent_spoke": self.agent_spoke,
             "customer_spoke": self.customer_spoke,
         }
-
-
-@dataclass
-class Acoustics:
-    """What the metrics need from the samples themselves. Stored with a result, so a call
-    can be re-scored under another rule pack without its audio."""
-
-    duration_s: float
-    rings: int | None
-    connect_s: float
-    agent_level_dbfs: float | None
-    agent_clipping_share: float | None
-
-
-def measure(audio: Audio, utts: list[Utterance], ringback: Ringback | None = None) -> Acoustics:
-    """`utts` must have their roles; the level is measured over the agent's speech."""
-    agent = [u for u in utts if u.role == "agent"]
-    rb = ringback or Ringback(None, 0.0)
-    return Acoustics(audio.duration, rb.rings, rb.connect_s, _level(audio, agent),
-                     _clipping(audio, agent))
 
 
 def compute(ac: Acoustics, regions: list[Region], utts: list[Utterance], stereo: bool,
@@ -298,86 +278,4 @@ def find_interruptions(utts: list[Utterance], settings: dict[str, Any]) -> list[
                 if overlap >= settings["interruption_overlap_s"]:
                     out.append(Span(a.start, min(a.end, c.end), "interruption", a.text))
                     break
-    return out
-
-
-def _samples(audio: Audio, utts: list[Utterance]) -> np.ndarray:
-    parts = [audio.channels[u.channel][int(u.start * SAMPLE_RATE):int(u.end * SAMPLE_RATE)]
-             for u in utts]
-    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
-
-
-def _level(audio: Audio, utts: list[Utterance]) -> float | None:
-    x = _samples(audio, utts)
-    if not len(x):
-        return None
-    return float(20 * np.log10(max(float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))), 1e-5)))
-
-
-def _clipping(audio: Audio, utts: list[Utterance]) -> float | None:
-    x = _samples(audio, utts)
-    return float(np.mean(np.abs(x) >= 0.99)) if len(x) else None
-
-
-# --- ringback ------------------------------------------------------------------------------
-RING_HZ = 450.0
-RING_FRAME_S = 0.05
-RING_SEARCH_S = 60.0  # ringback can only precede the answer
-
-
-@dataclass
-class Ringback:
-    rings: int | None  # None: no ringback in the recording
-    connect_s: float
-    bursts: list[tuple[float, float]] = field(default_factory=list)
-
-    def overlaps(self, start: float, end: float) -> bool:
-        return any(s < end and start < e for s, e in self.bursts)
-
-
-def detect_ringback(audio: Audio) -> Ringback:
-    """The Chinese ringback at the start of a recording: 450 Hz bursts of ~1 s every ~5 s.
-
-    webrtcvad hears the tone as speech, so this runs before the regions are used and the
-    pipeline drops regions that lie on a burst.
-    """
-    n = int(RING_FRAME_S * SAMPLE_RATE)
-    best: list[tuple[float, float]] = []
-    t = np.arange(n) / SAMPLE_RATE
-    c, s = np.cos(2 * np.pi * RING_HZ * t), np.sin(2 * np.pi * RING_HZ * t)
-    for ch in audio.channels:
-        x = ch[: int(RING_SEARCH_S * SAMPLE_RATE)]
-        frames = len(x) // n
-        if frames == 0:
-            continue
-        f = x[: frames * n].reshape(frames, n).astype(np.float64)
-        tone = 2 * (np.square(f @ c) + np.square(f @ s)) / n  # power at 450 Hz
-        total = np.sum(np.square(f), axis=1) + 1e-12
-        on = (tone / total > 0.5) & (total / n > 1e-6)  # tonal, and above -60 dBFS
-        bursts = [b for b in _bursts(on, RING_FRAME_S) if 0.6 <= b[1] - b[0] <= 1.6]
-        # a ring cadence from the start: first burst early, then one every 4-6 s
-        run: list[tuple[float, float]] = []
-        for b in bursts:
-            if (not run and b[0] <= 6.0) or (run and 4.0 <= b[0] - run[-1][0] <= 6.0):
-                run.append(b)
-            elif run:
-                break
-        if len(run) > len(best):
-            best = run
-    if not best:
-        return Ringback(None, 0.0)
-    return Ringback(len(best), round(best[-1][1], 3), best)
-
-
-def _bursts(on: np.ndarray, step: float) -> list[tuple[float, float]]:
-    out, i = [], 0
-    while i < len(on):
-        if on[i]:
-            j = i
-            while j < len(on) and on[j]:
-                j += 1
-            out.append((i * step, j * step))
-            i = j
-        else:
-            i += 1
     return out
