@@ -19,8 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from audit.render.html import render_call, render_dashboard  # noqa: E402
-from audit.results.store import CallMeta, connect, transaction  # noqa: E402
-from audit.results.store import _insert as insert_call  # noqa: E402
+from audit.results.store import CallMeta, connect, insert_call, transaction  # noqa: E402
 from audit.rules.pack import load  # noqa: E402
 
 AGENT_LINES = ["您好，这里是客户服务中心，工号001，很高兴为您服务。", "请您稍等，我为您查询一下。",

@@ -155,7 +155,7 @@ def rule_agreement(items: list[dict[str, Any]], results: dict[str, Any],
         expect = dict(t["expect"])
         rate = t["speech_rate_cpm"]["agent"]
         if rate and t["layout"] == "stereo":
-            ok = settings["speech_rate_min_cpm"] <= rate <= settings["speech_rate_max_cpm"]
+            ok = settings.speech_rate_min_cpm <= rate <= settings.speech_rate_max_cpm
             expect["speech_rate"] = "pass" if ok else "fail"
         got = {f["rule"]: f for f in results[it["file"].stem]["findings"]}
         for rule, want in expect.items():

@@ -15,6 +15,11 @@ SAMPLES = ROOT / "samples"
 sys.path.insert(0, str(Path(__file__).parent))  # tests/audio_util.py and friends
 
 
+def stored_result(name: str) -> dict[str, Any]:
+    """A stored audit of a sample call: {result, regions, acoustics} (tests/data/results)."""
+    return json.loads((ROOT / "tests" / "data" / "results" / f"{name}.json").read_text("utf-8"))
+
+
 def truth(name: str) -> dict[str, Any]:
     return json.loads((SAMPLES / f"{name}.truth.json").read_text(encoding="utf-8"))
 

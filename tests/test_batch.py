@@ -171,7 +171,8 @@ def test_rescore_reproduces_and_changes_verdicts(tmp_path: Path) -> None:
     for f, r in before.items():  # same pack: the very same verdict, rule by rule
         assert after[f]["score"] == r["score"] and after[f]["findings"] == r["findings"]
     strict = tmp_path / "strict.yaml"
-    strict.write_text("version: strict\nsettings:\n  speech_rate_max_cpm: 150\n", encoding="utf-8")
+    strict.write_text("version: strict\nsettings:\n  speech_rate_min_cpm: 100\n"
+                      "  speech_rate_max_cpm: 150\n", encoding="utf-8")
     subprocess.run([*AUDIT, "rescore", "--db", str(db), "--rules", str(strict)], check=True,
                    cwd=ROOT, capture_output=True)
     demo = next(json.loads(r["result_json"]) for r in _rows(db) if "demo" in r["file"])

@@ -144,7 +144,8 @@ def test_worker_killed_mid_batch_loses_nothing(tmp_path: Path, scheduler: str) -
 
     # a second batch with other rules on the same workers is judged by its own rules
     strict = tmp_path / "strict.yaml"
-    strict.write_text("settings:\n  pass_mark: 101\n", encoding="utf-8")
+    strict.write_text("rules:\n  - {id: never_said, section: care, severity: fatal, check: require, "
+                      "who: any, phrases: [紫色大象飞过], message: {en: never said}}\n", encoding="utf-8")
     db2 = tmp_path / "strict.sqlite"
     stats2 = run(str(folder), BatchOptions(db=str(db2), cluster=scheduler, rules=str(strict)))
     assert stats2.done == len(calls) and stats2.passed == 0

@@ -15,8 +15,8 @@ from audit.records import Utterance
 from audit.speech.match import _INITIALS, Stream, find
 from audit.speech.text import _fold, syllables, to_simplified
 
-FORBID = 0.85  # engine.FORBID_THRESHOLD
-REQUIRE = DEFAULT_PACK.settings["match_threshold"]
+FORBID = DEFAULT_PACK.settings.forbid_threshold
+REQUIRE = DEFAULT_PACK.settings.match_threshold
 
 
 def stream(*texts: str) -> Stream:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, SAMPLES
+from conftest import ROOT, SAMPLES, stored_result
 
 from audit.render.html import _split, call_view, dashboard_view, render_call, render_dashboard
 from audit.results.store import CallMeta, connect, write_failure, write_result
@@ -19,9 +19,9 @@ HOSTILE = '"><img src=x onerror="window.__pwned=1"><script>window.__pwned=2</scr
 
 
 @pytest.fixture(scope="module")
-def results(auditor: Any) -> dict[str, dict[str, Any]]:
-    return {n: auditor.audit(str(SAMPLES / f"{n}.wav")).to_json()
-            for n in ("demo_call", "bad_call", "ringback_call")}
+def results() -> dict[str, dict[str, Any]]:
+    """Stored results of the sample calls (tools/make_result_fixtures.py): no model needed."""
+    return {n: stored_result(n)["result"] for n in ("demo_call", "bad_call", "ringback_call")}
 
 
 def hostile(result: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +40,6 @@ def test_split_highlights() -> None:
     assert parts[1] == {"text": "。"}
 
 
-@pytest.mark.model
 def test_call_view_data(results: dict[str, dict[str, Any]]) -> None:
     r = results["bad_call"]
     v = call_view(r)
@@ -64,7 +63,6 @@ def test_call_view_data(results: dict[str, dict[str, Any]]) -> None:
     assert len(levels) == 2 and levels[0] is not None and -40 < levels[0] < -8
 
 
-@pytest.mark.model
 def test_untrusted_text_is_escaped_in_the_html(results: dict[str, dict[str, Any]],
                                                tmp_path: Path) -> None:
     out = tmp_path / "h.html"
@@ -74,7 +72,6 @@ def test_untrusted_text_is_escaped_in_the_html(results: dict[str, dict[str, Any]
     assert "&lt;script&gt;window.__pwned=2&lt;/script&gt;" in page
 
 
-@pytest.mark.model
 def test_embedded_audio_is_small(results: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     out = tmp_path / "demo.html"
     render_call(results["demo_call"], str(out), audio=str(SAMPLES / "demo_call.wav"))
@@ -100,7 +97,6 @@ def _db(results: dict[str, dict[str, Any]], tmp_path: Path) -> Path:
     return db
 
 
-@pytest.mark.model
 def test_dashboard_view_data(results: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     conn = connect(_db(results, tmp_path))
     v = dashboard_view(conn)
@@ -154,7 +150,6 @@ def _external(requests: list[str]) -> list[str]:
     return [u for u in requests if not u.startswith(("file:", "data:", "blob:"))]
 
 
-@pytest.mark.model
 def test_call_page_in_chromium(browser: Any, results: dict[str, dict[str, Any]],
                                tmp_path: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
@@ -177,7 +172,6 @@ def test_call_page_in_chromium(browser: Any, results: dict[str, dict[str, Any]],
     page.close()
 
 
-@pytest.mark.model
 def test_hostile_text_runs_nothing(browser: Any, results: dict[str, dict[str, Any]],
                                    tmp_path: Path) -> None:
     out = tmp_path / "hostile.html"

@@ -10,7 +10,8 @@ from transcripts import BASE, audit, findings, replace, verdict
 
 from audit.cli import main
 from audit.errors import RulePackError
-from audit.rules.pack import CHECKS, METRICS, SEVERITIES, load
+from audit.rules.pack import load
+from audit.rules.validate import CHECKS, METRICS, SEVERITIES
 
 
 def write(tmp_path: Path, text: str, name: str = "pack.yaml") -> str:
@@ -82,9 +83,10 @@ def test_merge_settings_rules_and_lists(tmp_path: Path) -> None:
     default = load()
     pack = load(write(tmp_path, CENTER))
     # settings: by key; the others keep their default
-    assert pack.settings["speech_rate_max_cpm"] == 240 and pack.settings["pass_mark"] == 90
-    assert {k: v for k, v in pack.settings.items() if k not in ("speech_rate_max_cpm", "pass_mark")} \
-        == {k: v for k, v in default.settings.items() if k not in ("speech_rate_max_cpm", "pass_mark")}
+    assert pack.settings.speech_rate_max_cpm == 240 and pack.settings.pass_mark == 90
+    changed = ("speech_rate_max_cpm", "pass_mark")
+    assert {k: v for k, v in pack.settings.to_json().items() if k not in changed} \
+        == {k: v for k, v in default.settings.to_json().items() if k not in changed}
     # rules by id: a given field replaces, the others stay; extra_ lists add
     fp, dfp = pack.rule("forbidden_phrase"), default.rule("forbidden_phrase")
     assert fp.deduction == 20 and fp.severity == dfp.severity and fp.message == dfp.message

@@ -5,6 +5,7 @@ audio, no model (tests/transcripts.py builds the call and runs metrics, rules an
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,8 @@ from transcripts import BASE, DEFAULT_PACK, Turn, audit, findings, replace, utte
 
 from audit.metrics.timing import compute
 from audit.records import Finding, Region
-from audit.rules.checks import Context, evaluate
+from audit.rules.checks import Context
+from audit.rules.judge import evaluate
 from audit.rules.pack import RulePack
 from audit.rules.score import score
 
@@ -150,7 +152,7 @@ def test_rule_passes_fails_and_does_not_apply(rule: str) -> None:
         f = case.run()[rule]
         assert verdict(f) == expected, (name, f.detail, f.evidence)
         assert f.deduction == (want.deduction if expected == "fail" else 0)
-        assert f.section == want.section and f.message == want.message["zh"]
+        assert f.section == want.section and f.message == want.text("en", DEFAULT_PACK.settings)
         if expected == "fail":
             assert f.evidence, "a failure shows what it is based on"
             assert all(e.end >= e.start >= 0 for e in f.evidence)
@@ -453,7 +455,7 @@ def test_fatal_fails_the_call_even_at_a_high_score(rule: str, text: str) -> None
     turns = add(BASE, (A, text), at=3)
     f, s, _ = audit(turns, pack=pack)
     assert verdict(f[rule]) == "fail" and f[rule].severity == "fatal"
-    assert s.score == 99 and s.score >= pack.settings["pass_mark"]
+    assert s.score == 99 and s.score >= pack.settings.pass_mark
     assert s.fatal and not s.passed
     f, s, _ = audit(turns)  # the default deduction of 100 empties the score too
     assert s.score == 0 and s.fatal and not s.passed
@@ -463,7 +465,7 @@ def test_pass_mark_comes_from_the_settings() -> None:
     turns = replace(BASE, 9, "不客气。")  # farewell: -10 -> 90
     pack = copy.deepcopy(DEFAULT_PACK)
     for mark, passed in ((80, True), (90, True), (90.5, False), (95, False)):
-        pack.settings["pass_mark"] = mark
+        pack.settings = dataclasses.replace(pack.settings, pass_mark=mark)
         s = audit(turns, pack=pack)[1]
         assert s.score == 90 and s.passed is passed, mark
 
@@ -496,7 +498,7 @@ def mono_context(turns: list[Turn], pack: RulePack = DEFAULT_PACK) -> list[Findi
 
     m = compute(Acoustics(utts[-1].end + 2, None, 0.0, None, None), regions, utts, False,
                 pack.settings)
-    return evaluate(pack, Context(utts, m, pack.settings, mono=True))
+    return evaluate(pack, Context(utts, m, pack.settings, mono=True, lang="en"))
 
 
 def test_mono_unknown_speaker_is_never_fatal() -> None:

@@ -9,8 +9,8 @@ A turn is one of
 
 Stereo puts the agent on channel 0 and the customer on channel 1; mono puts everything on
 channel 0 with role `unknown` (as roles.apply_mono leaves an utterance it cannot place).
-Each utterance becomes a VAD Region with the same times; metrics.compute, engine.evaluate
-and score.score then run exactly as in the pipeline (pipeline.judge), minus ASR.
+Each utterance becomes a VAD Region with the same times; rules.judge.judge (metrics, rules,
+score) then runs exactly as in the pipeline, minus ASR. Details are in English (lang="en").
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import numpy as np
 
 from audit.audio.decode import SAMPLE_RATE, Audio
 from audit.metrics.acoustics import Acoustics, measure
-from audit.metrics.timing import Metrics, compute
+from audit.metrics.timing import Metrics
 from audit.records import Finding, Region, Utterance
-from audit.rules.checks import Context, evaluate
+from audit.rules.judge import judge
 from audit.rules.pack import RulePack, load
-from audit.rules.score import Score, score
+from audit.rules.score import Score
 from audit.speech.text import spoken_units
 
 Turn = tuple[Any, ...]
@@ -92,11 +92,8 @@ def audit(turns: list[Turn], stereo: bool = True, pack: RulePack | None = None,
         ac = measure(silent_audio(dur, 2 if stereo else 1), utts)
     else:
         ac = Acoustics(dur, rings, connect, level if agent else None, clipping if agent else None)
-    metrics = compute(ac, regions, utts, stereo, pack.settings)
-    findings = evaluate(pack, Context(utts, metrics, pack.settings, mono=not stereo,
-                                      unsure_speakers=unsure))
-    return ({f.rule: f for f in findings}, score(findings, list(pack.sections),
-                                                 pack.settings["pass_mark"]), metrics)
+    j = judge(pack, ac, regions, utts, stereo, lang="en", unsure=unsure)
+    return {f.rule: f for f in j.findings}, j.score, j.metrics
 
 
 def findings(turns: list[Turn], **kw: Any) -> dict[str, Finding]:

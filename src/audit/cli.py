@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -119,42 +118,44 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check(args: argparse.Namespace, err: Console) -> int:
+    import time
+
     from audit.audio.decode import decode
+    from audit.outputs import atomic_write, check_writable
     from audit.pipeline import AuditOptions, Auditor
     from audit.render.terminal import render
     from audit.speech.asr import AsrOptions
 
-    if args.json and args.json != "-":
-        out_dir = Path(args.json).resolve().parent
-        if not out_dir.is_dir():
-            raise AuditError(f"{args.json}: directory {out_dir} does not exist")
-    decode(args.file)  # bad input is reported before the model loads (seconds saved)
+    for path in (args.json, args.html):
+        check_writable(path)  # a bad output path is refused before the work, not after
     opts = AuditOptions(model_dir=args.model, rules=args.rules, agent_channel=args.agent_channel,
                         lang=args.lang, asr=AsrOptions(beam_size=args.beam_size,
                                                        cpu_threads=args.threads),
                         separate=not args.no_separation)
+    t0 = time.perf_counter()
+    audio = decode(args.file, opts.max_duration_s)  # once: bad input is reported before the model loads
+    decode_s = time.perf_counter() - t0
     with err.status("loading model ..."):
         auditor = Auditor(opts)
     with err.status("transcribing ...") as status:
         def progress(stage: str, done: int, total: int) -> None:
             status.update(f"transcribing: window {done}/{total} ...")
-        result = auditor.audit(args.file, progress).to_json()
+        result = auditor.audit_audio(audio, progress, decode_s).to_json()
+    # files first: a closed stdout (`| head`) must never cost the JSON or the page
+    if args.json and args.json != "-":
+        atomic_write(args.json, json.dumps(result, ensure_ascii=False, indent=2))
+    if args.html:
+        from audit.render.html import render_call
+
+        render_call(result, args.html, audio=audio, lang=args.lang)
     out = Console(highlight=False, soft_wrap=True)
     if args.json == "-":
         sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
     else:
-        render(result, auditor.pack, out, args.lang, transcript=not args.no_transcript)
+        render(result, out, args.lang, transcript=not args.no_transcript)
         if args.json:
-            tmp = args.json + ".tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(result, f, ensure_ascii=False, indent=2)
-            os.replace(tmp, args.json)  # never a half-written result
             out.print(f"\nJSON: {args.json}", style="dim")
-    if args.html:
-        from audit.render.html import render_call
-
-        render_call(result, args.html, audio=args.file, lang=args.lang, pack=auditor.pack)
-        if args.json != "-":
+        if args.html:
             out.print(f"HTML: {args.html}", style="dim")
     return EXIT_PASS if result["passed"] else EXIT_FAIL
 
@@ -223,7 +224,7 @@ def _db_command(args: argparse.Namespace, err: Console) -> int:
         n = rescore(db, args.rules, args.lang)
         print(f"re-scored {n} calls in {db}")
         return EXIT_PASS
-    conn = connect(db)
+    conn = connect(db, readonly=True)  # readers need no write access
     if args.cmd == "export":
         n = export(conn, args.format, args.out)
         print(f"{n} calls written to {args.out}")
@@ -246,13 +247,16 @@ def _db_command(args: argparse.Namespace, err: Console) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from audit.render.html import render_call, render_dashboard, stored_call
-    from audit.results.store import connect
+    from audit.outputs import check_writable
+    from audit.render.html import render_call, render_dashboard
+    from audit.results.store import connect, stored_call
+
+    check_writable(args.out)
 
     if args.db:
         db = _existing_db(args.db)
         if args.call:
-            result, meta = stored_call(connect(db), args.call)
+            result, meta = stored_call(connect(db, readonly=True), args.call)
             audio = args.audio or (meta["file"] if Path(meta["file"]).exists() else None)
             render_call(result, args.out, audio=audio, link_audio=args.link_audio,
                         lang=args.lang, meta=meta)

@@ -1,27 +1,34 @@
-"""One recording in, one scored CallResult out: decode -> VAD -> ASR -> roles -> metrics ->
-rules -> score. The Auditor loads the model and the rule pack once and audits many calls."""
+"""One recording in, one scored CallResult out. Each stage is a public function of its
+package, and `Auditor.audit` is their composition:
+
+    decode -> distinct_channels -> detect_ringback -> call_regions      (audio/)
+    -> separate -> transcribe -> assign_roles                           (speech/)
+    -> measure                                                          (metrics/)
+    -> judge: metrics, findings, score                                  (rules/)
+
+The Auditor loads the model and the rule pack once and audits many calls.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from audit import __version__
 from audit.audio.condition import distinct_channels
 from audit.audio.decode import Audio, decode
 from audit.audio.tones import detect_ringback
-from audit.audio.vad import VadOptions, speech_regions
-from audit.metrics.acoustics import Acoustics, measure
-from audit.metrics.timing import Metrics, compute
-from audit.records import CallResult, Finding, Region, Utterance
-from audit.rules.checks import Context, evaluate
+from audit.audio.vad import VadOptions, call_regions
+from audit.metrics.acoustics import measure
+from audit.records import CallResult
+from audit.rules.judge import judge, judged_with, separation_unsure
 from audit.rules.pack import RulePack, load
-from audit.rules.score import Score, score
 from audit.speech.asr import AsrOptions, Transcriber
-from audit.speech.diarize import Diarization, default_embedder, diarize
+from audit.speech.diarize import Diarization, default_embedder, separate
 from audit.speech.model import describe, resolve
-from audit.speech.roles import RoleDecision, apply_mono, apply_stereo, decide_stereo
+from audit.speech.roles import RoleDecision, assign_roles
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -48,87 +55,52 @@ class Auditor:
             if self.opts.separate else None
         self.versions = {"audit": __version__, "model": describe(self.model_dir),
                          "rules": self.pack.fingerprint()}
+        self.judged_with = judged_with(self.pack)
 
     def audit(self, path: str, progress: Progress | None = None) -> CallResult:
+        """Decode `path` and audit it; InputError for a recording that cannot be audited."""
         t0 = time.perf_counter()
         audio = decode(path, self.opts.max_duration_s)
+        return self.audit_audio(audio, progress, decode_s=time.perf_counter() - t0)
+
+    def audit_audio(self, audio: Audio, progress: Progress | None = None,
+                    decode_s: float = 0.0) -> CallResult:
+        """Audit a recording already decoded (the spot check decodes once for the audit and
+        the page)."""
         t1 = time.perf_counter()
         channels = distinct_channels(audio)
         ringback = detect_ringback(audio)
-        regions: list[Region] = []
-        for ch in channels:
-            regions += speech_regions(audio.channels[ch], ch, self.opts.vad)
-        # webrtcvad takes the ringback tone for speech
-        regions = sorted((r for r in regions if not ringback.overlaps(r.start, r.end)),
-                         key=lambda r: r.start)
-        sep = None
-        if len(channels) == 1 and self.embedder is not None:
-            sep = diarize(audio.channels[0], regions, self.embedder)
-        separated = sep is not None and sep.speakers == 2
-        if separated:
-            # each speaker becomes a channel over the same samples (no copy): from here on
-            # the call is audited as stereo
-            audio = Audio(audio.path, [audio.channels[0]] * 2, audio.source_rate,
-                          audio.source_channels)
-            regions = sep.regions(audio.channels[0])
-            channels = [0, 1]
+        regions = call_regions(audio, channels, ringback, self.opts.vad)
+        sep = separate(audio, regions, channels, self.embedder)
         t2 = time.perf_counter()
         stage0 = dict(self.transcriber.stage_s)
         utts = self.transcriber.transcribe(
-            audio, regions, (lambda d, n: progress("asr", d, n)) if progress else None,
-            shared_mix=separated)
+            sep.audio, sep.regions, (lambda d, n: progress("asr", d, n)) if progress else None,
+            shared_mix=sep.two_speakers)
         utts.sort(key=lambda u: (u.start, u.channel))
         t3 = time.perf_counter()
-        stereo = len(channels) == 2
-        if separated:
-            decision = decide_stereo(utts, regions, "auto", names=("speaker 1", "speaker 2"))
-            apply_stereo(utts, decision)
-            decision = RoleDecision(decision.agent_channel, "mono",
-                                    f"{sep.method} separation, {sep.reason}, confidence "
-                                    f"{sep.confidence:.2f}; agent: {decision.reason}")
-        elif stereo:
-            decision = decide_stereo(utts, regions, self.opts.agent_channel)
-            apply_stereo(utts, decision)
-        else:
-            decision = apply_mono(utts)
-            if sep is not None:
-                decision.reason += f" ({sep.method}: {sep.reason})"
-        acoustics = measure(audio, utts, ringback)
-        separation = _separation(sep, decision)
-        metrics, findings, s = judge(self.pack, acoustics, regions, utts, stereo, self.opts.lang,
-                                     separation_unsure(separation, self.pack.settings))
+        decision = assign_roles(utts, sep.regions, sep.channels, self.opts.agent_channel,
+                                sep.diarization)
+        acoustics = measure(sep.audio, utts, ringback)
+        separation = _separation(sep.diarization, decision)
+        j = judge(self.pack, acoustics, sep.regions, utts, len(sep.channels) == 2, self.opts.lang,
+                  separation_unsure(separation, self.pack.settings))
         t4 = time.perf_counter()
+        s = j.score
         return CallResult(
-            file=path, duration_s=audio.duration, sample_rate=audio.source_rate,
+            file=audio.path, duration_s=audio.duration, sample_rate=audio.source_rate,
             channels=audio.source_channels, agent_channel=decision.label, score=s.score,
             passed=s.passed, fatal=s.fatal, sections=s.sections,
-            metrics=metrics.to_json(self.pack.settings), findings=findings, utterances=utts,
-            timing_s={"decode": t1 - t0, "vad": t2 - t1, "asr": t3 - t2, "rules": t4 - t3,
-                      "total": t4 - t0,
+            metrics=j.metrics.to_json(self.pack.settings), findings=j.findings, utterances=utts,
+            timing_s={"decode": decode_s, "vad": t2 - t1, "asr": t3 - t2, "rules": t4 - t3,
+                      "total": decode_s + t4 - t1,
                       **{f"asr_{k}": v - stage0[k] for k, v in self.transcriber.stage_s.items()}},
-            versions=self.versions, roles_reason=decision.reason,
-            regions=regions, acoustics=asdict(acoustics), separation=separation,
+            versions=self.versions, roles_reason=decision.reason, regions=sep.regions,
+            acoustics=asdict(acoustics), separation=separation, judged_with=self.judged_with,
         )
 
 
-def judge(pack: RulePack, acoustics: Acoustics, regions: list[Region], utts: list[Utterance],
-          stereo: bool, lang: str = "zh", unsure: bool = False,
-          ) -> tuple[Metrics, list[Finding], Score]:
-    """Metrics, findings and score from what was heard: the part a new rule pack re-runs.
-    `unsure`: the speakers of a mono call were separated with low confidence."""
-    metrics = compute(acoustics, regions, utts, stereo, pack.settings)
-    findings = evaluate(pack, Context(utts, metrics, pack.settings, mono=not stereo, lang=lang,
-                                      unsure_speakers=unsure))
-    return metrics, findings, score(findings, list(pack.sections), pack.settings["pass_mark"])
-
-
-def separation_unsure(separation: dict | None, settings: dict) -> bool:
-    """Two speakers were separated, but not confidently enough to blame either one."""
-    return bool(separation) and separation["speakers"] == 2 and \
-        separation["confidence"] < settings["separation_min_confidence"]
-
-
-def _separation(sep: Diarization | None, decision: RoleDecision) -> dict | None:
+def _separation(sep: Diarization | None, decision: RoleDecision) -> dict[str, Any] | None:
     if sep is None:
         return None
     return {"method": sep.method, "speakers": sep.speakers, "confidence": sep.confidence,

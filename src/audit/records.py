@@ -27,12 +27,13 @@ class Region:
     def duration(self) -> float:
         return self.end - self.start
 
+    def to_json(self) -> dict[str, Any]:
+        return {"channel": self.channel, "start": self.start, "end": self.end,
+                "level_dbfs": self.level_dbfs}
 
-@dataclass
-class Word:
-    start: float
-    end: float
-    text: str
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Region:
+        return cls(d["channel"], d["start"], d["end"], d.get("level_dbfs", -99.0))
 
 
 @dataclass
@@ -44,7 +45,6 @@ class Utterance:
     end: float
     text: str
     role: Role = "unknown"
-    words: list[Word] = field(default_factory=list)
     level_dbfs: float = -99.0
 
     def to_json(self) -> dict[str, Any]:
@@ -56,6 +56,11 @@ class Utterance:
             "channel": self.channel,
             "level_dbfs": self.level_dbfs,
         }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Utterance:
+        return cls(channel=d["channel"], start=d["start"], end=d["end"], text=d["text"],
+                   role=d["role"], level_dbfs=d.get("level_dbfs", -99.0))
 
 
 @dataclass
@@ -93,6 +98,10 @@ class Finding:
     evidence: list[Evidence] = field(default_factory=list)
     detail: str = ""  # why: the measured value, the phrase found, why it does not apply
     review: bool = False  # failed, but who said it is unsure: for a person to decide, 0 points
+    # the detail as a key of strings.DETAILS and its values, so any language can show it
+    detail_id: str = ""
+    detail_args: dict[str, Any] = field(default_factory=dict)
+    review_id: str = ""  # why it needs review (a key of strings.DETAILS), "" when it does not
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -121,6 +130,8 @@ class CallResult:
     regions: list[Region] = field(default_factory=list)
     acoustics: dict[str, Any] = field(default_factory=dict)
     separation: dict[str, Any] | None = None  # mono calls: how the two speakers were separated
+    # the rule pack it was judged with: fingerprint, effective settings, sections, messages
+    judged_with: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -141,4 +152,5 @@ class CallResult:
             "utterances": [u.to_json() for u in self.utterances],
             "timing_s": {k: round(v, 3) for k, v in self.timing_s.items()},
             "versions": self.versions,
+            "judged_with": self.judged_with,
         }

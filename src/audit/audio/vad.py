@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import webrtcvad
 
-from audit.audio.decode import SAMPLE_RATE
+from audit.audio.decode import SAMPLE_RATE, Audio
+from audit.audio.levels import dbfs, power_to_db
+from audit.audio.tones import Ringback
 from audit.records import Region
 
 
@@ -91,7 +93,7 @@ def _envelope_db(signal: np.ndarray) -> np.ndarray:
         return np.zeros(0)
     frames = signal[: k * n].reshape(k, n)
     power = np.einsum("ij,ij->i", frames, frames) / n  # no squared copy of a 3-hour call
-    return 10 * np.log10(np.maximum(power.astype(np.float64), 1e-10))
+    return power_to_db(power)
 
 
 def _refine(env: np.ndarray, start: float, end: float, floor: float, opts: VadOptions,
@@ -110,7 +112,16 @@ def _refine(env: np.ndarray, start: float, end: float, floor: float, opts: VadOp
 
 
 def level_dbfs(x: np.ndarray) -> float:
-    if len(x) == 0:
-        return -99.0
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-    return round(float(20 * np.log10(max(rms, 1e-5))), 1)
+    """A region's level, to 0.1 dB (audio/levels.py)."""
+    return round(dbfs(x), 1)
+
+
+def call_regions(audio: Audio, channels: list[int], ringback: Ringback | None = None,
+                 opts: VadOptions | None = None) -> list[Region]:
+    """Speech regions of every audited channel, sorted by start, without those on a ringback
+    burst (webrtcvad takes the 450 Hz tone for speech)."""
+    regions: list[Region] = []
+    for ch in channels:
+        regions += speech_regions(audio.channels[ch], ch, opts)
+    return sorted((r for r in regions if ringback is None or not ringback.overlaps(r.start, r.end)),
+                  key=lambda r: r.start)

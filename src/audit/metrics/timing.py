@@ -28,6 +28,11 @@ Definitions
   `backchannel_max_s` or whose text is only backchannel words (嗯, 好的, 嗯，好的 ...) do not count.
 - level: RMS dBFS over the agent's speech samples; spread: standard deviation of per-utterance
   levels; clipping: share of agent speech samples at or above 0.99 full scale.
+- per minute of the call (the reviewer page's charts): the agent's speech rate over its
+  utterances starting in that minute (when they hold at least 3 s of speech), and its level,
+  the energy mean of those utterances' levels.
+- silence classes: each silence is `dead_air` when it starts inside a dead-air span, `hold`
+  inside an announced hold, else `silence`.
 """
 
 from __future__ import annotations
@@ -38,8 +43,10 @@ from typing import Any
 
 import numpy as np
 
+from audit.audio.levels import SILENT_DBFS, mean_dbfs
 from audit.metrics.acoustics import Acoustics
 from audit.records import Region, Utterance
+from audit.settings import Settings
 from audit.speech.match import Stream, find_any
 from audit.speech.text import spoken_units
 
@@ -90,8 +97,10 @@ class Metrics:
     agent_level_spread_db: float | None
     agent_clipping_share: float | None
     talk_ratio: dict[str, float] = field(default_factory=dict)
+    agent_rate_per_minute: list[float | None] = field(default_factory=list)
+    agent_level_per_minute: list[float | None] = field(default_factory=list)
 
-    def to_json(self, settings: dict[str, Any]) -> dict[str, Any]:
+    def to_json(self, settings: Settings) -> dict[str, Any]:
         r = lambda x: None if x is None else round(x, 2)  # noqa: E731
         return {
             "answer_delay_s": r(self.answer_delay_s),
@@ -118,25 +127,32 @@ class Metrics:
             "agent_clipping_share": None if self.agent_clipping_share is None
             else round(self.agent_clipping_share, 5),
             "talk_ratio": {k: round(v, 3) for k, v in self.talk_ratio.items()},
+            "agent_rate_per_minute": [None if v is None else round(v) for v in
+                                      self.agent_rate_per_minute],
+            "agent_level_per_minute": [None if v is None else round(v, 1) for v in
+                                       self.agent_level_per_minute],
             "duration_s": r(self.duration_s),
-            "long_call": self.duration_s > settings["call_length_review_s"],
+            "long_call": self.duration_s > settings.call_length_review_s,
             "agent_spoke": self.agent_spoke,
             "customer_spoke": self.customer_spoke,
         }
 
 
 def compute(ac: Acoustics, regions: list[Region], utts: list[Utterance], stereo: bool,
-            settings: dict[str, Any]) -> Metrics:
+            settings: Settings) -> Metrics:
     """`regions` must already exclude ringback bursts (see detect_ringback)."""
     agent = [u for u in utts if u.role == "agent"]
     customer = [u for u in utts if u.role != "agent"]
     duration = ac.duration_s
     rings, connect = ac.rings, ac.connect_s
-    silences = find_silences(regions, settings["silence_min_s"])
+    silences = find_silences(regions, settings.silence_min_s)
     waits, holds = find_holds(silences, utts, settings)
     hold_silences = [s for s in waits if s.kind == "hold"]
-    dead = [s for s in silences if s.duration > settings["dead_air_s"] and
-            (not _inside(s, hold_silences) or s.duration > settings["hold_reminder_s"])]
+    dead = [s for s in silences if s.duration > settings.dead_air_s and
+            (not _inside(s, hold_silences) or s.duration > settings.hold_reminder_s)]
+    for s in silences:
+        s.kind = "dead_air" if any(d.start <= s.start < d.end for d in dead) else \
+            "hold" if any(h.start <= s.start < h.end for h in holds) else "silence"
     agent_s = sum(u.end - u.start for u in agent)
     cust_s = sum(u.end - u.start for u in customer)
     speech_union = _union_length([(r.start, r.end) for r in regions])
@@ -156,13 +172,13 @@ def compute(ac: Acoustics, regions: list[Region], utts: list[Utterance], stereo:
         agent_speaking_s=agent_s,
         customer_speaking_s=cust_s,
         utterance_rates=[(u, spoken_units(u.text) * 60 / (u.end - u.start)) for u in utts
-                         if u.end - u.start >= settings["speech_rate_min_utterance_s"]],
+                         if u.end - u.start >= settings.speech_rate_min_utterance_s],
         silences=silences,
         max_silence_s=max((s.duration for s in silences), default=0.0),
         waits=waits,
         holds=holds,
         dead_air=dead,
-        response_gaps=response_gaps(utts, hold_silences, settings["response_latency_s"]),
+        response_gaps=response_gaps(utts, hold_silences, settings.response_latency_s),
         interruptions=find_interruptions(utts, settings) if stereo else None,
         agent_level_dbfs=ac.agent_level_dbfs,
         agent_level_spread_db=(float(np.std([u.level_dbfs for u in agent])) if len(agent) > 1
@@ -173,7 +189,36 @@ def compute(ac: Acoustics, regions: list[Region], utts: list[Utterance], stereo:
             "customer": cust_s / duration if duration else 0.0,
             "silence": 1 - speech_union / duration if duration else 1.0,
         },
+        agent_rate_per_minute=per_minute_rate(agent, duration),
+        agent_level_per_minute=per_minute_level(agent, duration),
     )
+
+
+RATE_MINUTE_MIN_S = 3.0  # a minute with less agent speech than this shows no rate
+
+
+def _minutes(utts: list[Utterance], duration: float) -> list[list[Utterance]]:
+    """Utterances by the minute of the call they start in, one list per minute."""
+    out: list[list[Utterance]] = [[] for _ in range(int(duration // 60) + 1)]
+    for u in utts:
+        out[min(len(out) - 1, int(u.start // 60))].append(u)
+    return out
+
+
+def per_minute_rate(utts: list[Utterance], duration: float) -> list[float | None]:
+    """Syllables per minute of speaking time, per minute of the call (see the docstring)."""
+    out: list[float | None] = []
+    for us in _minutes(utts, duration):
+        secs = sum(u.end - u.start for u in us)
+        out.append(spoken_units("".join(u.text for u in us)) * 60 / secs
+                   if secs >= RATE_MINUTE_MIN_S else None)
+    return out
+
+
+def per_minute_level(utts: list[Utterance], duration: float) -> list[float | None]:
+    """Energy mean of the utterances' levels (dBFS), per minute of the call."""
+    return [mean_dbfs([(u.end - u.start, u.level_dbfs) for u in us if u.level_dbfs > SILENT_DBFS])
+            for us in _minutes(utts, duration)]
 
 
 def _rate(utts: list[Utterance]) -> float | None:
@@ -205,14 +250,14 @@ def _inside(s: Span, spans: list[Span]) -> bool:
     return any(h.start <= s.start + 1e-6 and s.end <= h.end + 1e-6 for h in spans)
 
 
-def find_holds(silences: list[Span], utts: list[Utterance], settings: dict[str, Any],
+def find_holds(silences: list[Span], utts: list[Utterance], settings: Settings,
                ) -> tuple[list[Span], list[Span]]:
     """Waits (silences the caller spent waiting on the agent) and announced hold spans."""
-    phrases = settings.get("hold_phrases", [])
-    threshold = settings["match_threshold"]
+    phrases = settings.hold_phrases
+    threshold = settings.match_threshold
     waits: list[Span] = []
     for s in silences:
-        if s.duration < settings["hold_min_s"]:
+        if s.duration < settings.hold_min_s:
             continue
         before = [u for u in utts if u.end <= s.start + 0.05]
         after = [u for u in utts if u.start >= s.end - 0.05]
@@ -233,7 +278,7 @@ def find_holds(silences: list[Span], utts: list[Utterance], settings: dict[str, 
         if w.kind != "hold" and not (holds and _only_agent_between(utts, holds[-1].end, w.start)):
             continue
         if holds and _only_agent_between(utts, holds[-1].end, w.start) and \
-                w.start - holds[-1].end < settings["hold_reminder_s"]:
+                w.start - holds[-1].end < settings.hold_reminder_s:
             holds[-1].end = w.end
             w.kind = "hold"
         elif w.kind == "hold":
@@ -257,16 +302,16 @@ def response_gaps(utts: list[Utterance], holds: list[Span], limit: float) -> lis
     return gaps
 
 
-def is_backchannel(u: Utterance, settings: dict[str, Any]) -> bool:
+def is_backchannel(u: Utterance, settings: Settings) -> bool:
     """Short, or only backchannel words, alone or strung together (嗯，好的 / 对对对)."""
     core = re.sub(r"[^\u4e00-\u9fff]", "", u.text)
-    words = sorted(settings.get("backchannels", []), key=len, reverse=True)
+    words = sorted(settings.backchannels, key=len, reverse=True)
     only_words = bool(core) and bool(words) and \
         re.fullmatch("(?:" + "|".join(map(re.escape, words)) + ")+", core) is not None
-    return u.end - u.start < settings["backchannel_max_s"] or only_words
+    return u.end - u.start < settings.backchannel_max_s or only_words
 
 
-def find_interruptions(utts: list[Utterance], settings: dict[str, Any]) -> list[Span]:
+def find_interruptions(utts: list[Utterance], settings: Settings) -> list[Span]:
     out = []
     customers = [u for u in utts if u.role == "customer"]
     for a in (u for u in utts if u.role == "agent"):
@@ -275,7 +320,7 @@ def find_interruptions(utts: list[Utterance], settings: dict[str, Any]) -> list[
         for c in customers:
             if c.start < a.start < c.end:
                 overlap = min(a.end, c.end) - a.start
-                if overlap >= settings["interruption_overlap_s"]:
+                if overlap >= settings.interruption_overlap_s:
                     out.append(Span(a.start, min(a.end, c.end), "interruption", a.text))
                     break
     return out

@@ -13,6 +13,10 @@ Schema (documented for QA leads in docs/DATABASE.md):
   utterances  what was said, by whom, when
   regions     VAD speech regions (kept so a call can be re-scored without its audio)
   metrics     scalar metrics of a call, one row per (call, name)
+
+This module is the only one that holds SQL: summaries, exports, the dashboard and re-scoring
+ask it for rows (tests/test_store.py keeps it so). The schema has a version (SCHEMA_VERSION,
+stored in meta.schema_version); MIGRATIONS brings an older database up to it on connect().
 """
 
 from __future__ import annotations
@@ -20,15 +24,17 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+from audit.errors import AuditError, first_line
 
-DDL = """
+# The newest schema: a new database is created from it directly. An existing one is brought
+# here by MIGRATIONS (below); tests/test_store.py checks that both roads end in the same tables.
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS calls (
   id INTEGER PRIMARY KEY,
@@ -93,6 +99,91 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE INDEX IF NOT EXISTS metrics_call ON metrics(call);
 """
 
+# Version 1 exactly as it was released: frozen, never edited (SCHEMA is what changes).
+_V1 = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS calls (
+  id INTEGER PRIMARY KEY,
+  sha256 TEXT NOT NULL UNIQUE,
+  file TEXT NOT NULL,
+  call_id TEXT,
+  agent_id TEXT,
+  day TEXT,
+  started_at TEXT,
+  status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+  error TEXT,
+  duration_s REAL,
+  channels INTEGER,
+  sample_rate INTEGER,
+  agent_channel TEXT,
+  score REAL,
+  passed INTEGER,
+  fatal INTEGER,
+  agent_speech_rate_cpm REAL,
+  audit_version TEXT,
+  model_version TEXT,
+  rules_version TEXT,
+  t_decode REAL, t_vad REAL, t_asr REAL, t_rules REAL, t_total REAL,
+  audited_at TEXT NOT NULL,
+  result_json TEXT,
+  acoustics_json TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_file ON calls(file);
+CREATE INDEX IF NOT EXISTS calls_agent ON calls(agent_id, day);
+CREATE TABLE IF NOT EXISTS findings (
+  call INTEGER NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+  rule TEXT NOT NULL,
+  section TEXT,
+  severity TEXT,
+  applicable INTEGER,
+  passed INTEGER,
+  deduction REAL,
+  message TEXT,
+  detail TEXT,
+  start REAL,
+  "end" REAL,
+  evidence_text TEXT,
+  evidence_json TEXT
+);
+CREATE INDEX IF NOT EXISTS findings_call ON findings(call);
+CREATE INDEX IF NOT EXISTS findings_rule ON findings(rule, passed);
+CREATE TABLE IF NOT EXISTS utterances (
+  call INTEGER NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+  idx INTEGER, role TEXT, channel INTEGER, start REAL, "end" REAL, text TEXT, level_dbfs REAL
+);
+CREATE INDEX IF NOT EXISTS utterances_call ON utterances(call);
+CREATE TABLE IF NOT EXISTS regions (
+  call INTEGER NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+  channel INTEGER, start REAL, "end" REAL, level_dbfs REAL
+);
+CREATE INDEX IF NOT EXISTS regions_call ON regions(call);
+CREATE TABLE IF NOT EXISTS metrics (
+  call INTEGER NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+  name TEXT NOT NULL, value REAL
+);
+CREATE INDEX IF NOT EXISTS metrics_call ON metrics(call);
+"""
+
+
+def _add_findings_review(conn: sqlite3.Connection) -> None:
+    # Some version-1 databases already have the column: the code of that time added it on
+    # connect without bumping the version.
+    if "review" not in {r[1] for r in conn.execute("PRAGMA table_info(findings)")}:
+        conn.execute("ALTER TABLE findings ADD COLUMN review INTEGER DEFAULT 0")
+
+
+Step = Callable[[sqlite3.Connection], None] | str
+
+# (version, what it changes, SQL statements separated by ';' or a function of the connection).
+# connect() applies the steps above a database's version in order, in one transaction, and
+# records each in meta.schema_version. Append only; never edit a released step. See
+# docs/DATABASE.md, "Adding a migration".
+MIGRATIONS: list[tuple[int, str, Step]] = [
+    (1, "tables meta, calls, findings, utterances, regions, metrics", _V1),
+    (2, "findings.review: failed, but who spoke is unsure (a person decides)", _add_findings_review),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]  # the newest: what SCHEMA is
+
 
 @dataclass
 class CallMeta:
@@ -107,10 +198,44 @@ class CallMeta:
     agent_channel: str = "auto"
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)  # explicit BEGINs
+def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
+    """Open the results database.
+
+    A writer (the default) creates a missing database at the newest schema and brings an
+    older one up to date (MIGRATIONS, one transaction). A reader (`readonly`) opens the file
+    read-only (`mode=ro`): it never creates, migrates or writes, and needs no write access to
+    the database file. Every problem (not a SQLite file, a schema newer than this code, a
+    reader on a database that needs migrating, a missing file for a reader) is one-line
+    AuditError naming the file.
+    """
+    if readonly and not Path(path).is_file():
+        raise AuditError(f"{path}: no such results database")
+    try:
+        if readonly:  # a URI, so that the path may hold '?' or '#'; no file is created
+            conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True,
+                                   timeout=60, isolation_level=None)
+        else:
+            conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)  # explicit BEGINs
+    except sqlite3.Error as e:
+        raise AuditError(f"{path}: cannot open the results database ({first_line(e)})") from None
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout=60000")  # another writer (a second batch) waits, no error
+    try:
+        conn.execute("PRAGMA busy_timeout=60000")  # another writer (a second batch) waits, no error
+        if readonly:
+            _check_readable(conn, path)
+        else:
+            _open_writer(conn, path)
+    except BaseException as e:
+        conn.close()
+        if isinstance(e, sqlite3.OperationalError):
+            raise AuditError(f"{path}: cannot use the results database ({first_line(e)})") from None
+        if isinstance(e, sqlite3.DatabaseError):  # "file is not a database", a damaged file
+            raise AuditError(f"{path}: not a SQLite results database ({first_line(e)})") from None
+        raise
+    return conn
+
+
+def _open_writer(conn: sqlite3.Connection, path: str | Path) -> None:
     # Switching to WAL needs a moment alone with the file and does not wait on the busy
     # handler: two batches starting on a new database at once would collide. Retry.
     for attempt in range(600):
@@ -124,18 +249,62 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a power loss loses no commit
     conn.execute("PRAGMA foreign_keys=ON")
     with transaction(conn):  # BEGIN IMMEDIATE waits for a concurrent creator, then sees its tables
-        for stmt in DDL.split(";"):
-            if stmt.strip():
-                conn.execute(stmt)
-        # databases made before findings had `review` (failed, but who spoke is unsure)
-        if "review" not in {r[1] for r in conn.execute("PRAGMA table_info(findings)")}:
-            conn.execute("ALTER TABLE findings ADD COLUMN review INTEGER DEFAULT 0")
-    conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-    return conn
+        version, has_calls = _version(conn, path)
+        if version == 0 and not has_calls:  # brand new: the newest schema directly
+            _run(conn, SCHEMA)
+            _set_version(conn, SCHEMA_VERSION)
+            return
+        # version 0 with tables: made before the version was recorded; every step is idempotent
+        for step_version, _, step in MIGRATIONS:
+            if step_version > version:
+                _run(conn, step)
+                _set_version(conn, step_version)
+
+
+def _check_readable(conn: sqlite3.Connection, path: str | Path) -> None:
+    version, has_calls = _version(conn, path)
+    if not has_calls:
+        raise AuditError(f"{path}: not a callaudit results database (no calls table)")
+    if version < SCHEMA_VERSION:
+        raise AuditError(f"{path}: results database schema version {version} is older than this "
+                         f"callaudit ({SCHEMA_VERSION}) and a read-only command does not upgrade it; "
+                         f"run a writer command on it once, e.g. `audit rescore --db {path}` "
+                         "(with the --rules it was audited with)")
+
+
+def _version(conn: sqlite3.Connection, path: str | Path) -> tuple[int, bool]:
+    """(meta.schema_version or 0 when none is recorded, whether the calls table exists)."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    row = None
+    if "meta" in tables:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    try:
+        version = int(row[0]) if row else 0
+    except (TypeError, ValueError):
+        raise AuditError(f"{path}: unreadable schema version {row[0]!r} in the results "
+                         "database") from None
+    if version > SCHEMA_VERSION:
+        raise AuditError(f"{path}: results database schema version {version} is newer than this "
+                         f"callaudit understands ({SCHEMA_VERSION}); upgrade callaudit")
+    return version, "calls" in tables
+
+
+def _run(conn: sqlite3.Connection, step: Step) -> None:
+    if callable(step):
+        step(conn)
+        return
+    for stmt in step.split(";"):  # not executescript(): it would COMMIT the transaction
+        if stmt.strip():
+            conn.execute(stmt)
+
+
+def _set_version(conn: sqlite3.Connection, version: int) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(version),))
 
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: committed at the end of the block, rolled back on any error."""
     conn.execute("BEGIN IMMEDIATE")  # take the write lock now, not half-way through
     try:
         yield
@@ -161,13 +330,18 @@ def _replace(conn: sqlite3.Connection, meta: CallMeta) -> None:
 
 def write_result(conn: sqlite3.Connection, meta: CallMeta, result: dict[str, Any],
                  regions: list[dict[str, Any]], acoustics: dict[str, Any]) -> int:
+    """Store an audited call in its own transaction, replacing any row of the same content or
+    file; returns the call's row id."""
     with transaction(conn):
         _replace(conn, meta)
-        return _insert(conn, meta, result, regions, acoustics)
+        return insert_call(conn, meta, result, regions, acoustics)
 
 
-def _insert(conn: sqlite3.Connection, meta: CallMeta, result: dict[str, Any],
-            regions: list[dict[str, Any]], acoustics: dict[str, Any]) -> int:
+def insert_call(conn: sqlite3.Connection, meta: CallMeta, result: dict[str, Any],
+                regions: list[dict[str, Any]], acoustics: dict[str, Any]) -> int:
+    """Insert an audited call (its audit.call/1 `result`, VAD `regions`, measured `acoustics`)
+    inside the caller's transaction, replacing nothing; returns the call's row id. For bulk
+    loads (one transaction for many calls); the batch uses write_result."""
     t = result["timing_s"]
     v = result["versions"]
     cur = conn.execute(
@@ -218,6 +392,7 @@ def _insert_verdict(conn: sqlite3.Connection, call: int, result: dict[str, Any])
 
 
 def write_failure(conn: sqlite3.Connection, meta: CallMeta, error: str) -> None:
+    """Store a file that could not be audited (status 'failed', its one-line `error`)."""
     with transaction(conn):
         _replace(conn, meta)
         conn.execute(
@@ -241,3 +416,178 @@ def update_scores(conn: sqlite3.Connection, call: int, result: dict[str, Any]) -
         conn.execute("DELETE FROM findings WHERE call = ?", (call,))
         conn.execute("DELETE FROM metrics WHERE call = ?", (call,))
         _insert_verdict(conn, call, result)
+
+
+# --- reading ---------------------------------------------------------------------------------------
+def _rows(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(sql, args)]
+
+
+SUMMARY_BY = ("agent", "rule", "day")
+
+
+def summary_rows(conn: sqlite3.Connection, by: str, day: str | None = None,
+                 top: int = 3) -> list[dict[str, Any]]:
+    """One row per agent, rule or day (`by`), of one `day` or of all.
+
+    Per agent and per day: calls, audio_hours, avg_score, pass_rate, fatal_calls, (agent:
+    avg_speech_rate_cpm), unreadable_files and top_failures, the `top` most failed rules as
+    [(rule, times), ...] (failures needing review left out). Per rule: section, severity,
+    applicable, failed, fail_rate, needs_review, points_deducted; the most failed first.
+    """
+    where, args = ("AND day = ?", (day,)) if day else ("", ())
+    if by == "agent":
+        rows = _rows(conn, f"""
+            SELECT COALESCE(agent_id, '(unknown)') AS agent,
+                   SUM(status = 'ok') AS calls,
+                   ROUND(SUM(duration_s) / 3600.0, 3) AS audio_hours,
+                   ROUND(AVG(score), 1) AS avg_score,
+                   ROUND(AVG(passed), 3) AS pass_rate,
+                   COALESCE(SUM(fatal), 0) AS fatal_calls,
+                   ROUND(AVG(agent_speech_rate_cpm), 1) AS avg_speech_rate_cpm,
+                   SUM(status = 'failed') AS unreadable_files
+            FROM calls WHERE 1 {where} GROUP BY agent ORDER BY agent""", args)  # noqa: S608
+        failures = _top_failures(conn, "COALESCE(c.agent_id, '(unknown)')", top)
+        for r in rows:
+            r["top_failures"] = failures.get(r["agent"], [])
+        return rows
+    if by == "rule":
+        return _rows(conn, f"""
+            SELECT f.rule, f.section, MAX(f.severity) AS severity,
+                   SUM(f.applicable) AS applicable,
+                   SUM(f.applicable AND NOT f.passed AND NOT f.review) AS failed,
+                   ROUND(1.0 * SUM(f.applicable AND NOT f.passed AND NOT f.review)
+                         / MAX(SUM(f.applicable), 1), 3) AS fail_rate,
+                   SUM(f.review) AS needs_review,
+                   ROUND(SUM(f.deduction), 1) AS points_deducted
+            FROM findings f JOIN calls c ON c.id = f.call
+            WHERE c.status = 'ok' {where.replace('day', 'c.day')}
+            GROUP BY f.rule, f.section ORDER BY failed DESC, f.rule""", args)  # noqa: S608
+    if by == "day":
+        rows = _rows(conn, f"""
+            SELECT COALESCE(day, '(unknown)') AS day, SUM(status = 'ok') AS calls,
+                   ROUND(SUM(duration_s) / 3600.0, 3) AS audio_hours,
+                   ROUND(AVG(score), 1) AS avg_score, ROUND(AVG(passed), 3) AS pass_rate,
+                   COALESCE(SUM(fatal), 0) AS fatal_calls,
+                   SUM(status = 'failed') AS unreadable_files
+            FROM calls WHERE 1 {where} GROUP BY day ORDER BY day""", args)  # noqa: S608
+        failures = _top_failures(conn, "COALESCE(c.day, '(unknown)')", top)
+        for r in rows:
+            r["top_failures"] = failures.get(r["day"], [])
+        return rows
+    raise ValueError(f"by must be one of {', '.join(SUMMARY_BY)}, not {by!r}")
+
+
+def _top_failures(conn: sqlite3.Connection, key_sql: str, top: int) -> dict[Any, list[tuple[str, int]]]:
+    """Most frequent failed rules per group (key_sql: a fixed SQL expression, never user text)."""
+    out: dict[Any, list[tuple[str, int]]] = {}
+    for r in conn.execute(
+        f"""SELECT {key_sql} AS k, f.rule, COUNT(*) AS n FROM findings f JOIN calls c
+        ON c.id = f.call WHERE c.status = 'ok' AND f.applicable = 1 AND f.passed = 0
+        AND NOT f.review GROUP BY k, f.rule ORDER BY k, n DESC, f.rule"""  # noqa: S608 - fixed SQL fragments
+    ):
+        lst = out.setdefault(r["k"], [])
+        if len(lst) < top:
+            lst.append((r["rule"], r["n"]))
+    return out
+
+
+CALL_COLUMNS = ("id", "call_id", "agent_id", "day", "file", "status", "error", "duration_s",
+                "agent_channel", "score", "passed", "fatal", "agent_speech_rate_cpm",
+                "rules_version", "model_version", "audited_at")
+
+
+def call_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every stored call (ok and failed), in the order stored: CALL_COLUMNS and failed_rules,
+    the rules it failed as [(rule, needs_review), ...]."""
+    rows = _rows(conn, f"SELECT {', '.join(CALL_COLUMNS)} FROM calls ORDER BY id")  # noqa: S608
+    failed: dict[int, list[tuple[str, bool]]] = {}
+    for r in conn.execute("SELECT call, rule, review FROM findings WHERE applicable = 1 AND passed = 0"):
+        failed.setdefault(r["call"], []).append((r["rule"], bool(r["review"])))
+    for r in rows:
+        r["failed_rules"] = failed.get(r["id"], [])
+    return rows
+
+
+def result_rows(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
+    """Every stored call in the order stored, one at a time: call_id, agent_id, day, file,
+    status, error and result (its audit.call/1 dict; None for a file that failed)."""
+    for r in conn.execute("SELECT call_id, agent_id, day, file, status, error, result_json "
+                          "FROM calls ORDER BY id"):
+        d = {k: r[k] for k in ("call_id", "agent_id", "day", "file", "status", "error")}
+        d["result"] = json.loads(r["result_json"]) if r["result_json"] else None
+        yield d
+
+
+def failed_findings(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every failed finding (needing review or not) with its call: call_id, agent_id, rule,
+    severity, deduction, review, start, end, message, detail, evidence_text; by call, the
+    largest deduction first."""
+    return _rows(conn, """
+        SELECT c.call_id, c.agent_id, f.rule, f.severity, f.deduction, f.review, f.start,
+               f."end", f.message, f.detail, f.evidence_text
+        FROM findings f JOIN calls c ON c.id = f.call
+        WHERE f.applicable = 1 AND f.passed = 0 ORDER BY c.id, f.deduction DESC""")
+
+
+def stored_call(conn: sqlite3.Connection, call_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An audited call by call id, file or sha256 (the newest if several): its audit.call/1
+    result and {call_id, agent_id, day, file}. AuditError if there is none."""
+    row = conn.execute("SELECT call_id, agent_id, day, file, result_json FROM calls "
+                       "WHERE status = 'ok' AND (call_id = ? OR sha256 = ? OR file = ?) "
+                       "ORDER BY id DESC", (call_id, call_id, call_id)).fetchone()
+    if row is None:
+        raise AuditError(f"no audited call {call_id!r} in the database")
+    meta = {k: row[k] for k in ("call_id", "agent_id", "day", "file")}
+    return json.loads(row["result_json"]), meta
+
+
+def ok_calls(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The audited calls, lowest score first: id, call_id, agent_id, day, file, duration_s,
+    score, passed, fatal."""
+    return _rows(conn, "SELECT id, call_id, agent_id, day, file, duration_s, score, passed, fatal "
+                       "FROM calls WHERE status = 'ok' ORDER BY score, id")
+
+
+def failed_files(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The files that could not be audited, in the order stored: file, error, day, agent_id."""
+    return _rows(conn, "SELECT file, error, day, agent_id FROM calls WHERE status = 'failed' "
+                       "ORDER BY id")
+
+
+def fatal_rules_by_call(conn: sqlite3.Connection) -> dict[int, list[str]]:
+    """Call row id -> the fatal rules it failed."""
+    out: dict[int, list[str]] = {}
+    for r in conn.execute("SELECT call, rule FROM findings WHERE applicable AND NOT passed "
+                          "AND severity = 'fatal'"):
+        out.setdefault(r["call"], []).append(r["rule"])
+    return out
+
+
+class CallsToRescore:
+    """The audited calls as they were when asked for, read one at a time (a night of results
+    need not fit in memory): len() is how many; iterating yields (id, result, regions,
+    acoustics) with result the audit.call/1 dict, regions [{channel, start, end, level_dbfs}]
+    by start, acoustics the measured values dict. A call deleted meanwhile is skipped."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._ids = [r[0] for r in conn.execute("SELECT id FROM calls WHERE status = 'ok' ORDER BY id")]
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, Any], list[dict[str, Any]], dict[str, Any]]]:
+        for call in self._ids:
+            row = self._conn.execute("SELECT result_json, acoustics_json FROM calls "
+                                     "WHERE id = ? AND status = 'ok'", (call,)).fetchone()
+            if row is None:
+                continue
+            regions = _rows(self._conn, 'SELECT channel, start, "end", level_dbfs FROM regions '
+                                        "WHERE call = ? ORDER BY start", (call,))
+            yield call, json.loads(row["result_json"]), regions, json.loads(row["acoustics_json"])
+
+
+def calls_to_rescore(conn: sqlite3.Connection) -> CallsToRescore:
+    """The audited calls with what re-scoring needs (see CallsToRescore)."""
+    return CallsToRescore(conn)

@@ -1,4 +1,7 @@
-"""Summaries and exports of the results database: per agent, per rule, per day."""
+"""Summaries and exports of the results database: per agent, per rule, per day.
+
+The rows come from audit.results.store (the only module with SQL); this one shapes and writes them.
+"""
 
 from __future__ import annotations
 
@@ -10,71 +13,21 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import AuditError
+from audit.results import store
 
-BY = ("agent", "rule", "day")
+BY = store.SUMMARY_BY  # agent, rule, day
 TOP_FAILURES = 3
 
 
-def _rows(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(sql, args)]
-
-
-def _top_failures(conn: sqlite3.Connection, key_sql: str) -> dict[Any, str]:
-    """Most frequent failed rules per group, as 'rule (n), rule (n)'."""
-    out: dict[Any, list[str]] = {}
-    for r in conn.execute(
-        f"""SELECT {key_sql} AS k, f.rule, COUNT(*) AS n FROM findings f JOIN calls c
-        ON c.id = f.call WHERE c.status = 'ok' AND f.applicable = 1 AND f.passed = 0
-        AND NOT f.review GROUP BY k, f.rule ORDER BY k, n DESC, f.rule"""  # noqa: S608 - fixed SQL fragments
-    ):
-        lst = out.setdefault(r["k"], [])
-        if len(lst) < TOP_FAILURES:
-            lst.append(f"{r['rule']} ({r['n']})")
-    return {k: ", ".join(v) for k, v in out.items()}
-
-
 def summary(conn: sqlite3.Connection, by: str, day: str | None = None) -> list[dict[str, Any]]:
-    where, args = ("AND day = ?", (day,)) if day else ("", ())
-    if by == "agent":
-        rows = _rows(conn, f"""
-            SELECT COALESCE(agent_id, '(unknown)') AS agent,
-                   SUM(status = 'ok') AS calls,
-                   ROUND(SUM(duration_s) / 3600.0, 3) AS audio_hours,
-                   ROUND(AVG(score), 1) AS avg_score,
-                   ROUND(AVG(passed), 3) AS pass_rate,
-                   COALESCE(SUM(fatal), 0) AS fatal_calls,
-                   ROUND(AVG(agent_speech_rate_cpm), 1) AS avg_speech_rate_cpm,
-                   SUM(status = 'failed') AS unreadable_files
-            FROM calls WHERE 1 {where} GROUP BY agent ORDER BY agent""", args)  # noqa: S608
-        top = _top_failures(conn, "COALESCE(c.agent_id, '(unknown)')")
-        for r in rows:
-            r["top_failures"] = top.get(r["agent"], "")
-        return rows
-    if by == "rule":
-        return _rows(conn, f"""
-            SELECT f.rule, f.section, MAX(f.severity) AS severity,
-                   SUM(f.applicable) AS applicable,
-                   SUM(f.applicable AND NOT f.passed AND NOT f.review) AS failed,
-                   ROUND(1.0 * SUM(f.applicable AND NOT f.passed AND NOT f.review)
-                         / MAX(SUM(f.applicable), 1), 3) AS fail_rate,
-                   SUM(f.review) AS needs_review,
-                   ROUND(SUM(f.deduction), 1) AS points_deducted
-            FROM findings f JOIN calls c ON c.id = f.call
-            WHERE c.status = 'ok' {where.replace('day', 'c.day')}
-            GROUP BY f.rule, f.section ORDER BY failed DESC, f.rule""", args)  # noqa: S608
-    if by == "day":
-        rows = _rows(conn, f"""
-            SELECT COALESCE(day, '(unknown)') AS day, SUM(status = 'ok') AS calls,
-                   ROUND(SUM(duration_s) / 3600.0, 3) AS audio_hours,
-                   ROUND(AVG(score), 1) AS avg_score, ROUND(AVG(passed), 3) AS pass_rate,
-                   COALESCE(SUM(fatal), 0) AS fatal_calls,
-                   SUM(status = 'failed') AS unreadable_files
-            FROM calls WHERE 1 {where} GROUP BY day ORDER BY day""", args)  # noqa: S608
-        top = _top_failures(conn, "COALESCE(c.day, '(unknown)')")
-        for r in rows:
-            r["top_failures"] = top.get(r["day"], "")
-        return rows
-    raise AuditError(f"--by must be one of {', '.join(BY)}")
+    """Per agent, rule or day (of one day or all), top failures as 'rule (n), rule (n)'."""
+    if by not in BY:
+        raise AuditError(f"--by must be one of {', '.join(BY)}")
+    rows = store.summary_rows(conn, by, day, top=TOP_FAILURES)
+    for r in rows:
+        if "top_failures" in r:
+            r["top_failures"] = ", ".join(f"{rule} ({n})" for rule, n in r["top_failures"])
+    return rows
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
@@ -86,18 +39,11 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-CALL_COLUMNS = ("id", "call_id", "agent_id", "day", "file", "status", "error", "duration_s",
-                "agent_channel", "score", "passed", "fatal", "agent_speech_rate_cpm",
-                "rules_version", "model_version", "audited_at")
-
-
 def call_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    rows = _rows(conn, f"SELECT {', '.join(CALL_COLUMNS)} FROM calls ORDER BY id")  # noqa: S608
-    failed: dict[int, list[str]] = {}
-    for r in conn.execute("SELECT call, rule, review FROM findings WHERE applicable = 1 AND passed = 0"):
-        failed.setdefault(r["call"], []).append(r["rule"] + ("?" if r["review"] else ""))
+    """One row a call; failed_rules as 'rule rule?' (?: needs review)."""
+    rows = store.call_rows(conn)
     for r in rows:
-        r["failed_rules"] = " ".join(failed.get(r["id"], []))
+        r["failed_rules"] = " ".join(rule + ("?" if review else "") for rule, review in r["failed_rules"])
     return rows
 
 
@@ -110,10 +56,8 @@ def export(conn: sqlite3.Connection, fmt: str, out: str) -> int:
         tmp.write_text(to_csv(rows), encoding="utf-8-sig")  # BOM: Excel opens Chinese right
     elif fmt == "jsonl":
         with tmp.open("w", encoding="utf-8") as f:
-            for r in conn.execute("SELECT call_id, agent_id, day, file, status, error, result_json "
-                                  "FROM calls ORDER BY id"):
-                d = json.loads(r["result_json"]) if r["result_json"] else {
-                    "file": r["file"], "status": "failed", "error": r["error"]}
+            for r in store.result_rows(conn):
+                d = r["result"] or {"file": r["file"], "status": "failed", "error": r["error"]}
                 d.update(call_id=r["call_id"], agent_id=r["agent_id"], day=r["day"],
                          status=r["status"])
                 f.write(json.dumps(d, ensure_ascii=False) + "\n")
@@ -133,11 +77,7 @@ def _xlsx(conn: sqlite3.Connection, rows: list[dict[str, Any]], path: Path) -> N
         "calls": rows,
         "agents": summary(conn, "agent"),
         "rules": summary(conn, "rule"),
-        "failed findings": _rows(conn, """
-            SELECT c.call_id, c.agent_id, f.rule, f.severity, f.deduction, f.review, f.start,
-                   f."end", f.message, f.detail, f.evidence_text
-            FROM findings f JOIN calls c ON c.id = f.call
-            WHERE f.applicable = 1 AND f.passed = 0 ORDER BY c.id, f.deduction DESC"""),
+        "failed findings": store.failed_findings(conn),
     }
     wb.remove(wb.active)
     for name, data in sheets.items():

@@ -35,7 +35,7 @@ import numpy as np
 
 from audit.audio.decode import SAMPLE_RATE, Audio
 from audit.errors import ModelError
-from audit.records import Region, Utterance, Word
+from audit.records import Region, Utterance
 from audit.speech.text import collapse_repeats, spoken_units, to_simplified
 
 # Phrases Whisper invents on noise or music (subtitle credits from its training data).
@@ -109,17 +109,14 @@ class Transcriber:
         pieces = split_pieces(regions, self.opts.max_piece_s, self.opts.context_s, audio.duration,
                               shared_mix)
         packed, windows = pack(audio, regions, pieces, self.opts)
-        words_by_region: dict[int, list[Word]] = {}
+        words_by_region: dict[int, list[str]] = {}  # region index -> its words, in order
         done = 0
         for seg in self._decode(packed, windows):
             if _is_noise(seg):
                 continue
             for w in seg.words or []:
                 p = _piece_at(pieces, max(w.start, w.end - 0.05))
-                off = pieces[p].src_start - pieces[p].packed_start
-                words_by_region.setdefault(pieces[p].region, []).append(
-                    Word(start=round(w.start + off, 3), end=round(w.end + off, 3), text=w.word)
-                )
+                words_by_region.setdefault(pieces[p].region, []).append(w.word)
             if progress:
                 done = max(done, _window_index(windows, seg.start) + 1)
                 progress(done, len(windows))
@@ -127,14 +124,11 @@ class Transcriber:
             progress(len(windows), len(windows))
         utterances = []
         for i, r in enumerate(regions):
-            words = words_by_region.get(i, [])
-            text = collapse_repeats(to_simplified("".join(w.text for w in words)))
+            text = collapse_repeats(to_simplified("".join(words_by_region.get(i, []))))
             if not text or any(h in text for h in HALLUCINATIONS):
                 continue
-            for w in words:
-                w.text = to_simplified(w.text)
             utterances.append(Utterance(channel=r.channel, start=r.start, end=r.end, text=text,
-                                        words=words, level_dbfs=r.level_dbfs))
+                                        level_dbfs=r.level_dbfs))
         return utterances
 
 

@@ -26,7 +26,8 @@ from typing import Protocol
 
 import numpy as np
 
-from audit.audio.decode import SAMPLE_RATE
+from audit.audio.decode import SAMPLE_RATE, Audio
+from audit.audio.levels import rms, to_dbfs
 from audit.records import Region
 from audit.speech.fbank import fbank
 
@@ -76,8 +77,7 @@ class Diarization:
         out = []
         for t in self.turns:
             x = samples[int(t.start * SAMPLE_RATE):int(t.end * SAMPLE_RATE)]
-            rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
-            out.append(Region(t.speaker, t.start, t.end, 20 * np.log10(max(rms, 1e-5))))
+            out.append(Region(t.speaker, t.start, t.end, to_dbfs(rms(x))))
         return out
 
 
@@ -248,6 +248,35 @@ def diarize(samples: np.ndarray, regions: list[Region], embedder: Embedder | Non
     return Diarization(turns, overlaps, embedder.name, round(conf, 3), 2,
                        f"two voices ({why}, {len(wins)} windows)", windows=len(wins),
                        timing_s=timing)
+
+
+@dataclass
+class Separated:
+    """A call's audio, speech regions and audited channels after separation."""
+
+    audio: Audio
+    regions: list[Region]
+    channels: list[int]
+    diarization: Diarization | None  # None: not a mono call, or separation turned off
+
+    @property
+    def two_speakers(self) -> bool:
+        return self.diarization is not None and self.diarization.speakers == 2
+
+
+def separate(audio: Audio, regions: list[Region], channels: list[int],
+             embedder: Embedder | None) -> Separated:
+    """A mono call (one audited channel) split into two speakers, each then a channel over
+    the same samples (no copy), so the rest of the audit treats it as stereo. Stereo calls,
+    and mono ones without an embedder (--no-separation), pass through unchanged."""
+    if len(channels) != 1 or embedder is None:
+        return Separated(audio, regions, channels, None)
+    sep = diarize(audio.channels[channels[0]], regions, embedder)
+    if sep.speakers != 2:
+        return Separated(audio, regions, channels, sep)
+    mono = audio.channels[channels[0]]
+    two = Audio(audio.path, [mono, mono], audio.source_rate, audio.source_channels)
+    return Separated(two, sep.regions(mono), [0, 1], sep)
 
 
 def _turns(regions: list[Region], wins: list[tuple[float, float]], score: np.ndarray,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from audit.records import Region, Utterance
+from audit.speech.diarize import Diarization
 from audit.speech.match import Stream, find
 
 # (phrase, weight): what agents say and callers rarely do. 您好 alone is weak: callers greet
@@ -79,3 +80,29 @@ def apply_mono(utterances: list[Utterance]) -> RoleDecision:
 
 def _name(ch: int) -> str:
     return "left" if ch == 0 else "right"
+
+
+def assign_roles(utterances: list[Utterance], regions: list[Region], channels: list[int],
+                 agent_channel: str = "auto", separation: Diarization | None = None,
+                 ) -> RoleDecision:
+    """Set every utterance's role and say how it was decided.
+
+    Two channels (stereo, or a mono call separated into two speakers): one party each, the
+    agent's side decided by `decide_stereo` (or forced by `agent_channel` left/right on a
+    stereo file). One channel: roles from each utterance's words (`apply_mono`)."""
+    separated = separation is not None and separation.speakers == 2
+    if separated:
+        assert separation is not None
+        decision = decide_stereo(utterances, regions, "auto", names=("speaker 1", "speaker 2"))
+        apply_stereo(utterances, decision)
+        return RoleDecision(decision.agent_channel, "mono",
+                            f"{separation.method} separation, {separation.reason}, confidence "
+                            f"{separation.confidence:.2f}; agent: {decision.reason}")
+    if len(channels) == 2:
+        decision = decide_stereo(utterances, regions, agent_channel)
+        apply_stereo(utterances, decision)
+        return decision
+    decision = apply_mono(utterances)
+    if separation is not None:
+        decision.reason += f" ({separation.method}: {separation.reason})"
+    return decision

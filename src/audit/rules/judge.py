@@ -1,0 +1,88 @@
+"""Judgement: what was heard and measured in, metrics, findings and score out.
+
+This is the part of an audit that a new rule pack re-runs (results/rescore.py): it needs
+the utterances with their roles, the VAD regions and the acoustics, never the audio or the
+model. One Finding per enabled rule; a failure whose speaker is unsure is "needs review"
+(no points, never fatal), so no agent is blamed for what the caller may have said.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from audit.metrics.acoustics import Acoustics
+from audit.metrics.timing import Metrics, compute
+from audit.records import Finding, Region, Utterance
+from audit.rules.checks import CHECKS, Context, Outcome, when_fails
+from audit.rules.pack import RulePack
+from audit.rules.score import Score, score
+from audit.settings import Settings
+from audit.strings import detail_text
+
+
+@dataclass
+class Judgement:
+    metrics: Metrics
+    findings: list[Finding]
+    score: Score
+
+
+def judge(pack: RulePack, acoustics: Acoustics, regions: list[Region], utts: list[Utterance],
+          stereo: bool, lang: str = "zh", unsure: bool = False) -> Judgement:
+    """Metrics, findings and score of a call. `regions` exclude ringback bursts; `utts` are
+    sorted by start and carry their roles; `stereo` is False for a mono call audited with
+    roles from words; `unsure`: a mono call's speakers were separated with low confidence."""
+    metrics = compute(acoustics, regions, utts, stereo, pack.settings)
+    findings = evaluate(pack, Context(utts, metrics, pack.settings, mono=not stereo, lang=lang,
+                                      unsure_speakers=unsure))
+    return Judgement(metrics, findings, score(findings, list(pack.sections),
+                                              pack.settings.pass_mark))
+
+
+def evaluate(pack: RulePack, ctx: Context) -> list[Finding]:
+    """One Finding per enabled rule of `pack`, in pack order."""
+    findings = []
+    for rule in pack.enabled_rules:
+        out: Outcome = when_fails(rule, ctx.metrics) or CHECKS[rule.check](rule, ctx)
+        failed = out.applicable and not out.passed
+        severity = rule.severity
+        deduction = rule.deduction if failed else 0.0
+        review_id = ""
+        if failed and severity == "fatal" and out.evidence and \
+                all(e.role == "unknown" for e in out.evidence):
+            # Mono without separation: we cannot tell who said it, so no fatal verdict and
+            # no points taken (a 100-point deduction would fail the call all the same):
+            # the finding stays failed, for a reviewer.
+            severity, review_id = "major", "review_unknown_speaker"
+        elif failed and ctx.unsure_speakers and rule.who != "any":
+            # the separated speakers may be swapped or mixed: never blame the agent for what
+            # the caller may have said; a person decides
+            severity, review_id = ("major" if severity == "fatal" else severity), "review_separation"
+        if review_id:
+            deduction = 0.0
+        detail = out.detail.text(ctx.lang)
+        if review_id:
+            detail += "; " + detail_text(review_id, {}, ctx.lang)
+        findings.append(Finding(
+            rule=rule.id, section=rule.section, severity=severity, applicable=out.applicable,
+            passed=out.passed if out.applicable else True, deduction=deduction,
+            message=rule.text(ctx.lang, ctx.settings), evidence=out.evidence, detail=detail,
+            review=bool(review_id), detail_id=out.detail.key, detail_args=out.detail.args,
+            review_id=review_id,
+        ))
+    return findings
+
+
+def separation_unsure(separation: dict[str, Any] | None, settings: Settings) -> bool:
+    """Two speakers were separated, but not confidently enough to blame either one."""
+    return bool(separation) and separation["speakers"] == 2 and \
+        separation["confidence"] < settings.separation_min_confidence
+
+
+def judged_with(pack: RulePack) -> dict[str, Any]:
+    """What a result must carry to be shown against its own norms: the pack's fingerprint,
+    its effective settings, section names, and every rule's message in both languages."""
+    return {"rules": pack.fingerprint(), "settings": pack.settings.to_json(),
+            "sections": pack.sections,
+            "messages": {r.id: r.messages(pack.settings) for r in pack.enabled_rules}}

@@ -1,0 +1,214 @@
+"""Every problem in a rule pack, one line each with its YAML line, all reported at once:
+a center's override file (`override_problems`, before merging) and the merged pack
+(`validate`, after)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from audit.settings import Settings
+from audit.settings import problems as settings_problems
+from audit.strings import placeholders
+
+CHECKS = ("require", "forbid", "reply", "metric", "readback", "count", "manual")
+SEVERITIES = ("info", "minor", "major", "fatal")
+WHO = ("agent", "customer", "any")
+METRICS = ("answer_delay", "speech_rate", "dead_air", "hold_reminder", "hold_before",
+           "response_latency", "interruption", "volume", "call_length")
+EVENTS = ("hold_end", "long_hold_end")
+WHERE_KEYS = ("first_s", "last_s", "within_s")
+WHEN_KEYS = ("agent_spoke", "customer_spoke")
+TOP_KEYS = ("name", "version", "sections", "settings", "rules")
+RULE_KEYS = {"id", "section", "severity", "deduction", "check", "message", "source", "who",
+             "phrases", "patterns", "categories", "unless", "where", "when", "trigger", "metric",
+             "threshold", "enabled", "min_digits", "max_count", "examples", "extra_phrases",
+             "extra_categories", "extra_patterns", "__line__"}
+# what a message may cite besides the settings: the rule's own numbers
+RULE_VALUES = ("min_digits", "max_count", "threshold", *WHERE_KEYS)  # see Rule.values
+
+
+def _key_line(mapping: Any, key: str) -> int | str:
+    lines = getattr(mapping, "lines", {})
+    return lines.get(key, _line(mapping))
+
+
+def override_problems(base: dict[str, Any], over: dict[str, Any]) -> list[str]:
+    """What only an override can get wrong: top-level keys, settings, the `extra_` lists."""
+    errs = [f"line {_key_line(over, k)}: unknown top-level key `{k}` (one of {list(TOP_KEYS)})"
+            for k in over if k not in TOP_KEYS and k != "__line__"]
+    settings = over.get("settings")
+    if settings is not None and not isinstance(settings, dict):
+        errs.append(f"line {_key_line(over, 'settings')}: `settings:` must be a mapping")
+    if isinstance(settings, dict):
+        given = {k: x for k, x in settings.items() if k != "__line__"}
+        merged = {**{k: x for k, x in base["settings"].items() if k != "__line__"}, **given}
+        errs += [p for p in settings_problems(merged, lambda k: _key_line(settings, k))
+                 if any(f"setting `{k}`" in p for k in given)]
+    sections = over.get("sections")
+    if sections is not None and not (isinstance(sections, dict) and all(
+            isinstance(v, dict) for k, v in sections.items() if k != "__line__")):
+        errs.append(f"line {_key_line(over, 'sections')}: `sections:` must map a name to "
+                    "{zh: ..., en: ...}")
+    rules = over.get("rules")
+    if rules is not None and not isinstance(rules, list):
+        errs.append(f"line {_key_line(over, 'rules')}: `rules:` must be a list of rules")
+    seen: set[Any] = set()
+    for r in rules if isinstance(rules, list) else []:
+        if not isinstance(r, dict) or not isinstance(r.get("id"), str) or not r.get("id"):
+            errs.append(f"line {_line(r)}: each rule needs an `id` (a name)")
+            continue
+        if r["id"] in seen:
+            errs.append(f"line {_line(r)}: rule {r['id']!r}: given twice in this file")
+        seen.add(r["id"])
+        for k in ("extra_phrases", "extra_patterns"):
+            if k in r and not _strings(r[k]):
+                errs.append(f"line {_line(r)}: rule {r['id']!r}: `{k}` must be a list of strings")
+        cats = r.get("extra_categories", {})
+        if not isinstance(cats, dict) or not all(
+                _strings(v) for k, v in cats.items() if k != "__line__"):
+            errs.append(f"line {_line(r)}: rule {r['id']!r}: `extra_categories` must map a "
+                        "category name to a list of phrases")
+    return errs
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _strings(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+
+def _line(obj: Any) -> int | str:
+    return obj.get("__line__", "?") if isinstance(obj, dict) else "?"
+
+
+
+def _items(v: Any) -> list[tuple[str, Any]]:
+    return [(k, x) for k, x in v.items() if k != "__line__"] if isinstance(v, dict) else []
+
+
+def validate(data: dict[str, Any]) -> list[str]:
+    """Every problem in a (merged) pack, one line each, with its line number."""
+    if not isinstance(data.get("rules"), list):
+        return ["`rules:` must be a list of rules"]
+    if not isinstance(data.get("settings"), dict):
+        return ["`settings:` must be a mapping"]
+    sections = {k for k in (data.get("sections") or {}) if k != "__line__"}
+    errs: list[str] = []
+    seen: set[str] = set()
+    for r in data["rules"]:
+        if not isinstance(r, dict):
+            errs.append("a rule must be a mapping")
+            continue
+        ln = r.get("__override_line__", r.get("__line__", "?"))
+        problems = _rule_problems(r, sections)
+        rid = r.get("id") if isinstance(r.get("id"), str) else repr(r.get("id"))
+        if rid in seen:
+            problems.insert(0, "duplicate id")
+        seen.add(rid)
+        errs += [f"line {ln}: rule {r.get('id')!r}: {p}" for p in problems]
+    return errs
+
+
+def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
+    out: list[str] = []
+    out += [f"unknown field `{k}`" for k in r if k not in RULE_KEYS and k != "__override_line__"]
+    out += [f"missing `{k}`" for k in ("id", "section", "severity", "check", "message") if k not in r]
+    if "id" in r and (not isinstance(r["id"], str) or not r["id"]):
+        out.append("`id` must be a name (text)")
+    msg = r.get("message")
+    if "message" in r and (not isinstance(msg, dict) or not any(
+            isinstance(msg.get(k), str) and msg.get(k) for k in ("zh", "en"))):
+        out.append("`message` must be {zh: ..., en: ...}")
+    elif isinstance(msg, dict):
+        out += _message_problems(msg)
+    if not isinstance(r.get("enabled", True), bool):
+        out.append("`enabled` must be true or false")
+    if r.get("section") is not None and str(r.get("section")) not in sections:
+        out.append(f"section {r.get('section')!r} is not one of {sorted(sections)}")
+    if "severity" in r and r["severity"] not in SEVERITIES:
+        out.append(f"severity {r['severity']!r} is not one of {list(SEVERITIES)}")
+    if "check" in r and r["check"] not in CHECKS:
+        out.append(f"check {r['check']!r} is not one of {list(CHECKS)}")
+    if not isinstance(r.get("deduction", 0), (int, float)) or r.get("deduction", 0) < 0:
+        out.append("deduction must be a number >= 0")
+    if r.get("who", "agent") not in WHO:
+        out.append(f"who {r.get('who')!r} is not one of {list(WHO)}")
+    check = r.get("check")
+    if check in ("require", "count") and not r.get("phrases") and not r.get("patterns"):
+        out.append(f"a `{check}` rule needs `phrases` or `patterns`")
+    if check == "reply":
+        trig = r.get("trigger") or {}
+        if not (trig.get("phrases") or trig.get("event") in EVENTS):
+            out.append(f"a `reply` rule needs trigger.phrases or trigger.event in {list(EVENTS)}")
+        if not r.get("phrases"):
+            out.append("a `reply` rule needs `phrases` (what the reply must contain)")
+    if check == "metric" and r.get("metric") not in METRICS:
+        out.append(f"metric {r.get('metric')!r} is not one of {list(METRICS)}")
+    for key, allowed in (("where", WHERE_KEYS), ("when", WHEN_KEYS)):
+        if not isinstance(r.get(key, {}), dict):
+            out.append(f"`{key}` must be a mapping ({', '.join(allowed)})")
+        out += [f"{key}.{k} is not one of {list(allowed)}" for k, _ in _items(r.get(key))
+                if k not in allowed]
+    for k, v in _items(r.get("where")):
+        if not _number(v) or v < 0:
+            out.append(f"where.{k} must be a number of seconds >= 0")
+    for k, v in _items(r.get("when")):
+        if not isinstance(v, bool):
+            out.append(f"when.{k} must be true or false")
+    trig = r.get("trigger") or {}
+    if isinstance(trig, dict):
+        if trig.get("who", "customer") not in WHO:
+            out.append(f"trigger.who {trig.get('who')!r} is not one of {list(WHO)}")
+        if "event" in trig and trig["event"] not in EVENTS:
+            out.append(f"trigger.event {trig['event']!r} is not one of {list(EVENTS)}")
+        if "phrases" in trig and not _strings(trig["phrases"]):
+            out.append("trigger.phrases must be a list of strings")
+    else:
+        out.append("`trigger` must be a mapping")
+    for k, low in (("min_digits", 1), ("max_count", 0)):
+        v = r.get(k)
+        if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v >= low):
+            out.append(f"`{k}` must be a whole number >= {low}")
+    for k in ("phrases", "patterns", "unless"):
+        v = r.get(k, [])
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            out.append(f"`{k}` must be a list of strings")
+    for p in r.get("patterns") or []:
+        try:
+            re.compile(p)
+        except (re.error, TypeError) as e:
+            out.append(f"pattern {p!r} is not a valid regular expression ({e})")
+    cats = r.get("categories", {})
+    if not isinstance(cats, dict) or not all(
+            _strings(v) for k, v in cats.items() if k != "__line__"):
+        out.append("`categories` must map a category name to a list of phrases")
+    thr = r.get("threshold")
+    if thr is not None and not (_number(thr) and 0 < thr <= 1):
+        out.append("threshold must be a number in (0, 1]")
+    return out
+
+
+def _message_problems(msg: dict[str, Any]) -> list[str]:
+    """Placeholders in a message must name a setting or one of the rule's own numbers."""
+    out = []
+    known = set(Settings.names()) | set(RULE_VALUES)
+    for lang, text in _items(msg):
+        if not isinstance(text, str):
+            continue
+        try:
+            cited = placeholders(text)
+        except ValueError as e:
+            out.append(f"message.{lang}: braces must hold a setting name ({e})")
+            continue
+        for name, spec in cited:
+            if name not in known:
+                out.append(f"message.{lang}: {{{name}}} is not a setting or a rule value "
+                           "(one of the names under `settings:`, or min_digits, max_count, ...)")
+            elif spec not in ("", "min"):
+                out.append(f"message.{lang}: {{{name}:{spec}}}: the only format is :min "
+                           "(seconds shown as minutes)")
+    return out

@@ -1,0 +1,140 @@
+"""The thresholds of a rule pack, typed: every number a rule or metric compares against.
+
+Values live in the pack's YAML (`settings:` in rules/default.yaml, overridden by key in a
+center's file); this dataclass names, documents and validates them. NORMS ids refer to
+../shared/NORMS.md. Rule messages cite them as `{answer_delay_max_s}` (see `format_message`),
+so a message never states a threshold the center has changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Thresholds of the timing rules and of phrase matching.
+
+    Attributes:
+      pass_mark: score (0-100) below which a call fails (NORMS §8).
+      match_threshold: pinyin similarity (0-1] a required phrase needs; phrases of 1-2
+        syllables need at least 0.9 whatever this says (speech/match.py).
+      forbid_threshold: similarity (0-1] a forbidden phrase needs: stricter than required
+        phrases, since a false alarm costs an agent points.
+      phrase_join_gap_s: seconds; a forbidden phrase is also looked for across a pause this
+        short (这是规定， / 我有什么办法), and repeat requests closer than this are one turn.
+      answer_delay_max_s: seconds from connect to the agent's first speech (NORMS answer_delay).
+      answer_rings_max: ringback bursts before the answer, when a ringback is recorded
+        (NORMS answer_delay: 铃响三声).
+      speech_rate_min_cpm, speech_rate_max_cpm: the agent's syllables per minute of speaking
+        time (NORMS speech_rate, 180-220).
+      speech_rate_min_speech_s: seconds of agent speech below which no rate is judged.
+      speech_rate_min_utterance_s: seconds; per-utterance rates only for utterances this long.
+      silence_min_s: seconds; shorter gaps with nobody speaking are not silences.
+      silence_report_s: seconds; silences over this are reported (NORMS dead_air, info).
+      dead_air_s: seconds; a silence over this that is not an announced hold is dead air
+        (NORMS dead_air).
+      hold_min_s: seconds; a wait shorter than this needs no announcement (NORMS hold_before).
+      hold_reminder_s: seconds; during a hold the agent speaks at least this often
+        (NORMS hold_reminder).
+      hold_apology_s: seconds; a hold longer than this needs an apology (NORMS hold_apology).
+      hold_phrases: what announces a hold (请您稍等 ...), matched by sound.
+      response_latency_s: seconds from the caller's end to the agent's start
+        (NORMS response_latency).
+      interruption_overlap_s: seconds of overlap for the agent's start over the caller to
+        count as an interruption (NORMS interruption).
+      backchannel_max_s: seconds; agent turns this short are backchannels, not interruptions.
+      backchannels: words that are backchannels when a turn holds nothing else (嗯, 好的 ...).
+      volume_min_dbfs, volume_max_dbfs: band of the agent's speech RMS level (NORMS volume).
+      clipping_max_share: share (0-1) of agent speech samples at full scale (NORMS volume).
+      call_length_review_s: seconds; longer calls are flagged for review (NORMS call_length).
+      separation_min_confidence: 0-1; below it a separated mono call's failures that depend
+        on who spoke are "needs review", never deducted (speech/diarize.py).
+    """
+
+    pass_mark: float
+    match_threshold: float
+    forbid_threshold: float
+    phrase_join_gap_s: float
+    answer_delay_max_s: float
+    answer_rings_max: float
+    speech_rate_min_cpm: float
+    speech_rate_max_cpm: float
+    speech_rate_min_speech_s: float
+    speech_rate_min_utterance_s: float
+    silence_min_s: float
+    silence_report_s: float
+    dead_air_s: float
+    hold_min_s: float
+    hold_reminder_s: float
+    hold_apology_s: float
+    hold_phrases: list[str]
+    response_latency_s: float
+    interruption_overlap_s: float
+    backchannel_max_s: float
+    backchannels: list[str]
+    volume_min_dbfs: float
+    volume_max_dbfs: float
+    clipping_max_share: float
+    call_length_review_s: float
+    separation_min_confidence: float
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def is_list(cls, name: str) -> bool:
+        return next(f for f in fields(cls) if f.name == name).type == "list[str]"
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> Settings:
+        """Settings from a mapping already checked with `problems` (no `__line__` keys)."""
+        return cls(**{k: list(v) if cls.is_list(k) else v for k, v in values.items()
+                      if k in cls.names()})
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# (low, high) bounds, inclusive unless noted in `_OPEN_LOW`; None: unbounded on that side
+_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "pass_mark": (0, 100), "match_threshold": (0, 1), "forbid_threshold": (0, 1),
+    "clipping_max_share": (0, 1), "separation_min_confidence": (0, 1),
+    "volume_min_dbfs": (None, 0), "volume_max_dbfs": (None, 0),
+}
+_OPEN_LOW = {"match_threshold", "forbid_threshold"}
+_ORDERED = (("speech_rate_min_cpm", "speech_rate_max_cpm"), ("volume_min_dbfs", "volume_max_dbfs"),
+            ("silence_report_s", "dead_air_s"))
+
+
+def problems(values: dict[str, Any], line: Any = lambda key: "?") -> list[str]:
+    """Every problem with a (merged) `settings:` mapping, one line each: unknown or missing
+    keys, wrong types, values out of range. `line(key)` gives the YAML line of a key."""
+    out: list[str] = []
+    known = Settings.names()
+    for k, v in values.items():
+        if k == "__line__":
+            continue
+        where = f"line {line(k)}: setting `{k}`"
+        if k not in known:
+            out.append(f"{where} is not a known setting")
+        elif Settings.is_list(k):
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                out.append(f"{where} must be a list of strings")
+        elif not isinstance(v, (int, float)) or isinstance(v, bool):
+            out.append(f"{where} must be a number, not {v!r}")
+        else:
+            lo, hi = _BOUNDS.get(k, (0, None))  # seconds, counts and rates are >= 0
+            if (lo is not None and (v <= lo if k in _OPEN_LOW else v < lo)) or \
+                    (hi is not None and v > hi):
+                rng = f"{'(' if k in _OPEN_LOW else '['}{'' if lo is None else f'{lo:g}'}, " \
+                      f"{'' if hi is None else f'{hi:g}'}]"
+                out.append(f"{where} must be in {rng}, not {v!r}")
+    out += [f"setting `{k}` is missing" for k in known if k not in values]
+    for a, b in _ORDERED:
+        va, vb = values.get(a), values.get(b)
+        if isinstance(va, (int, float)) and isinstance(vb, (int, float)) and va > vb:
+            out.append(f"line {line(a)}: setting `{a}` ({va:g}) must not exceed `{b}` ({vb:g})")
+    return out

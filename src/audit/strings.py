@@ -1,0 +1,232 @@
+"""Every string a user reads, one table per language (`--lang zh|en`).
+
+The terminal, the HTML pages and the exports take their words from here, and the rules
+write a finding's detail as a key and its values (`Detail`), so a result judged in one
+language can be shown in the other. Rule messages are the rule pack's own (zh/en in YAML).
+Add a language by adding a table with the same keys (tests/test_strings.py checks that).
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+from typing import Any
+
+LANGS = ("zh", "en")
+
+ROLES: dict[str, dict[str, str]] = {
+    "zh": {"agent": "坐席", "customer": "客户", "unknown": "未知", "any": "双方"},
+    "en": {"agent": "agent", "customer": "caller", "unknown": "unknown", "any": "either party"},
+}
+
+LABELS: dict[str, dict[str, str]] = {
+    "zh": {"score": "得分", "passed": "通过", "failed": "不通过", "fatal": "致命违规",
+           "failed_rules": "扣分项", "none": "无", "review": "待复核",
+           "scorecard": "评分表", "timeline": "时间轴", "transcript": "通话文本",
+           "metrics": "指标与规范", "rule": "规则", "result": "结果", "deduction": "扣分",
+           "evidence": "证据", "na": "不适用", "pass": "通过", "fail": "未通过",
+           "agent": "坐席", "customer": "客户", "unknown": "未知", "silence": "静音",
+           "hold": "保持", "wait": "等待", "dead_air": "死寂", "overlap": "抢话", "ring": "回铃",
+           "answer": "应答", "file": "文件", "duration": "时长", "call": "通话",
+           "day": "日期", "norm": "规范", "value": "实测", "audio_missing": "未附录音",
+           "dashboard": "质检日报", "calls": "通话数", "hours": "音频小时", "pass_rate": "通过率",
+           "fatal_calls": "致命违规通话", "avg_score": "平均分", "agents": "坐席统计",
+           "rules": "规则失败率", "worst": "最低分通话", "unreadable": "无法质检的文件",
+           "all": "全部", "distribution": "得分分布", "speech_rate": "语速(字/分钟)",
+           "top_failures": "常见扣分项", "error": "错误", "per_minute": "每分钟语速",
+           "level_per_minute": "每分钟音量 (dBFS)", "talk_ratio": "说话占比",
+           "judged_with": "评分规则", "default_norms": "未记录评分规则，按默认规则显示",
+           "agent_channel": "坐席声道", "channels": "声道"},
+    "en": {"score": "Score", "passed": "PASS", "failed": "FAIL", "fatal": "FATAL",
+           "failed_rules": "Failed rules", "none": "none", "review": "needs review",
+           "scorecard": "Scorecard", "timeline": "Timeline", "transcript": "Transcript",
+           "metrics": "Metrics against norms", "rule": "Rule", "result": "Result",
+           "deduction": "Points", "evidence": "Evidence", "na": "n/a", "pass": "pass",
+           "fail": "fail", "agent": "Agent", "customer": "Caller", "unknown": "Unknown",
+           "silence": "silence", "hold": "hold", "wait": "wait", "dead_air": "dead air",
+           "overlap": "overlap", "ring": "ringback", "answer": "answer", "file": "File",
+           "duration": "Duration", "call": "Call", "day": "Day", "norm": "Norm",
+           "value": "Measured", "audio_missing": "audio not attached",
+           "dashboard": "Nightly QA dashboard", "calls": "Calls", "hours": "Audio hours",
+           "pass_rate": "Pass rate", "fatal_calls": "Fatal calls", "avg_score": "Average score",
+           "agents": "Agents", "rules": "Rule failure rates", "worst": "Lowest-scoring calls",
+           "unreadable": "Files that could not be audited", "all": "all",
+           "distribution": "Score distribution", "speech_rate": "Speech rate (chars/min)",
+           "top_failures": "Most frequent failures", "error": "Error",
+           "per_minute": "Speech rate per minute",
+           "level_per_minute": "Agent level per minute (dBFS)", "talk_ratio": "talk ratio",
+           "judged_with": "Judged with", "default_norms": "rules not recorded: default norms shown",
+           "agent_channel": "agent", "channels": "ch"},
+}
+
+# The metric rows of the terminal and the call page: (key, label). Values and norms are
+# formatted in render/metric_rows.py from the result and the settings it was judged with.
+METRICS: dict[str, dict[str, str]] = {
+    "zh": {"answer_delay": "应答时延", "speech_rate": "坐席语速", "max_silence": "最长静音",
+           "holds": "保持", "interruptions": "抢话", "agent_level": "坐席音量",
+           "rings": "声铃响", "dead_air_over": "死寂 >", "to": "至"},
+    "en": {"answer_delay": "answer delay", "speech_rate": "agent speech rate",
+           "max_silence": "longest silence", "holds": "holds", "interruptions": "interruptions",
+           "agent_level": "agent level", "rings": "rings", "dead_air_over": "dead air >",
+           "to": "to"},
+}
+
+# A finding's detail: why it passed, failed or does not apply. {who} is a role, shown in the
+# reader's language; numbers without a format are shown as %g.
+DETAILS: dict[str, dict[str, str]] = {
+    "zh": {
+        "agent_spoke": "坐席说了话", "not_agent_spoke": "坐席未说话",
+        "customer_spoke": "客户说了话", "not_customer_spoke": "客户未说话",
+        "no_speech_in_scope": "范围内没有{who}的话语",
+        "found_phrase": "说了“{phrase}”（相似度 {score:.2f}）",
+        "found_pattern": "说了“{match}”（模式）",
+        "none_said_first": "{who}开口后{seconds}秒内未说任何规定用语",
+        "none_said_last": "{who}最后{seconds}秒内未说任何规定用语",
+        "none_said_call": "整通电话未说任何规定用语",
+        "no_phrases": "未配置用语", "no_speech": "{who}没有说话",
+        "said": "说了：“{phrases}”", "none_said": "未说",
+        "no_hold": "没有保持", "no_long_hold": "没有超过致歉时限的保持",
+        "never_said": "{who}没有说“{phrase}”之类的话",
+        "reply_missed": "{total}次中{missed}次未回应", "reply_all": "{total}次都已回应",
+        "no_number": "客户未提供{digits}位以上的号码",
+        "not_read_back": "{total}个号码中{missed}个未复述", "read_back": "{total}个号码都已复述",
+        "count": "{n}次（每分钟说话{per_min:.1f}次）",
+        "count_turns": "{n}次（每分钟说话{per_min:.1f}次）；{turns}轮（上限{limit}）",
+        "manual": "需人工复核：暂无法从录音中判断",
+        "answer_delay": "接通后{delay:.1f}秒应答（规范 ≤ {limit}秒）",
+        "answer_delay_rings": "接通后{delay:.1f}秒应答，{rings}声铃响（规范 ≤ {limit}秒）",
+        "too_little_speech": "坐席说话不足{seconds}秒",
+        "speech_rate": "每分钟{rate:.0f}字（规范 {low}–{high}）",
+        "nobody_spoke": "双方都未说话",
+        "dead_air": "最长静音{longest:.1f}秒；{reported}次超过{report_s}秒，{dead}次死寂超过{dead_s}秒",
+        "no_wait": "没有{seconds}秒以上的等待",
+        "waits_announced": "{total}次等待中{announced}次已说明",
+        "hold_reminder": "{n}段保持超过{seconds}秒未说话",
+        "both_parties": "需要双方都说话",
+        "slow_responses": "{n}次回应慢于{seconds}秒",
+        "mono_overlaps": "单声道录音：无法判断抢话",
+        "interruptions": "{n}次抢话",
+        "volume": "坐席音量{level:.1f} dBFS（范围 {low} 至 {high}），削波{clipping:.2%}",
+        "call_length": "{minutes:.1f}分钟（超过{limit:min}分钟复核）",
+        "review_unknown_speaker": "说话人不确定（单声道）：需复核",
+        "review_separation": "说话人分离不确定：需复核",
+    },
+    "en": {
+        "agent_spoke": "the agent spoke", "not_agent_spoke": "the agent never spoke",
+        "customer_spoke": "the caller spoke", "not_customer_spoke": "the caller never spoke",
+        "no_speech_in_scope": "no {who} speech in scope",
+        "found_phrase": "found '{phrase}' (similarity {score:.2f})",
+        "found_pattern": "found '{match}' (pattern)",
+        "none_said_first": "none of the phrases was said in the first {seconds} s of {who} speech",
+        "none_said_last": "none of the phrases was said in the last {seconds} s of {who} speech",
+        "none_said_call": "none of the phrases was said in the call",
+        "no_phrases": "no phrases configured", "no_speech": "no {who} speech",
+        "said": "said: '{phrases}'", "none_said": "none said",
+        "no_hold": "no hold", "no_long_hold": "no hold over the apology limit",
+        "never_said": "the {who} never said '{phrase}' or similar",
+        "reply_missed": "{missed} of {total} without the reply", "reply_all": "answered all {total}",
+        "no_number": "the caller gave no number of {digits}+ digits",
+        "not_read_back": "{missed} of {total} numbers not read back",
+        "read_back": "all {total} numbers read back",
+        "count": "{n} times ({per_min:.1f}/min of speech)",
+        "count_turns": "{n} times ({per_min:.1f}/min of speech); {turns} turns (limit {limit})",
+        "manual": "needs a human reviewer: not measurable from the recording yet",
+        "answer_delay": "{delay:.1f} s after connect (norm <= {limit} s)",
+        "answer_delay_rings": "{delay:.1f} s after connect, {rings} rings (norm <= {limit} s)",
+        "too_little_speech": "under {seconds} s of agent speech",
+        "speech_rate": "{rate:.0f} chars/min (norm {low}-{high})",
+        "nobody_spoke": "nobody spoke",
+        "dead_air": "longest silence {longest:.1f} s; {reported} over {report_s} s, {dead} dead "
+                    "air over {dead_s} s",
+        "no_wait": "no wait of {seconds} s or more",
+        "waits_announced": "{announced} of {total} waits announced",
+        "hold_reminder": "{n} stretches of hold over {seconds} s without a word",
+        "both_parties": "needs both parties speaking",
+        "slow_responses": "{n} responses slower than {seconds} s",
+        "mono_overlaps": "mono recording: overlaps cannot be seen",
+        "interruptions": "{n} interruptions",
+        "volume": "agent level {level:.1f} dBFS (band {low} to {high}), clipping {clipping:.2%}",
+        "call_length": "{minutes:.1f} min (review over {limit:min} min)",
+        "review_unknown_speaker": "speaker unsure (mono): needs review",
+        "review_separation": "speaker separation unsure: needs review",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Detail:
+    """A finding's detail as a key of DETAILS and the values it cites."""
+
+    key: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def text(self, lang: str) -> str:
+        return detail_text(self.key, self.args, lang)
+
+
+def _lang(lang: str) -> str:
+    return lang if lang in LANGS else "zh"
+
+
+def label(key: str, lang: str) -> str:
+    return LABELS[_lang(lang)].get(key, key)
+
+
+def role(name: str, lang: str) -> str:
+    return ROLES[_lang(lang)].get(name, name or "-")
+
+
+def metric_label(key: str, lang: str) -> str:
+    return METRICS[_lang(lang)].get(key, key)
+
+
+def detail_text(key: str, args: dict[str, Any], lang: str) -> str:
+    template = DETAILS[_lang(lang)].get(key)
+    if template is None:  # a key this version does not know (a newer result): show it plainly
+        return key
+    values = {k: role(v, lang) if k == "who" else v for k, v in args.items()}
+    return format_message(template, values)
+
+
+def finding_detail(f: dict[str, Any], lang: str) -> str:
+    """A stored finding's detail in `lang`: from its key when the result has one, else the
+    text it was stored with (results written before details had keys)."""
+    if not f.get("detail_id"):
+        return str(f.get("detail", ""))
+    text = detail_text(f["detail_id"], f.get("detail_args") or {}, lang)
+    if f.get("review_id"):
+        text += "; " + detail_text(f["review_id"], {}, lang)
+    return text
+
+
+def mmss(t: float | None, tenths: bool = False) -> str:
+    """Seconds as mm:ss (mm:ss.s with `tenths`); '-' for None."""
+    if t is None:
+        return "-"
+    t = max(0.0, float(t))
+    return f"{int(t // 60):02d}:{t % 60:04.1f}" if tenths else f"{int(t // 60):02d}:{int(t % 60):02d}"
+
+
+class _MessageFormatter(string.Formatter):
+    """`{hold_reminder_s}` -> 60, `{hold_reminder_s:min}` -> 1 (minutes); numbers as %g."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if format_spec == "min":
+            return f"{value / 60:g}"
+        if isinstance(value, (int, float)) and not format_spec:
+            return f"{value:g}"
+        return super().format_field(value, format_spec)
+
+
+_FORMATTER = _MessageFormatter()
+
+
+def format_message(template: str, values: dict[str, Any]) -> str:
+    """A rule message with its `{setting}` placeholders filled from `values`."""
+    return _FORMATTER.vformat(template, (), values)
+
+
+def placeholders(template: str) -> list[tuple[str, str]]:
+    """(name, format spec) of every `{...}` in a message template; ValueError if malformed."""
+    return [(name, spec or "") for _, name, spec, _ in string.Formatter().parse(template)
+            if name is not None]
