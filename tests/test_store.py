@@ -17,6 +17,7 @@ from conftest import ROOT
 from audit.cli import main
 from audit.errors import AuditError
 from audit.results import store
+from audit.results.export import export
 from audit.results.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -26,7 +27,7 @@ from audit.results.store import (
     write_failure,
     write_result,
 )
-from audit.results.summary import export, summary
+from audit.results.summary import summary
 
 # The schema of version 1 as released (before findings.review), written out here so that the
 # test does not trust the code it tests.

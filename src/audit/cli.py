@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--db", required=True)
     ex.add_argument("--format", choices=("csv", "jsonl", "xlsx"), required=True)
     ex.add_argument("--out", required=True)
+    ex.add_argument("--lang", choices=("zh", "en"), default="zh",
+                    help="language of the failed findings' messages and details (xlsx)")
 
     rs = sub.add_parser("rescore", help="re-run rules over stored calls (no audio, no model)")
     rs.add_argument("--db", required=True)
@@ -214,8 +216,9 @@ def _batch(args: argparse.Namespace, err: Console) -> int:
 
 
 def _db_command(args: argparse.Namespace, err: Console) -> int:
+    from audit.results.export import export
     from audit.results.store import connect
-    from audit.results.summary import export, summary, to_csv
+    from audit.results.summary import summary, to_csv
 
     db = _existing_db(args.db)
     if args.cmd == "rescore":
@@ -226,7 +229,7 @@ def _db_command(args: argparse.Namespace, err: Console) -> int:
         return EXIT_PASS
     conn = connect(db, readonly=True)  # readers need no write access
     if args.cmd == "export":
-        n = export(conn, args.format, args.out)
+        n = export(conn, args.format, args.out, args.lang)
         print(f"{n} calls written to {args.out}")
         return EXIT_PASS
     rows = summary(conn, args.by, args.day)

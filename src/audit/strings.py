@@ -199,6 +199,12 @@ def finding_detail(f: dict[str, Any], lang: str) -> str:
     return text
 
 
+def finding_message(f: dict[str, Any], result: dict[str, Any], lang: str) -> str:
+    """A stored finding's rule message in `lang`, as the result's own pack words it."""
+    messages = (result.get("judged_with") or {}).get("messages") or {}
+    return messages.get(f["rule"], {}).get(lang) or str(f.get("message", ""))
+
+
 def mmss(t: float | None, tenths: bool = False) -> str:
     """Seconds as mm:ss (mm:ss.s with `tenths`); '-' for None."""
     if t is None:

@@ -519,17 +519,6 @@ def result_rows(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
         yield d
 
 
-def failed_findings(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Every failed finding (needing review or not) with its call: call_id, agent_id, rule,
-    severity, deduction, review, start, end, message, detail, evidence_text; by call, the
-    largest deduction first."""
-    return _rows(conn, """
-        SELECT c.call_id, c.agent_id, f.rule, f.severity, f.deduction, f.review, f.start,
-               f."end", f.message, f.detail, f.evidence_text
-        FROM findings f JOIN calls c ON c.id = f.call
-        WHERE f.applicable = 1 AND f.passed = 0 ORDER BY c.id, f.deduction DESC""")
-
-
 def stored_call(conn: sqlite3.Connection, call_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """An audited call by call id, file or sha256 (the newest if several): its audit.call/1
     result and {call_id, agent_id, day, file}. AuditError if there is none."""

@@ -142,9 +142,3 @@ def find_any(stream: Stream, phrases: Sequence[str], threshold: float) -> Hit | 
                     (hit.score == best.score and hit.first < best.first)):
             best = hit
     return best
-
-
-def find_all(stream: Stream, phrases: Sequence[str], threshold: float) -> list[Hit]:
-    """Every phrase that occurs (best occurrence of each), in stream order."""
-    hits = [h for p in phrases if (h := find(stream, p, threshold))]
-    return sorted(hits, key=lambda h: h.first)

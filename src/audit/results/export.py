@@ -1,0 +1,80 @@
+"""Exports of the results database: every call to csv (a row each), jsonl (the full result
+a line) or xlsx (sheets: calls, agents, rules, failed findings). Messages and details of the
+failed findings are in `lang`, from the keys each stored result carries."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from audit.errors import AuditError
+from audit.outputs import commit, temp_path
+from audit.results import store
+from audit.results.summary import call_rows, summary, to_csv
+from audit.strings import finding_detail, finding_message
+
+FORMATS = ("csv", "jsonl", "xlsx")
+
+
+def export(conn: sqlite3.Connection, fmt: str, out: str, lang: str = "zh") -> int:
+    """Write every call to `out` in `fmt` (whole or not at all); the number of calls."""
+    if fmt not in FORMATS:
+        raise AuditError(f"--format must be csv, jsonl or xlsx, not {fmt!r}")
+    rows = call_rows(conn)
+    tmp = temp_path(out)
+    if fmt == "csv":
+        tmp.write_text(to_csv(rows), encoding="utf-8-sig")  # BOM: Excel opens Chinese right
+    elif fmt == "jsonl":
+        with tmp.open("w", encoding="utf-8") as f:
+            for r in store.result_rows(conn):
+                d = r["result"] or {"file": r["file"], "status": "failed", "error": r["error"]}
+                d.update(call_id=r["call_id"], agent_id=r["agent_id"], day=r["day"],
+                         status=r["status"])
+                f.write(json.dumps(d, ensure_ascii=False) + "\n")
+    else:
+        _xlsx(conn, rows, str(tmp), lang)
+    commit(tmp, out)
+    return len(rows)
+
+
+def failed_findings(conn: sqlite3.Connection, lang: str) -> list[dict[str, Any]]:
+    """Every failed finding with its call, largest deduction first within a call, its
+    message and detail in `lang`."""
+    out = []
+    for r in store.result_rows(conn):
+        result = r["result"]
+        if not result:
+            continue
+        failed = [f for f in result["findings"] if f["applicable"] and not f["passed"]]
+        for f in sorted(failed, key=lambda f: -f["deduction"]):
+            ev = f["evidence"]
+            out.append({"call_id": r["call_id"], "agent_id": r["agent_id"], "rule": f["rule"],
+                        "severity": f["severity"], "deduction": f["deduction"],
+                        "review": int(bool(f.get("review"))),
+                        "start": ev[0]["start"] if ev else None,
+                        "end": ev[0]["end"] if ev else None,
+                        "message": finding_message(f, result, lang),
+                        "detail": finding_detail(f, lang),
+                        "evidence_text": " | ".join(e["text"] for e in ev)})
+    return out
+
+
+def _xlsx(conn: sqlite3.Connection, rows: list[dict[str, Any]], path: str, lang: str) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    sheets = {
+        "calls": rows,
+        "agents": summary(conn, "agent"),
+        "rules": summary(conn, "rule"),
+        "failed findings": failed_findings(conn, lang),
+    }
+    wb.remove(wb.active)
+    for name, data in sheets.items():
+        ws = wb.create_sheet(name)
+        if data:
+            ws.append(list(data[0]))
+            for r in data:
+                ws.append(list(r.values()))
+    wb.save(path)

@@ -1,0 +1,57 @@
+"""The package reads like the data flow: no module imports a later stage.
+
+audio -> speech -> metrics -> rules -> (pipeline, results) -> render -> batch -> cli, and the
+shared vocabulary (records, settings, strings, errors, outputs) imports no stage at all.
+Imports inside functions count too: a lazy import that runs back up is still a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "src" / "audit"
+ORDER = {"records": 0, "settings": 0, "strings": 0, "errors": 0, "outputs": 0, "__init__": 0,
+         "audio": 1, "speech": 2, "metrics": 3, "rules": 4, "pipeline": 5, "results": 5,
+         "render": 6, "batch": 7, "cli": 8}
+
+
+def _stage(module: str) -> str:
+    """'audit.rules.judge' -> 'rules'; 'audit' -> '__init__'."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _imports(path: Path) -> list[str]:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("audit"):
+            if node.module == "audit":
+                out += [f"audit.{a.name}" for a in node.names]
+            else:
+                out.append(node.module)
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            raise AssertionError(f"{path}: relative import; use `from audit.x import ...`")
+        elif isinstance(node, ast.Import):
+            out += [a.name for a in node.names if a.name.startswith("audit")]
+    return out
+
+
+def test_every_module_has_a_stage() -> None:
+    for path in PKG.rglob("*.py"):
+        assert path.relative_to(PKG).parts[0].removesuffix(".py") in ORDER, path
+
+
+def test_no_import_runs_back_up() -> None:
+    wrong = []
+    for path in PKG.rglob("*.py"):
+        here = path.relative_to(PKG).parts[0].removesuffix(".py")
+        for module in _imports(path):
+            there = _stage(module)
+            if there == "__version__":
+                continue
+            if ORDER[there] > ORDER[here] or (ORDER[here] == 0 and ORDER[there] > 0):
+                wrong.append(f"{path.relative_to(PKG)} imports {module}")
+            if here in ("pipeline", "results") and there in ("pipeline", "results") and here != there:
+                wrong.append(f"{path.relative_to(PKG)} imports {module}")
+    assert not wrong, wrong
