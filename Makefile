@@ -35,9 +35,9 @@ lint: setup
 # The browser tests need Chromium: installed from Debian when we are root (as in CI);
 # elsewhere they are skipped with the reason (under CI=true a missing browser fails).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-		&& (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) ; } \
-		|| echo "chromium not installed: browser tests will be skipped"
+	@(command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto.*cjk") || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) ; } \
+		|| echo "chromium (and fonts-noto-cjk) not installed: browser tests skip, or show Chinese as boxes"
 
 test: setup lint browser
 	$(BIN)/pytest

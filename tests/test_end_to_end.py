@@ -135,7 +135,7 @@ def test_no_separation_falls_back_to_roles_by_words(tmp_path: Path) -> None:
                        cwd=ROOT, timeout=600)
     assert p.returncode in (0, 1), p.stderr
     r = json.loads(out.read_text(encoding="utf-8"))
-    assert r["separation"] is None and r["roles_reason"].startswith("mono, roles from words")
+    assert r["separation"] is None and r["roles_why"]["key"] == "roles_mono"
     assert r["metrics"]["agent_interruptions"] is None  # overlaps cannot be seen without it
     greet = next(u for u in r["utterances"] if "您好" in u["text"])
     assert greet["role"] == "agent"

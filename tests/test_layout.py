@@ -55,3 +55,14 @@ def test_no_import_runs_back_up() -> None:
             if here in ("pipeline", "results") and there in ("pipeline", "results") and here != there:
                 wrong.append(f"{path.relative_to(PKG)} imports {module}")
     assert not wrong, wrong
+
+
+def test_rescoring_needs_neither_the_recognizer_nor_the_vad() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, audit.results.rescore, audit.render.html; "
+            "print(sorted(m for m in ('faster_whisper', 'ctranslate2', 'onnxruntime', 'webrtcvad') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

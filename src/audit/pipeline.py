@@ -82,7 +82,7 @@ class Auditor:
         decision = assign_roles(utts, sep.regions, sep.channels, self.opts.agent_channel,
                                 sep.diarization)
         acoustics = measure(sep.audio, utts, ringback)
-        separation = _separation(sep.diarization, decision)
+        separation = _separation(sep.diarization, decision, self.opts.lang)
         j = judge(self.pack, acoustics, sep.regions, utts, len(sep.channels) == 2, self.opts.lang,
                   separation_unsure(separation, self.pack.settings))
         t4 = time.perf_counter()
@@ -95,15 +95,18 @@ class Auditor:
             timing_s={"decode": decode_s, "vad": t2 - t1, "asr": t3 - t2, "rules": t4 - t3,
                       "total": decode_s + t4 - t1,
                       **{f"asr_{k}": v - stage0[k] for k, v in self.transcriber.stage_s.items()}},
-            versions=self.versions, roles_reason=decision.reason, regions=sep.regions,
+            versions=self.versions, roles_reason=decision.why.text(self.opts.lang),
+            roles_why=decision.why.to_json(), regions=sep.regions,
             acoustics=asdict(acoustics), separation=separation, judged_with=self.judged_with,
         )
 
 
-def _separation(sep: Diarization | None, decision: RoleDecision) -> dict[str, Any] | None:
+def _separation(sep: Diarization | None, decision: RoleDecision, lang: str,
+                ) -> dict[str, Any] | None:
     if sep is None:
         return None
     return {"method": sep.method, "speakers": sep.speakers, "confidence": sep.confidence,
-            "reason": sep.reason, "agent_speaker": decision.agent_channel,
+            "reason": sep.why.text(lang), "why": sep.why.to_json(),
+            "agent_speaker": decision.agent_channel,
             "overlaps": [list(o) for o in sep.overlaps],
             "timing_s": {k: round(v, 3) for k, v in sep.timing_s.items()}}

@@ -125,7 +125,8 @@ class CallResult:
     utterances: list[Utterance]
     timing_s: dict[str, float]
     versions: dict[str, str]
-    roles_reason: str = ""
+    roles_reason: str = ""  # how the agent was told apart, in the audit's language
+    roles_why: dict[str, Any] | None = None  # the same as {key, args} (strings.DETAILS)
     # Kept with a stored result (not in the JSON) so it can be re-scored without the audio.
     regions: list[Region] = field(default_factory=list)
     acoustics: dict[str, Any] = field(default_factory=dict)
@@ -142,6 +143,7 @@ class CallResult:
             "channels": self.channels,
             "agent_channel": self.agent_channel,
             "roles_reason": self.roles_reason,
+            "roles_why": self.roles_why,
             "separation": self.separation,
             "score": self.score,
             "passed": self.passed,

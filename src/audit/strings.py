@@ -18,6 +18,12 @@ ROLES: dict[str, dict[str, str]] = {
     "zh": {"agent": "坐席", "customer": "客户", "unknown": "未知", "any": "双方"},
     "en": {"agent": "agent", "customer": "caller", "unknown": "unknown", "any": "either party"},
 }
+# the two sides of a call, as roles.py names them
+SIDES: dict[str, dict[str, str]] = {
+    "zh": {"left": "左声道", "right": "右声道", "speaker_1": "说话人1", "speaker_2": "说话人2"},
+    "en": {"left": "left channel", "right": "right channel", "speaker_1": "speaker 1",
+           "speaker_2": "speaker 2"},
+}
 
 LABELS: dict[str, dict[str, str]] = {
     "zh": {"score": "得分", "passed": "通过", "failed": "不通过", "fatal": "致命违规",
@@ -110,6 +116,21 @@ DETAILS: dict[str, dict[str, str]] = {
         "call_length": "{minutes:.1f}分钟（超过{limit:min}分钟复核）",
         "review_unknown_speaker": "说话人不确定（单声道）：需复核",
         "review_separation": "说话人分离不确定：需复核",
+        # who is the agent (speech/roles.py) and how a mono call was separated (diarize.py)
+        "roles_forced": "由 --agent-channel 指定",
+        "roles_cues": "{side}有坐席用语（得分 {score} 对 {other}）",
+        "roles_first": "没有可区分的坐席用语；{side}先开口",
+        "roles_assumed": "没有可区分双方的语音；假定坐席为{side}",
+        "roles_separated": "{method}分离：{reason}，置信度 {confidence:.2f}；坐席：{agent}",
+        "roles_mono": "单声道，按用语判断：坐席 {agent} 句，客户 {customer} 句，未知 {unknown} 句",
+        "roles_mono_why": "单声道，按用语判断：坐席 {agent} 句，客户 {customer} 句，未知 {unknown} 句"
+                          "（{method}：{reason}）",
+        "sep_too_little": "语音太少，无法分离（{windows} 个窗口）",
+        "sep_one_voice": "只有一个声音（{why}）",
+        "sep_one_after_smoothing": "平滑后只剩一个说话人（{why}）",
+        "sep_two_voices": "两个声音（{why}，{windows} 个窗口）",
+        "why_one_cluster": "只有一类", "why_no_pitch": "其中一类没有音高",
+        "why_pitch": "音高中位数 {a:.0f} 对 {b:.0f} Hz", "why_similarity": "声纹相似度 {value:.2f}",
     },
     "en": {
         "agent_spoke": "the agent spoke", "not_agent_spoke": "the agent never spoke",
@@ -149,6 +170,21 @@ DETAILS: dict[str, dict[str, str]] = {
         "call_length": "{minutes:.1f} min (review over {limit:min} min)",
         "review_unknown_speaker": "speaker unsure (mono): needs review",
         "review_separation": "speaker separation unsure: needs review",
+        "roles_forced": "set by --agent-channel",
+        "roles_cues": "agent phrases from {side} (cue score {score} vs {other})",
+        "roles_first": "no distinguishing agent phrases; {side} spoke first",
+        "roles_assumed": "no speech to tell the parties apart; assumed agent is {side}",
+        "roles_separated": "{method} separation, {reason}, confidence {confidence:.2f}; agent: {agent}",
+        "roles_mono": "mono, roles from words: {agent} agent, {customer} customer, {unknown} unknown "
+                      "utterances",
+        "roles_mono_why": "mono, roles from words: {agent} agent, {customer} customer, {unknown} "
+                          "unknown utterances ({method}: {reason})",
+        "sep_too_little": "too little speech to separate ({windows} windows)",
+        "sep_one_voice": "one voice found ({why})",
+        "sep_one_after_smoothing": "one speaker after smoothing ({why})",
+        "sep_two_voices": "two voices ({why}, {windows} windows)",
+        "why_one_cluster": "one cluster", "why_no_pitch": "no pitch in one of the clusters",
+        "why_pitch": "median pitch {a:.0f} vs {b:.0f} Hz", "why_similarity": "voice similarity {value:.2f}",
     },
 }
 
@@ -162,6 +198,11 @@ class Detail:
 
     def text(self, lang: str) -> str:
         return detail_text(self.key, self.args, lang)
+
+    def to_json(self) -> dict[str, Any]:
+        """{key, args}, nested details as the same; what a result stores to re-word it."""
+        return {"key": self.key, "args": {k: v.to_json() if isinstance(v, Detail) else v
+                                          for k, v in self.args.items()}}
 
 
 def _lang(lang: str) -> str:
@@ -184,8 +225,27 @@ def detail_text(key: str, args: dict[str, Any], lang: str) -> str:
     template = DETAILS[_lang(lang)].get(key)
     if template is None:  # a key this version does not know (a newer result): show it plainly
         return key
-    values = {k: role(v, lang) if k == "who" else v for k, v in args.items()}
+    values = {k: _value(k, v, lang) for k, v in args.items()}
     return format_message(template, values)
+
+
+def _value(name: str, v: Any, lang: str) -> Any:
+    """An argument as the reader sees it: roles and sides in their language, nested details
+    (a Detail or its stored {key, args}) worded too."""
+    if isinstance(v, Detail):
+        return v.text(lang)
+    if isinstance(v, dict) and "key" in v:
+        return detail_text(v["key"], v.get("args") or {}, lang)
+    if name in ("who", "agent_role"):
+        return role(v, lang)
+    if name in ("side", "agent") and isinstance(v, str):
+        return SIDES[_lang(lang)].get(v, v)
+    return v
+
+
+def stored_text(text: str, detail: dict[str, Any] | None, lang: str) -> str:
+    """A stored reason in `lang` from its {key, args} when the result has them, else as stored."""
+    return detail_text(detail["key"], detail.get("args") or {}, lang) if detail else text
 
 
 def finding_detail(f: dict[str, Any], lang: str) -> str:

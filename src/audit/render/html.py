@@ -29,7 +29,7 @@ from audit.render.rows import (
     section_name,
     talk_ratio,
 )
-from audit.strings import LABELS, label, mmss
+from audit.strings import LABELS, label, mmss, stored_text
 
 AUDIO_BITRATE = 12000  # Opus: telephone speech stays clear; 5 min of stereo is ~450 KB
 
@@ -121,6 +121,7 @@ def call_view(result: dict[str, Any], lang: str = "zh",
         "section_names": {k: section_name(k, norms, lang) for k in norms.sections},
         "failed": failed, "metrics": metric_table, "fatal_reasons": fatal_reasons,
         "norms": norms,
+        "roles_reason": stored_text(result.get("roles_reason", ""), result.get("roles_why"), lang),
         "level_series": [{"minute": k, "level": v} for k, v in enumerate(levels)],
         "level_band": (st.volume_min_dbfs, st.volume_max_dbfs),
         "rate_series": [{"minute": k, "rate": v} for k, v in enumerate(rates)],

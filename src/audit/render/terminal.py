@@ -15,7 +15,7 @@ from rich.text import Text
 
 from audit.render.rows import detail, message, metric_rows, norms_of, section_name, talk_ratio
 from audit.rules.pack import RulePack
-from audit.strings import label, mmss, role
+from audit.strings import label, mmss, role, stored_text
 
 
 def render(result: dict[str, Any], console: Console, lang: str = "zh",
@@ -29,7 +29,8 @@ def render(result: dict[str, Any], console: Console, lang: str = "zh",
                 f"{label('agent_channel', lang)}: {result['agent_channel']}")
     console.print(head)
     if result.get("roles_reason"):
-        console.print(Text(f"  ({result['roles_reason']})", style="dim"))
+        why = stored_text(result["roles_reason"], result.get("roles_why"), lang)
+        console.print(Text(f"  ({why})", style="dim"))
     if not norms.recorded:
         console.print(Text(f"  ({label('default_norms', lang)})", style="dim"))
     verdict = Text()

@@ -30,6 +30,7 @@ from audit.audio.decode import SAMPLE_RATE, Audio
 from audit.audio.levels import rms, to_dbfs
 from audit.records import Region
 from audit.speech.fbank import fbank
+from audit.strings import Detail
 
 WINDOW_S = 1.5
 HOP_S = 0.75
@@ -68,9 +69,14 @@ class Diarization:
     method: str
     confidence: float  # 0..1
     speakers: int  # 2, or 1 when one voice (or too little speech) was found
-    reason: str
+    why: Detail  # why one or two speakers (strings.DETAILS)
     windows: int = 0
     timing_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        """Why, in English (logs, benchmarks); results store `why` to word it per language."""
+        return self.why.text("en")
 
     def regions(self, samples: np.ndarray) -> list[Region]:
         """Turns as speech regions with the speaker as the channel (for ASR and metrics)."""
@@ -177,21 +183,21 @@ def _normalise(e: np.ndarray, method: str) -> np.ndarray:
     return e / (np.linalg.norm(e, axis=1, keepdims=True) + 1e-9)
 
 
-def _two_voices(raw: np.ndarray, labels: np.ndarray, method: str) -> tuple[bool, float, str]:
+def _two_voices(raw: np.ndarray, labels: np.ndarray, method: str) -> tuple[bool, float, Detail]:
     """(two voices?, signed distance past the line, why) for the clusters `labels` makes."""
     if labels.min() == labels.max():
-        return False, -MARGIN_FULL, "one cluster"
+        return False, -MARGIN_FULL, Detail("why_one_cluster")
     if method == "mfcc-pitch":
         f0 = np.exp([np.nanmedian(raw[labels == k, -2]) for k in (0, 1)])
         if np.isnan(f0).any():
-            return False, -MARGIN_FULL, "no pitch in one of the clusters"
+            return False, -MARGIN_FULL, Detail("why_no_pitch")
         ratio = float(f0.max() / f0.min())
         return ratio >= PITCH_SAME_RATIO, ratio - PITCH_SAME_RATIO, \
-            f"median pitch {f0[0]:.0f} vs {f0[1]:.0f} Hz"
+            Detail("why_pitch", {"a": float(f0[0]), "b": float(f0[1])})
     c = np.stack([raw[labels == k].mean(axis=0) for k in (0, 1)])
     c /= np.linalg.norm(c, axis=1, keepdims=True) + 1e-9
     cos = float(c[0] @ c[1])
-    return cos < CAMPP_SAME_COS, CAMPP_SAME_COS - cos, f"voice similarity {cos:.2f}"
+    return cos < CAMPP_SAME_COS, CAMPP_SAME_COS - cos, Detail("why_similarity", {"value": cos})
 
 
 def _two_means(e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -219,12 +225,12 @@ def diarize(samples: np.ndarray, regions: list[Region], embedder: Embedder | Non
     wins = _windows(regions)
     timing: dict[str, float] = {}
 
-    def one_speaker(confidence: float, reason: str) -> Diarization:
+    def one_speaker(confidence: float, reason: Detail) -> Diarization:
         return Diarization([Turn(r.start, r.end, 0) for r in regions], [], embedder.name,
                            confidence, 1, reason, windows=len(wins), timing_s=timing)
 
     if len(wins) < MIN_WINDOWS:
-        return one_speaker(0.0, f"too little speech to separate ({len(wins)} windows)")
+        return one_speaker(0.0, Detail("sep_too_little", {"windows": len(wins)}))
     raw = embedder.embed([samples[int(a * SAMPLE_RATE):int(b * SAMPLE_RATE)] for a, b in wins])
     t1 = time.perf_counter()
     timing["embed"] = t1 - t0
@@ -232,13 +238,14 @@ def diarize(samples: np.ndarray, regions: list[Region], embedder: Embedder | Non
     labels, cent = _two_means(e)
     differ, margin, why = _two_voices(raw, labels, embedder.name)
     if not differ:
-        return one_speaker(round(min(1.0, -margin / MARGIN_FULL), 3), f"one voice found ({why})")
+        return one_speaker(round(min(1.0, -margin / MARGIN_FULL), 3),
+                           Detail("sep_one_voice", {"why": why}))
     dist = np.sqrt(((e[:, None, :] - cent[None]) ** 2).sum(-1))  # (n, 2)
     score = dist[:, 0] - dist[:, 1]  # > 0: closer to speaker 1
     scale = float(np.median(np.abs(score))) or 1.0
     turns, overlaps = _turns(regions, wins, score / scale)
     if len({t.speaker for t in turns}) < 2:
-        return one_speaker(0.0, f"one speaker after smoothing ({why})")
+        return one_speaker(0.0, Detail("sep_one_after_smoothing", {"why": why}))
     # speaker 0 is whoever spoke first, so labels read naturally
     if turns[0].speaker == 1:
         for t in turns:
@@ -246,7 +253,7 @@ def diarize(samples: np.ndarray, regions: list[Region], embedder: Embedder | Non
     conf = min(1.0, margin / MARGIN_FULL) * min(1.0, len(wins) / 20)
     timing["cluster"] = time.perf_counter() - t1
     return Diarization(turns, overlaps, embedder.name, round(conf, 3), 2,
-                       f"two voices ({why}, {len(wins)} windows)", windows=len(wins),
+                       Detail("sep_two_voices", {"why": why, "windows": len(wins)}), windows=len(wins),
                        timing_s=timing)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from audit.records import Region, Utterance
 from audit.speech.diarize import Diarization
 from audit.speech.match import Stream, find
+from audit.strings import Detail
 
 # (phrase, weight): what agents say and callers rarely do. 您好 alone is weak: callers greet
 # too. Negative weights: what callers say (their order, their complaint), so a rude agent
@@ -32,7 +33,11 @@ CUE_THRESHOLD = 0.8
 class RoleDecision:
     agent_channel: int | None  # None for mono
     label: str  # left | right | mono
-    reason: str
+    why: Detail  # how it was decided (strings.DETAILS), worded in any language
+
+    @property
+    def reason(self) -> str:
+        return self.why.text("en")
 
 
 def cue_score(utterances: list[Utterance]) -> float:
@@ -41,25 +46,24 @@ def cue_score(utterances: list[Utterance]) -> float:
 
 
 def decide_stereo(utterances: list[Utterance], regions: list[Region], forced: str = "auto",
-                  names: tuple[str, str] = ("left channel", "right channel")) -> RoleDecision:
+                  names: tuple[str, str] = ("left", "right")) -> RoleDecision:
     """The agent's channel (or separated speaker): the one that sounds like an agent, else the
     one that spoke first after connect (the agent answers the call)."""
     if forced in ("left", "right"):
-        return RoleDecision(0 if forced == "left" else 1, forced, "set by --agent-channel")
+        return RoleDecision(0 if forced == "left" else 1, forced, Detail("roles_forced"))
     by_ch = {ch: [u for u in utterances if u.channel == ch] for ch in (0, 1)}
     scores = {ch: cue_score(us) for ch, us in by_ch.items()}
     first = {ch: min((r.start for r in regions if r.channel == ch), default=float("inf"))
              for ch in (0, 1)}
     if scores[0] != scores[1]:
         ch = 0 if scores[0] > scores[1] else 1
-        reason = (f"agent phrases from {names[ch]} "
-                  f"(cue score {scores[ch]:g} vs {scores[1 - ch]:g})")
+        why = Detail("roles_cues", {"side": names[ch], "score": scores[ch], "other": scores[1 - ch]})
     elif first[0] != first[1]:
         ch = 0 if first[0] < first[1] else 1
-        reason = f"no distinguishing agent phrases; {names[ch]} spoke first"
+        why = Detail("roles_first", {"side": names[ch]})
     else:
-        ch, reason = 0, f"no speech to tell the parties apart; assumed agent is {names[0]}"
-    return RoleDecision(ch, _name(ch), reason)
+        ch, why = 0, Detail("roles_assumed", {"side": names[0]})
+    return RoleDecision(ch, _name(ch), why)
 
 
 def apply_stereo(utterances: list[Utterance], decision: RoleDecision) -> None:
@@ -74,8 +78,7 @@ def apply_mono(utterances: list[Utterance]) -> RoleDecision:
         if i == 0 and score == 0:
             u.role = "agent"  # the first voice after connect is the party who answered
     n = {r: sum(u.role == r for u in utterances) for r in ("agent", "customer", "unknown")}
-    return RoleDecision(None, "mono", f"mono, roles from words: {n['agent']} agent, "
-                        f"{n['customer']} customer, {n['unknown']} unknown utterances")
+    return RoleDecision(None, "mono", Detail("roles_mono", dict(n)))
 
 
 def _name(ch: int) -> str:
@@ -93,16 +96,17 @@ def assign_roles(utterances: list[Utterance], regions: list[Region], channels: l
     separated = separation is not None and separation.speakers == 2
     if separated:
         assert separation is not None
-        decision = decide_stereo(utterances, regions, "auto", names=("speaker 1", "speaker 2"))
+        decision = decide_stereo(utterances, regions, "auto", names=("speaker_1", "speaker_2"))
         apply_stereo(utterances, decision)
-        return RoleDecision(decision.agent_channel, "mono",
-                            f"{separation.method} separation, {separation.reason}, confidence "
-                            f"{separation.confidence:.2f}; agent: {decision.reason}")
+        return RoleDecision(decision.agent_channel, "mono", Detail("roles_separated", {
+            "method": separation.method, "reason": separation.why,
+            "confidence": separation.confidence, "agent": decision.why}))
     if len(channels) == 2:
         decision = decide_stereo(utterances, regions, agent_channel)
         apply_stereo(utterances, decision)
         return decision
     decision = apply_mono(utterances)
     if separation is not None:
-        decision.reason += f" ({separation.method}: {separation.reason})"
+        decision.why = Detail("roles_mono_why", {**decision.why.args, "method": separation.method,
+                                                 "reason": separation.why})
     return decision
