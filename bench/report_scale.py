@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from audit.render.html import render_call, render_dashboard  # noqa: E402
 from audit.results.store import CallMeta, connect, insert_call, transaction  # noqa: E402
+from audit.rules.judge import judged_with  # noqa: E402
 from audit.rules.pack import load  # noqa: E402
 
 AGENT_LINES = ["您好，这里是客户服务中心，工号001，很高兴为您服务。", "请您稍等，我为您查询一下。",
@@ -49,7 +50,7 @@ def fake_result(duration: float, rng: random.Random, fatal: bool = False) -> dic
                "text": utts[2]["text"]}] if failed else []
         findings.append({"rule": r.id, "section": r.section, "severity": r.severity,
                          "applicable": True, "passed": not failed,
-                         "deduction": r.deduction if failed else 0.0, "message": r.text(),
+                         "deduction": r.deduction if failed else 0.0, "message": r.text("zh", pack.settings),
                          "evidence": ev, "detail": ""})
     lost = sum(f["deduction"] for f in findings)
     sections = {k: sum(f["deduction"] for f in findings if f["section"] == k) for k in pack.sections}
@@ -68,6 +69,7 @@ def fake_result(duration: float, rng: random.Random, fatal: bool = False) -> dic
         "findings": findings, "utterances": utts,
         "timing_s": {"decode": 0.1, "vad": 0.1, "asr": 1.0, "rules": 0.1, "total": 1.3},
         "versions": {"audit": "bench", "model": "none", "rules": "default"},
+        "judged_with": judged_with(pack),
     }
 
 

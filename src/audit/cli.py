@@ -94,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     rl.add_argument("--lang", choices=("zh", "en"), default="zh")
     rc = rsub.add_parser("check", help="validate a rule pack; every error with its line")
     rc.add_argument("file")
+    rt = rsub.add_parser("test", help="run every rule's examples; each wrong verdict with its line")
+    rt.add_argument("file", nargs="?", help="rule pack merged over the default (default: none)")
     rsub.add_parser("default", help="print the default rule pack (a starting point to copy)")
     return p
 
@@ -298,6 +300,18 @@ def _rules(args: argparse.Namespace) -> int:
         for line in e.errors:
             print(f"  {e.path}: {line}")
         return EXIT_ERROR
+    if args.rules_cmd == "test":
+        from audit.rules.examples import examples_of
+        from audit.rules.selftest import check_examples
+
+        failures = check_examples(pack)
+        origin = {r.id: r.origin for r in pack.rules}
+        for f in failures:
+            print(f"{origin[f.rule]}: {f}")
+        n = sum(len(examples_of(r.examples)) for r in pack.rules)
+        print(f"{len(pack.rules)} rules, {n} examples: "
+              + (f"{len(failures)} fail" if failures else "all pass"))
+        return EXIT_FAIL if failures else EXIT_PASS
     print(f"{args.file}: OK ({len(pack.rules)} rules after merging over the default, "
           f"version {pack.fingerprint()})")
     return EXIT_PASS

@@ -49,6 +49,7 @@ class Rule:
     max_count: int | None = None
     examples: dict[str, list[Any]] = field(default_factory=dict)  # {fail: [...], pass: [...]}
     line: int = 0
+    origin: str = "default.yaml"  # the file `line` is in: the default, or the override that set it
 
     def values(self) -> dict[str, Any]:
         """The rule's own numbers a message may cite ({max_count}, {within_s} ...)."""
@@ -84,7 +85,7 @@ class RulePack:
 
     def fingerprint(self) -> str:
         """Version plus a content hash, so a stored result names the exact pack that scored it."""
-        rules = [{k: v for k, v in asdict(r).items() if k not in ("examples", "line")}
+        rules = [{k: v for k, v in asdict(r).items() if k not in ("examples", "line", "origin")}
                  for r in self.rules]
         blob = json.dumps([self.settings.to_json(), rules], sort_keys=True, ensure_ascii=False,
                           default=str)
@@ -157,6 +158,7 @@ def merge(base: dict[str, Any], over: dict[str, Any], path: str) -> dict[str, An
             continue  # reported by override_problems
         target = by_id.get(r["id"])
         if target is None:
+            r["__override_line__"] = r.get("__line__", 0)  # its line is in the override file
             out["rules"].append(r)
             by_id[r["id"]] = r
             continue
@@ -201,7 +203,9 @@ def build(data: dict[str, Any], path: str, sources: list[str]) -> RulePack:
             if isinstance(fields.get(k), dict):
                 fields[k] = {kk: vv for kk, vv in fields[k].items() if kk != "__line__"}
         fields["deduction"] = float(fields.get("deduction", 0))
-        rules.append(Rule(**fields, line=r.get("__override_line__", r.get("__line__", 0))))
+        over = "__override_line__" in r
+        rules.append(Rule(**fields, line=r["__override_line__"] if over else r.get("__line__", 0),
+                          origin=path if over else "default.yaml"))
     return RulePack(name=str(data.get("name", "default")), version=str(data.get("version", "0")),
                     sections=sections, settings=settings, rules=rules, sources=sources)
 

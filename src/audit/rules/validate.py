@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from audit.rules.examples import example_problems
 from audit.settings import Settings
 from audit.settings import problems as settings_problems
 from audit.strings import placeholders
@@ -189,6 +190,7 @@ def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
     thr = r.get("threshold")
     if thr is not None and not (_number(thr) and 0 < thr <= 1):
         out.append("threshold must be a number in (0, 1]")
+    out += example_problems(r)
     return out
 
 
