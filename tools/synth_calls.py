@@ -59,7 +59,7 @@ def bounds(x: np.ndarray) -> tuple[int, int]:
 
 
 def speech_seconds(x: np.ndarray) -> float:
-    """Duration minus inner pauses of 0.5 s or more: the speaking time metrics.py defines."""
+    """Duration minus inner pauses of 0.5 s or more: the speaking time metrics/timing.py defines."""
     n = SR // 100
     k = len(x) // n
     db = 10 * np.log10(np.mean(np.square(x[: k * n].reshape(k, n), dtype=np.float64), axis=1) + 1e-12)

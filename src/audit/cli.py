@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--retry-failed", action="store_true", help="retry files that failed before")
     b.add_argument("--max-hours", type=float, default=4.0, help="longer files are failures")
     b.add_argument("--beam-size", type=int, default=5)
+    b.add_argument("--lang", choices=("zh", "en"), default="zh",
+                   help="language of the stored messages and details")
     b.add_argument("--no-separation", action="store_true", help="mono calls: roles from words "
                    "only, no speaker separation")
     b.add_argument("--cluster", metavar="ADDR", help="run on Dask: local:N (N worker processes "
@@ -188,7 +190,8 @@ def _batch(args: argparse.Namespace, err: Console) -> int:
                         model_dir=args.model, rules=args.rules, pattern=args.pattern,
                         force=args.force, retry_failed=args.retry_failed,
                         max_duration_s=args.max_hours * 3600, beam_size=args.beam_size,
-                        cluster=args.cluster, separate=not args.no_separation)
+                        cluster=args.cluster, separate=not args.no_separation,
+                        lang=args.lang)
     columns = (TextColumn("[bold]audit[/bold]"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[audio]}"), TextColumn("{task.fields[speed]}"),
                TimeRemainingColumn())

@@ -34,7 +34,8 @@ class BatchOptions:
     full_windows: bool = False  # pad every window to 30 s (faster-whisper's way; for the bench)
     limit: int | None = None
     cluster: str | None = None  # "local:N" or a Dask scheduler address (see cluster.py)
-    separate: bool = True  # mono calls: speaker separation (diarize.py)
+    separate: bool = True  # mono calls: speaker separation (speech/diarize.py)
+    lang: str = "zh"  # language of the stored messages and details (strings.py)
 
 
 @dataclass

@@ -34,7 +34,8 @@ def load_auditor(opts: BatchOptions, threads: int, pack: Any = None, name: str =
         auditor = Auditor(AuditOptions(model_dir=opts.model_dir, rules=opts.rules,
                                        asr=AsrOptions(beam_size=opts.beam_size, cpu_threads=threads,
                                                       full_windows=opts.full_windows),
-                                       max_duration_s=opts.max_duration_s, separate=opts.separate),
+                                       max_duration_s=opts.max_duration_s, separate=opts.separate,
+                                       lang=opts.lang),
                           pack=pack)
     except Exception as e:
         _SETUP_ERRORS[name] = first_line(e)
