@@ -259,3 +259,14 @@ def test_a_bad_pack_is_refused_before_anything_is_audited(tmp_path: Path) -> Non
                  "sections:\n  extra: 额外\n"):
         with pytest.raises(RulePackError):
             load(write(tmp_path, text))
+
+
+def test_a_message_may_cite_only_values_its_rule_has(tmp_path: Path) -> None:
+    # greeting has no threshold: citing one would fail at run time, so it is refused at load
+    path = write(tmp_path, "rules:\n  - id: greeting\n    message: {zh: '低于{threshold}'}\n")
+    with pytest.raises(RulePackError) as e:
+        load(path)
+    assert any("{threshold}" in x for x in e.value.errors), e.value.errors
+    ok = write(tmp_path, "rules:\n  - id: greeting\n    message: {zh: '开场{first_s}秒内未问候'}\n",
+               "ok.yaml")
+    assert load(ok).rule("greeting").text("zh", load(ok).settings) == "开场15秒内未问候"

@@ -229,6 +229,16 @@ def test_readonly_never_creates(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_readonly_reads_what_the_previous_release_wrote(tmp_path: Path) -> None:
+    # it recorded version 1 but had added `review`: every column a reader needs is there
+    old = tmp_path / "v1r.sqlite"
+    v1_database(old, with_review=True)
+    conn = connect(old, readonly=True)
+    assert summary(conn, "rule") is not None
+    conn.close()
+    assert version(old) == 1  # untouched
+
+
 def test_readonly_refuses_a_database_that_needs_migrating(tmp_path: Path) -> None:
     old = tmp_path / "v1.sqlite"
     v1_database(old)

@@ -265,11 +265,28 @@ def _check_readable(conn: sqlite3.Connection, path: str | Path) -> None:
     version, has_calls = _version(conn, path)
     if not has_calls:
         raise AuditError(f"{path}: not a callaudit results database (no calls table)")
-    if version < SCHEMA_VERSION:
+    # A database the previous release wrote says version 1 even when it has every column
+    # (it added `review` without saying so): what a reader needs is the columns, not the number.
+    if version < SCHEMA_VERSION and _missing_columns(conn):
         raise AuditError(f"{path}: results database schema version {version} is older than this "
                          f"callaudit ({SCHEMA_VERSION}) and a read-only command does not upgrade it; "
                          f"run a writer command on it once, e.g. `audit rescore --db {path}` "
                          "(with the --rules it was audited with)")
+
+
+def _columns(conn: sqlite3.Connection) -> set[tuple[str, str]]:
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {(tb, c[1]) for tb in tables for c in conn.execute(f'PRAGMA table_info("{tb}")')}
+
+
+def _missing_columns(conn: sqlite3.Connection) -> set[tuple[str, str]]:
+    """(table, column) of the newest SCHEMA that `conn`'s database does not have."""
+    fresh = sqlite3.connect(":memory:")
+    try:
+        _run(fresh, SCHEMA)
+        return _columns(fresh) - _columns(conn)
+    finally:
+        fresh.close()
 
 
 def _version(conn: sqlite3.Connection, path: str | Path) -> tuple[int, bool]:

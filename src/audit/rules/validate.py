@@ -26,7 +26,6 @@ RULE_KEYS = {"id", "section", "severity", "deduction", "check", "message", "sour
              "threshold", "enabled", "min_digits", "max_count", "examples", "extra_phrases",
              "extra_categories", "extra_patterns", "__line__"}
 # what a message may cite besides the settings: the rule's own numbers
-RULE_VALUES = ("min_digits", "max_count", "threshold", *WHERE_KEYS)  # see Rule.values
 
 
 def _key_line(mapping: Any, key: str) -> int | str:
@@ -125,7 +124,7 @@ def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
             isinstance(msg.get(k), str) and msg.get(k) for k in ("zh", "en"))):
         out.append("`message` must be {zh: ..., en: ...}")
     elif isinstance(msg, dict):
-        out += _message_problems(msg)
+        out += _message_problems(msg, r)
     if not isinstance(r.get("enabled", True), bool):
         out.append("`enabled` must be true or false")
     if r.get("section") is not None and str(r.get("section")) not in sections:
@@ -194,10 +193,18 @@ def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
     return out
 
 
-def _message_problems(msg: dict[str, Any]) -> list[str]:
-    """Placeholders in a message must name a setting or one of the rule's own numbers."""
+def _rule_values(r: dict[str, Any]) -> set[str]:
+    """The rule numbers this rule has for a message to cite, as Rule.values gives them:
+    min_digits always (it has a default), the others only when the rule sets them."""
+    where = r.get("where") if isinstance(r.get("where"), dict) else {}
+    return {"min_digits"} | {k for k in ("max_count", "threshold") if r.get(k) is not None} \
+        | {k for k in WHERE_KEYS if k in where}
+
+
+def _message_problems(msg: dict[str, Any], r: dict[str, Any]) -> list[str]:
+    """Placeholders in a message must name a setting or one of this rule's own numbers."""
     out = []
-    known = set(Settings.names()) | set(RULE_VALUES)
+    known = set(Settings.names()) | _rule_values(r)
     for lang, text in _items(msg):
         if not isinstance(text, str):
             continue
@@ -208,8 +215,9 @@ def _message_problems(msg: dict[str, Any]) -> list[str]:
             continue
         for name, spec in cited:
             if name not in known:
-                out.append(f"message.{lang}: {{{name}}} is not a setting or a rule value "
-                           "(one of the names under `settings:`, or min_digits, max_count, ...)")
+                out.append(f"message.{lang}: {{{name}}} is not a setting or a value this rule "
+                           "has (a name under `settings:`, or min_digits, or max_count, "
+                           "threshold, where.* when the rule sets them)")
             elif spec not in ("", "min"):
                 out.append(f"message.{lang}: {{{name}:{spec}}}: the only format is :min "
                            "(seconds shown as minutes)")
