@@ -66,9 +66,7 @@ def audit_job(job: dict[str, Any]) -> dict[str, Any]:
         with _LOCK:
             auditor.opts.agent_channel = job.get("agent_channel", "auto")
             r = auditor.audit(job["file"])
-        regions = [{"channel": g.channel, "start": g.start, "end": g.end,
-                    "level_dbfs": g.level_dbfs} for g in r.regions]
-        return {"job": job, "result": r.to_json(), "regions": regions,
+        return {"job": job, "result": r.to_json(), "regions": [g.to_json() for g in r.regions],
                 "acoustics": r.acoustics, "worker": worker}
     except AuditError as e:
         return {"job": job, "error": str(e), "worker": worker}

@@ -29,6 +29,8 @@ from audit.render.rows import (
     section_name,
     talk_ratio,
 )
+from audit.results import store
+from audit.results.summary import summary
 from audit.strings import LABELS, label, mmss, stored_text
 
 AUDIO_BITRATE = 12000  # Opus: telephone speech stays clear; 5 min of stereo is ~450 KB
@@ -219,17 +221,8 @@ def _relpath(target: str, out: str) -> str:
 
 
 # --- from the database -------------------------------------------------------------------------
-def stored_call(conn: sqlite3.Connection, call_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A stored call's result and meta: audit.results.store.stored_call, kept importable here."""
-    from audit.results import store
-
-    return store.stored_call(conn, call_id)
-
-
 def dashboard_view(conn: sqlite3.Connection, lang: str = "zh", pages: str | None = None,
                    ) -> dict[str, Any]:
-    from audit.results import store
-    from audit.results.summary import summary
 
     L = LABELS[lang]
     ok = store.ok_calls(conn)
@@ -262,9 +255,7 @@ def _safe(name: str) -> str:
 
 
 def render_dashboard(db: str, out: str, lang: str = "zh", link_audio: bool = True) -> str:
-    from audit.results.store import connect
-
-    conn = connect(db, readonly=True)
+    conn = store.connect(db, readonly=True)
     pages_dir = Path(out).with_suffix("")
     pages_name = pages_dir.name + "_calls"
     view = dashboard_view(conn, lang, pages_name)
@@ -272,7 +263,7 @@ def render_dashboard(db: str, out: str, lang: str = "zh", link_audio: bool = Tru
     target = Path(out).resolve().parent / pages_name
     target.mkdir(exist_ok=True)
     for c in view["worst"]:
-        result, meta = stored_call(conn, c["call_id"] or str(c["id"]))
+        result, meta = store.stored_call(conn, c["call_id"] or str(c["id"]))
         audio = c["file"] if link_audio and Path(c["file"]).exists() else None
         render_call(result, str(target / f"{_safe(c['call_id'] or str(c['id']))}.html"),
                     audio=audio, link_audio=True, lang=lang, meta=meta)

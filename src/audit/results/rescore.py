@@ -17,15 +17,16 @@ from audit.rules.pack import load
 
 def rescore(db: str, rules: str | None, lang: str = "zh",
             on_call: Callable[[int, int], None] | None = None) -> int:
+    """Judge every audited call of database `db` again under pack `rules` (None: the
+    default) and store the new verdicts and norms; the number of calls. `on_call(n, total)`
+    after each."""
     pack = load(rules)
     norms = judged_with(pack)
     conn = connect(db)
     rows = calls_to_rescore(conn)
     for n, (call, result, stored_regions, measured) in enumerate(rows, start=1):
-        utts = [Utterance(channel=u["channel"], start=u["start"], end=u["end"], text=u["text"],
-                          role=u["role"], level_dbfs=u.get("level_dbfs", -99.0))
-                for u in result["utterances"]]
-        regions = [Region(r["channel"], r["start"], r["end"], r["level_dbfs"]) for r in stored_regions]
+        utts = [Utterance.from_json(u) for u in result["utterances"]]
+        regions = [Region.from_json(r) for r in stored_regions]
         acoustics = Acoustics(**measured)
         sep = result.get("separation")
         stereo = result["agent_channel"] != "mono" or bool(sep and sep["speakers"] == 2)
