@@ -41,7 +41,7 @@ SR = 16000
 TEL_SR = 8000
 FRAME = SR // 100  # 10 ms energy frames
 SPLIT_PAUSE_S = 0.12  # pauses this long are places a clip may be cut (between words)
-MERGE_GAP_S = 0.5  # truth segments bridge shorter pauses: the VAD merge gap and metrics/timing.py speaking time
+MERGE_GAP_S = 0.5  # truth bridges shorter pauses: the VAD merge gap, metrics/timing.py speaking time
 NOISE_RMS = 10 ** (-60 / 20)  # line noise, so silence is not digital zero
 RING_HZ, RING_AMP = 450.0, 0.2
 
