@@ -22,7 +22,7 @@ from audit.render.rows import metric_rows, norms_of
 from audit.render.terminal import render
 from audit.results.rescore import rescore
 from audit.results.store import CallMeta, connect, write_result
-from audit.strings import DETAILS, LABELS, METRICS, ROLES
+from audit.strings import DETAILS, LABELS, METRICS, ROLES, SIDES, mmss
 
 CENTER = "version: c1\nsettings:\n  answer_delay_max_s: 10\n  speech_rate_max_cpm: 230\n"
 
@@ -96,7 +96,7 @@ def test_a_chinese_report_has_chinese_details(name: str) -> None:
 
 
 def test_every_language_has_every_string() -> None:
-    for table in (LABELS, METRICS, DETAILS, ROLES):
+    for table in (LABELS, METRICS, DETAILS, ROLES, SIDES):
         assert set(table["zh"]) == set(table["en"])
 
 
@@ -109,3 +109,8 @@ def test_every_detail_the_rules_write_has_words() -> None:
     keys |= {"none_said_first", "none_said_last", "review_unknown_speaker", "review_separation"}
     assert len(keys) > 25
     assert keys <= set(DETAILS["en"]), keys - set(DETAILS["en"])
+
+
+def test_times_round_before_they_split_into_minutes() -> None:
+    assert mmss(59.96, tenths=True) == "01:00.0" and mmss(59.96) == "00:59"
+    assert mmss(61.04, tenths=True) == "01:01.0" and mmss(None) == "-"

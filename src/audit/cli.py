@@ -130,6 +130,7 @@ def _check(args: argparse.Namespace, err: Console) -> int:
     from audit.outputs import atomic_write, check_writable
     from audit.pipeline import AuditOptions, Auditor
     from audit.render.terminal import render
+    from audit.rules.pack import load
     from audit.speech.asr import AsrOptions
 
     for path in (args.json, args.html):
@@ -138,11 +139,12 @@ def _check(args: argparse.Namespace, err: Console) -> int:
                         lang=args.lang, asr=AsrOptions(beam_size=args.beam_size,
                                                        cpu_threads=args.threads),
                         separate=not args.no_separation)
+    pack = load(opts.rules)  # a bad rule pack is one line before any audio is read
     t0 = time.perf_counter()
     audio = decode(args.file, opts.max_duration_s)  # once: bad input is reported before the model loads
     decode_s = time.perf_counter() - t0
     with err.status("loading model ..."):
-        auditor = Auditor(opts)
+        auditor = Auditor(opts, pack)
     with err.status("transcribing ...") as status:
         def progress(stage: str, done: int, total: int) -> None:
             status.update(f"transcribing: window {done}/{total} ...")

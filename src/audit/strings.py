@@ -3,7 +3,7 @@
 The terminal, the HTML pages and the exports take their words from here, and the rules
 write a finding's detail as a key and its values (`Detail`), so a result judged in one
 language can be shown in the other. Rule messages are the rule pack's own (zh/en in YAML).
-Add a language by adding a table with the same keys (tests/test_strings.py checks that).
+Add a language by adding a table with the same keys (tests/test_render.py checks that).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ LABELS: dict[str, dict[str, str]] = {
 }
 
 # The metric rows of the terminal and the call page: (key, label). Values and norms are
-# formatted in render/metric_rows.py from the result and the settings it was judged with.
+# formatted in render/rows.py from the result and the settings it was judged with.
 METRICS: dict[str, dict[str, str]] = {
     "zh": {"answer_delay": "应答时延", "speech_rate": "坐席语速", "max_silence": "最长静音",
            "holds": "保持", "interruptions": "抢话", "agent_level": "坐席音量",
@@ -269,7 +269,8 @@ def mmss(t: float | None, tenths: bool = False) -> str:
     """Seconds as mm:ss (mm:ss.s with `tenths`); '-' for None."""
     if t is None:
         return "-"
-    t = max(0.0, float(t))
+    # round first, so 59.96 s is 01:00.0 and not 00:60.0
+    t = round(max(0.0, float(t)), 1) if tenths else float(int(max(0.0, float(t))))
     return f"{int(t // 60):02d}:{t % 60:04.1f}" if tenths else f"{int(t // 60):02d}:{int(t % 60):02d}"
 
 
