@@ -114,3 +114,19 @@ def test_every_detail_the_rules_write_has_words() -> None:
 def test_times_round_before_they_split_into_minutes() -> None:
     assert mmss(59.96, tenths=True) == "01:00.0" and mmss(59.96) == "00:59"
     assert mmss(61.04, tenths=True) == "01:01.0" and mmss(None) == "-"
+
+
+def test_results_stored_by_older_versions_still_render_fully() -> None:
+    r = copy.deepcopy(stored_result("demo_call")["result"])
+    for s in r["metrics"]["silences"]:
+        s["kind"] = "silence"  # what older versions stored for every silence
+    del r["judged_with"]["settings"]["forbid_threshold"]  # a setting added after it was stored
+    v = call_view(r, "zh")
+    assert any(e["kind"] == "hold" for e in v["lanes"]["events"])  # classified from the spans
+    assert norms_of(r).settings.forbid_threshold == 0.85
+    # without its norms, a finding keeps the message it was stored with
+    r2 = copy.deepcopy(stored_result("bad_call")["result"])
+    del r2["judged_with"]
+    secret = next(f for f in r2["findings"] if f["rule"] == "ask_secret")
+    secret["message"] = "中心自定义的消息"
+    assert "中心自定义的消息" in _terminal(r2, "zh")

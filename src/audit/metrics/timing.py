@@ -151,8 +151,8 @@ def compute(ac: Acoustics, regions: list[Region], utts: list[Utterance], stereo:
     dead = [s for s in silences if s.duration > settings.dead_air_s and
             (not _inside(s, hold_silences) or s.duration > settings.hold_reminder_s)]
     for s in silences:
-        s.kind = "dead_air" if any(d.start <= s.start < d.end for d in dead) else \
-            "hold" if any(h.start <= s.start < h.end for h in holds) else "silence"
+        s.kind = silence_kind(s.start, [(h.start, h.end) for h in holds],
+                              [(d.start, d.end) for d in dead])
     agent_s = sum(u.end - u.start for u in agent)
     cust_s = sum(u.end - u.start for u in customer)
     speech_union = _union_length([(r.start, r.end) for r in regions])
@@ -192,6 +192,14 @@ def compute(ac: Acoustics, regions: list[Region], utts: list[Utterance], stereo:
         agent_rate_per_minute=per_minute_rate(agent, duration),
         agent_level_per_minute=per_minute_level(agent, duration),
     )
+
+
+def silence_kind(start: float, holds: list[tuple[float, float]],
+                 dead_air: list[tuple[float, float]]) -> str:
+    """The class of a silence starting at `start` (see the docstring): dead_air, hold or silence."""
+    if any(a <= start < b for a, b in dead_air):
+        return "dead_air"
+    return "hold" if any(a <= start < b for a, b in holds) else "silence"
 
 
 RATE_MINUTE_MIN_S = 3.0  # a minute with less agent speech than this shows no rate

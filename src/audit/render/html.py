@@ -18,12 +18,11 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from audit.audio.decode import Audio, decode
-from audit.metrics.timing import per_minute_level, per_minute_rate
+from audit.metrics.timing import per_minute_level, per_minute_rate, silence_kind
 from audit.outputs import atomic_write
 from audit.records import Utterance
 from audit.render.rows import (
     detail,
-    message,
     metric_rows,
     norms_of,
     section_name,
@@ -31,7 +30,7 @@ from audit.render.rows import (
 )
 from audit.results import store
 from audit.results.summary import summary
-from audit.strings import LABELS, label, mmss, stored_text
+from audit.strings import LABELS, finding_message, label, mmss, stored_text
 
 AUDIO_BITRATE = 12000  # Opus: telephone speech stays clear; 5 min of stereo is ~450 KB
 
@@ -54,7 +53,7 @@ def call_view(result: dict[str, Any], lang: str = "zh",
     st = norms.settings
     dur = max(float(result.get("duration_s") or 0.0), 0.001)
     m = result["metrics"]
-    findings = [{**f, "message": message(f, norms, lang), "detail": detail(f, lang)}
+    findings = [{**f, "message": finding_message(f, result, lang), "detail": detail(f, lang)}
                 for f in result["findings"]]
     failed = [f for f in findings if f["applicable"] and not f["passed"]]
 
@@ -70,8 +69,12 @@ def call_view(result: dict[str, Any], lang: str = "zh",
     for u in result["utterances"]:
         lane = "agent" if u["role"] == "agent" else "customer"
         lanes[lane].append(span(u["start"], u["end"], u["role"], f"{L[u['role']]}: {u['text']}"))
+    holds = [(h["start"], h["end"]) for h in m.get("holds") or []]
+    dead = [(d["start"], d["end"]) for d in m.get("dead_air") or []]
     for s in m.get("silences") or []:
-        kind = s.get("kind") if s.get("kind") in ("dead_air", "hold") else "silence"
+        # from the spans, as the metrics classify it: older results stored every silence as
+        # "silence", and the holds and dead air are in every result
+        kind = silence_kind(s["start"], holds, dead)
         lanes["events"].append(span(s["start"], s["end"], kind,
                                     f"{L[kind]} {s['duration_s']:.0f}s"))
     for s in m.get("interruptions") or []:

@@ -22,7 +22,6 @@ from audit.strings import finding_detail, label, metric_label
 class Norms:
     settings: Settings
     sections: dict[str, dict[str, str]]
-    messages: dict[str, dict[str, str]]  # rule id -> {zh, en}
     rules: str  # the pack's fingerprint
     recorded: bool  # False: the result did not say; the default pack is shown
 
@@ -36,15 +35,11 @@ def norms_of(result: dict[str, Any]) -> Norms:
     """The norms a result was judged with (see the module docstring)."""
     jw = result.get("judged_with") or {}
     if jw.get("settings"):
-        return Norms(Settings.from_mapping(jw["settings"]), jw.get("sections") or {},
-                     jw.get("messages") or {}, jw.get("rules", ""), True)
+        # laid over the default's, so a setting added after the result was stored has a value
+        settings = Settings.from_mapping({**_default_pack().settings.to_json(), **jw["settings"]})
+        return Norms(settings, jw.get("sections") or {}, jw.get("rules", ""), True)
     pack = _default_pack()
-    return Norms(pack.settings, pack.sections,
-                 {r.id: r.messages(pack.settings) for r in pack.rules}, pack.fingerprint(), False)
-
-
-def message(f: dict[str, Any], norms: Norms, lang: str) -> str:
-    return norms.messages.get(f["rule"], {}).get(lang) or f.get("message", "")
+    return Norms(pack.settings, pack.sections, pack.fingerprint(), False)
 
 
 def detail(f: dict[str, Any], lang: str) -> str:

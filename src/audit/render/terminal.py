@@ -13,9 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from audit.render.rows import detail, message, metric_rows, norms_of, section_name, talk_ratio
+from audit.render.rows import detail, metric_rows, norms_of, section_name, talk_ratio
 from audit.rules.pack import RulePack
-from audit.strings import label, mmss, role, stored_text
+from audit.strings import finding_message, label, mmss, role, stored_text
 
 
 def render(result: dict[str, Any], console: Console, lang: str = "zh",
@@ -53,7 +53,7 @@ def render(result: dict[str, Any], console: Console, lang: str = "zh",
         sev = {"fatal": "bold red", "major": "red", "minor": "yellow", "info": "cyan"}[f["severity"]]
         line = Text("  ? " if f.get("review") else "  ✗ ", style=sev)
         line.append(f"{f['rule']}", style=f"bold {sev}")
-        line.append(f"  -{f['deduction']:g}  {message(f, norms, lang)}")
+        line.append(f"  -{f['deduction']:g}  {finding_message(f, result, lang)}")
         why = detail(f, lang)
         if why:
             line.append(f"  [{why}]", style="dim")
