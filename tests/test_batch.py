@@ -18,7 +18,7 @@ from audio_util import distinct_calls, write_wav
 from conftest import ROOT, SAMPLES
 
 from audit.audio.decode import decode
-from audit.batch.jobs import discover, pattern_regex
+from audit.batch.jobs import discover, name_fields, pattern_regex
 
 AUDIT = [sys.executable, "-m", "audit.cli"]
 
@@ -60,11 +60,42 @@ def test_pattern_and_manifest(tmp_path: Path) -> None:
         w = csv.writer(f)
         w.writerow(["path", "call_id", "agent_id", "agent_channel", "started_at"])
         w.writerow(["a b.wav", "C1", "张三", "right", "2026-11-22 09:30:00"])
-    jobs = discover(str(man))
+    jobs = discover(str(man)).jobs
     assert jobs[0]["file"] == str(tmp_path / "a b.wav") and jobs[0]["agent_id"] == "张三"
     assert jobs[0]["agent_channel"] == "right" and jobs[0]["day"] == "2026-11-22"
-    jobs = discover(str(tmp_path), "{date}_{agent_id}_{call_id}")
-    assert [j["call_id"] for j in jobs] == ["a b"]  # no match: the stem is the call id
+    found = discover(str(tmp_path), "{date}_{agent_id}_{call_id}")
+    assert [j["call_id"] for j in found.jobs] == ["a b"]  # no match: the stem is the call id
+    assert found.unmatched == [str(tmp_path / "a b.wav")]  # ... and it is reported
+
+
+def test_pattern_fields_are_what_they_say() -> None:
+    rx = pattern_regex("{date}_{agent_id}_{call_id}")
+    assert name_fields(rx, "2026-11-22_A007_c_42") == {"date": "2026-11-22", "agent_id": "A007",
+                                                        "call_id": "c_42"}
+    assert name_fields(rx, "20261122T103205_A007_c42")["date"] == "20261122T103205"  # type: ignore[index]
+    # names the pattern was not written for are not half-matched into agents "late", "x"
+    for stem in ("dead_late_x", "20261345_A007_c42", "2026-11-22_A007", "notes"):
+        assert name_fields(rx, stem) is None, stem
+
+
+def test_discovery_reports_what_it_cannot_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A subfolder the batch cannot enter is reported and counted, never skipped silently.
+    (Permissions do not stop root, so the refusal is injected where os.walk lists a folder.)"""
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "a.wav").write_bytes(b"x")
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "b.wav").write_bytes(b"x")
+    real = os.scandir
+
+    def scandir(path):  # type: ignore[no-untyped-def]
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    found = discover(str(tmp_path))
+    assert [Path(j["file"]).name for j in found.jobs] == ["a.wav"]
+    assert found.unreadable == [f"{tmp_path / 'locked'}: Permission denied"]
 
 
 @pytest.mark.model

@@ -113,7 +113,7 @@ def _chromium() -> str:
     except ImportError:
         path = None
     if not path:
-        reason = "no Chromium/Playwright here (make test installs chromium when run as root)"
+        reason = "no Chromium/Playwright here (`make browser` installs chromium and fonts-noto-cjk, as root)"
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)

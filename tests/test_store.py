@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT
 
 from audit.cli import main
-from audit.errors import AuditError
+from audit.errors import AuditError, StorageError
 from audit.results import store
 from audit.results.export import export
 from audit.results.store import (
@@ -273,7 +273,7 @@ def test_readonly_reads_summary_and_exports(tmp_path: Path) -> None:
                                          "day": "2026-11-22", "file": "/rec/c2.wav"}
     with pytest.raises(AuditError, match="no audited call 'c3'"):
         store.stored_call(conn, "c3")
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+    with pytest.raises(StorageError, match="readonly"):  # one line, not a sqlite3 traceback
         write_failure(conn, meta(9), "x")
     out = tmp_path / "all.jsonl"
     assert export(conn, "jsonl", str(out)) == 3

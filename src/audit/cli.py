@@ -1,12 +1,16 @@
-"""`audit` command line: check one call, list or validate rule packs.
+"""`audit` command line: check one call, audit a folder, report, list or validate rule packs.
 
-Exit status: 0 the call passes, 1 it fails the audit, 2 usage or input error.
+Exit status: 0 the call passes (a batch: every file audited), 1 it fails the audit (a batch:
+some files could not be audited, each stored as failed with its reason), 2 usage or input
+error, 3 a batch was incomplete (paths it could not read), 4 the results database could not
+be written (disk full, read-only); what was stored before is intact. README: "Failure modes".
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,9 +18,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from audit import __version__
-from audit.errors import AuditError, RulePackError
+from audit.errors import AuditError, RulePackError, StorageError
 
-EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE, EXIT_STORAGE = 0, 1, 2, 3, 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
     c.add_argument("--no-separation", action="store_true", help="mono calls: roles from words "
                    "only, no speaker separation")
+    c.add_argument("--max-missing", type=float, metavar="SECONDS", help="refuse a truncated "
+                   "recording missing more than this of its declared length (default: a warning)")
 
     b = sub.add_parser("batch", help="audit a folder or a CSV manifest into a database")
     b.add_argument("source", help="folder (searched recursively) or manifest.csv "
@@ -53,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="re-audit calls already stored")
     b.add_argument("--retry-failed", action="store_true", help="retry files that failed before")
     b.add_argument("--max-hours", type=float, default=4.0, help="longer files are failures")
+    b.add_argument("--max-missing", type=float, metavar="SECONDS", help="a truncated recording "
+                   "missing more than this of its declared length is stored as failed "
+                   "(default: audited with a warning)")
     b.add_argument("--beam-size", type=int, default=5)
     b.add_argument("--lang", choices=("zh", "en"), default="zh",
                    help="language of the stored messages and details")
@@ -115,12 +124,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "report":
             return _report(args)
         return _rules(args)
+    except StorageError as e:
+        _error(err, e)
+        return EXIT_STORAGE
     except AuditError as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}", markup=True, highlight=False, soft_wrap=True)
+        _error(err, e)
         return EXIT_ERROR
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
+    except BrokenPipeError:
+        # `audit ... | head`: the reader left. Files were written before the terminal output;
+        # point stdout at nothing so that Python's exit flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+
+
+def _error(err: Console, e: Exception) -> None:
+    err.print(f"[red]error:[/red] {escape(str(e))}", markup=True, highlight=False, soft_wrap=True)
 
 
 def _check(args: argparse.Namespace, err: Console) -> int:
@@ -138,7 +159,7 @@ def _check(args: argparse.Namespace, err: Console) -> int:
     opts = AuditOptions(model_dir=args.model, rules=args.rules, agent_channel=args.agent_channel,
                         lang=args.lang, asr=AsrOptions(beam_size=args.beam_size,
                                                        cpu_threads=args.threads),
-                        separate=not args.no_separation)
+                        separate=not args.no_separation, max_missing_s=args.max_missing)
     pack = load(opts.rules)  # a bad rule pack is one line before any audio is read
     t0 = time.perf_counter()
     audio = decode(args.file, opts.max_duration_s)  # once: bad input is reported before the model loads
@@ -179,11 +200,13 @@ def _batch(args: argparse.Namespace, err: Console) -> int:
 
     from audit.batch.jobs import BatchOptions, BatchStats
     from audit.batch.pool import run
+    from audit.results.store import connect
     from audit.rules.pack import load
     from audit.speech.model import resolve
 
     load(args.rules)  # a bad rule pack or model is one line now, not one error per worker
     resolve(args.model)
+    connect(args.db).close()  # a database that cannot be written: one line before any work
     if args.cluster:
         from audit.batch.cluster import require_dask
 
@@ -193,33 +216,53 @@ def _batch(args: argparse.Namespace, err: Console) -> int:
                         force=args.force, retry_failed=args.retry_failed,
                         max_duration_s=args.max_hours * 3600, beam_size=args.beam_size,
                         cluster=args.cluster, separate=not args.no_separation,
-                        lang=args.lang)
+                        lang=args.lang, max_missing_s=args.max_missing)
     columns = (TextColumn("[bold]audit[/bold]"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[audio]}"), TextColumn("{task.fields[speed]}"),
                TimeRemainingColumn())
+    seen: list[BatchStats] = []  # the running totals, for a batch stopped by its database
     with Progress(*columns, console=err, transient=False) as bar:
         task = bar.add_task("audit", total=None, audio="", speed="")
 
-        shown = []
-
         def progress(stats: BatchStats, out: dict | None) -> None:
-            if stats.dashboard and not shown:
-                bar.console.print(f"Dask dashboard: {stats.dashboard}", highlight=False)
-                shown.append(1)
+            if not seen:
+                seen.append(stats)
+                if stats.dashboard:
+                    bar.console.print(f"Dask dashboard: {stats.dashboard}", highlight=False)
             bar.update(task, total=stats.total, completed=stats.done + stats.errors,
                        audio=f"{stats.audio_s / 3600:.2f} h audio",
                        speed=f"{stats.speed:.1f}x real time")
             if out and "error" in out:
-                bar.console.print(f"[yellow]failed:[/yellow] {out['error']}", highlight=False,
-                                  soft_wrap=True)
+                bar.console.print(f"[yellow]failed:[/yellow] {escape(out['error'])}",
+                                  highlight=False, soft_wrap=True)
 
-        stats = run(args.source, opts, progress)
+        try:
+            stats = run(args.source, opts, progress)
+        except StorageError as e:
+            if seen:
+                s = seen[0]
+                raise StorageError(f"{e}; stopped: {s.done + s.errors} calls of this run were "
+                                   f"stored and are intact, {s.total - s.done - s.errors} were "
+                                   "not (run the same command again when it can write)") from None
+            raise
     mins = stats.elapsed / 60
     print(f"{stats.done + stats.errors} audited in {mins:.1f} min "
           f"({stats.audio_s / 3600:.2f} h of audio, {stats.speed:.1f}x real time): "
           f"{stats.passed} passed, {stats.failed_audit} failed the audit, "
-          f"{stats.errors} could not be audited; {stats.skipped} already in {args.db}")
+          f"{stats.errors} could not be audited; {stats.skipped} already in {args.db}"
+          + (f"; {stats.duplicates} duplicates of files in this batch" if stats.duplicates else ""))
+    if stats.unmatched:
+        print(f"{len(stats.unmatched)} file names do not fit --pattern '{args.pattern}' (stored "
+              f"without its fields): " + _some(stats.unmatched))
+    if stats.unreadable:
+        print(f"could not be read: {len(stats.unreadable)} paths, their calls were not audited "
+              f"(the batch is incomplete): " + _some(stats.unreadable))
+        return EXIT_INCOMPLETE
     return EXIT_FAIL if stats.errors else EXIT_PASS
+
+
+def _some(items: list[str], n: int = 5) -> str:
+    return "; ".join(items[:n]) + (f"; ... and {len(items) - n} more" if len(items) > n else "")
 
 
 def _db_command(args: argparse.Namespace, err: Console) -> int:
@@ -258,6 +301,7 @@ def _db_command(args: argparse.Namespace, err: Console) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from audit.outputs import check_writable
+    from audit.records import result_problem
     from audit.render.html import render_call, render_dashboard
     from audit.results.store import connect, stored_call
 
@@ -277,8 +321,9 @@ def _report(args: argparse.Namespace) -> int:
             result = json.loads(Path(args.result).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise AuditError(f"{args.result}: not a readable result JSON ({e})") from None
-        if result.get("schema") != "audit.call/1":
-            raise AuditError(f"{args.result}: not an audit.call/1 result")
+        problem = result_problem(result)
+        if problem:
+            raise AuditError(f"{args.result}: {problem}")
         render_call(result, args.out, audio=args.audio, link_audio=args.link_audio,
                     lang=args.lang)
     else:

@@ -33,3 +33,8 @@ class RulePackError(AuditError):
         super().__init__(f"{path}: {len(errors)} error(s) in rule pack: " + "; ".join(errors))
         self.path = path
         self.errors = errors
+
+
+class StorageError(AuditError):
+    """The results database cannot be written (disk full, read-only medium, I/O error).
+    What was stored before is intact; the CLI exits with its own status (4)."""

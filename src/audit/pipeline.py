@@ -21,6 +21,7 @@ from audit.audio.condition import distinct_channels
 from audit.audio.decode import Audio, decode
 from audit.audio.tones import detect_ringback
 from audit.audio.vad import VadOptions, call_regions
+from audit.errors import InputError
 from audit.metrics.acoustics import measure
 from audit.records import CallResult
 from audit.rules.judge import judge, judged_with, separation_unsure
@@ -43,6 +44,9 @@ class AuditOptions:
     vad: VadOptions = field(default_factory=VadOptions)
     max_duration_s: float = 4 * 3600
     separate: bool = True  # mono calls: split the two speakers (False: roles from words only)
+    # a recording missing more than this many seconds of its declared length is refused
+    # (None: audited with a warning)
+    max_missing_s: float | None = None
 
 
 class Auditor:
@@ -67,6 +71,10 @@ class Auditor:
                     decode_s: float = 0.0) -> CallResult:
         """Audit a recording already decoded (the spot check decodes once for the audit and
         the page)."""
+        if self.opts.max_missing_s is not None and audio.missing_s > self.opts.max_missing_s:
+            raise InputError(audio.path, f"truncated: the header declares {audio.declared_s:.1f} s, "
+                             f"the file holds {audio.duration:.1f} s (more than "
+                             f"{self.opts.max_missing_s:g} s missing)")
         t1 = time.perf_counter()
         channels = distinct_channels(audio)
         ringback = detect_ringback(audio)
@@ -98,6 +106,8 @@ class Auditor:
             versions=self.versions, roles_reason=decision.why.text(self.opts.lang),
             roles_why=decision.why.to_json(), regions=sep.regions,
             acoustics=asdict(acoustics), separation=separation, judged_with=self.judged_with,
+            warnings=[{**w.to_json(), "text": w.text(self.opts.lang)} for w in audio.warnings],
+            declared_s=audio.declared_s,
         )
 
 

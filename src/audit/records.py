@@ -133,6 +133,9 @@ class CallResult:
     separation: dict[str, Any] | None = None  # mono calls: how the two speakers were separated
     # the rule pack it was judged with: fingerprint, effective settings, sections, messages
     judged_with: dict[str, Any] = field(default_factory=dict)
+    # what is wrong with the recording itself (truncated, a bad header): {key, args, text}
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    declared_s: float | None = None  # the length the file's header declares, when it does
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -155,4 +158,25 @@ class CallResult:
             "timing_s": {k: round(v, 3) for k, v in self.timing_s.items()},
             "versions": self.versions,
             "judged_with": self.judged_with,
+            "warnings": self.warnings,
+            "declared_s": None if self.declared_s is None else round(self.declared_s, 3),
         }
+
+
+ROLES = ("agent", "customer", "unknown")
+_REQUIRED = ("file", "duration_s", "score", "passed", "fatal", "findings", "utterances",
+             "metrics", "sections")
+
+
+def result_problem(d: Any) -> str:
+    """The first reason a JSON value is not an audit.call/1 result a page can show, or ""."""
+    if not isinstance(d, dict) or d.get("schema") != SCHEMA:
+        return f"not an {SCHEMA} result"
+    missing = [k for k in _REQUIRED if k not in d]
+    if missing:
+        return f"{SCHEMA} result without {', '.join(missing)}"
+    for i, u in enumerate(d["utterances"]):
+        if not isinstance(u, dict) or u.get("role") not in ROLES:
+            role = u.get("role") if isinstance(u, dict) else u
+            return f"utterance {i + 1} has role {role!r} (one of {', '.join(ROLES)})"
+    return ""

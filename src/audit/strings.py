@@ -131,6 +131,11 @@ DETAILS: dict[str, dict[str, str]] = {
         "sep_two_voices": "两个声音（{why}，{windows} 个窗口）",
         "why_one_cluster": "只有一类", "why_no_pitch": "其中一类没有音高",
         "why_pitch": "音高中位数 {a:.0f} 对 {b:.0f} Hz", "why_similarity": "声纹相似度 {value:.2f}",
+        # what is wrong with the recording itself (audio/decode.py)
+        "warn_truncated": "录音不完整：文件头声明 {declared_s} 秒，实际只有 {decoded_s} 秒（文件被截断）",
+        "warn_wav_size_unset": "WAV 文件头未写长度（录音中断或仍在写入）：已读取现有的 {present_s} 秒",
+        "warn_wav_size_short": "WAV 文件头声明 {declared_s} 秒，文件实有 {present_s} 秒：已全部读取",
+        "warn_decode_stopped": "解码在第 {at_s} 秒处出错停止（{reason}）：只审核了此前的部分",
     },
     "en": {
         "agent_spoke": "the agent spoke", "not_agent_spoke": "the agent never spoke",
@@ -185,6 +190,14 @@ DETAILS: dict[str, dict[str, str]] = {
         "sep_two_voices": "two voices ({why}, {windows} windows)",
         "why_one_cluster": "one cluster", "why_no_pitch": "no pitch in one of the clusters",
         "why_pitch": "median pitch {a:.0f} vs {b:.0f} Hz", "why_similarity": "voice similarity {value:.2f}",
+        "warn_truncated": "incomplete recording: the header declares {declared_s} s, the file holds "
+                          "{decoded_s} s (truncated)",
+        "warn_wav_size_unset": "the WAV header gives no length (a recording cut off or still being "
+                               "written): read the {present_s} s that are there",
+        "warn_wav_size_short": "the WAV header declares {declared_s} s, the file holds {present_s} s: "
+                               "read all of it",
+        "warn_decode_stopped": "decoding stopped with an error at {at_s} s ({reason}): only the part "
+                               "before it was audited",
     },
 }
 

@@ -4,7 +4,9 @@ which of them are not yet in the database (by content hash)."""
 from __future__ import annotations
 
 import csv
+import datetime
 import hashlib
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -36,12 +38,16 @@ class BatchOptions:
     cluster: str | None = None  # "local:N" or a Dask scheduler address (see cluster.py)
     separate: bool = True  # mono calls: speaker separation (speech/diarize.py)
     lang: str = "zh"  # language of the stored messages and details (strings.py)
+    max_missing_s: float | None = None  # truncated by more than this: stored as failed
 
 
 @dataclass
 class BatchStats:
     total: int = 0
-    skipped: int = 0
+    skipped: int = 0  # already in the database
+    duplicates: int = 0  # copies (same content) of a file earlier in this batch
+    unreadable: list[str] = field(default_factory=list)  # paths discovery could not enter
+    unmatched: list[str] = field(default_factory=list)  # names that do not fit --pattern
     done: int = 0
     passed: int = 0
     failed_audit: int = 0
@@ -49,6 +55,7 @@ class BatchStats:
     audio_s: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     model_loads: dict[int, int] = field(default_factory=dict)  # worker pid -> models it loaded
+    worker_deaths: int = 0  # local-pool workers that died (killed, e.g. out of memory)
     dashboard: str | None = None  # the Dask dashboard's address, on a cluster
 
     @property
@@ -69,47 +76,110 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
+# What a field of a file name pattern may match: a date is a date (so that "dead_late_x"
+# is not filed under agent "late" on day "dead"); other fields are anything but a separator
+# of the pattern's own.
+_DATE = r"\d{4}-?\d{2}-?\d{2}(?:[T ]?\d{2}[:-]?\d{2}(?:[:-]?\d{2})?)?"
+
+
 def pattern_regex(pattern: str) -> re.Pattern[str]:
-    """'{date}_{agent_id}_{call_id}' -> a regex over the file name without its suffix."""
+    """'{date}_{agent_id}_{call_id}' -> a regex over the file name without its suffix.
+    `{date}` matches YYYYMMDD or YYYY-MM-DD (optionally with a time); another field matches
+    characters up to the text that follows it in the pattern (the last field: the rest)."""
     parts = re.split(r"\{(\w+)\}", pattern)
-    rx = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+    rx = ""
+    for i, p in enumerate(parts):
+        if i % 2 == 0:
+            rx += re.escape(p)
+            continue
+        after = parts[i + 1][:1] if i + 1 < len(parts) else ""
+        rx += f"(?P<{p}>{_DATE if p == 'date' else f'[^{re.escape(after)}]+' if after else '.+'})"
     return re.compile(f"^{rx}$")
 
 
+def name_fields(rx: re.Pattern[str], stem: str) -> dict[str, str] | None:
+    """The pattern's fields in a file name, or None when the name does not fit the pattern
+    (including a {date} that is no calendar date)."""
+    m = rx.match(stem)
+    if not m:
+        return None
+    fields = m.groupdict()
+    if fields.get("date") and _day(fields["date"]) is None:
+        return None
+    return fields
+
+
 def _day(value: str | None) -> str | None:
+    """YYYY-MM-DD of a date at the start of `value`; None when there is no real date."""
     if not value:
         return None
     m = re.match(r"(\d{4})-?(\d{2})-?(\d{2})", value)
-    return f"{m.group(1)}-{m.group(2)}-{m.group(3)}" if m else None
+    if not m:
+        return None
+    try:
+        return datetime.date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
+    except ValueError:  # 2026-13-45
+        return None
 
 
-def discover(source: str, pattern: str | None = None) -> list[dict[str, Any]]:
-    """Jobs from a folder (recursive) or a CSV manifest (column `path` required)."""
+@dataclass
+class Found:
+    """What discovery found: the jobs, the paths it could not enter or read (their calls are
+    not audited: the night is incomplete), and the names that did not fit --pattern (audited,
+    stored without the pattern's fields)."""
+
+    jobs: list[dict[str, Any]]
+    unreadable: list[str] = field(default_factory=list)  # "path: reason"
+    unmatched: list[str] = field(default_factory=list)
+
+
+def discover(source: str, pattern: str | None = None) -> Found:
+    """Jobs from a folder (recursive) or a CSV manifest (column `path` required).
+
+    Raises AuditError when `source` itself cannot be read. A subfolder that cannot be
+    entered is not skipped silently: it is in `Found.unreadable`."""
     src = Path(source)
     if not src.exists():
         raise AuditError(f"{source}: no such file or folder")
     if src.is_file() and src.suffix.lower() == ".csv":
-        return _manifest(src)
+        return Found(_manifest(src))
+    found = Found([])
     if src.is_file():
         files = [src]
     else:
-        files = sorted(p for p in src.rglob("*") if p.is_file() and
-                       p.suffix.lower() in AUDIO_SUFFIXES)
+        if not os.access(src, os.R_OK | os.X_OK):
+            raise AuditError(f"{source}: cannot read this folder (permission denied)")
+        files = sorted(_audio_files(src, found.unreadable))
     rx = pattern_regex(pattern) if pattern else None
-    jobs = []
     for p in files:
         fields: dict[str, str] = {}
         if rx:
-            m = rx.match(p.stem)
-            fields = m.groupdict() if m else {}
-        jobs.append({
+            fields = name_fields(rx, p.stem) or {}
+            if not fields:
+                found.unmatched.append(str(p))
+        try:  # a link to nothing is still a call that was given: stored as failed later
+            mtime = (p.stat() if p.exists() else p.lstat()).st_mtime
+        except OSError as e:
+            found.unreadable.append(f"{p}: {e.strerror or e}")
+            continue
+        found.jobs.append({
             "file": str(p), "call_id": fields.get("call_id") or p.stem,
             "agent_id": fields.get("agent_id"),
-            "day": _day(fields.get("date")) or time.strftime("%Y-%m-%d",
-                                                              time.localtime(p.stat().st_mtime)),
+            "day": _day(fields.get("date")) or time.strftime("%Y-%m-%d", time.localtime(mtime)),
             "started_at": fields.get("date"), "agent_channel": "auto",
         })
-    return jobs
+    return found
+
+
+def _audio_files(folder: Path, unreadable: list[str]) -> list[Path]:
+    """Recordings under `folder` by suffix; every folder that cannot be entered is noted."""
+    def failed(e: OSError) -> None:
+        unreadable.append(f"{e.filename}: {e.strerror or e}")
+
+    out = []
+    for root, _dirs, names in os.walk(folder, onerror=failed, followlinks=False):
+        out.extend(Path(root) / n for n in names if Path(n).suffix.lower() in AUDIO_SUFFIXES)
+    return out
 
 
 def _manifest(path: Path) -> list[dict[str, Any]]:
@@ -135,10 +205,13 @@ def _manifest(path: Path) -> list[dict[str, Any]]:
 
 
 def pending(jobs: list[dict[str, Any]], conn: Any, opts: BatchOptions,
-            ) -> Iterator[dict[str, Any]]:
-    """Jobs not yet stored (by content hash), hashed; unreadable files fail here already."""
+            stats: BatchStats | None = None) -> Iterator[dict[str, Any]]:
+    """Jobs not yet stored (by content hash), hashed; unreadable files fail here already.
+    What is left out is counted in `stats`: already stored, or a copy of a file earlier in
+    this batch."""
     done = {} if opts.force else known(conn)
     seen: set[str] = set()
+    stats = stats or BatchStats()
     for job in jobs:
         try:
             job["sha256"] = file_sha256(job["file"])
@@ -146,7 +219,11 @@ def pending(jobs: list[dict[str, Any]], conn: Any, opts: BatchOptions,
             job["sha256"] = "unreadable:" + job["file"]
             job["error"] = f"{job['file']}: cannot read ({e.strerror or e})"
         status = done.get(job["sha256"])
-        if job["sha256"] in seen or status == "ok" or (status == "failed" and not opts.retry_failed):
+        if job["sha256"] in seen:
+            stats.duplicates += 1
+            continue
+        if status == "ok" or (status == "failed" and not opts.retry_failed):
+            stats.skipped += 1
             continue
         seen.add(job["sha256"])
         yield job

@@ -38,12 +38,13 @@ def default_split(cores: int | None = None) -> tuple[int, int]:
 def run(source: str, opts: BatchOptions,
         on_progress: Callable[[BatchStats, dict[str, Any] | None], None] | None = None,
         ) -> BatchStats:
-    jobs = discover(source, opts.pattern)
+    found = discover(source, opts.pattern)
     conn = connect(opts.db)
-    todo = list(pending(jobs, conn, opts))
+    stats = BatchStats(unreadable=found.unreadable, unmatched=found.unmatched)
+    todo = list(pending(found.jobs, conn, opts, stats))
     if opts.limit is not None:
         todo = todo[: opts.limit]
-    stats = BatchStats(total=len(todo), skipped=len(jobs) - len(todo))
+    stats.total = len(todo)
     if on_progress:
         on_progress(stats, None)
     broken = [j for j in todo if "error" in j]

@@ -127,6 +127,7 @@ def call_view(result: dict[str, Any], lang: str = "zh",
         "failed": failed, "metrics": metric_table, "fatal_reasons": fatal_reasons,
         "norms": norms,
         "roles_reason": stored_text(result.get("roles_reason", ""), result.get("roles_why"), lang),
+        "warnings": [stored_text(w.get("text", ""), w, lang) for w in result.get("warnings") or []],
         "level_series": [{"minute": k, "level": v} for k, v in enumerate(levels)],
         "level_band": (st.volume_min_dbfs, st.volume_max_dbfs),
         "rate_series": [{"minute": k, "rate": v} for k, v in enumerate(rates)],
@@ -237,7 +238,7 @@ def dashboard_view(conn: sqlite3.Connection, lang: str = "zh", pages: str | None
     peak = max(hist) or 1
     for c in ok:
         c["fatal_rules"] = ", ".join(fatal_rules.get(c["id"], []))
-        c["href"] = f"{pages}/{_safe(c['call_id'] or str(c['id']))}.html" if pages else None
+        c["href"] = f"{pages}/{page_name(c)}" if pages else None
     worst = [c for c in ok if c["fatal"]] + [c for c in ok if not c["fatal"]][:20]
     return {
         "lang": lang, "L": L,
@@ -257,6 +258,12 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:120]
 
 
+def page_name(call: dict[str, Any]) -> str:
+    """The file name of a stored call's page: its call id for the reader, and its content
+    hash so that two calls with one call id (another day, another center) never share a page."""
+    return f"{_safe(call['call_id'] or 'call')}-{call['sha256'][:12]}.html"
+
+
 def render_dashboard(db: str, out: str, lang: str = "zh", link_audio: bool = True) -> str:
     conn = store.connect(db, readonly=True)
     pages_dir = Path(out).with_suffix("")
@@ -266,9 +273,9 @@ def render_dashboard(db: str, out: str, lang: str = "zh", link_audio: bool = Tru
     target = Path(out).resolve().parent / pages_name
     target.mkdir(exist_ok=True)
     for c in view["worst"]:
-        result, meta = store.stored_call(conn, c["call_id"] or str(c["id"]))
+        result, meta = store.stored_call(conn, c["sha256"])  # this call, not another with its id
         audio = c["file"] if link_audio and Path(c["file"]).exists() else None
-        render_call(result, str(target / f"{_safe(c['call_id'] or str(c['id']))}.html"),
+        render_call(result, str(target / page_name(c)),
                     audio=audio, link_audio=True, lang=lang, meta=meta)
     atomic_write(out, _env().get_template("dashboard.html.j2").render(**view))
     return out

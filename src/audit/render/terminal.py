@@ -33,6 +33,8 @@ def render(result: dict[str, Any], console: Console, lang: str = "zh",
         console.print(Text(f"  ({why})", style="dim"))
     if not norms.recorded:
         console.print(Text(f"  ({label('default_norms', lang)})", style="dim"))
+    for w in result.get("warnings") or []:  # before the verdict: it is a verdict on less
+        console.print(Text(f"  ! {stored_text(w.get('text', ''), w, lang)}", style="bold yellow"))
     verdict = Text()
     colour = "green" if result["passed"] else "red"
     verdict.append(f" {result['score']:g} ", style=f"bold white on {colour}")

@@ -22,15 +22,16 @@ stored in meta.schema_version); MIGRATIONS brings an older database up to it on 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audit.errors import AuditError, first_line
+from audit.errors import AuditError, StorageError, first_line
 
 # The newest schema: a new database is created from it directly. An existing one is brought
 # here by MIGRATIONS (below); tests/test_store.py checks that both roads end in the same tables.
@@ -210,14 +211,17 @@ def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
     """
     if readonly and not Path(path).is_file():
         raise AuditError(f"{path}: no such results database")
+    if not readonly:
+        why = _not_writable(Path(path))
+        if why:  # at once, not after the busy handler's wait
+            raise StorageError(f"{path}: cannot write the results database ({why})")
     try:
-        if readonly:  # a URI, so that the path may hold '?' or '#'; no file is created
-            conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True,
-                                   timeout=60, isolation_level=None)
-        else:
-            conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)  # explicit BEGINs
-    except sqlite3.Error as e:
+        conn = _open_reader(path) if readonly else \
+            sqlite3.connect(str(path), timeout=60, isolation_level=None)  # explicit BEGINs
+    except sqlite3.OperationalError as e:
         raise AuditError(f"{path}: cannot open the results database ({first_line(e)})") from None
+    except sqlite3.DatabaseError as e:  # "file is not a database", seen by the reader's probe
+        raise AuditError(f"{path}: not a SQLite results database ({first_line(e)})") from None
     conn.row_factory = sqlite3.Row
     try:
         conn.execute("PRAGMA busy_timeout=60000")  # another writer (a second batch) waits, no error
@@ -227,12 +231,56 @@ def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
             _open_writer(conn, path)
     except BaseException as e:
         conn.close()
+        if isinstance(e, sqlite3.OperationalError) and _storage_fault(e):
+            raise StorageError(f"{path}: cannot write the results database ({first_line(e)})") from None
         if isinstance(e, sqlite3.OperationalError):
             raise AuditError(f"{path}: cannot use the results database ({first_line(e)})") from None
         if isinstance(e, sqlite3.DatabaseError):  # "file is not a database", a damaged file
             raise AuditError(f"{path}: not a SQLite results database ({first_line(e)})") from None
         raise
     return conn
+
+
+def _open_reader(path: str | Path) -> sqlite3.Connection:
+    """Read-only (`mode=ro`, a URI so that the path may hold '?' or '#'; no file is created).
+    A WAL database on a read-only medium cannot be opened so (its -shm index cannot be made):
+    there nothing can write it either, so it is opened as immutable."""
+    uri = Path(path).resolve().as_uri()
+    conn = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=60, isolation_level=None)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        if not _not_writable(Path(path).resolve().parent):
+            raise
+    return sqlite3.connect(uri + "?immutable=1", uri=True, isolation_level=None)
+
+
+def _not_writable(path: Path) -> str:
+    """Why a writer cannot write `path` (a database file, or the folder a new one goes in);
+    "" when it can. Checked first so that the error is one line at once."""
+    target = path if path.exists() else path.resolve().parent
+    folder = target if target.is_dir() else target.parent
+    if not folder.is_dir():
+        return f"folder {folder} does not exist"
+    try:
+        if os.statvfs(target).f_flag & os.ST_RDONLY:
+            return "read-only file system"
+    except OSError:
+        pass
+    # WAL needs to create -wal and -shm files beside the database: the folder must be writable
+    for p in {target, folder}:
+        if not os.access(p, os.W_OK):
+            return f"no write permission on {p}"
+    return ""
+
+
+def _storage_fault(e: sqlite3.Error) -> bool:
+    """Errors of the disk or the medium, not of the data: full, read-only, I/O."""
+    msg = str(e).lower()
+    return any(k in msg for k in ("disk is full", "readonly", "read-only", "disk i/o",
+                                  "unable to open"))
 
 
 def _open_writer(conn: sqlite3.Connection, path: str | Path) -> None:
@@ -325,10 +373,22 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE")  # take the write lock now, not half-way through
     try:
         yield
-    except BaseException:
-        conn.execute("ROLLBACK")
+        conn.execute("COMMIT")
+    except BaseException as e:
+        with suppress(sqlite3.Error):  # a failed COMMIT may have rolled back already
+            conn.execute("ROLLBACK")
+        if isinstance(e, sqlite3.OperationalError) and _storage_fault(e):
+            # the disk, not the call: every call committed before this one is intact
+            raise StorageError(f"{_file_of(conn)}: cannot write the results database "
+                               f"({first_line(e)})") from None
         raise
-    conn.execute("COMMIT")
+
+
+def _file_of(conn: sqlite3.Connection) -> str:
+    try:
+        return str(conn.execute("PRAGMA database_list").fetchone()[2])
+    except sqlite3.Error:
+        return "results database"
 
 
 def known(conn: sqlite3.Connection) -> dict[str, str]:
@@ -549,9 +609,9 @@ def stored_call(conn: sqlite3.Connection, call_id: str) -> tuple[dict[str, Any],
 
 
 def ok_calls(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """The audited calls, lowest score first: id, call_id, agent_id, day, file, duration_s,
-    score, passed, fatal."""
-    return _rows(conn, "SELECT id, call_id, agent_id, day, file, duration_s, score, passed, fatal "
+    """The audited calls, lowest score first: id, sha256, call_id, agent_id, day, file,
+    duration_s, score, passed, fatal."""
+    return _rows(conn, "SELECT id, sha256, call_id, agent_id, day, file, duration_s, score, passed, fatal "
                        "FROM calls WHERE status = 'ok' ORDER BY score, id")
 
 
