@@ -348,3 +348,25 @@ def test_only_the_store_holds_sql() -> None:
     holders = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
                      if SQL.search(p.read_text(encoding="utf-8")))
     assert holders == ["results/store.py"]
+
+
+def test_no_speech_is_a_status_of_its_own(tmp_path: Path) -> None:
+    """A recording in which nobody was heard: stored as 'no_speech' (also in a database made
+    before that status existed), no score, counted apart, never re-audited."""
+    old = tmp_path / "v1.sqlite"
+    v1_database(old)
+    conn = connect(old)  # migrated: the calls table is rebuilt, its findings kept
+    assert summary(conn, "rule")[0]["failed"] == 1
+    before = {r["agent"]: r for r in summary(conn, "agent")}["A009"]
+    silent = result()
+    silent.update(outcome="no_speech", score=None, passed=False, findings=[])
+    write_result(conn, meta(7, "A009"), silent, [], ACOUSTICS)
+    row = conn.execute("SELECT status, score, passed FROM calls WHERE sha256 = 'h7'").fetchone()
+    assert tuple(row) == ("no_speech", None, None)
+    agents = {r["agent"]: r for r in summary(conn, "agent")}
+    assert agents["A009"]["calls"] == 1 and agents["A009"]["no_speech"] == 1
+    assert agents["A009"]["pass_rate"] == before["pass_rate"]  # not a failed call either
+    assert agents["A009"]["avg_score"] == before["avg_score"]
+    assert store.known(conn)["h7"] == "no_speech"
+    assert [c["file"] for c in store.no_speech_calls(conn)] == ["/rec/c7.wav"]
+    conn.close()

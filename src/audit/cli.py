@@ -3,7 +3,8 @@
 Exit status: 0 the call passes (a batch: every file audited), 1 it fails the audit (a batch:
 some files could not be audited, each stored as failed with its reason), 2 usage or input
 error, 3 a batch was incomplete (paths it could not read), 4 the results database could not
-be written (disk full, read-only); what was stored before is intact. README: "Failure modes".
+be written (disk full, read-only; what was stored before is intact), 5 (check) nobody speaks
+in the recording: there is no call to judge. README: "Failure modes".
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rich.markup import escape
 from audit import __version__
 from audit.errors import AuditError, RulePackError, StorageError
 
-EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE, EXIT_STORAGE = 0, 1, 2, 3, 4
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE, EXIT_STORAGE, EXIT_NO_SPEECH = 0, 1, 2, 3, 4, 5
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -186,6 +187,8 @@ def _check(args: argparse.Namespace, err: Console) -> int:
             out.print(f"\nJSON: {args.json}", style="dim")
         if args.html:
             out.print(f"HTML: {args.html}", style="dim")
+    if result.get("outcome") == "no_speech":
+        return EXIT_NO_SPEECH
     return EXIT_PASS if result["passed"] else EXIT_FAIL
 
 
@@ -249,6 +252,7 @@ def _batch(args: argparse.Namespace, err: Console) -> int:
     print(f"{stats.done + stats.errors} audited in {mins:.1f} min "
           f"({stats.audio_s / 3600:.2f} h of audio, {stats.speed:.1f}x real time): "
           f"{stats.passed} passed, {stats.failed_audit} failed the audit, "
+          + (f"{stats.no_speech} had no speech, " if stats.no_speech else "") +
           f"{stats.errors} could not be audited; {stats.skipped} already in {args.db}"
           + (f"; {stats.duplicates} duplicates of files in this batch" if stats.duplicates else ""))
     if stats.unmatched:

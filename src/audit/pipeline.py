@@ -1,7 +1,8 @@
 """One recording in, one scored CallResult out. Each stage is a public function of its
 package, and `Auditor.audit` is their composition:
 
-    decode -> distinct_channels -> detect_ringback -> call_regions      (audio/)
+    decode -> remove_offset -> distinct_channels -> detect_ringback
+    -> call_regions                                                     (audio/)
     -> separate -> transcribe -> assign_roles                           (speech/)
     -> measure                                                          (metrics/)
     -> judge: metrics, findings, score                                  (rules/)
@@ -17,19 +18,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from audit import __version__
-from audit.audio.condition import distinct_channels
+from audit.audio.condition import distinct_channels, remove_offset
 from audit.audio.decode import Audio, decode
 from audit.audio.tones import detect_ringback
 from audit.audio.vad import VadOptions, call_regions
 from audit.errors import InputError
 from audit.metrics.acoustics import measure
-from audit.records import CallResult
+from audit.records import CallResult, Region, Utterance
 from audit.rules.judge import judge, judged_with, separation_unsure
 from audit.rules.pack import RulePack, load
 from audit.speech.asr import AsrOptions, Transcriber
 from audit.speech.diarize import Diarization, default_embedder, separate
 from audit.speech.model import describe, resolve
 from audit.speech.roles import RoleDecision, assign_roles
+from audit.strings import Detail
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -76,6 +78,7 @@ class Auditor:
                              f"the file holds {audio.duration:.1f} s (more than "
                              f"{self.opts.max_missing_s:g} s missing)")
         t1 = time.perf_counter()
+        remove_offset(audio)
         channels = distinct_channels(audio)
         ringback = detect_ringback(audio)
         regions = call_regions(audio, channels, ringback, self.opts.vad)
@@ -95,6 +98,7 @@ class Auditor:
                   separation_unsure(separation, self.pack.settings))
         t4 = time.perf_counter()
         s = j.score
+        silent = no_speech(sep.regions, utts)
         return CallResult(
             file=audio.path, duration_s=audio.duration, sample_rate=audio.source_rate,
             channels=audio.source_channels, agent_channel=decision.label, score=s.score,
@@ -108,7 +112,32 @@ class Auditor:
             acoustics=asdict(acoustics), separation=separation, judged_with=self.judged_with,
             warnings=[{**w.to_json(), "text": w.text(self.opts.lang)} for w in audio.warnings],
             declared_s=audio.declared_s,
+        ) if silent is None else CallResult(
+            file=audio.path, duration_s=audio.duration, sample_rate=audio.source_rate,
+            channels=audio.source_channels, agent_channel=decision.label, score=None,
+            passed=False, fatal=False, sections={}, metrics=j.metrics.to_json(self.pack.settings),
+            findings=[], utterances=utts,
+            timing_s={"decode": decode_s, "vad": t2 - t1, "asr": t3 - t2, "rules": t4 - t3,
+                      "total": decode_s + t4 - t1},
+            versions=self.versions, regions=sep.regions, acoustics=asdict(acoustics),
+            judged_with=self.judged_with,
+            warnings=[{**w.to_json(), "text": w.text(self.opts.lang)} for w in audio.warnings],
+            declared_s=audio.declared_s, outcome="no_speech",
+            outcome_why={**silent.to_json(), "text": silent.text(self.opts.lang)},
         )
+
+
+def no_speech(regions: list[Region], utts: list[Utterance]) -> Detail | None:
+    """Why a recording holds no call to audit (None when somebody said something).
+
+    Judged on words, not on the VAD alone: line hiss, hum and music can pass for voice, but
+    a recognizer that hears no word in any of it means that nobody spoke. A call in which
+    one party spoke is a call (the rules judge the silence of the other)."""
+    if any(u.text.strip() for u in utts):
+        return None
+    if not regions:
+        return Detail("no_speech_none", {})
+    return Detail("no_speech_no_words", {"seconds": round(sum(r.duration for r in regions), 1)})
 
 
 def _separation(sep: Diarization | None, decision: RoleDecision, lang: str,

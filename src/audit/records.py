@@ -116,7 +116,7 @@ class CallResult:
     sample_rate: int
     channels: int
     agent_channel: str  # left | right | mono
-    score: float
+    score: float | None  # None when there is no call to score (outcome "no_speech")
     passed: bool
     fatal: bool
     sections: dict[str, float]
@@ -136,11 +136,17 @@ class CallResult:
     # what is wrong with the recording itself (truncated, a bad header): {key, args, text}
     warnings: list[dict[str, Any]] = field(default_factory=list)
     declared_s: float | None = None  # the length the file's header declares, when it does
+    # "audited", or "no_speech": nobody was heard (line noise, music, an abandoned call), so
+    # there is no call to judge: no score, never a pass; `outcome_why` says what was found
+    outcome: str = "audited"
+    outcome_why: dict[str, Any] | None = None  # {key, args, text} (strings.DETAILS)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
             "file": self.file,
+            "outcome": self.outcome,
+            "outcome_why": self.outcome_why,
             "duration_s": round(self.duration_s, 3),
             "sample_rate": self.sample_rate,
             "channels": self.channels,

@@ -27,6 +27,7 @@ SIDES: dict[str, dict[str, str]] = {
 
 LABELS: dict[str, dict[str, str]] = {
     "zh": {"score": "得分", "passed": "通过", "failed": "不通过", "fatal": "致命违规",
+           "no_speech": "无语音", "not_audited": "未作为通话审核",
            "failed_rules": "扣分项", "none": "无", "review": "待复核",
            "scorecard": "评分表", "timeline": "时间轴", "transcript": "通话文本",
            "metrics": "指标与规范", "rule": "规则", "result": "结果", "deduction": "扣分",
@@ -44,6 +45,7 @@ LABELS: dict[str, dict[str, str]] = {
            "judged_with": "评分规则", "default_norms": "未记录评分规则，按默认规则显示",
            "agent_channel": "坐席声道", "channels": "声道"},
     "en": {"score": "Score", "passed": "PASS", "failed": "FAIL", "fatal": "FATAL",
+           "no_speech": "NO SPEECH", "not_audited": "not audited as a call",
            "failed_rules": "Failed rules", "none": "none", "review": "needs review",
            "scorecard": "Scorecard", "timeline": "Timeline", "transcript": "Transcript",
            "metrics": "Metrics against norms", "rule": "Rule", "result": "Result",
@@ -136,6 +138,8 @@ DETAILS: dict[str, dict[str, str]] = {
         "warn_wav_size_unset": "WAV 文件头未写长度（录音中断或仍在写入）：已读取现有的 {present_s} 秒",
         "warn_wav_size_short": "WAV 文件头声明 {declared_s} 秒，文件实有 {present_s} 秒：已全部读取",
         "warn_decode_stopped": "解码在第 {at_s} 秒处出错停止（{reason}）：只审核了此前的部分",
+        "no_speech_none": "录音中没有语音（只有静音或噪声）",
+        "no_speech_no_words": "录音中有 {seconds} 秒声音，但识别不出任何话语（噪声、音乐或无人接听）",
     },
     "en": {
         "agent_spoke": "the agent spoke", "not_agent_spoke": "the agent never spoke",
@@ -198,6 +202,9 @@ DETAILS: dict[str, dict[str, str]] = {
                                "read all of it",
         "warn_decode_stopped": "decoding stopped with an error at {at_s} s ({reason}): only the part "
                                "before it was audited",
+        "no_speech_none": "nobody speaks in the recording (only silence or noise)",
+        "no_speech_no_words": "{seconds} s of sound, but no words in any of it (noise, music or "
+                              "an unanswered call)",
     },
 }
 

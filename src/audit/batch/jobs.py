@@ -51,6 +51,7 @@ class BatchStats:
     done: int = 0
     passed: int = 0
     failed_audit: int = 0
+    no_speech: int = 0  # recordings in which nobody was heard (stored as status no_speech)
     errors: int = 0
     audio_s: float = 0.0
     started: float = field(default_factory=time.perf_counter)
@@ -222,7 +223,7 @@ def pending(jobs: list[dict[str, Any]], conn: Any, opts: BatchOptions,
         if job["sha256"] in seen:
             stats.duplicates += 1
             continue
-        if status == "ok" or (status == "failed" and not opts.retry_failed):
+        if status in ("ok", "no_speech") or (status == "failed" and not opts.retry_failed):
             stats.skipped += 1
             continue
         seen.add(job["sha256"])

@@ -100,7 +100,9 @@ def _store(conn: Any, out: dict[str, Any], stats: BatchStats,
         write_result(conn, meta, r, out["regions"], out["acoustics"])
         stats.done += 1
         stats.audio_s += r["duration_s"]
-        if r["passed"]:
+        if r.get("outcome") == "no_speech":  # not a call: neither passed nor failed
+            stats.no_speech += 1
+        elif r["passed"]:
             stats.passed += 1
         else:
             stats.failed_audit += 1

@@ -128,6 +128,8 @@ def call_view(result: dict[str, Any], lang: str = "zh",
         "norms": norms,
         "roles_reason": stored_text(result.get("roles_reason", ""), result.get("roles_why"), lang),
         "warnings": [stored_text(w.get("text", ""), w, lang) for w in result.get("warnings") or []],
+        "outcome_why": stored_text((result.get("outcome_why") or {}).get("text", ""),
+                                   result.get("outcome_why"), lang),
         "level_series": [{"minute": k, "level": v} for k, v in enumerate(levels)],
         "level_band": (st.volume_min_dbfs, st.volume_max_dbfs),
         "rate_series": [{"minute": k, "rate": v} for k, v in enumerate(rates)],
@@ -231,6 +233,7 @@ def dashboard_view(conn: sqlite3.Connection, lang: str = "zh", pages: str | None
     L = LABELS[lang]
     ok = store.ok_calls(conn)
     failures = store.failed_files(conn)
+    silent = store.no_speech_calls(conn)
     fatal_rules = store.fatal_rules_by_call(conn)
     hist = [0] * 10
     for c in ok:
@@ -244,11 +247,14 @@ def dashboard_view(conn: sqlite3.Connection, lang: str = "zh", pages: str | None
         "lang": lang, "L": L,
         "totals": {"calls": len(ok), "hours": sum(c["duration_s"] or 0 for c in ok) / 3600,
                    "pass_rate": (sum(c["passed"] for c in ok) / len(ok)) if ok else 0.0,
-                   "fatal": sum(c["fatal"] for c in ok), "failed_files": len(failures)},
+                   "fatal": sum(c["fatal"] for c in ok), "failed_files": len(failures),
+                   "no_speech": len(silent)},
         "hist": [{"label": f"{10 * i}–{10 * i + 9 if i < 9 else 100}", "n": n,
                   "h": round(100 * n / peak, 1)} for i, n in enumerate(hist)],
         "agents": summary(conn, "agent"), "rules": summary(conn, "rule"), "worst": worst,
         "failures": failures,
+        "no_speech": [{**c, "why": stored_text((c["why"] or {}).get("text", ""), c["why"], lang)}
+                      for c in silent],
         "days": sorted({c["day"] for c in ok if c["day"]}),
         "agent_ids": sorted({c["agent_id"] for c in ok if c["agent_id"]}),
     }

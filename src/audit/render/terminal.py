@@ -35,6 +35,14 @@ def render(result: dict[str, Any], console: Console, lang: str = "zh",
         console.print(Text(f"  ({label('default_norms', lang)})", style="dim"))
     for w in result.get("warnings") or []:  # before the verdict: it is a verdict on less
         console.print(Text(f"  ! {stored_text(w.get('text', ''), w, lang)}", style="bold yellow"))
+    if result.get("outcome") == "no_speech":  # no call to judge: no score, never a pass
+        verdict = Text()
+        verdict.append(f" {label('no_speech', lang)} ", style="bold white on yellow")
+        why = stored_text((result.get("outcome_why") or {}).get("text", ""), result.get("outcome_why"),
+                          lang)
+        verdict.append(f"  {label('not_audited', lang)}: {why}", style="bold yellow")
+        console.print(verdict)
+        return
     verdict = Text()
     colour = "green" if result["passed"] else "red"
     verdict.append(f" {result['score']:g} ", style=f"bold white on {colour}")

@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS calls (
   agent_id TEXT,
   day TEXT,
   started_at TEXT,
-  status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+  status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'no_speech')),
   error TEXT,
   duration_s REAL,
   channels INTEGER,
@@ -173,6 +173,23 @@ def _add_findings_review(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE findings ADD COLUMN review INTEGER DEFAULT 0")
 
 
+def _allow_no_speech(conn: sqlite3.Connection) -> None:
+    # SQLite cannot alter a CHECK constraint: the calls table is rebuilt from SCHEMA's and
+    # its rows copied (connect() runs migrations with foreign keys off, so dropping the old
+    # table does not cascade to findings, utterances, regions and metrics).
+    if "'no_speech'" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'calls'").fetchone()[0]:
+        return
+    create = next(st for st in SCHEMA.split(";") if "CREATE TABLE IF NOT EXISTS calls " in st)
+    conn.execute(create.replace("IF NOT EXISTS calls ", "calls_new "))
+    cols = ", ".join(f'"{r[1]}"' for r in conn.execute("PRAGMA table_info(calls)"))
+    conn.execute(f"INSERT INTO calls_new ({cols}) SELECT {cols} FROM calls")  # noqa: S608
+    conn.execute("DROP TABLE calls")
+    conn.execute("ALTER TABLE calls_new RENAME TO calls")
+    for st in SCHEMA.split(";"):
+        if "CREATE INDEX IF NOT EXISTS calls_" in st:
+            conn.execute(st)
+
+
 Step = Callable[[sqlite3.Connection], None] | str
 
 # (version, what it changes, SQL statements separated by ';' or a function of the connection).
@@ -182,6 +199,7 @@ Step = Callable[[sqlite3.Connection], None] | str
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "tables meta, calls, findings, utterances, regions, metrics", _V1),
     (2, "findings.review: failed, but who spoke is unsure (a person decides)", _add_findings_review),
+    (3, "calls.status 'no_speech': nobody was heard, no call to judge", _allow_no_speech),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]  # the newest: what SCHEMA is
 
@@ -295,18 +313,25 @@ def _open_writer(conn: sqlite3.Connection, path: str | Path) -> None:
                 raise
             time.sleep(0.1)
     conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a power loss loses no commit
-    conn.execute("PRAGMA foreign_keys=ON")
+    # Foreign keys off while migrating (a step may rebuild a table; see _allow_no_speech),
+    # checked before the commit, then on for the writer's work.
+    conn.execute("PRAGMA foreign_keys=OFF")
     with transaction(conn):  # BEGIN IMMEDIATE waits for a concurrent creator, then sees its tables
         version, has_calls = _version(conn, path)
         if version == 0 and not has_calls:  # brand new: the newest schema directly
             _run(conn, SCHEMA)
             _set_version(conn, SCHEMA_VERSION)
-            return
-        # version 0 with tables: made before the version was recorded; every step is idempotent
-        for step_version, _, step in MIGRATIONS:
-            if step_version > version:
-                _run(conn, step)
-                _set_version(conn, step_version)
+        else:
+            # version 0 with tables: made before the version was recorded; steps are idempotent
+            for step_version, _, step in MIGRATIONS:
+                if step_version > version:
+                    _run(conn, step)
+                    _set_version(conn, step_version)
+            bad = conn.execute("PRAGMA foreign_key_check").fetchone()
+            if bad:
+                raise AuditError(f"{path}: migration broke a reference in table {bad[0]}; "
+                                 "the database is left as it was")
+    conn.execute("PRAGMA foreign_keys=ON")
 
 
 def _check_readable(conn: sqlite3.Connection, path: str | Path) -> None:
@@ -418,7 +443,9 @@ def insert_call(conn: sqlite3.Connection, meta: CallMeta, result: dict[str, Any]
                 regions: list[dict[str, Any]], acoustics: dict[str, Any]) -> int:
     """Insert an audited call (its audit.call/1 `result`, VAD `regions`, measured `acoustics`)
     inside the caller's transaction, replacing nothing; returns the call's row id. For bulk
-    loads (one transaction for many calls); the batch uses write_result."""
+    loads (one transaction for many calls); the batch uses write_result. A result whose
+    outcome is "no_speech" is stored with that status and no score or verdict."""
+    silent = result.get("outcome") == "no_speech"
     t = result["timing_s"]
     v = result["versions"]
     cur = conn.execute(
@@ -426,10 +453,12 @@ def insert_call(conn: sqlite3.Connection, meta: CallMeta, result: dict[str, Any]
         duration_s, channels, sample_rate, agent_channel, score, passed, fatal,
         agent_speech_rate_cpm, audit_version, model_version, rules_version,
         t_decode, t_vad, t_asr, t_rules, t_total, audited_at, result_json, acoustics_json)
-        VALUES (?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (meta.sha256, meta.file, meta.call_id, meta.agent_id, meta.day, meta.started_at,
+         "no_speech" if silent else "ok",
          result["duration_s"], result["channels"], result["sample_rate"], result["agent_channel"],
-         result["score"], int(result["passed"]), int(result["fatal"]),
+         result["score"], None if silent else int(result["passed"]),
+         None if silent else int(result["fatal"]),
          result["metrics"].get("agent_speech_rate_cpm"), v["audit"], v["model"], v["rules"],
          t.get("decode"), t.get("vad"), t.get("asr"), t.get("rules"), t.get("total"), _now(),
          json.dumps(result, ensure_ascii=False), json.dumps(acoustics)),
@@ -507,8 +536,9 @@ def summary_rows(conn: sqlite3.Connection, by: str, day: str | None = None,
                  top: int = 3) -> list[dict[str, Any]]:
     """One row per agent, rule or day (`by`), of one `day` or of all.
 
-    Per agent and per day: calls, audio_hours, avg_score, pass_rate, fatal_calls, (agent:
-    avg_speech_rate_cpm), unreadable_files and top_failures, the `top` most failed rules as
+    Per agent and per day: calls (audited), audio_hours (all), avg_score, pass_rate,
+    fatal_calls, (agent: avg_speech_rate_cpm), no_speech (recordings in which nobody was
+    heard: not calls, never passed), unreadable_files and top_failures, the `top` most failed rules as
     [(rule, times), ...] (failures needing review left out). Per rule: section, severity,
     applicable, failed, fail_rate, needs_review, points_deducted; the most failed first.
     """
@@ -522,6 +552,7 @@ def summary_rows(conn: sqlite3.Connection, by: str, day: str | None = None,
                    ROUND(AVG(passed), 3) AS pass_rate,
                    COALESCE(SUM(fatal), 0) AS fatal_calls,
                    ROUND(AVG(agent_speech_rate_cpm), 1) AS avg_speech_rate_cpm,
+                   SUM(status = 'no_speech') AS no_speech,
                    SUM(status = 'failed') AS unreadable_files
             FROM calls WHERE 1 {where} GROUP BY agent ORDER BY agent""", args)  # noqa: S608
         failures = _top_failures(conn, "COALESCE(c.agent_id, '(unknown)')", top)
@@ -546,6 +577,7 @@ def summary_rows(conn: sqlite3.Connection, by: str, day: str | None = None,
                    ROUND(SUM(duration_s) / 3600.0, 3) AS audio_hours,
                    ROUND(AVG(score), 1) AS avg_score, ROUND(AVG(passed), 3) AS pass_rate,
                    COALESCE(SUM(fatal), 0) AS fatal_calls,
+                   SUM(status = 'no_speech') AS no_speech,
                    SUM(status = 'failed') AS unreadable_files
             FROM calls WHERE 1 {where} GROUP BY day ORDER BY day""", args)  # noqa: S608
         failures = _top_failures(conn, "COALESCE(c.day, '(unknown)')", top)
@@ -600,7 +632,7 @@ def stored_call(conn: sqlite3.Connection, call_id: str) -> tuple[dict[str, Any],
     """An audited call by call id, file or sha256 (the newest if several): its audit.call/1
     result and {call_id, agent_id, day, file}. AuditError if there is none."""
     row = conn.execute("SELECT call_id, agent_id, day, file, result_json FROM calls "
-                       "WHERE status = 'ok' AND (call_id = ? OR sha256 = ? OR file = ?) "
+                       "WHERE status IN ('ok', 'no_speech') AND (call_id = ? OR sha256 = ? OR file = ?) "
                        "ORDER BY id DESC", (call_id, call_id, call_id)).fetchone()
     if row is None:
         raise AuditError(f"no audited call {call_id!r} in the database")
@@ -619,6 +651,16 @@ def failed_files(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """The files that could not be audited, in the order stored: file, error, day, agent_id."""
     return _rows(conn, "SELECT file, error, day, agent_id FROM calls WHERE status = 'failed' "
                        "ORDER BY id")
+
+
+def no_speech_calls(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Recordings in which nobody was heard, in the order stored: file, day, agent_id and
+    why (the result's outcome_why: {key, args, text})."""
+    rows = _rows(conn, "SELECT file, day, agent_id, result_json FROM calls "
+                       "WHERE status = 'no_speech' ORDER BY id")
+    for r in rows:
+        r["why"] = json.loads(r.pop("result_json") or "{}").get("outcome_why")
+    return rows
 
 
 def fatal_rules_by_call(conn: sqlite3.Connection) -> dict[int, list[str]]:

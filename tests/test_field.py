@@ -1,0 +1,94 @@
+"""Recordings of the kinds that break call auditors in the field (../shared/field/README.md),
+each kind on a fixture made here: a fresh clone has no ../shared."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from audio_util import write_wav
+from conftest import ROOT
+
+from audit import cli
+
+AUDIT = [sys.executable, "-m", "audit.cli"]
+RATE = 8000
+
+
+def hiss(seconds: float = 30.0, seed: int = 16) -> list[np.ndarray]:
+    """Line hiss and 50 Hz hum on both channels, nobody speaking (the kind of f16)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    hum = 0.02 * np.sin(2 * np.pi * 50 * t) + 0.008 * np.sin(2 * np.pi * 150 * t)
+    return [(hum + 0.01 * rng.standard_normal(t.size)).astype(np.float32) for _ in range(2)]
+
+
+@pytest.mark.model
+def test_no_speech_is_never_a_passing_call(tmp_path: Path) -> None:
+    """Hiss and hum only: a distinct outcome with its reason, no score, exit 5; in a batch a
+    status and a count of its own, not re-audited by the next run."""
+    wav = write_wav(tmp_path / "2026-11-22_A001_abandoned.wav", hiss(), RATE)
+    out = tmp_path / "r.json"
+    p = subprocess.run([*AUDIT, "check", str(wav), "--json", str(out), "--lang", "en"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert p.returncode == cli.EXIT_NO_SPEECH, p.stderr
+    assert "NO SPEECH" in p.stdout and "not audited as a call" in p.stdout
+    r = json.loads(out.read_text("utf-8"))
+    assert r["outcome"] == "no_speech" and r["score"] is None and r["passed"] is False
+    assert r["outcome_why"]["key"] in ("no_speech_none", "no_speech_no_words")
+    assert r["findings"] == []
+
+    db = tmp_path / "r.sqlite"
+    for _ in range(2):
+        p = subprocess.run([*AUDIT, "batch", str(tmp_path), "--db", str(db), "--workers", "1",
+                            "--pattern", "{date}_{agent_id}_{call_id}"],
+                           capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert p.returncode == cli.EXIT_PASS, p.stderr
+    assert "0 audited" in p.stdout and "1 already in" in p.stdout  # the second run
+    rows = sqlite3.connect(db).execute("SELECT status, score, passed FROM calls").fetchall()
+    assert rows == [("no_speech", None, None)]
+    s = subprocess.run([*AUDIT, "summary", "--db", str(db), "--format", "json"],
+                       capture_output=True, text=True, cwd=ROOT, check=True)
+    agent = json.loads(s.stdout)[0]
+    assert agent["agent"] == "A001" and agent["calls"] == 0 and agent["no_speech"] == 1
+
+
+def test_offset_and_rumble_are_removed_speech_kept() -> None:
+    from signals import audio, voice
+
+    from audit.audio.condition import remove_offset
+
+    v = np.concatenate([np.zeros(8000, np.float32), voice(2.0, amp=0.1)])
+    t = np.arange(v.size) / 16000
+    rumble = (0.05 + 0.03 * np.sin(2 * np.pi * 5 * t)).astype(np.float32)  # DC + 5 Hz
+    a = audio(v + rumble, v.copy())
+    remove_offset(a)
+    assert abs(float(a.channels[0][8000:].mean())) < 1e-3
+    assert float(np.abs(a.channels[0][640:7000]).max()) < 0.01  # the silence is silent again
+    speech = slice(8000 + 800, v.size - 800)
+    err = a.channels[0][speech] - v[speech]
+    assert float(np.sqrt(np.mean(err ** 2))) < 0.1 * float(np.sqrt(np.mean(v[speech] ** 2)))
+    assert np.array_equal(a.channels[1], v)  # a clean channel is not touched
+
+
+@pytest.mark.model
+def test_dc_offset_changes_nothing(auditor, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The kind of f09: +0.05 full scale on both channels lost the greeting and failed a
+    good call."""
+    from conftest import SAMPLES
+
+    from audit.audio.decode import decode
+
+    src = decode(str(SAMPLES / "demo_call.wav"))
+    shifted = write_wav(tmp_path / "dc.wav", [c + 0.05 for c in src.channels], 16000)
+    clean, dc = auditor.audit(str(SAMPLES / "demo_call.wav")), auditor.audit(str(shifted))
+    assert dc.score == pytest.approx(clean.score, abs=2) and dc.passed == clean.passed
+    assert dc.metrics["answer_delay_s"] == pytest.approx(clean.metrics["answer_delay_s"], abs=0.15)
+    ok = {f.rule: f.passed for f in clean.findings}
+    assert {f.rule: f.passed for f in dc.findings if f.rule in ("greeting", "self_id")} == \
+        {r: ok[r] for r in ("greeting", "self_id")}
