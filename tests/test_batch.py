@@ -209,3 +209,64 @@ def test_rescore_reproduces_and_changes_verdicts(tmp_path: Path) -> None:
     demo = next(json.loads(r["result_json"]) for r in _rows(db) if "demo" in r["file"])
     rate = next(f for f in demo["findings"] if f["rule"] == "speech_rate")
     assert not rate["passed"] and demo["score"] == 95 and "strict" in demo["versions"]["rules"]
+
+
+def test_a_call_that_kills_its_worker_is_a_failure_row_not_a_hang(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No model needed: workers without one answer each call "not audited" (nothing stored),
+    except the call whose worker is killed (the CALLAUDIT_TEST_KILL hook in worker.audit_job):
+    run again alone on a fresh worker, killed again, stored as failed; the batch finishes."""
+    from audit.batch.jobs import BatchOptions
+    from audit.batch.pool import run
+
+    folder = tmp_path / "night"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"c{i}.wav").write_bytes(f"call {i}".encode())
+    killer = folder / "c9_KILLME.wav"
+    killer.write_bytes(b"killer")
+    monkeypatch.setenv("CALLAUDIT_TEST_KILL", "KILLME")
+    db = tmp_path / "r.sqlite"
+    seen: list[dict] = []
+
+    def hang(*_: object) -> None:
+        raise TimeoutError("the batch hangs")
+
+    old = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(120)
+    try:
+        stats = run(str(folder), BatchOptions(db=str(db), workers=2, model_dir=str(tmp_path / "none")),
+                    lambda _s, out: seen.append(out) if out else None)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert stats.worker_deaths == 2 and stats.errors == 5 and stats.done == 0
+    # every other call was answered exactly once, by a live worker: none was blamed
+    assert sorted(Path(o["job"]["file"]).name for o in seen if o.get("transient")) == \
+        [f"c{i}.wav" for i in range(4)]
+    rows = _rows(db)
+    assert [(r["file"], r["status"]) for r in rows] == [(str(killer), "failed")]
+    assert rows[0]["error"] == (f"{killer}: worker died while auditing it "
+                                "(killed by signal 9, twice); not audited")
+
+
+@pytest.mark.model
+def test_a_killed_worker_does_not_hang_the_batch(tmp_path: Path) -> None:
+    """A worker killed (kill -9, out of memory) while it audits a call: the batch notices, runs
+    that call once more on a fresh worker, stores it as failed when it dies again, audits
+    every other call exactly once, and finishes."""
+    folder = tmp_path / "night"
+    folder.mkdir()
+    good = _calls(folder, 4)
+    killer = folder / "2026-11-22_A001_KILLME.wav"
+    _calls(tmp_path, 1, first=10)[0].rename(killer)  # content distinct from the others
+    db = tmp_path / "results.sqlite"
+    # _batch's timeout (900 s) makes a hang a failure instead of a blocked test run
+    p = _batch(folder, db, "--workers", "2", env={**os.environ, "CALLAUDIT_TEST_KILL": "KILLME"})
+    assert p.returncode == 1, p.stderr  # one call could not be audited
+    rows = _rows(db)
+    assert sorted(r["file"] for r in rows if r["status"] == "ok") == sorted(str(g) for g in good)
+    assert len(rows) == len(good) + 1
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert [r["file"] for r in failed] == [str(killer)]
+    assert failed[0]["error"].startswith(f"{killer}: worker died while auditing it")

@@ -260,3 +260,17 @@ def test_closed_stdout_costs_no_file(tmp_path: Path) -> None:
     proc.wait(timeout=300)
     assert "Traceback" not in err and "Exception ignored" not in err
     assert json.loads(out.read_text("utf-8"))["schema"] == "audit.call/1"
+
+
+@pytest.mark.model
+def test_batch_refuses_truncated_calls_with_max_missing(tmp_path: Path) -> None:
+    night = tmp_path / "night"
+    night.mkdir()
+    whole = DEMO.read_bytes()
+    (night / "cut.wav").write_bytes(whole[: len(whole) // 5])
+    db = tmp_path / "r.sqlite"
+    p = subprocess.run([*AUDIT, "batch", str(night), "--db", str(db), "--workers", "1",
+                        "--max-missing", "5"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert p.returncode == cli.EXIT_FAIL, p.stderr
+    status, error = sqlite3.connect(db).execute("SELECT status, error FROM calls").fetchone()
+    assert status == "failed" and error.startswith(f"{night / 'cut.wav'}: truncated")

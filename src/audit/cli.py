@@ -255,6 +255,9 @@ def _batch(args: argparse.Namespace, err: Console) -> int:
           + (f"{stats.no_speech} had no speech, " if stats.no_speech else "") +
           f"{stats.errors} could not be audited; {stats.skipped} already in {args.db}"
           + (f"; {stats.duplicates} duplicates of files in this batch" if stats.duplicates else ""))
+    if stats.worker_deaths:
+        print(f"{stats.worker_deaths} worker processes died (killed, out of memory?) and were "
+              "replaced; a call that killed two is stored as failed (\"worker died\")")
     if stats.unmatched:
         print(f"{len(stats.unmatched)} file names do not fit --pattern '{args.pattern}' (stored "
               f"without its fields): " + _some(stats.unmatched))

@@ -9,13 +9,20 @@ with its reason and the batch goes on.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.context import SpawnContext
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from audit.batch.jobs import BatchOptions, BatchStats, discover, pending
-from audit.batch.worker import audit_job, init_worker
+from audit.batch.worker import serve
+from audit.errors import AuditError
 from audit.results.store import CallMeta, connect, write_failure, write_result
 
 WORKER_MEMORY_GB = 0.8  # measured peak RSS of one worker with Whisper base int8: ~0.65 GB
@@ -38,6 +45,11 @@ def default_split(cores: int | None = None) -> tuple[int, int]:
 def run(source: str, opts: BatchOptions,
         on_progress: Callable[[BatchStats, dict[str, Any] | None], None] | None = None,
         ) -> BatchStats:
+    """Audit the calls of `source` not yet in the database; store each as it arrives and call
+    `on_progress` per stored call. On the local pool a worker that dies (kill -9, out of
+    memory) is replaced; the one call it was auditing runs again alone on a fresh worker,
+    and if that worker dies too the call is stored as failed ("worker died"). Calls on the
+    other workers are not touched; stats.worker_deaths counts the deaths (see _local_pool)."""
     found = discover(source, opts.pattern)
     conn = connect(opts.db)
     stats = BatchStats(unreadable=found.unreadable, unmatched=found.unmatched)
@@ -65,21 +77,125 @@ def run(source: str, opts: BatchOptions,
     default_workers, _ = default_split()
     workers = min(opts.workers or default_workers, len(todo))
     threads = opts.threads or max(1, (os.cpu_count() or 1) // workers)
-    # spawn: each worker starts clean (no inherited threads or open database handles)
-    ctx = mp.get_context("spawn")
-    pool = ctx.Pool(workers, initializer=init_worker, initargs=(opts, threads),
-                    maxtasksperchild=200)
     try:
-        for out in pool.imap_unordered(audit_job, todo, chunksize=1):
-            _store(conn, out, stats, on_progress)
-        pool.close()
-    except BaseException:
-        pool.terminate()  # Ctrl-C: stop the workers now; every stored call is whole
-        raise
+        _local_pool(todo, opts, workers, threads, stats,
+                    lambda out: _store(conn, out, stats, on_progress))
     finally:
-        pool.join()
         conn.close()
     return stats
+
+
+MAX_TASKS = 200  # calls per worker process before a fresh one takes over
+
+
+@dataclass
+class _Worker:
+    proc: BaseProcess
+    conn: Connection
+    job: dict[str, Any] | None = None  # the call it owns: in flight once sent
+    sent: bool = False
+    ready: bool = False  # its Auditor is loaded
+    tasks: int = 0
+
+
+def _local_pool(todo: list[dict[str, Any]], opts: BatchOptions, workers: int, threads: int,
+                stats: BatchStats, store: Callable[[dict[str, Any]], None]) -> None:
+    """Audit `todo` on `workers` processes, each sent one call at a time, and store each
+    result as it arrives.
+
+    A worker that dies (kill -9, the out-of-memory killer) closes its pipe, so its death is
+    seen at once, and so is the one call it was auditing: calls on the other workers are not
+    touched. That call runs again on a fresh worker while no other call is in flight; if it
+    kills that worker too, it is stored as failed ("worker died"). Every dead worker is
+    replaced; the count is stats.worker_deaths."""
+    ctx = mp.get_context("spawn")  # each worker starts clean (no inherited threads or handles)
+    queue = deque(todo)
+    died: dict[str, str] = {}  # sha256 of a call that killed a worker -> how it died
+    load_deaths = 0  # workers that died loading the model, since one last came up
+    pool: list[_Worker] = []
+    try:
+        pool.extend(_start(ctx, opts, threads) for _ in range(workers))
+        while queue or any(w.job for w in pool):
+            _dispatch(pool, queue, died)
+            for conn in wait([w.conn for w in pool]):
+                w = next(w for w in pool if w.conn is conn)
+                try:
+                    msg = conn.recv()
+                except (EOFError, OSError):  # the worker is gone
+                    pool.remove(w)
+                    w.proc.join()
+                    stats.worker_deaths += 1
+                    how = _how(w.proc.exitcode)
+                    job = w.job
+                    if not w.ready:
+                        load_deaths += 1
+                        if load_deaths > workers:  # would respawn forever
+                            raise AuditError(f"workers die while loading the model ({how}); every "
+                                             "stored call is kept: run the batch again with fewer "
+                                             "--workers or more memory") from None
+                    if job and w.sent and job["sha256"] not in died:  # once more, alone
+                        died[job["sha256"]] = how
+                    elif job and w.sent:  # it killed a fresh worker alone: the call is the cause
+                        first = died[job["sha256"]]
+                        why = f"{how}, twice" if first == how else f"{first}, then {how}"
+                        store({"job": job, "error": f"{job['file']}: worker died while auditing "
+                                                    f"it ({why}); not audited"})
+                        job = None
+                    pool.append(_start(ctx, opts, threads, job))  # a call not sent stays its own
+                    continue
+                if "ready" in msg:
+                    w.ready, load_deaths = True, 0
+                    continue
+                w.job, w.sent, w.tasks = None, False, w.tasks + 1
+                store(msg)
+                if w.tasks >= MAX_TASKS:  # a fresh process now and then, as maxtasksperchild did
+                    _send(w, None)
+                    pool.remove(w)
+                    w.proc.join()
+                    pool.append(_start(ctx, opts, threads))
+    except BaseException:
+        for w in pool:
+            w.proc.terminate()  # Ctrl-C: stop the workers now; every stored call is whole
+        raise
+    finally:
+        for w in pool:
+            _send(w, None)
+            w.proc.join()
+            w.conn.close()
+
+
+def _start(ctx: SpawnContext, opts: BatchOptions, threads: int,
+           job: dict[str, Any] | None = None) -> _Worker:
+    conn, child = ctx.Pipe()
+    proc = ctx.Process(target=serve, args=(child, opts, threads), daemon=True)
+    proc.start()
+    child.close()  # the worker holds the only other end: its death is an EOF here
+    return _Worker(proc, conn, job)
+
+
+def _dispatch(pool: list[_Worker], queue: deque[dict[str, Any]], died: dict[str, str]) -> None:
+    """Send calls to the ready workers that have none. A call that killed a worker runs
+    again alone, so that if it dies once more, it is the cause (the out-of-memory killer
+    may pick another process than the one that took the memory)."""
+    retry = next((w for w in pool if w.job and w.job["sha256"] in died), None)
+    if retry:
+        if retry.ready and not any(w.sent for w in pool):
+            retry.sent = True
+            _send(retry, retry.job)
+        return
+    for w in pool:
+        if w.ready and w.job is None and queue:
+            w.job, w.sent = queue.popleft(), True
+            _send(w, w.job)
+
+
+def _send(w: _Worker, msg: dict[str, Any] | None) -> None:
+    with contextlib.suppress(OSError):  # it has just died: its EOF comes next in the loop
+        w.conn.send(msg)
+
+
+def _how(code: int | None) -> str:
+    return f"killed by signal {-code}" if code and code < 0 else f"exited with code {code}"
 
 
 def _store(conn: Any, out: dict[str, Any], stats: BatchStats,

@@ -3,9 +3,11 @@ once, and one call audited per task into a small result that travels back to the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
+from multiprocessing.connection import Connection
 from typing import Any
 
 from audit.batch.jobs import BatchOptions
@@ -35,7 +37,7 @@ def load_auditor(opts: BatchOptions, threads: int, pack: Any = None, name: str =
                                        asr=AsrOptions(beam_size=opts.beam_size, cpu_threads=threads,
                                                       full_windows=opts.full_windows),
                                        max_duration_s=opts.max_duration_s, separate=opts.separate,
-                                       lang=opts.lang),
+                                       lang=opts.lang, max_missing_s=opts.max_missing_s),
                           pack=pack)
     except Exception as e:
         _SETUP_ERRORS[name] = first_line(e)
@@ -51,9 +53,26 @@ def init_worker(opts: BatchOptions, threads: int) -> None:
     load_auditor(opts, threads)
 
 
+def serve(conn: Connection, opts: BatchOptions, threads: int) -> None:
+    """A local-pool worker (pool.run): load the Auditor, say "ready", then audit each call the
+    parent sends until it sends None or goes away. One call at a time, so the parent knows
+    exactly which call was in flight when this process dies."""
+    with contextlib.suppress(Exception):  # if it fails, audit_job answers each call with why
+        init_worker(opts, threads)
+    conn.send({"ready": os.getpid()})
+    with contextlib.suppress(EOFError, BrokenPipeError):  # the parent is gone (killed)
+        while (job := conn.recv()) is not None:
+            conn.send(audit_job(job))
+
+
 def audit_job(job: dict[str, Any]) -> dict[str, Any]:
     """Runs in a worker: one call -> its result (or its error), small enough to send back."""
 
+    # Test hook (tests/test_batch.py): a worker auditing a file whose path contains
+    # $CALLAUDIT_TEST_KILL kills itself with SIGKILL, as the kernel's out-of-memory killer would.
+    kill = os.environ.get("CALLAUDIT_TEST_KILL")
+    if kill and kill in job["file"]:
+        os.kill(os.getpid(), signal.SIGKILL)
     worker = {"pid": os.getpid(), "loads": LOADS}
     name = job.get("auditor", "local")
     auditor = _AUDITORS.get(name)
