@@ -92,3 +92,25 @@ def test_dc_offset_changes_nothing(auditor, tmp_path: Path) -> None:  # type: ig
     ok = {f.rule: f.passed for f in clean.findings}
     assert {f.rule: f.passed for f in dc.findings if f.rule in ("greeting", "self_id")} == \
         {r: ok[r] for r in ("greeting", "self_id")}
+
+
+@pytest.mark.model
+def test_real_words_like_subtitle_credits_are_kept(auditor) -> None:  # type: ignore[no-untyped-def]
+    """The kind of f15 (a 13.5 s cut of it, shipped): the caller cancels a subscription (订阅)
+    and the agent answers with a forbidden phrase. Whisper's credit-line filter dropped both
+    utterances, and the forbidden phrase with them."""
+    from conftest import ROOT as root
+    from test_end_to_end import cer
+
+    said = {"customer": "我想取消我订阅的视频会员每个月都在扣钱",
+            "agent": "你订阅的东西你自己去取消这不关我的事"}
+    auditor.opts.agent_channel = "left"  # the cut starts after the greeting that tells
+    try:
+        r = auditor.audit(str(root / "tests" / "data" / "field" / "subscribe_call.ogg"))
+    finally:
+        auditor.opts.agent_channel = "auto"
+    heard = {u.role: u.text for u in r.utterances}
+    assert set(heard) == {"customer", "agent"}
+    for role, text in said.items():
+        assert cer(text, heard[role]) < 0.35, (role, heard[role])
+    assert {f.rule: f.passed for f in r.findings}["forbidden_phrase"] is False

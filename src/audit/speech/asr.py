@@ -24,6 +24,7 @@ time, which the pause does not distort.
 from __future__ import annotations
 
 import os
+import re
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
@@ -38,8 +39,25 @@ from audit.errors import ModelError
 from audit.records import Region, Utterance
 from audit.speech.text import collapse_repeats, spoken_units, to_simplified
 
-# Phrases Whisper invents on noise or music (subtitle credits from its training data).
-HALLUCINATIONS = ("字幕", "订阅", "点赞", "打赏", "明镜", "谢谢观看", "感谢观看", "by索兰娅")
+# Lines Whisper invents on noise or music: subtitle credits from its training data ("请不吝
+# 点赞 订阅 转发 打赏支持明镜与点点栏目", "字幕由…提供", "谢谢观看"). An utterance is dropped only
+# when its whole text is such a line: a caller who says 我想取消订阅 keeps every word.
+_CREDIT_LINES = [re.compile(p) for p in (
+    r"(请|不吝|欢迎|大家|记得|一键)*(点赞|订阅|转发|打赏|支持|关注|分享|收藏|评论|三连|和|与|及|并|的|"
+    r"明镜|点点|栏目|频道|我们|本|一下)+",
+    r"(?!.*[我你您帮要吗呢吧])"  # a credit names people; it does not talk to anybody
+    r".{0,12}字幕(组|制作|提供|翻译|校对|由|志愿者|by).{0,16}",
+    r"(中文)?字幕.{0,4}",
+    r"(谢谢|感谢)(大家|各位)?(的)?(收看|观看|观赏|收听)+(本期|本集|节目|视频)?",
+    r"(by|BY|By).{0,12}",
+)]
+_PUNCT = re.compile(r"[\s\W_]+")  # spaces and punctuation (CJK characters are word characters)
+
+
+def is_credit_line(text: str) -> bool:
+    """True when `text` is, as a whole, a subtitle-credit line Whisper invents on non-speech."""
+    bare = _PUNCT.sub("", text)
+    return bool(bare) and any(p.fullmatch(bare) for p in _CREDIT_LINES)
 
 
 @dataclass(frozen=True)
@@ -125,7 +143,7 @@ class Transcriber:
         utterances = []
         for i, r in enumerate(regions):
             text = collapse_repeats(to_simplified("".join(words_by_region.get(i, []))))
-            if not text or any(h in text for h in HALLUCINATIONS):
+            if not text or is_credit_line(text):
                 continue
             utterances.append(Utterance(channel=r.channel, start=r.start, end=r.end, text=text,
                                         level_dbfs=r.level_dbfs))
