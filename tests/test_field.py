@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from audio_util import write_wav
-from conftest import ROOT
+from conftest import ROOT, truth
 
 from audit import cli
 
@@ -114,3 +114,51 @@ def test_real_words_like_subtitle_credits_are_kept(auditor) -> None:  # type: ig
     for role, text in said.items():
         assert cer(text, heard[role]) < 0.35, (role, heard[role])
     assert {f.rule: f.passed for f in r.findings}["forbidden_phrase"] is False
+
+
+def _demo_mix() -> np.ndarray:
+    from conftest import SAMPLES
+
+    from audit.audio.decode import decode
+
+    a = decode(str(SAMPLES / "demo_call.wav"))
+    return (a.channels[0] + a.channels[1]) * 0.7
+
+
+def test_layout_by_correlation_not_equality() -> None:
+    """Two copies of one mix, at different gain and a few ms apart, are one mix (the kind
+    of f05); a one-sided channel beside a dead one is one live channel (f06); a two-party
+    stereo call stays stereo."""
+    from signals import audio
+
+    from audit.audio.condition import channel_layout
+
+    mix = _demo_mix()
+    quieter = np.concatenate([np.zeros(32, np.float32), mix[:-32]]) * 10 ** (-3 / 20)  # 2 ms, -3 dB
+    same = channel_layout(audio(mix, quieter))
+    assert same.kind == "same_mix" and same.channels == [0] and same.why.args["corr"] > 0.9
+    rng = np.random.default_rng(0)
+    for dead in (np.zeros_like(mix), (10 ** (-62 / 20) * rng.standard_normal(mix.size)).astype(np.float32)):
+        one = channel_layout(audio(dead, mix))
+        assert one.kind == "one_live" and one.channels == [1], one
+    from conftest import SAMPLES
+
+    from audit.audio.decode import decode
+
+    demo = decode(str(SAMPLES / "demo_call.wav"))
+    assert channel_layout(demo).kind == "stereo"
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("kind", ["same_mix", "one_live"])
+def test_one_mix_on_two_channels_is_audited_as_mono(auditor, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """Every word once, roles from the mix, and no "silent caller" blamed on the agent."""
+    mix = _demo_mix()
+    right = mix * 10 ** (-3 / 20) if kind == "same_mix" else np.zeros_like(mix)
+    r = auditor.audit(str(write_wav(tmp_path / f"{kind}.wav", [mix, right], 16000)))
+    assert r.layout is not None and r.layout["kind"] == kind
+    assert r.agent_channel == "mono" and r.metrics["customer_spoke"] is True
+    said = sum(len(t["text"]) for t in truth("demo_call")["turns"])
+    assert 0.7 * said < sum(len(u.text) for u in r.utterances) < 1.3 * said  # every word once
+    silent = {f.rule: f for f in r.findings}["silent_call"]
+    assert silent.passed or not silent.applicable

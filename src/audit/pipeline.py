@@ -1,7 +1,7 @@
 """One recording in, one scored CallResult out. Each stage is a public function of its
 package, and `Auditor.audit` is their composition:
 
-    decode -> remove_offset -> distinct_channels -> detect_ringback
+    decode -> remove_offset -> channel_layout -> detect_ringback
     -> call_regions                                                     (audio/)
     -> separate -> transcribe -> assign_roles                           (speech/)
     -> measure                                                          (metrics/)
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from audit import __version__
-from audit.audio.condition import distinct_channels, remove_offset
+from audit.audio.condition import Layout, channel_layout, remove_offset
 from audit.audio.decode import Audio, decode
 from audit.audio.tones import detect_ringback
 from audit.audio.vad import VadOptions, call_regions
@@ -28,7 +28,7 @@ from audit.records import CallResult, Region, Utterance
 from audit.rules.judge import judge, judged_with, separation_unsure
 from audit.rules.pack import RulePack, load
 from audit.speech.asr import AsrOptions, Transcriber
-from audit.speech.diarize import Diarization, default_embedder, separate
+from audit.speech.diarize import Diarization, Separated, default_embedder, separate
 from audit.speech.model import describe, resolve
 from audit.speech.roles import RoleDecision, assign_roles
 from audit.strings import Detail
@@ -79,10 +79,11 @@ class Auditor:
                              f"{self.opts.max_missing_s:g} s missing)")
         t1 = time.perf_counter()
         remove_offset(audio)
-        channels = distinct_channels(audio)
+        layout = channel_layout(audio)
+        channels = [0, 1] if layout.kind == "one_live" else layout.channels  # both, see below
         ringback = detect_ringback(audio)
         regions = call_regions(audio, channels, ringback, self.opts.vad)
-        sep = separate(audio, regions, channels, self.embedder)
+        sep = separate(audio, _live(regions, layout), layout.channels, self.embedder)
         t2 = time.perf_counter()
         stage0 = dict(self.transcriber.stage_s)
         utts = self.transcriber.transcribe(
@@ -92,6 +93,12 @@ class Auditor:
         t3 = time.perf_counter()
         decision = assign_roles(utts, sep.regions, sep.channels, self.opts.agent_channel,
                                 sep.diarization)
+        if _one_party(layout, sep, utts):
+            # One voice on the only live channel, and no word of it a caller's: a stereo call
+            # whose other party never spoke (the silent call), not a mix.
+            layout = Layout([0, 1], "stereo", Detail("layout_one_voice", layout.why.args))
+            sep = Separated(audio, regions, [0, 1], None)
+            decision = assign_roles(utts, regions, [0, 1], self.opts.agent_channel, None)
         acoustics = measure(sep.audio, utts, ringback)
         separation = _separation(sep.diarization, decision, self.opts.lang)
         j = judge(self.pack, acoustics, sep.regions, utts, len(sep.channels) == 2, self.opts.lang,
@@ -111,7 +118,7 @@ class Auditor:
             roles_why=decision.why.to_json(), regions=sep.regions,
             acoustics=asdict(acoustics), separation=separation, judged_with=self.judged_with,
             warnings=[{**w.to_json(), "text": w.text(self.opts.lang)} for w in audio.warnings],
-            declared_s=audio.declared_s,
+            declared_s=audio.declared_s, layout=layout.to_json(self.opts.lang),
         ) if silent is None else CallResult(
             file=audio.path, duration_s=audio.duration, sample_rate=audio.source_rate,
             channels=audio.source_channels, agent_channel=decision.label, score=None,
@@ -122,7 +129,7 @@ class Auditor:
             versions=self.versions, regions=sep.regions, acoustics=asdict(acoustics),
             judged_with=self.judged_with,
             warnings=[{**w.to_json(), "text": w.text(self.opts.lang)} for w in audio.warnings],
-            declared_s=audio.declared_s, outcome="no_speech",
+            declared_s=audio.declared_s, outcome="no_speech", layout=layout.to_json(self.opts.lang),
             outcome_why={**silent.to_json(), "text": silent.text(self.opts.lang)},
         )
 
@@ -138,6 +145,18 @@ def no_speech(regions: list[Region], utts: list[Utterance]) -> Detail | None:
     if not regions:
         return Detail("no_speech_none", {})
     return Detail("no_speech_no_words", {"seconds": round(sum(r.duration for r in regions), 1)})
+
+
+def _live(regions: list[Region], layout: Layout) -> list[Region]:
+    """The regions of the audited channels (one_live: VAD ran on both, see _one_party)."""
+    return [r for r in regions if r.channel in layout.channels]
+
+
+def _one_party(layout: Layout, sep: Separated, utts: list[Utterance]) -> bool:
+    """One live channel beside a dead one is a mono mix (two voices, or a caller's words in
+    it) or a stereo call whose other party never spoke (one voice, nobody's words a caller's)."""
+    return layout.kind == "one_live" and not sep.two_speakers and \
+        not any(u.role == "customer" for u in utts)
 
 
 def _separation(sep: Diarization | None, decision: RoleDecision, lang: str,

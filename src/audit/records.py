@@ -136,6 +136,9 @@ class CallResult:
     # what is wrong with the recording itself (truncated, a bad header): {key, args, text}
     warnings: list[dict[str, Any]] = field(default_factory=list)
     declared_s: float | None = None  # the length the file's header declares, when it does
+    # which channels were audited and why (audio/condition.py Layout): {kind, channels, key,
+    # args, text}
+    layout: dict[str, Any] | None = None
     # "audited", or "no_speech": nobody was heard (line noise, music, an abandoned call), so
     # there is no call to judge: no score, never a pass; `outcome_why` says what was found
     outcome: str = "audited"
@@ -147,6 +150,7 @@ class CallResult:
             "file": self.file,
             "outcome": self.outcome,
             "outcome_why": self.outcome_why,
+            "layout": self.layout,
             "duration_s": round(self.duration_s, 3),
             "sample_rate": self.sample_rate,
             "channels": self.channels,

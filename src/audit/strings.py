@@ -139,6 +139,10 @@ DETAILS: dict[str, dict[str, str]] = {
         "warn_wav_size_short": "WAV 文件头声明 {declared_s} 秒，文件实有 {present_s} 秒：已全部读取",
         "warn_decode_stopped": "解码在第 {at_s} 秒处出错停止（{reason}）：只审核了此前的部分",
         "no_speech_none": "录音中没有语音（只有静音或噪声）",
+        "layout_mono": "单声道", "layout_stereo": "双声道，每方一个声道",
+        "layout_same_mix": "两个声道是同一混音（相关系数 {corr}），按单声道分离说话人",
+        "layout_one_live": "只有{side}有声音，另一声道无声或只有线路噪声：按单声道混音分离说话人",
+        "layout_one_voice": "只有{side}有声音，且只有一个说话人：另一方未说话",
         "no_speech_no_words": "录音中有 {seconds} 秒声音，但识别不出任何话语（噪声、音乐或无人接听）",
     },
     "en": {
@@ -203,6 +207,12 @@ DETAILS: dict[str, dict[str, str]] = {
         "warn_decode_stopped": "decoding stopped with an error at {at_s} s ({reason}): only the part "
                                "before it was audited",
         "no_speech_none": "nobody speaks in the recording (only silence or noise)",
+        "layout_mono": "mono", "layout_stereo": "stereo, one party per channel",
+        "layout_same_mix": "both channels carry one mix (correlation {corr}): speakers separated "
+                           "as in a mono call",
+        "layout_one_live": "sound on the {side} only, the other channel silent or line noise: "
+                           "audited as a mono mix",
+        "layout_one_voice": "sound on the {side} only, one voice in it: the other party did not speak",
         "no_speech_no_words": "{seconds} s of sound, but no words in any of it (noise, music or "
                               "an unanswered call)",
     },

@@ -7,12 +7,93 @@ two channels must not be audited as two parties (every word would be said twice)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from audit.audio.decode import SAMPLE_RATE, Audio
+from audit.strings import Detail
 
-SAME_MIX_CHECK_S = 60.0  # compared over the first minute
-SAME_MIX_ATOL = 1e-3  # sample difference below which two channels are the same mix
+SAME_MIX_CHECK_S = 60.0  # the layout is decided over the first minute
+SAME_MIX_MIN_CORR = 0.9  # normalised correlation above which two channels are one mix
+SAME_MIX_MAX_LAG_S = 0.03  # a recorder may delay one copy of the mix by a few ms
+FRAME_S = 0.02
+DEAD_MAX_DBFS = -60.0  # a channel never louder than this holds nobody
+STEADY_SPREAD_DB = 12.0  # loud minus quiet frames: steady line noise stays within this
+LIVE_SPREAD_DB = 20.0  # ... speech with its pauses spreads over more than this
+
+
+@dataclass
+class Layout:
+    """Which channels of a recording are audited, and why.
+
+    kind: "mono" (one channel), "stereo" (a party per channel), "same_mix" (two copies of
+    one mix, audited as mono), "one_live" (one channel holds sound, the other nothing but
+    silence or line noise: the live one is audited as a mono mix, and as the one party
+    that spoke if speaker separation finds a single voice in it)."""
+
+    channels: list[int]
+    kind: str
+    why: Detail
+
+    def to_json(self, lang: str) -> dict[str, Any]:
+        return {"kind": self.kind, "channels": self.channels, **self.why.to_json(),
+                "text": self.why.text(lang)}
+
+
+def channel_layout(audio: Audio) -> Layout:
+    """The layout of a recording from its samples (the first SAME_MIX_CHECK_S)."""
+    if len(audio.channels) < 2:
+        return Layout([0], "mono", Detail("layout_mono", {}))
+    n = int(SAME_MIX_CHECK_S * SAMPLE_RATE)
+    a, b = audio.channels[0][:n], audio.channels[1][:n]
+    corr = _max_correlation(a, b, int(SAME_MIX_MAX_LAG_S * SAMPLE_RATE))
+    if corr >= SAME_MIX_MIN_CORR:
+        louder = int(_rms(b) > _rms(a))  # the copy with more signal over the same noise
+        return Layout([louder], "same_mix", Detail("layout_same_mix", {"corr": round(corr, 3)}))
+    spread = [_spread_db(a), _spread_db(b)]
+    live = [s is not None and s > LIVE_SPREAD_DB for s in spread]
+    dead = [s is None or s < STEADY_SPREAD_DB for s in spread]
+    if live[0] != live[1] and dead[1 - int(live[1])]:
+        on = int(live[1])
+        return Layout([on], "one_live", Detail("layout_one_live", {"side": ("left", "right")[on]}))
+    return Layout([0, 1], "stereo", Detail("layout_stereo", {"corr": round(corr, 3)}))
+
+
+def distinct_channels(audio: Audio) -> list[int]:
+    """Indices of the channels to audit (channel_layout's)."""
+    return channel_layout(audio).channels
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
+
+
+def _max_correlation(a: np.ndarray, b: np.ndarray, max_lag: int) -> float:
+    """The largest normalised cross-correlation of `a` and `b` within +-max_lag samples (0 for
+    a silent channel). By FFT: one minute at 16 kHz takes a few tens of ms."""
+    n = min(len(a), len(b))
+    ea, eb = float(np.dot(a[:n], a[:n])), float(np.dot(b[:n], b[:n]))
+    if n == 0 or ea <= 1e-9 or eb <= 1e-9:
+        return 0.0
+    size = 1 << int(np.ceil(np.log2(2 * n)))
+    x = np.fft.irfft(np.fft.rfft(a[:n], size) * np.conj(np.fft.rfft(b[:n], size)), size)
+    lags = np.concatenate([x[: max_lag + 1], x[-max_lag:]]) if max_lag else x[:1]
+    return float(np.max(lags) / np.sqrt(ea * eb))
+
+
+def _spread_db(x: np.ndarray) -> float | None:
+    """Loud (95th percentile) minus quiet (10th) frame level in dB; None for a channel never
+    above DEAD_MAX_DBFS (digital silence, or nothing but a faint hiss)."""
+    f = int(FRAME_S * SAMPLE_RATE)
+    m = len(x) // f
+    if m == 0:
+        return None
+    db = 10 * np.log10(np.mean(np.square(x[: m * f].reshape(m, f), dtype=np.float64), axis=1) + 1e-12)
+    if np.max(db) < DEAD_MAX_DBFS:
+        return None
+    return float(np.percentile(db, 95) - np.percentile(db, 10))
 
 
 OFFSET_WINDOW_S = 0.025  # two running means of 25 ms: a high-pass with its null at 40 Hz
@@ -48,15 +129,3 @@ def _running_mean(x: np.ndarray, w: int) -> np.ndarray:
     i = np.arange(len(x))
     lo, hi = np.maximum(0, i - w // 2), np.minimum(len(x), i - w // 2 + w)
     return ((c[hi] - c[lo]) / (hi - lo)).astype(np.float32)
-
-
-def distinct_channels(audio: Audio) -> list[int]:
-    """Indices of the channels to audit: [0, 1] for a two-party stereo file, [0] for mono or
-    for a stereo file whose channels carry the same mix."""
-    if len(audio.channels) < 2:
-        return [0]
-    a, b = audio.channels[0], audio.channels[1]
-    n = min(len(a), int(SAME_MIX_CHECK_S * SAMPLE_RATE))
-    if np.allclose(a[:n], b[:n], atol=SAME_MIX_ATOL):
-        return [0]
-    return [0, 1]

@@ -28,6 +28,9 @@ def render(result: dict[str, Any], console: Console, lang: str = "zh",
                 f"{label('channels', lang)} {result['sample_rate'] / 1000:g} kHz  "
                 f"{label('agent_channel', lang)}: {result['agent_channel']}")
     console.print(head)
+    layout = result.get("layout") or {}
+    if layout.get("key") not in (None, "layout_mono", "layout_stereo"):  # a decision worth a line
+        console.print(Text(f"  ({stored_text(layout.get('text', ''), layout, lang)})", style="dim"))
     if result.get("roles_reason"):
         why = stored_text(result["roles_reason"], result.get("roles_why"), lang)
         console.print(Text(f"  ({why})", style="dim"))
