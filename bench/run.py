@@ -241,6 +241,10 @@ def main() -> None:
         "rule_mismatches": mismatches,
         "realzh_cer": {"skipped": "--quick"} if args.quick else realzh_cer(model_dir),
     }
+    import field_eval
+
+    res["field"] = field_eval.run()  # small: run even with --quick
+    print("field recordings done", flush=True)
     if not args.quick:
         import report_scale
 
@@ -299,6 +303,10 @@ def render(r: dict[str, Any]) -> str:
         lines += [f"| {band} | {_pct(v['b_batched'])} | {_pct(v['c_audit'])} |"
                   for band, v in rz.items()]
         lines.append("")
+    if r.get("field"):
+        import field_eval
+
+        lines += field_eval.render(r["field"])
     lines += ["Metric errors against the truth files (absolute; speech rate relative):", "",
               "| metric | calls | mean | max |", "|---|---|---|---|"]
     for k, v in r["metric_errors"].items():
