@@ -274,3 +274,14 @@ def test_batch_refuses_truncated_calls_with_max_missing(tmp_path: Path) -> None:
     assert p.returncode == cli.EXIT_FAIL, p.stderr
     status, error = sqlite3.connect(db).execute("SELECT status, error FROM calls").fetchone()
     assert status == "failed" and error.startswith(f"{night / 'cut.wav'}: truncated")
+
+
+@pytest.mark.parametrize("flag", ["--html", "--json"])
+def test_output_paths_are_checked_before_any_work(tmp_path: Path, flag: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """An output into a folder that does not exist is refused before the recording is even
+    opened (here the recording does not exist either: the output is what is named)."""
+    out = tmp_path / "no" / "such" / "page.html"
+    assert cli.main(["check", str(tmp_path / "call.wav"), flag, str(out)]) == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{tmp_path / 'no' / 'such'} does not exist" in err
