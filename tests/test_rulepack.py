@@ -187,6 +187,18 @@ BAD_PACKS: list[tuple[str, str, list[tuple[int, str]]]] = [
     ("rules not a list", "rules:\n  greeting: {deduction: 3}\n", [(1, "`rules:` must be a list")]),
     ("same id twice", "rules:\n  - id: greeting\n    deduction: 3\n  - id: greeting\n    deduction: 4\n",
      [(4, "rule 'greeting': given twice")]),
+    # patterns run on RE2 (linear time): what it cannot run is refused, naming the pattern
+    ("backreference", "rules:\n  - id: self_id\n    extra_patterns: ['(工号)\\1']\n",
+     [(2, "rule 'self_id': pattern '(工号)\\\\1' is refused: backreferences and lookaround are not "
+          "supported (patterns run in linear time, RE2 syntax)")]),
+    # the default's own lookaround patterns of ask_secret stay; a center's are refused
+    ("lookaround", "rules:\n  - id: ask_secret\n    extra_patterns: ['(?<!不)告诉我密码']\n",
+     [(2, "rule 'ask_secret': pattern '(?<!不)告诉我密码' is refused: backreferences and lookaround")]),
+    ("repetition beyond RE2", "rules:\n  - id: self_id\n    extra_patterns: ['工号\\d{2000}']\n",
+     [(2, "rule 'self_id': pattern '工号\\\\d{2000}' is refused: invalid repetition size")]),
+    ("YAML alias", "settings: &s\n  pass_mark: 80\nrules:\n  - id: greeting\n    where: *s\n",
+     [(1, "YAML anchors (&s) are not allowed in a rule pack"),
+      (5, "YAML aliases (*s) are not allowed in a rule pack")]),
 ]
 
 
@@ -270,3 +282,59 @@ def test_a_message_may_cite_only_values_its_rule_has(tmp_path: Path) -> None:
     ok = write(tmp_path, "rules:\n  - id: greeting\n    message: {zh: '开场{first_s}秒内未问候'}\n",
                "ok.yaml")
     assert load(ok).rule("greeting").text("zh", load(ok).settings) == "开场15秒内未问候"
+
+
+# ---- hostile packs: a center's file is written by people and may be shared -------------------
+def test_patterns_run_in_linear_time(tmp_path: Path) -> None:
+    # nested quantifiers: under `re` this backtracks exponentially (22 characters take 0.2 s,
+    # each one more doubles it), so 5000 would never return; RE2 runs it in linear time.
+    # Single-quoted YAML keeps Python's \u escapes as written: they mean what `re` made of them.
+    path = write(tmp_path, "rules:\n  - id: nested\n    section: care\n    severity: minor\n"
+                 "    deduction: 1\n    check: forbid\n    patterns: ['([\\u4e00-\\u9fff]+)+x$']\n"
+                 "    message: {zh: x}\n")
+    pack = load(path)
+    long = "中" * 5000
+    assert verdict(findings(BASE + [("agent", long)], pack=pack)["nested"]) == "pass"
+    f = findings(BASE + [("agent", f"好的，{long}x")], pack=pack)["nested"]
+    assert verdict(f) == "fail" and f.evidence[0].match == f"{long}x"  # offsets are characters
+
+
+def test_yaml_aliases_are_refused_not_expanded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # "billion laughs": 9 levels of 9 aliases make a few hundred bytes name 9^9 strings; whatever
+    # walks them (an error's repr, the fingerprint) grew `rules check` to 24 GB
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"{b}: &{b} [{','.join(['*' + a] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi", strict=True)]
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(RulePackError) as e:
+        load(path)
+    assert e.value.errors[0] == "line 1: YAML anchors (&a) are not allowed in a rule pack"
+    assert e.value.errors[1:] == [f"line {n}: YAML aliases (*{a}) are not allowed in a rule pack"
+                                  for n, a in enumerate("abcdefgh", 2)]
+    assert main(["rules", "check", path]) == 2
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{path}: 9 error(s)" and len(out) == 10
+
+
+def test_an_oversized_pack_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = write(tmp_path, "settings:\n  pass_mark: 80\n" + "# padding\n" * 110_000)
+    with pytest.raises(RulePackError) as e:
+        load(path)
+    assert e.value.errors == ["rule pack is 1075 KB, over the 1024 KB limit"]
+
+
+def test_unreadable_pack_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gbk = tmp_path / "gbk.yaml"
+    gbk.write_bytes("rules:\n  - id: greeting\n    extra_phrases: [早上好]\n".encode("gbk"))
+    cases = {str(gbk): "not UTF-8 text (byte 0xd4 at offset 44); save the rule pack as UTF-8",
+             str(tmp_path): "is a directory, not a rule pack file",
+             str(tmp_path / "missing.yaml"): "file not found"}
+    for path, problem in cases.items():
+        with pytest.raises(RulePackError) as e:
+            load(path)
+        assert e.value.errors == [problem]
+        assert main(["rules", "check", path]) == 2
+        assert capsys.readouterr().out.splitlines() == [f"{path}: 1 error(s)", f"  {path}: {problem}"]
+        # `audit check --rules` refuses it before touching the recording: one line, exit 2
+        assert main(["check", str(tmp_path / "call.wav"), "--rules", path]) == 2
+        err = capsys.readouterr().err
+        assert problem in err and "Traceback" not in err

@@ -16,6 +16,7 @@ from rapidfuzz import fuzz
 from audit.metrics.timing import Metrics, Span
 from audit.records import Evidence, Utterance
 from audit.rules.pack import Rule
+from audit.rules.validate import compile_pattern
 from audit.settings import Settings
 from audit.speech.match import Hit, Stream, find, find_any
 from audit.strings import Detail
@@ -98,7 +99,7 @@ def _scope(rule: Rule, utts: list[Utterance]) -> list[Utterance]:
 def _pattern_hit(rule: Rule, utts: list[Utterance]) -> tuple[Utterance, str] | None:
     for u in utts:
         for p in rule.patterns:
-            m = re.search(p, u.text)
+            m = compile_pattern(p).search(u.text)  # RE2: linear time on a pack's pattern
             if m:
                 return u, m.group(0)
     return None
@@ -165,7 +166,7 @@ def check_forbid(rule: Rule, ctx: Context) -> Outcome:
                         said.append(p)
                         break
         for p in rule.patterns:
-            m = re.search(p, u.text)
+            m = compile_pattern(p).search(u.text)  # RE2: linear time on a pack's pattern
             if m and not _neutralised(u, m.group(0), rule.unless) and \
                     not any(e.start == u.start for e in evidence):
                 evidence.append(_ev(u, m.group(0), next(iter(lists), "pattern")))

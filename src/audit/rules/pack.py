@@ -92,8 +92,36 @@ class RulePack:
         return f"{self.name}@{self.version}+{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
+MAX_PACK_BYTES = 1024 * 1024  # a pack is a few KB; a bigger file is refused before parsing
+
+
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that records each mapping's line as `__line__` for error messages."""
+    """SafeLoader that records each mapping's line as `__line__` for error messages, and
+    refuses anchors and aliases."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.alias_lines: dict[int, str] = {}  # line -> what is refused on it
+        self.anchor_lines: dict[int, str] = {}
+
+    @property
+    def refused(self) -> list[str]:
+        """One problem per line; an alias (what expands) wins over an anchor on its line."""
+        by_line = {**self.anchor_lines, **self.alias_lines}
+        return [f"line {n}: YAML {by_line[n]} are not allowed in a rule pack" for n in sorted(by_line)]
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        # Nested aliases let a 1 KB pack expand to gigabytes ("billion laughs"); a pack has no
+        # need of them, so each is noted and read as null, never expanded.
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            self.get_event()
+            self.alias_lines.setdefault(line, f"aliases (*{event.anchor})")
+            return yaml.ScalarNode("tag:yaml.org,2002:null", "", event.start_mark, event.end_mark)
+        if getattr(event, "anchor", None):
+            self.anchor_lines.setdefault(line, f"anchors (&{event.anchor})")
+        return super().compose_node(parent, index)
 
 
 class _Map(dict):  # type: ignore[type-arg]
@@ -114,12 +142,20 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 
 
 def _read(path: str, text: str) -> dict[str, Any]:
+    loader = _LineLoader(text)
     try:
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as e:
+        data = loader.get_single_data()
+    except (yaml.YAMLError, RecursionError) as e:
+        if loader.refused:  # an alias read as null can break what used it (`<<: *a`)
+            raise RulePackError(path, loader.refused) from None
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
-        raise RulePackError(path, [f"{where}not valid YAML ({getattr(e, 'problem', e)})"]) from None
+        problem = getattr(e, "problem", e) if isinstance(e, yaml.YAMLError) else "nested too deeply"
+        raise RulePackError(path, [f"{where}not valid YAML ({problem})"]) from None
+    finally:
+        loader.dispose()
+    if loader.refused:
+        raise RulePackError(path, loader.refused)
     if not isinstance(data, dict):
         raise RulePackError(path, ["line 1: a rule pack is a mapping (rules:, settings: ...)"])
     return data
@@ -134,12 +170,31 @@ def load(override: str | None = None) -> RulePack:
     base = _read("default.yaml", default_text())
     sources = ["default.yaml"]
     if override:
-        p = Path(override)
-        if not p.is_file():
-            raise RulePackError(override, ["file not found"])
-        base = merge(base, _read(override, p.read_text(encoding="utf-8")), override)
+        base = merge(base, _read(override, _text(override)), override)
         sources.append(override)
     return build(base, override or "default.yaml", sources)
+
+
+def _text(path: str) -> str:
+    """A center's pack file as text, or one line saying why it cannot be read."""
+    p = Path(path)
+    if p.is_dir():
+        raise RulePackError(path, ["is a directory, not a rule pack file"])
+    if not p.is_file():
+        raise RulePackError(path, ["file not found"])
+    try:
+        size = p.stat().st_size
+        if size > MAX_PACK_BYTES:
+            raise RulePackError(path, [f"rule pack is {-(-size // 1024)} KB, over the "
+                                       f"{MAX_PACK_BYTES // 1024} KB limit"])
+        data = p.read_bytes()
+    except OSError as e:
+        raise RulePackError(path, [f"cannot be read ({e.strerror or e})"]) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RulePackError(path, [f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset "
+                                   f"{e.start}); save the rule pack as UTF-8"]) from None
 
 
 def merge(base: dict[str, Any], over: dict[str, Any], path: str) -> dict[str, Any]:
