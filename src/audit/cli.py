@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                    "only, no speaker separation")
     c.add_argument("--max-missing", type=float, metavar="SECONDS", help="refuse a truncated "
                    "recording missing more than this of its declared length (default: a warning)")
+    c.add_argument("--raw", metavar="FORMAT:RATE", help="a headerless file's format (.raw .ul .al "
+                   ".pcm .vox .sln): FORMAT:RATE[:CHANNELS], e.g. ulaw:8000 (ulaw, alaw, s16le, u8, vox)")
 
     b = sub.add_parser("batch", help="audit a folder or a CSV manifest into a database")
     b.add_argument("source", help="folder (searched recursively) or manifest.csv "
@@ -68,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="language of the stored messages and details")
     b.add_argument("--no-separation", action="store_true", help="mono calls: roles from words "
                    "only, no speaker separation")
+    b.add_argument("--raw", metavar="FORMAT:RATE", help="headerless files' format, e.g. ulaw:8000 "
+                   "(see check --raw; a manifest's raw column gives it per file)")
     b.add_argument("--cluster", metavar="ADDR", help="run on Dask: local:N (N worker processes "
                    "here) or a scheduler address, e.g. tcp://head:8786 (needs callaudit[cluster])")
 
@@ -114,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    err = Console(stderr=True)
+    err = Console(stderr=True, emoji=False)  # a path or value like ':x:' stays as written
     try:
         if args.cmd == "check":
             return _check(args, err)
@@ -160,10 +164,12 @@ def _check(args: argparse.Namespace, err: Console) -> int:
     opts = AuditOptions(model_dir=args.model, rules=args.rules, agent_channel=args.agent_channel,
                         lang=args.lang, asr=AsrOptions(beam_size=args.beam_size,
                                                        cpu_threads=args.threads),
-                        separate=not args.no_separation, max_missing_s=args.max_missing)
+                        separate=not args.no_separation, max_missing_s=args.max_missing,
+                        raw=args.raw)
     pack = load(opts.rules)  # a bad rule pack is one line before any audio is read
     t0 = time.perf_counter()
-    audio = decode(args.file, opts.max_duration_s)  # once: bad input is reported before the model loads
+    # once: bad input is reported before the model loads
+    audio = decode(args.file, opts.max_duration_s, opts.raw)
     decode_s = time.perf_counter() - t0
     with err.status("loading model ..."):
         auditor = Auditor(opts, pack)
@@ -219,7 +225,7 @@ def _batch(args: argparse.Namespace, err: Console) -> int:
                         force=args.force, retry_failed=args.retry_failed,
                         max_duration_s=args.max_hours * 3600, beam_size=args.beam_size,
                         cluster=args.cluster, separate=not args.no_separation,
-                        lang=args.lang, max_missing_s=args.max_missing)
+                        lang=args.lang, max_missing_s=args.max_missing, raw=args.raw)
     columns = (TextColumn("[bold]audit[/bold]"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[audio]}"), TextColumn("{task.fields[speed]}"),
                TimeRemainingColumn())

@@ -49,6 +49,8 @@ class AuditOptions:
     # a recording missing more than this many seconds of its declared length is refused
     # (None: audited with a warning)
     max_missing_s: float | None = None
+    # a headerless file's format, "ulaw:8000" (audio.decode.parse_raw); None: refused
+    raw: str | None = None
 
 
 class Auditor:
@@ -63,10 +65,11 @@ class Auditor:
                          "rules": self.pack.fingerprint()}
         self.judged_with = judged_with(self.pack)
 
-    def audit(self, path: str, progress: Progress | None = None) -> CallResult:
-        """Decode `path` and audit it; InputError for a recording that cannot be audited."""
+    def audit(self, path: str, progress: Progress | None = None, raw: str | None = None) -> CallResult:
+        """Decode `path` and audit it; InputError for a recording that cannot be audited.
+        `raw`: a headerless file's format, e.g. "ulaw:8000" (default: `opts.raw`)."""
         t0 = time.perf_counter()
-        audio = decode(path, self.opts.max_duration_s)
+        audio = decode(path, self.opts.max_duration_s, raw or self.opts.raw)
         return self.audit_audio(audio, progress, decode_s=time.perf_counter() - t0)
 
     def audit_audio(self, audio: Audio, progress: Progress | None = None,

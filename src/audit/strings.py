@@ -138,6 +138,8 @@ DETAILS: dict[str, dict[str, str]] = {
         "warn_wav_size_unset": "WAV 文件头未写长度（录音中断或仍在写入）：已读取现有的 {present_s} 秒",
         "warn_wav_size_short": "WAV 文件头声明 {declared_s} 秒，文件实有 {present_s} 秒：已全部读取",
         "warn_decode_stopped": "解码在第 {at_s} 秒处出错停止（{reason}）：只审核了此前的部分",
+        "warn_frames_skipped": "{frames} 帧无法解码（{reason}），已以共 {seconds} 秒静音代替",
+        "warn_decode_short": "文件含 {held_s} 秒音频，只解码出 {decoded_s} 秒：只审核了这部分",
         "no_speech_none": "录音中没有语音（只有静音或噪声）",
         "layout_mono": "单声道", "layout_stereo": "双声道，每方一个声道",
         "layout_same_mix": "两个声道是同一混音（相关系数 {corr}），按单声道分离说话人",
@@ -206,6 +208,10 @@ DETAILS: dict[str, dict[str, str]] = {
                                "read all of it",
         "warn_decode_stopped": "decoding stopped with an error at {at_s} s ({reason}): only the part "
                                "before it was audited",
+        "warn_frames_skipped": "{frames} frames could not be decoded ({reason}): replaced by "
+                               "{seconds} s of silence",
+        "warn_decode_short": "the file holds {held_s} s of audio, only {decoded_s} s decoded: only "
+                             "that part was audited",
         "no_speech_none": "nobody speaks in the recording (only silence or noise)",
         "layout_mono": "mono", "layout_stereo": "stereo, one party per channel",
         "layout_same_mix": "both channels carry one mix (correlation {corr}): speakers separated "

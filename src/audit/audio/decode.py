@@ -10,6 +10,7 @@ import io
 import os
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 import av
 import numpy as np
@@ -47,6 +48,47 @@ LENGTH_TOLERANCE_S = 1.0
 # Containers whose header states the length (others, such as mp3 and amr, are estimated
 # from the bit rate and may be far off without anything being wrong).
 _EXACT_LENGTH = {"flac", "ogg", "matroska,webm", "mov,mp4,m4a,3gp,3g2,mj2"}
+
+# Headerless telephony files: nothing in their bytes says how to read them (FFmpeg guesses
+# garbage or refuses), so their format is given: --raw FORMAT:RATE[:CHANNELS].
+RAW_SUFFIXES = {".raw", ".ul", ".ulaw", ".al", ".alaw", ".pcm", ".vox", ".sln"}
+# Read by their own header: a --raw given for a whole batch leaves them alone.
+HEADED_SUFFIXES = {".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus", ".amr", ".wma",
+                    ".mp4", ".webm", ".mka", ".mkv", ".3gp"}
+# FFmpeg's raw demuxer per format; vox (Dialogic ADPCM) has none: read as bytes (u8) and
+# decoded by FFmpeg's Dialogic/OKI ADPCM decoder (_codec).
+_RAW_DEMUXERS = {"ulaw": "mulaw", "alaw": "alaw", "s16le": "s16le", "u8": "u8", "vox": "u8"}
+_RAW_FORMATS = "formats: " + ", ".join(_RAW_DEMUXERS)
+_RAW_EXAMPLE = f"e.g. --raw ulaw:8000 ({_RAW_FORMATS})"
+
+
+@dataclass(frozen=True)
+class RawFormat:
+    """How to read a headerless file: sample format (a key of _RAW_DEMUXERS), rate in Hz,
+    channels (1 or 2, interleaved)."""
+
+    fmt: str
+    rate: int
+    channels: int = 1
+
+
+def parse_raw(spec: str) -> RawFormat:
+    """"ulaw:8000" or "s16le:8000:2" (FORMAT:RATE[:CHANNELS]) -> RawFormat.
+
+    Raises ValueError with a one-line reason naming what is wrong."""
+    parts = spec.strip().lower().split(":")
+    if len(parts) not in (2, 3):
+        raise ValueError(f"not FORMAT:RATE or FORMAT:RATE:CHANNELS, {_RAW_EXAMPLE}")
+    fmt, rate, channels = parts[0], parts[1], parts[2] if len(parts) == 3 else "1"
+    if fmt not in _RAW_DEMUXERS:
+        raise ValueError(f"unknown format '{fmt}' ({_RAW_FORMATS})")
+    if not rate.isdigit() or not 2000 <= int(rate) <= 192000:
+        raise ValueError(f"the rate '{rate}' is not a number of Hz from 2000 to 192000, e.g. {fmt}:8000")
+    if channels not in ("1", "2"):
+        raise ValueError(f"the channels '{channels}' are not 1 or 2")
+    if fmt == "vox" and channels != "1":
+        raise ValueError("vox is mono: give no channels or 1")
+    return RawFormat(fmt, int(rate), int(channels))
 
 
 @dataclass
@@ -135,20 +177,37 @@ class _SizedWav(io.RawIOBase):
         super().close()
 
 
-def decode(path: str, max_duration_s: float = 4 * 3600) -> Audio:
-    """Read `path` into 16 kHz float32 channels.
+def decode(path: str, max_duration_s: float = 4 * 3600, raw: str | None = None) -> Audio:
+    """Read `path` into 16 kHz float32 channels (1 or 2 arrays of samples, equal lengths).
 
-    Raises InputError with a one-line reason for anything unusable. A file that decodes
-    only in part (truncated, damaged part-way, a WAV header that disagrees with its data) is
-    read as far as it goes, with `declared_s` and a warning saying what is missing."""
+    A file with several audio streams (recorders that write one per party) gives its first
+    two as channels 0 and 1, unless its first stream has two channels itself. `raw`
+    ("ulaw:8000", "s16le:8000:2"; see parse_raw) reads a headerless file; a file with a known
+    audio suffix (.wav, .mp3 ...) is read by its header and ignores it.
+
+    Raises InputError with a one-line reason for anything unusable, a headerless file
+    (RAW_SUFFIXES) without `raw` or a malformed `raw` included. A file that decodes only in
+    part (truncated, damaged part-way, a WAV header that disagrees with its data) is read as
+    far as it goes, with `declared_s` and a warning saying what is missing; a packet the
+    decoder refuses is skipped and its length filled with silence, with a warning."""
     if not os.path.exists(path):
         raise InputError(path, "no such file")
     if os.path.isdir(path):
         raise InputError(path, "is a directory, not a recording")
     if os.path.getsize(path) == 0:
         raise InputError(path, "empty file (0 bytes)")
+    suffix = os.path.splitext(path)[1].lower()
+    fmt: RawFormat | None = None
+    if raw and suffix not in HEADED_SUFFIXES:
+        try:
+            fmt = parse_raw(raw)
+        except ValueError as e:
+            raise InputError(path, f"--raw '{raw}': {e}") from None
+    elif suffix in RAW_SUFFIXES:
+        raise InputError(path, f"a headerless recording ({suffix}): give its format with "
+                               f"--raw FORMAT:RATE, {_RAW_EXAMPLE}")
     try:
-        wav = wav_sizes(path)
+        wav = None if fmt else wav_sizes(path)
     except OSError as e:
         raise InputError(path, f"cannot read ({e.strerror or e})") from None
     warnings: list[Detail] = []
@@ -163,8 +222,12 @@ def decode(path: str, max_duration_s: float = 4 * 3600) -> Audio:
                                      "present_s": round(wav.present_s, 1)}))
     try:
         # a path, never a URL: "call-10:32:05.wav" is a file name, not protocol "call-10"
-        container = av.open(source if not isinstance(source, str) else _as_file(source),
-                            metadata_errors="ignore")
+        if fmt:
+            container = av.open(_as_file(path), format=_RAW_DEMUXERS[fmt.fmt], options={
+                "sample_rate": str(fmt.rate), "ch_layout": "stereo" if fmt.channels == 2 else "mono"})
+        else:
+            container = av.open(source if not isinstance(source, str) else _as_file(source),
+                                metadata_errors="ignore")
     except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as e:
         raise InputError(path, f"not a readable audio file ({_reason(e)})") from None
     declared_s = wav.declared_s if wav else None
@@ -173,44 +236,179 @@ def decode(path: str, max_duration_s: float = 4 * 3600) -> Audio:
             declared_s = container.duration / 1e6
         if not container.streams.audio:
             raise InputError(path, "contains no audio stream")
-        stream = container.streams.audio[0]
-        n_src = stream.codec_context.channels or 1
-        layout = "stereo" if n_src >= 2 else "mono"
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
-        chunks: list[np.ndarray] = []
-        total = 0
+        streams = _party_streams(container)
+        n_src = streams[0].codec_context.channels or 1
+        tracks = [_Track(_codec(s, fmt), "stereo" if len(streams) == 1 and n_src >= 2 else "mono")
+                  for s in streams]
+        by_index = {s.index: t for s, t in zip(streams, tracks, strict=True)}
         try:
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    arr = out.to_ndarray()
-                    chunks.append(arr)
-                    total += arr.shape[1]
-                if total > max_duration_s * SAMPLE_RATE:
+            for packet in container.demux(*streams):
+                if packet.size:  # the demuxer's empty end-of-stream packets: flushed below
+                    by_index[packet.stream.index].feed(packet)
+                if max(t.samples for t in tracks) > max_duration_s * SAMPLE_RATE:
                     raise InputError(
                         path, f"longer than the {max_duration_s / 3600:g} h limit for one call"
                     )
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray())
+            for t in tracks:
+                t.feed(None)
         except av.error.FFmpegError as e:
             # A damaged file decodes up to the damage; refuse only if nothing usable came out.
-            if not chunks:
+            if not any(t.chunks for t in tracks):
                 raise InputError(path, f"audio could not be decoded ({_reason(e)})") from None
-            warnings.append(Detail("warn_decode_stopped", {"at_s": round(total / SAMPLE_RATE, 1),
+            at_s = max(t.samples for t in tracks) / SAMPLE_RATE
+            warnings.append(Detail("warn_decode_stopped", {"at_s": round(at_s, 1),
                                                            "reason": _reason(e)}))
-        source_rate = stream.codec_context.sample_rate or SAMPLE_RATE
-    if not chunks:
-        raise InputError(path, "contains no audio samples")
-    data = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
-    del chunks  # a 3-hour call is 1.4 GB of samples: keep one copy, not three
+        source_rate = fmt.rate if fmt else streams[0].codec_context.sample_rate or SAMPLE_RATE
+        starts = [float(s.start_time * s.time_base) if s.start_time is not None and s.time_base
+                  else 0.0 for s in streams]
+    if not any(t.chunks for t in tracks):
+        why = next((t.error for t in tracks if t.error), None)
+        raise InputError(path, f"audio could not be decoded ({why})" if why
+                         else "contains no audio samples")
+    # a party's stream that starts later is placed where it starts
+    data = _assemble(tracks, [round((s - min(starts)) * SAMPLE_RATE) for s in starts])
     if data.shape[1] == 0:
         raise InputError(path, "contains no audio samples (zero length)")
     chans = [data[i] for i in range(min(data.shape[0], MAX_CHANNELS))]  # rows: contiguous views
-    audio = Audio(path=path, channels=chans, source_rate=source_rate, source_channels=n_src,
+    audio = Audio(path=path, channels=chans, source_rate=source_rate,
+                  source_channels=n_src if len(streams) == 1 else len(streams),
                   declared_s=declared_s, warnings=warnings)
+    skipped = sum(t.skipped for t in tracks)
+    if skipped:
+        audio.warnings.append(Detail("warn_frames_skipped", {
+            "frames": skipped, "seconds": round(sum(t.skipped_s for t in tracks), 1),
+            "reason": next(t.error for t in tracks if t.error)}))
+    # the packets' own timeline: what the file holds when no header declares a length (amr,
+    # mp3, ...); a raw file's u8 packets for vox count bytes, not samples, and are not used
+    spans = [t.span for t in tracks if t.span]
+    held_s = max(e for _, e in spans) - min(s for s, _ in spans) if spans and not fmt else None
     if audio.missing_s > LENGTH_TOLERANCE_S:
         audio.warnings.append(Detail("warn_truncated", {"declared_s": round(declared_s or 0, 1),
                                                         "decoded_s": round(audio.duration, 1)}))
+    elif declared_s is None and held_s and held_s - audio.duration > LENGTH_TOLERANCE_S:
+        audio.warnings.append(Detail("warn_decode_short", {"held_s": round(held_s, 1),
+                                                           "decoded_s": round(audio.duration, 1)}))
     return audio
+
+
+def _party_streams(container: Any) -> list[Any]:
+    """The audio streams to decode: the first, or the first two when the first is mono and
+    there are more (one stream per party)."""
+    audio = list(container.streams.audio)
+    if len(audio) < 2 or (audio[0].codec_context.channels or 1) >= 2:
+        return audio[:1]
+    return audio[:2]
+
+
+# FFmpeg's own AMR decoders refuse comfort-noise (DTX) frames; the OpenCORE ones that PyAV's
+# wheels bundle decode them (f20: 972 refused frames, 0 with OpenCORE).
+_PREFERRED_DECODERS = {"amrnb": "libopencore_amrnb", "amrwb": "libopencore_amrwb"}
+
+
+def _codec(stream: Any, fmt: RawFormat | None) -> Any:
+    """The stream's decoder (OpenCORE for AMR when present); for vox (read as u8 bytes:
+    FFmpeg has no vox demuxer) FFmpeg's Dialogic/OKI ADPCM decoder."""
+    better = _PREFERRED_DECODERS.get(stream.codec_context.name)
+    if fmt is None and better in av.codecs_available:
+        ctx = av.CodecContext.create(better, "r")
+        ctx.sample_rate = stream.codec_context.sample_rate
+        ctx.layout = "mono"
+        return ctx
+    if fmt is None or fmt.fmt != "vox":
+        return stream.codec_context
+    ctx = av.CodecContext.create("adpcm_ima_oki", "r")
+    ctx.sample_rate = fmt.rate
+    ctx.layout = "mono"
+    return ctx
+
+
+class _Track:
+    """One audio stream decoded packet by packet into float32 rows at SAMPLE_RATE.
+
+    A packet the decoder refuses is skipped and its length filled with silence, so what
+    follows stays in place, as ffmpeg's own tool goes on past a bad packet. (FFmpeg's AMR-NB
+    decoder refuses the comfort-noise frames of AMR with DTX: decoding that stopped there
+    lost the whole call after its first pause.)"""
+
+    def __init__(self, ctx: Any, layout: str) -> None:
+        self.ctx = ctx
+        self.rows = 2 if layout == "stereo" else 1
+        self.chunks: list[np.ndarray] = []  # (rows, n) float32 blocks
+        self.samples = 0  # decoded so far, at SAMPLE_RATE
+        self.skipped = 0  # packets the decoder refused
+        self.skipped_s = 0.0  # the silence put in their place
+        self.error: str | None = None  # the first refusal's reason
+        self.span: tuple[float, float] | None = None  # first and last packet time, seconds
+        self._resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
+        self._like: Any = None  # the last decoded frame: silence is made in its format
+        self._owed = 0  # source samples of silence for skipped packets, not yet added
+
+    def feed(self, packet: Any) -> None:
+        """Decode one packet; None flushes the decoder and the resampler (once, at the end)."""
+        if packet is not None and packet.pts is not None and packet.time_base:
+            t0, t1 = (float(t * packet.time_base) for t in (packet.pts, packet.pts + packet.duration))
+            self.span = (t0, t1) if self.span is None else (min(self.span[0], t0), max(self.span[1], t1))
+        try:
+            frames = self.ctx.decode(packet)
+        except av.error.FFmpegError as e:
+            frames = []
+            if packet is not None:
+                n = self._length(packet)
+                self.skipped += 1
+                self.skipped_s += n / (self.ctx.sample_rate or SAMPLE_RATE)
+                self._owed += n
+                self.error = self.error or _reason(e)
+        for frame in frames:
+            self._pay()
+            self._resample(frame)
+            self._like = frame
+        if packet is None:
+            self._pay()
+            self._resample(None)
+
+    def _length(self, packet: Any) -> int:
+        """A packet's length in source samples (its duration, else the last frame's)."""
+        rate = self.ctx.sample_rate
+        if packet.duration and packet.time_base and rate:
+            return round(packet.duration * packet.time_base * rate)
+        return self._like.samples if self._like is not None else self.ctx.frame_size or 0
+
+    def _pay(self) -> None:
+        if self._owed and self._like is not None:
+            self._resample(_silence(self._like, self._owed))
+            self._owed = 0
+
+    def _resample(self, frame: Any) -> None:
+        for out in self._resampler.resample(frame):
+            arr = out.to_ndarray()
+            self.chunks.append(arr)
+            self.samples += arr.shape[1]
+
+
+def _silence(like: Any, n: int) -> Any:
+    """n samples of digital silence in the sample format, layout and rate of frame `like`."""
+    frame = av.AudioFrame(format=like.format.name, layout=like.layout.name, samples=n)
+    zero = b"\x80" if like.format.name.startswith("u8") else b"\0"  # unsigned 8-bit: 128 is 0
+    for plane in frame.planes:
+        plane.update(zero * plane.buffer_size)
+    frame.sample_rate = like.sample_rate
+    return frame
+
+
+def _assemble(tracks: list[_Track], offsets: list[int]) -> np.ndarray:
+    """The tracks' rows one under another, each from its offset (samples), zero-padded to
+    one length: shape (rows, samples). Filled in place: a 3-hour call is 1.4 GB of samples,
+    kept once, not twice."""
+    n = max(off + t.samples for t, off in zip(tracks, offsets, strict=True))
+    data = np.zeros((sum(t.rows for t in tracks), n), np.float32)
+    row = 0
+    for t, off in zip(tracks, offsets, strict=True):
+        for chunk in t.chunks:
+            data[row:row + chunk.shape[0], off:off + chunk.shape[1]] = chunk
+            off += chunk.shape[1]
+        t.chunks.clear()
+        row += t.rows
+    return data
 
 
 def _as_file(path: str) -> str:

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audit.audio.decode import HEADED_SUFFIXES, RAW_SUFFIXES, parse_raw
 from audit.errors import AuditError
 from audit.results.store import known
 
-AUDIO_SUFFIXES = {".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus", ".amr", ".wma",
-                  ".mp4", ".webm"}
+# What a folder batch picks up: every recording decode() reads, the headerless kinds too
+# (without --raw each is stored as failed with how to give its format, never skipped unseen).
+AUDIO_SUFFIXES = HEADED_SUFFIXES | RAW_SUFFIXES
 
 
 @dataclass
@@ -39,6 +41,14 @@ class BatchOptions:
     separate: bool = True  # mono calls: speaker separation (speech/diarize.py)
     lang: str = "zh"  # language of the stored messages and details (strings.py)
     max_missing_s: float | None = None  # truncated by more than this: stored as failed
+    raw: str | None = None  # headerless files' format, "ulaw:8000" (a manifest row's `raw` wins)
+
+    def __post_init__(self) -> None:
+        if self.raw:  # one line now, not one failed call per file
+            try:
+                parse_raw(self.raw)
+            except ValueError as e:
+                raise AuditError(f"--raw '{self.raw}': {e}") from None
 
 
 @dataclass
@@ -195,11 +205,17 @@ def _manifest(path: Path) -> list[dict[str, Any]]:
         channel = (row.get("agent_channel") or "auto").strip() or "auto"
         if channel not in ("auto", "left", "right"):
             raise AuditError(f"{path}: line {i}: agent_channel must be auto, left or right")
+        raw = (row.get("raw") or "").strip() or None
+        if raw:  # an empty cell: the batch's --raw
+            try:
+                parse_raw(raw)
+            except ValueError as e:
+                raise AuditError(f"{path}: line {i}: raw '{raw}': {e}") from None
         jobs.append({
             "file": str(p), "call_id": row.get("call_id") or p.stem,
             "agent_id": row.get("agent_id") or None,
             "day": _day(row.get("started_at") or row.get("day")),
-            "started_at": row.get("started_at") or None, "agent_channel": channel,
+            "started_at": row.get("started_at") or None, "agent_channel": channel, "raw": raw,
         })
     return jobs
 
@@ -227,6 +243,7 @@ def pending(jobs: list[dict[str, Any]], conn: Any, opts: BatchOptions,
             stats.skipped += 1
             continue
         seen.add(job["sha256"])
+        job["raw"] = job.get("raw") or opts.raw  # the batch's --raw where the manifest gives none
         yield job
 
 

@@ -84,7 +84,7 @@ def audit_job(job: dict[str, Any]) -> dict[str, Any]:
     try:
         with _LOCK:
             auditor.opts.agent_channel = job.get("agent_channel", "auto")
-            r = auditor.audit(job["file"])
+            r = auditor.audit(job["file"], raw=job.get("raw"))
         return {"job": job, "result": r.to_json(), "regions": [g.to_json() for g in r.regions],
                 "acoustics": r.acoustics, "worker": worker}
     except AuditError as e:
