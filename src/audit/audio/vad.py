@@ -4,6 +4,10 @@ These regions are the clock of every timing metric: Whisper's own timestamps dri
 VAD's do not. A region is speech with pauses shorter than `merge_gap_s` bridged, so one
 region is roughly one breath group / turn, and the speaking time of a party is the sum of
 its regions (pauses of `merge_gap_s` or longer are excluded from it).
+
+webrtcvad takes any steady harmonic sound for a voice: tones and music too. So `call_regions`
+gates it: frames on a call-progress tone (audio/tones.py), and stretches in which the Silero
+VAD that ships with faster-whisper hears no speech, are not speech.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import webrtcvad
 
 from audit.audio.decode import SAMPLE_RATE, Audio
 from audit.audio.levels import dbfs, power_to_db
-from audit.audio.tones import Ringback
+from audit.audio.tones import Ringback, runs, sound_label
 from audit.records import Region
 
 
@@ -50,10 +54,19 @@ def frame_decisions(signal: np.ndarray, opts: VadOptions) -> np.ndarray:
 def speech_regions(signal: np.ndarray, channel: int, opts: VadOptions | None = None,
                    ) -> list[Region]:
     opts = opts or VadOptions()
-    flags = frame_decisions(signal, opts)
+    return _regions(signal, frame_decisions(signal, opts), channel, opts)
+
+
+def _regions(signal: np.ndarray, flags: np.ndarray, channel: int, opts: VadOptions,
+             skip: list[tuple[float, float]] | None = None) -> list[Region]:
+    """Regions from webrtcvad's `flags`; the noise floor is measured outside `skip` (music
+    filling the pauses is no floor)."""
     fs = opts.frame_ms / 1000
     env = _envelope_db(signal)
-    floor = float(np.percentile(env, 10)) if len(env) else -99.0
+    quiet = np.ones(len(env), bool)
+    for s, e in skip or []:
+        quiet[int(s / ENV_STEP_S):int(e / ENV_STEP_S)] = False
+    floor = float(np.percentile(env[quiet] if quiet.any() else env, 10)) if len(env) else -99.0
     # Runs of speech frames, edges tightened to 10 ms, then bridged over short pauses:
     # bridging after tightening makes `merge_gap_s` a length of real silence, not of
     # silence minus webrtcvad's hangover.
@@ -118,10 +131,124 @@ def level_dbfs(x: np.ndarray) -> float:
 
 def call_regions(audio: Audio, channels: list[int], ringback: Ringback | None = None,
                  opts: VadOptions | None = None) -> list[Region]:
-    """Speech regions of every audited channel, sorted by start, without those on a ringback
-    burst (webrtcvad takes the 450 Hz tone for speech)."""
+    """Speech regions of every audited channel, sorted by start. Never speech: the labelled
+    tone spans of `ringback` on their channel, and sound in which Silero hears no speech
+    (not_speech: music, noise), so neither counts as speaking time nor hides a silence or a
+    hold; regions on a ringback burst (any channel) are dropped as before.
+
+    Updates `ringback`: the music and noise spans are added to its `spans`, and music that
+    ends before the first speech moves `connect_s` to its end (colour ringback, 彩铃: the
+    call connects when it stops)."""
+    opts = opts or VadOptions()
     regions: list[Region] = []
+    found: list[tuple[float, float, str, int]] = []
+    fs = opts.frame_ms / 1000
     for ch in channels:
-        regions += speech_regions(audio.channels[ch], ch, opts)
-    return sorted((r for r in regions if ringback is None or not ringback.overlaps(r.start, r.end)),
-                  key=lambda r: r.start)
+        x = audio.channels[ch]
+        flags = frame_decisions(x, opts)
+        tones = ringback.on_channel(ch) if ringback else []
+        sounds = _minus(not_speech(x, flags, opts), tones)  # a tone is labelled already
+        centres = (np.arange(len(flags)) + 0.5) * fs
+        for s, e in tones + sounds:
+            flags[(centres >= s) & (centres < e)] = False
+        for s, e in sounds:  # labelled when it would have passed for speech
+            seg = x[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)]
+            if e - s >= GATE_MIN_S and level_dbfs(seg) >= opts.min_level_dbfs:
+                found.append((s, e, sound_label(seg), ch))
+        regions += _regions(x, flags, ch, opts, tones + sounds)
+    regions = sorted((r for r in regions if ringback is None or not ringback.overlaps(r.start, r.end)),
+                     key=lambda r: r.start)
+    if ringback is not None:
+        ringback.spans = sorted(ringback.spans + found)
+        first = regions[0].start if regions else None
+        music_ends = [e for s, e, label, _ in found
+                      if label == "music" and first is not None and e <= first + GATE_STEP_S]
+        if music_ends and max(music_ends) > ringback.connect_s:
+            ringback.connect_s = round(max(music_ends), 3)
+    return regions
+
+
+GATE_LOW = 0.3  # Silero speech probability under this (averaged over GATE_SMOOTH windows) ...
+GATE_SMOOTH = 3  # ... ~0.1 s, so a one-window blip in music is not speech
+GATE_MIN_S = 1.0  # ... over voiced sound this long is not speech (speech's longest lull: ~0.6 s)
+GATE_EDGE_S = 0.3  # voiced sound this long running on from speech is that speech ...
+GATE_PAUSE_S = 0.15  # ... and so is sound after (before) a pause this long, up to GATE_MIN_S
+GATE_WINDOW = 512  # Silero's window at 16 kHz
+GATE_STEP_S = GATE_WINDOW / SAMPLE_RATE
+GATE_RESET = 94  # windows (3 s)
+GATE_WARM = 16  # windows (0.5 s)
+
+
+def speech_probability(signal: np.ndarray) -> np.ndarray:
+    """Silero VAD's speech probability per 32 ms window (the model faster-whisper ships, on
+    onnxruntime, one thread). Run afresh every GATE_RESET windows after GATE_WARM windows of
+    lead-in: its state saturates in long music or tones and then misses the speech after."""
+    from faster_whisper.vad import get_vad_model  # here: the import loads ctranslate2
+
+    model = get_vad_model()
+    x = np.pad(np.asarray(signal, dtype=np.float32), (0, -len(signal) % GATE_WINDOW))
+    n = len(x) // GATE_WINDOW
+    out = np.zeros(n)
+    for a in range(0, n, GATE_RESET):
+        b, w = min(n, a + GATE_RESET), max(0, a - GATE_WARM)
+        out[a:b] = np.asarray(model(x[w * GATE_WINDOW:b * GATE_WINDOW])).reshape(-1)[a - w:]
+    return out
+
+
+def not_speech(signal: np.ndarray, flags: np.ndarray, opts: VadOptions,
+               ) -> list[tuple[float, float]]:
+    """Stretches (s) of sound in which Silero hears no speech, from the first to the last
+    frame webrtcvad takes for a voice (its `flags`): at least GATE_MIN_S long and half of that
+    voiced. Music, tones, noise."""
+    if len(flags) == 0:
+        return []
+    p = np.convolve(speech_probability(signal), np.ones(GATE_SMOOTH) / GATE_SMOOTH, mode="same")
+    at = ((np.arange(len(p)) + 0.5) * GATE_STEP_S / (opts.frame_ms / 1000)).astype(int)
+    voiced = flags[np.minimum(at, len(flags) - 1)]
+    edge, gap, lead = (int(t / GATE_STEP_S) for t in (GATE_EDGE_S, GATE_PAUSE_S, GATE_MIN_S))
+    out: list[tuple[float, float]] = []
+    speech = np.zeros(len(p), bool)  # Silero hears speech for GATE_EDGE_S or more (not a blip)
+    for i, j in runs(p >= GATE_LOW):
+        speech[i:j] = j - i >= edge
+    for i, j in runs(~speech):
+        if i > 0 and voiced[i - 1]:  # speech before it
+            i += _speech_edge(voiced[i:j][::-1], p[i:j][::-1], edge, gap, lead)
+        if j < len(p) and voiced[j]:  # speech after it
+            j -= _speech_edge(voiced[i:j], p[i:j], edge, gap, lead)
+        v = np.flatnonzero(voiced[i:j])
+        if len(v) * GATE_STEP_S < GATE_MIN_S / 2 or (v[-1] + 1 - v[0]) * GATE_STEP_S < GATE_MIN_S:
+            continue
+        s, e = round(float(i + v[0]) * GATE_STEP_S, 3), round(float(i + v[-1] + 1) * GATE_STEP_S, 3)
+        if out and s - out[-1][1] < GATE_MIN_S / 2:  # a blip of Silero inside music
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def _speech_edge(voiced: np.ndarray, p: np.ndarray, edge: int, gap: int, lead: int) -> int:
+    """How many windows at the end of `voiced` and `p` (webrtcvad's decisions and Silero's
+    probability over a stretch Silero hears no speech in, followed by speech) are that
+    speech's soft start, which Silero lags: the voice running into the speech when short or
+    after a pause, and a voice after a pause up to `lead` windows before it in which Silero
+    heard a blip of speech."""
+    n = len(voiced)
+    k = n - int(np.argmin(np.append(voiced[::-1], False)))  # the voice running into it
+    if k == n or (n - k > edge and voiced[max(0, k - gap):k].any()):
+        return 0  # a pause, or sound that runs on into the speech without one
+    for m in range(max(1, n - lead), k):
+        if voiced[m] and not voiced[max(0, m - gap):m].any() and p[m:k].max() >= GATE_LOW:
+            return n - m
+    return n - k
+
+
+def _minus(spans: list[tuple[float, float]], cuts: list[tuple[float, float]],
+           ) -> list[tuple[float, float]]:
+    """`spans` without the parts inside `cuts`."""
+    out = []
+    for span in spans:
+        pieces = [span]
+        for a, b in cuts:
+            pieces = [p for s, e in pieces for p in ((s, min(e, a)), (max(s, b), e)) if p[1] > p[0]]
+        out += pieces
+    return out

@@ -17,8 +17,23 @@ Definitions
   joined only by short agent reminders form one hold span.
 - dead air: a silence over `dead_air_s` that is not a hold, or a hold silence over
   `hold_reminder_s` (the agent left the caller alone past the reminder interval).
-- connect: the recording start, or the end of the last ringback burst when a ringback tone
-  (450 Hz, ~1 s on / 4 s off) is recorded before the first speech.
+- pre-answer audio: a ringback tone of a plan in audio/tones.PLANS (CN 450 Hz 1/4 s, NA
+  440+480 Hz 2/4 s, UK 400+450 Hz double ring, EU 425 Hz 1/4 s) whose first ring starts within
+  one period of the recording's start, and music heard before the first speech (colour
+  ringback, 彩铃). Tones, music and other sound Silero VAD hears no speech in are never speech
+  regions (audio/vad.call_regions), so they are neither speaking time nor part of a silence's
+  bounds. `rings` counts the rings heard, the last one also when the answer cut it short.
+- connect: where the pre-answer audio ends; the recording start (0) when there is none. With
+  a ringback: the end of the last ring (a ring the answer cut short ends where it was cut), or
+  later, where the recording shows the line open: the first 50 ms frame after it in which a
+  channel rises 10 dB over its level between the rings (and over -70 dBFS) to line noise
+  (staying under -40 dBFS for 0.3 s, so not a voice), before the next ring was due (last ring
+  start + the plan's period; a ring that is not heard means the call was answered before it).
+  Music before the first speech: its end, when later. With nothing marking the answer inside
+  the off-time: the end of the last ring when the first speech comes before the next ring was
+  due (the delay can then read at most one off-time long); when the first speech comes after
+  it, the time that ring was due, since a ring not heard means the call was answered by then
+  (the agent is not charged for an off-time in which the call may already have connected).
 - answer delay: connect -> start of the agent's first utterance (mono: of the first
   utterance, since the answering agent speaks first).
 - response latency: end of a customer utterance -> start of the next utterance, when the
@@ -140,11 +155,14 @@ class Metrics:
 
 def compute(ac: Acoustics, regions: list[Region], utts: list[Utterance], stereo: bool,
             settings: Settings) -> Metrics:
-    """`regions` must already exclude ringback bursts (see detect_ringback)."""
+    """`regions` must already exclude tones and music (see audio/vad.call_regions)."""
     agent = [u for u in utts if u.role == "agent"]
     customer = [u for u in utts if u.role != "agent"]
     duration = ac.duration_s
     rings, connect = ac.rings, ac.connect_s
+    first = min((u.start for u in utts), default=None)
+    if ac.answered_by_s is not None and first is not None and first > ac.answered_by_s:
+        connect = ac.answered_by_s
     silences = find_silences(regions, settings.silence_min_s)
     waits, holds = find_holds(silences, utts, settings)
     hold_silences = [s for s in waits if s.kind == "hold"]
