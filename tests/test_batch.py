@@ -19,6 +19,7 @@ from conftest import ROOT, SAMPLES
 
 from audit.audio.decode import decode
 from audit.batch.jobs import discover, name_fields, pattern_regex
+from audit.errors import AuditError
 
 AUDIT = [sys.executable, "-m", "audit.cli"]
 
@@ -76,6 +77,13 @@ def test_pattern_fields_are_what_they_say() -> None:
     # names the pattern was not written for are not half-matched into agents "late", "x"
     for stem in ("dead_late_x", "20261345_A007_c42", "2026-11-22_A007", "notes"):
         assert name_fields(rx, stem) is None, stem
+    for stem in ("20261122-093015_A007_c42", "2026-11-22 09.30.15_A007_c42", "20261122_093015_A007_c42"):
+        assert name_fields(rx, stem)["agent_id"] == "A007", stem  # type: ignore[index]
+    assert name_fields(pattern_regex("{_dir}-{agent_id}-{call_id}"), "in-A7-c9") == {
+        "agent_id": "A7", "call_id": "c9"}
+    for bad in ("{agent}_{call_id}", "{date}_{date}", "{agent_id}{call_id}", "{1a}"):
+        with pytest.raises(AuditError, match="--pattern"):
+            pattern_regex(bad)
 
 
 def test_discovery_reports_what_it_cannot_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -96,6 +104,18 @@ def test_discovery_reports_what_it_cannot_read(tmp_path: Path, monkeypatch: pyte
     found = discover(str(tmp_path))
     assert [Path(j["file"]).name for j in found.jobs] == ["a.wav"]
     assert found.unreadable == [f"{tmp_path / 'locked'}: Permission denied"]
+
+
+def test_discovery_follows_linked_folders_once(tmp_path: Path) -> None:
+    night, nas = tmp_path / "night", tmp_path / "nas"
+    night.mkdir()
+    nas.mkdir()
+    (nas / "b.wav").write_bytes(b"x")
+    (night / "a.wav").write_bytes(b"x")
+    (night / "mount").symlink_to(nas)  # a day's folder on another disk
+    (nas / "loop").symlink_to(night)  # and a link back: followed once, not forever
+    names = sorted(Path(j["file"]).name for j in discover(str(night)).jobs)
+    assert names == ["a.wav", "b.wav"]
 
 
 @pytest.mark.model

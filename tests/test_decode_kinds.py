@@ -113,16 +113,43 @@ def test_refused_frames_are_skipped_in_place(tmp_path: Path, monkeypatch: pytest
         assert _rms(x, start, end) < 0.005
 
 
-def test_decoded_shorter_than_its_packets_says_so(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """If skipped frames ever lost their length, the packets' timeline still tells."""
+def test_packet_times_keep_the_length_when_a_frame_length_is_lost(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused packet whose length is unknown still leaves its place: the next packet's time
+    says where the audio goes on."""
     p = _amr_dtx(tmp_path / "dtx.amr")
     monkeypatch.setattr(decode_mod, "_PREFERRED_DECODERS", {})
     monkeypatch.setattr(decode_mod._Track, "_length", lambda self, packet: 0)
     a = decode(str(p))
-    assert a.duration < _AMR_S - 2
-    assert [w.key for w in a.warnings] == ["warn_frames_skipped", "warn_decode_short"]
-    assert "holds 12 s of audio" in a.warnings[1].text("en")
+    assert a.duration == pytest.approx(_AMR_S, abs=0.1)
+    assert [w.key for w in a.warnings] == ["warn_frames_skipped"]
+
+
+def test_a_gap_in_a_party_stream_stays_a_gap(tmp_path: Path) -> None:
+    """One stream per party, the caller's with no packets from 2 s to 5 s: its sound after
+    the gap stays at 5 s, not pulled back to 2 s."""
+    rate = 8000
+    path = tmp_path / "gap.mka"
+    t = np.arange(10 * rate) / rate
+    agent = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    caller = (0.3 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    with av.open(str(path), "w") as out:
+        sa, sc = (out.add_stream("pcm_s16le", rate=rate, layout="mono") for _ in range(2))
+        for stream, x, skip in ((sa, agent, None), (sc, caller, (2 * rate, 5 * rate))):
+            for i in range(0, len(x), 800):
+                if skip and skip[0] <= i < skip[1]:
+                    continue
+                frame = av.AudioFrame.from_ndarray((x[None, i:i + 800] * 32767).astype(np.int16),
+                                                   format="s16", layout="mono")
+                frame.sample_rate, frame.pts = rate, i
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+            for packet in stream.encode(None):
+                out.mux(packet)
+    a = decode(str(path))
+    c = a.channels[1]
+    assert a.duration == pytest.approx(10.0, abs=0.1)
+    assert _rms(c, 0.2, 1.8) > 0.1 and _rms(c, 2.2, 4.8) < 0.01 and _rms(c, 5.2, 9.8) > 0.1
 
 
 # --- one audio stream per party -------------------------------------------------------------

@@ -257,9 +257,11 @@ def test_closed_stdout_costs_no_file(tmp_path: Path) -> None:
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # like `head` exiting before anything was printed
     err = proc.stderr.read().decode()
-    proc.wait(timeout=300)
+    code = proc.wait(timeout=300)
     assert "Traceback" not in err and "Exception ignored" not in err
-    assert json.loads(out.read_text("utf-8"))["schema"] == "audit.call/1"
+    r = json.loads(out.read_text("utf-8"))
+    assert r["schema"] == "audit.call/1"
+    assert code == (cli.EXIT_PASS if r["passed"] else cli.EXIT_FAIL)  # the verdict, not an error
 
 
 @pytest.mark.model
@@ -285,3 +287,15 @@ def test_output_paths_are_checked_before_any_work(tmp_path: Path, flag: str,
     assert cli.main(["check", str(tmp_path / "call.wav"), flag, str(out)]) == cli.EXIT_ERROR
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{tmp_path / 'no' / 'such'} does not exist" in err
+
+
+@pytest.mark.parametrize("change", [
+    {"utterances": None}, {"findings": [1]}, {"metrics": []}, {"score": "x"},
+    {"utterances": [{"role": "agent", "text": "x"}]}])
+def test_a_malformed_result_json_is_one_line(tmp_path: Path, change: dict,  # type: ignore[type-arg]
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**result(), **change}), encoding="utf-8")
+    assert cli.main(["report", str(bad), "-o", str(tmp_path / "x.html")]) == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(bad) in err

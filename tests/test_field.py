@@ -147,6 +147,14 @@ def test_layout_by_correlation_not_equality() -> None:
 
     demo = decode(str(SAMPLES / "demo_call.wav"))
     assert channel_layout(demo).kind == "stereo"
+    # the whole call decides, not its first minute: a caller who says one word in the first
+    # minute and speaks later, or whose channel carries the agent's echo until they speak
+    agent, caller = demo.channels
+    hush = np.zeros_like(caller)
+    hush[int(48.5 * 16000):int(49.5 * 16000)] = caller[int(48.5 * 16000):int(49.5 * 16000)]
+    late = audio(np.concatenate([agent, agent]), np.concatenate([hush, caller]))
+    echo = audio(np.concatenate([agent, agent]), np.concatenate([agent * 0.1, caller + agent * 0.1]))
+    assert channel_layout(late).kind == channel_layout(echo).kind == "stereo"
 
 
 @pytest.mark.model

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -370,3 +371,44 @@ def test_no_speech_is_a_status_of_its_own(tmp_path: Path) -> None:
     assert store.known(conn)["h7"] == "no_speech"
     assert [c["file"] for c in store.no_speech_calls(conn)] == ["/rec/c7.wav"]
     conn.close()
+
+
+def test_migration_keeps_a_users_own_views_and_indexes(tmp_path: Path) -> None:
+    """DATABASE.md invites any SQLite client: a view or index of one's own on calls survives
+    the rebuild of version 3 (it made the database unwritable before)."""
+    old = tmp_path / "v1.sqlite"
+    v1_database(old)
+    raw = sqlite3.connect(old)
+    raw.execute("CREATE VIEW agent_scores AS SELECT agent_id, AVG(score) AS s FROM calls GROUP BY 1")
+    raw.execute("CREATE INDEX my_day ON calls(day)")
+    raw.commit()
+    raw.close()
+    conn = connect(old)
+    write_result(conn, meta(5), result(), REGIONS, ACOUSTICS)
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"agent_scores", "my_day"} <= names
+    assert conn.execute("SELECT count(*) FROM agent_scores").fetchone()[0] >= 1
+    conn.close()
+
+
+def test_reader_refuses_a_write_ahead_log_it_cannot_see(tmp_path: Path) -> None:
+    """A database copied with its -wal into a read-only place: opened immutable, the calls in
+    the log would be missing without a word. Refused in one line instead."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        src = tmp_path / "r.sqlite"
+        writer = connect(src)
+        write_result(writer, meta(1), result(), REGIONS, ACOUSTICS)
+        for suffix in ("", "-wal"):  # copied while open, without -shm: the log holds the call
+            shutil.copy(f"{src}{suffix}", mnt / f"r.sqlite{suffix}")
+        writer.close()
+        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        assert (mnt / "r.sqlite-wal").stat().st_size > 0
+        with pytest.raises(AuditError, match="write-ahead log"):
+            connect(mnt / "r.sqlite", readonly=True)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)

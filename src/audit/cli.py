@@ -24,6 +24,16 @@ from audit.errors import AuditError, RulePackError, StorageError
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE, EXIT_STORAGE, EXIT_NO_SPEECH = 0, 1, 2, 3, 4, 5
 
 
+def _seconds(value: str) -> float:
+    try:
+        s = float(value)
+    except ValueError:
+        s = -1.0
+    if not s >= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds >= 0")
+    return s
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="audit", description="Audit Chinese call-center recordings.")
     p.add_argument("--version", action="version", version=f"callaudit {__version__}")
@@ -43,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
     c.add_argument("--no-separation", action="store_true", help="mono calls: roles from words "
                    "only, no speaker separation")
-    c.add_argument("--max-missing", type=float, metavar="SECONDS", help="refuse a truncated "
+    c.add_argument("--max-missing", type=_seconds, metavar="SECONDS", help="refuse a truncated "
                    "recording missing more than this of its declared length (default: a warning)")
     c.add_argument("--raw", metavar="FORMAT:RATE", help="a headerless file's format (.raw .ul .al "
                    ".pcm .vox .sln): FORMAT:RATE[:CHANNELS], e.g. ulaw:8000 (ulaw, alaw, s16le, u8, vox)")
@@ -62,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="re-audit calls already stored")
     b.add_argument("--retry-failed", action="store_true", help="retry files that failed before")
     b.add_argument("--max-hours", type=float, default=4.0, help="longer files are failures")
-    b.add_argument("--max-missing", type=float, metavar="SECONDS", help="a truncated recording "
+    b.add_argument("--max-missing", type=_seconds, metavar="SECONDS", help="a truncated recording "
                    "missing more than this of its declared length is stored as failed "
                    "(default: audited with a warning)")
     b.add_argument("--beam-size", type=int, default=5)
@@ -138,10 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
-    except BrokenPipeError:
-        # `audit ... | head`: the reader left. Files were written before the terminal output;
-        # point stdout at nothing so that Python's exit flush does not raise again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:  # `audit ... | head`: the reader left (files are written first)
+        _quiet_stdout()
         return EXIT_ERROR
 
 
@@ -184,18 +192,35 @@ def _check(args: argparse.Namespace, err: Console) -> int:
         from audit.render.html import render_call
 
         render_call(result, args.html, audio=audio, lang=args.lang)
-    out = Console(highlight=False, soft_wrap=True)
-    if args.json == "-":
-        sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
-    else:
-        render(result, out, args.lang, transcript=not args.no_transcript)
-        if args.json:
-            out.print(f"\nJSON: {args.json}", style="dim")
-        if args.html:
-            out.print(f"HTML: {args.html}", style="dim")
+    out = _Out(highlight=False, soft_wrap=True)
+    try:
+        if args.json == "-":
+            sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+        else:
+            render(result, out, args.lang, transcript=not args.no_transcript)
+            if args.json:
+                out.print(f"\nJSON: {args.json}", style="dim")
+            if args.html:
+                out.print(f"HTML: {args.html}", style="dim")
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head` left: the verdict stands, the files are written
+        _quiet_stdout()
     if result.get("outcome") == "no_speech":
         return EXIT_NO_SPEECH
     return EXIT_PASS if result["passed"] else EXIT_FAIL
+
+
+class _Out(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader left (`| head`): print nothing more, keep the verdict's exit status
+        (rich's own exits with 1, which reads as a failed call)."""
+        self.quiet = True
+        _quiet_stdout()
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at nothing, so that Python's exit flush does not raise again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _existing_db(path: str) -> str:

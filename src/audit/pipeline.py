@@ -109,7 +109,8 @@ class Auditor:
         t4 = time.perf_counter()
         s = j.score
         silent = no_speech(sep.regions, utts)
-        return CallResult(
+        lang = self.opts.lang
+        r = CallResult(
             file=audio.path, duration_s=audio.duration, sample_rate=audio.source_rate,
             channels=audio.source_channels, agent_channel=decision.label, score=s.score,
             passed=s.passed, fatal=s.fatal, sections=s.sections,
@@ -117,24 +118,16 @@ class Auditor:
             timing_s={"decode": decode_s, "vad": t2 - t1, "asr": t3 - t2, "rules": t4 - t3,
                       "total": decode_s + t4 - t1,
                       **{f"asr_{k}": v - stage0[k] for k, v in self.transcriber.stage_s.items()}},
-            versions=self.versions, roles_reason=decision.why.text(self.opts.lang),
+            versions=self.versions, roles_reason=decision.why.text(lang),
             roles_why=decision.why.to_json(), regions=sep.regions,
             acoustics=asdict(acoustics), separation=separation, judged_with=self.judged_with,
-            warnings=[{**w.to_json(), "text": w.text(self.opts.lang)} for w in audio.warnings],
-            declared_s=audio.declared_s, layout=layout.to_json(self.opts.lang),
-        ) if silent is None else CallResult(
-            file=audio.path, duration_s=audio.duration, sample_rate=audio.source_rate,
-            channels=audio.source_channels, agent_channel=decision.label, score=None,
-            passed=False, fatal=False, sections={}, metrics=j.metrics.to_json(self.pack.settings),
-            findings=[], utterances=utts,
-            timing_s={"decode": decode_s, "vad": t2 - t1, "asr": t3 - t2, "rules": t4 - t3,
-                      "total": decode_s + t4 - t1},
-            versions=self.versions, regions=sep.regions, acoustics=asdict(acoustics),
-            judged_with=self.judged_with,
-            warnings=[{**w.to_json(), "text": w.text(self.opts.lang)} for w in audio.warnings],
-            declared_s=audio.declared_s, outcome="no_speech", layout=layout.to_json(self.opts.lang),
-            outcome_why={**silent.to_json(), "text": silent.text(self.opts.lang)},
+            warnings=[{**w.to_json(), "text": w.text(lang)} for w in audio.warnings],
+            declared_s=audio.declared_s, layout=layout.to_json(lang),
         )
+        if silent is not None:  # no call to judge: no score, no findings, never a pass
+            r.score, r.passed, r.fatal, r.sections, r.findings = None, False, False, {}, []
+            r.outcome, r.outcome_why = "no_speech", {**silent.to_json(), "text": silent.text(lang)}
+        return r
 
 
 def no_speech(regions: list[Region], utts: list[Utterance]) -> Detail | None:
@@ -158,8 +151,8 @@ def _live(regions: list[Region], layout: Layout) -> list[Region]:
 def _one_party(layout: Layout, sep: Separated, utts: list[Utterance]) -> bool:
     """One live channel beside a dead one is a mono mix (two voices, or a caller's words in
     it) or a stereo call whose other party never spoke (one voice, nobody's words a caller's)."""
-    return layout.kind == "one_live" and not sep.two_speakers and \
-        not any(u.role == "customer" for u in utts)
+    return layout.kind == "one_live" and sep.diarization is not None and \
+        sep.diarization.speakers == 1 and not any(u.role == "customer" for u in utts)
 
 
 def _separation(sep: Diarization | None, decision: RoleDecision, lang: str,

@@ -185,8 +185,22 @@ def result_problem(d: Any) -> str:
     missing = [k for k in _REQUIRED if k not in d]
     if missing:
         return f"{SCHEMA} result without {', '.join(missing)}"
+    kinds = {"findings": list, "utterances": list, "metrics": dict, "sections": dict}
+    for k, kind in kinds.items():
+        if not isinstance(d[k], kind):
+            return f"`{k}` is not a {'list' if kind is list else 'mapping'}"
+    if not (d["score"] is None or isinstance(d["score"], (int, float))) or \
+            not isinstance(d["duration_s"], (int, float)):
+        return "`score` and `duration_s` must be numbers"
     for i, u in enumerate(d["utterances"]):
         if not isinstance(u, dict) or u.get("role") not in ROLES:
             role = u.get("role") if isinstance(u, dict) else u
             return f"utterance {i + 1} has role {role!r} (one of {', '.join(ROLES)})"
+        if not all(isinstance(u.get(k), (int, float)) for k in ("start", "end")) or \
+                not isinstance(u.get("text"), str):
+            return f"utterance {i + 1} needs a start, an end (seconds) and a text"
+    for i, f in enumerate(d["findings"]):
+        if not isinstance(f, dict) or not all(k in f for k in ("rule", "applicable", "passed")) \
+                or not isinstance(f.get("evidence", []), list):
+            return f"finding {i + 1} needs a rule, applicable, passed and a list of evidence"
     return ""

@@ -45,6 +45,7 @@ class Audio:
 
 # Declared and decoded lengths may differ by a frame or a resampler's tail; more is a fault.
 LENGTH_TOLERANCE_S = 1.0
+GAP_FILL_S = 0.1  # a stream's packets further apart than this leave a gap: filled with silence
 # Containers whose header states the length (others, such as mp3 and amr, are estimated
 # from the bit rate and may be far off without anything being wrong).
 _EXACT_LENGTH = {"flac", "ogg", "matroska,webm", "mov,mp4,m4a,3gp,3g2,mj2"}
@@ -123,7 +124,7 @@ def wav_sizes(path: str) -> WavSizes | None:
     pos, byte_rate = 12, 0
     while pos + 8 <= len(head):
         cid, n = head[pos:pos + 4], struct.unpack("<I", head[pos + 4:pos + 8])[0]
-        if cid == b"fmt " and pos + 16 <= len(head):
+        if cid == b"fmt " and pos + 20 <= len(head):
             byte_rate = struct.unpack("<I", head[pos + 16:pos + 20])[0]
         elif cid == b"data":
             if byte_rate <= 0:
@@ -342,11 +343,20 @@ class _Track:
         self._resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
         self._like: Any = None  # the last decoded frame: silence is made in its format
         self._owed = 0  # source samples of silence for skipped packets, not yet added
+        self._placed = 0  # source samples placed so far (decoded or owed)
 
     def feed(self, packet: Any) -> None:
-        """Decode one packet; None flushes the decoder and the resampler (once, at the end)."""
+        """Decode one packet; None flushes the decoder and the resampler (once, at the end).
+        A packet that starts later than what came before it ends (a stream with a gap: a
+        party's recorder paused) is placed at its time, the gap filled with silence."""
+        rate = self.ctx.sample_rate
         if packet is not None and packet.pts is not None and packet.time_base:
             t0, t1 = (float(t * packet.time_base) for t in (packet.pts, packet.pts + packet.duration))
+            if self.span is not None and rate:
+                gap = round((t0 - self.span[0]) * rate) - self._placed
+                if gap > GAP_FILL_S * rate:
+                    self._owed += gap
+                    self._placed += gap
             self.span = (t0, t1) if self.span is None else (min(self.span[0], t0), max(self.span[1], t1))
         try:
             frames = self.ctx.decode(packet)
@@ -357,11 +367,13 @@ class _Track:
                 self.skipped += 1
                 self.skipped_s += n / (self.ctx.sample_rate or SAMPLE_RATE)
                 self._owed += n
+                self._placed += n
                 self.error = self.error or _reason(e)
         for frame in frames:
+            self._like = frame  # before paying: silence owed from before is made in its format
             self._pay()
             self._resample(frame)
-            self._like = frame
+            self._placed += frame.samples
         if packet is None:
             self._pay()
             self._resample(None)

@@ -90,21 +90,37 @@ def file_sha256(path: str) -> str:
 # What a field of a file name pattern may match: a date is a date (so that "dead_late_x"
 # is not filed under agent "late" on day "dead"); other fields are anything but a separator
 # of the pattern's own.
-_DATE = r"\d{4}-?\d{2}-?\d{2}(?:[T ]?\d{2}[:-]?\d{2}(?:[:-]?\d{2})?)?"
+_DATE = r"\d{4}-?\d{2}-?\d{2}(?:[-_T .]?\d{2}[:.-]?\d{2}(?:[:.-]?\d{2})?)?"
+PATTERN_FIELDS = ("date", "agent_id", "call_id")  # and {_anything}: a part to skip
 
 
 def pattern_regex(pattern: str) -> re.Pattern[str]:
     """'{date}_{agent_id}_{call_id}' -> a regex over the file name without its suffix.
     `{date}` matches YYYYMMDD or YYYY-MM-DD (optionally with a time); another field matches
-    characters up to the text that follows it in the pattern (the last field: the rest)."""
-    parts = re.split(r"\{(\w+)\}", pattern)
-    rx = ""
+    characters up to the text that follows it in the pattern (the last field: the rest); a
+    field named with a leading underscore ({_direction}) matches a part that is not kept.
+
+    Raises AuditError (one line) for an unknown or repeated field, or two fields with no
+    text between them (where one ends would be a guess)."""
+    parts = re.split(r"\{([^{}]*)\}", pattern)
+    rx, seen = "", set()
     for i, p in enumerate(parts):
         if i % 2 == 0:
             rx += re.escape(p)
             continue
+        if p not in PATTERN_FIELDS and not re.fullmatch(r"_\w*", p):
+            raise AuditError(f"--pattern {pattern!r}: unknown field {{{p}}} (fields: "
+                             f"{', '.join('{' + f + '}' for f in PATTERN_FIELDS)}, or {{_name}} "
+                             "for a part to skip)")
+        if p in seen and p != "_":
+            raise AuditError(f"--pattern {pattern!r}: field {{{p}}} appears twice")
+        seen.add(p)
         after = parts[i + 1][:1] if i + 1 < len(parts) else ""
-        rx += f"(?P<{p}>{_DATE if p == 'date' else f'[^{re.escape(after)}]+' if after else '.+'})"
+        if i + 1 < len(parts) - 1 and not parts[i + 1]:
+            raise AuditError(f"--pattern {pattern!r}: {{{p}}} and {{{parts[i + 2]}}} need text "
+                             "between them (e.g. _), or where one ends is a guess")
+        body = _DATE if p == "date" else f"[^{re.escape(after)}]+" if after else ".+"
+        rx += f"(?P<{p}>{body})" if p in PATTERN_FIELDS else f"(?:{body})"
     return re.compile(f"^{rx}$")
 
 
@@ -188,7 +204,13 @@ def _audio_files(folder: Path, unreadable: list[str]) -> list[Path]:
         unreadable.append(f"{e.filename}: {e.strerror or e}")
 
     out = []
-    for root, _dirs, names in os.walk(folder, onerror=failed, followlinks=False):
+    seen = {os.path.realpath(folder)}
+    # Linked folders (a day's folder on a NAS mount) are followed: skipping them would leave
+    # their calls out without a word. A link back into the tree is followed once.
+    for root, dirs, names in os.walk(folder, onerror=failed, followlinks=True):
+        real = [os.path.realpath(os.path.join(root, d)) for d in dirs]
+        dirs[:] = [d for d, r in zip(dirs, real, strict=True) if r not in seen]
+        seen.update(real)
         out.extend(Path(root) / n for n in names if Path(n).suffix.lower() in AUDIO_SUFFIXES)
     return out
 

@@ -179,6 +179,13 @@ def _allow_no_speech(conn: sqlite3.Connection) -> None:
     # table does not cascade to findings, utterances, regions and metrics).
     if "'no_speech'" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'calls'").fetchone()[0]:
         return
+    # SQLite's procedure for other table changes (lang_altertable.html, section 7): a user's
+    # own views, triggers and indexes on calls are set aside and made again afterwards.
+    own = conn.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND "
+                       "(type = 'view' OR (tbl_name = 'calls' AND type IN ('index', 'trigger'))) "
+                       "AND name NOT IN ('calls_file', 'calls_agent')").fetchall()
+    for kind, name, _ in own:
+        conn.execute(f'DROP {kind.upper()} "{name}"')
     create = next(st for st in SCHEMA.split(";") if "CREATE TABLE IF NOT EXISTS calls " in st)
     conn.execute(create.replace("IF NOT EXISTS calls ", "calls_new "))
     cols = ", ".join(f'"{r[1]}"' for r in conn.execute("PRAGMA table_info(calls)"))
@@ -188,6 +195,8 @@ def _allow_no_speech(conn: sqlite3.Connection) -> None:
     for st in SCHEMA.split(";"):
         if "CREATE INDEX IF NOT EXISTS calls_" in st:
             conn.execute(st)
+    for _kind, _, sql in sorted(own, key=lambda o: o[0] == "trigger"):  # triggers may use views
+        conn.execute(sql)
 
 
 Step = Callable[[sqlite3.Connection], None] | str
@@ -230,6 +239,9 @@ def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
     if readonly and not Path(path).is_file():
         raise AuditError(f"{path}: no such results database")
     if not readonly:
+        folder = Path(path).resolve().parent
+        if not folder.is_dir():  # a usage error, not the medium's
+            raise AuditError(f"{path}: folder {folder} does not exist")
         why = _not_writable(Path(path))
         if why:  # at once, not after the busy handler's wait
             raise StorageError(f"{path}: cannot write the results database ({why})")
@@ -272,6 +284,15 @@ def _open_reader(path: str | Path) -> sqlite3.Connection:
         conn.close()
         if not _not_writable(Path(path).resolve().parent):
             raise
+    except BaseException:
+        conn.close()
+        raise
+    wal = Path(f"{path}-wal")
+    if wal.is_file() and wal.stat().st_size > 0:  # immutable would not see what it holds
+        raise AuditError(f"{path}: its write-ahead log ({wal.name}) holds calls not yet in the "
+                         "database, and the folder is read-only; open it once where it can be "
+                         "written (any audit command that writes), or copy it with its -wal "
+                         "and -shm files")
     return sqlite3.connect(uri + "?immutable=1", uri=True, isolation_level=None)
 
 
@@ -321,16 +342,18 @@ def _open_writer(conn: sqlite3.Connection, path: str | Path) -> None:
         if version == 0 and not has_calls:  # brand new: the newest schema directly
             _run(conn, SCHEMA)
             _set_version(conn, SCHEMA_VERSION)
-        else:
+        elif version < SCHEMA_VERSION:
+            # orphans made before (rows deleted by hand with foreign keys off) are not ours to
+            # refuse; only a reference the steps broke is
+            orphans = len(conn.execute("PRAGMA foreign_key_check").fetchall())
             # version 0 with tables: made before the version was recorded; steps are idempotent
             for step_version, _, step in MIGRATIONS:
                 if step_version > version:
                     _run(conn, step)
                     _set_version(conn, step_version)
-            bad = conn.execute("PRAGMA foreign_key_check").fetchone()
-            if bad:
-                raise AuditError(f"{path}: migration broke a reference in table {bad[0]}; "
-                                 "the database is left as it was")
+            if len(conn.execute("PRAGMA foreign_key_check").fetchall()) > orphans:
+                raise AuditError(f"{path}: upgrading the database would break references "
+                                 "between its tables; it is left as it was")
     conn.execute("PRAGMA foreign_keys=ON")
 
 

@@ -42,22 +42,30 @@ from audit.speech.text import collapse_repeats, spoken_units, to_simplified
 # Lines Whisper invents on noise or music: subtitle credits from its training data ("请不吝
 # 点赞 订阅 转发 打赏支持明镜与点点栏目", "字幕由…提供", "谢谢观看"). An utterance is dropped only
 # when its whole text is such a line: a caller who says 我想取消订阅 keeps every word.
+_CREDIT_TOKENS = ("点赞", "订阅", "转发", "打赏", "关注", "分享", "收藏", "三连", "明镜", "点点栏目")
 _CREDIT_LINES = [re.compile(p) for p in (
+    # a call to like and subscribe: only credit words and glue, at least two credit words
     r"(请|不吝|欢迎|大家|记得|一键)*(点赞|订阅|转发|打赏|支持|关注|分享|收藏|评论|三连|和|与|及|并|的|"
     r"明镜|点点|栏目|频道|我们|本|一下)+",
-    r"(?!.*[我你您帮要吗呢吧])"  # a credit names people; it does not talk to anybody
-    r".{0,12}字幕(组|制作|提供|翻译|校对|由|志愿者|by).{0,16}",
-    r"(中文)?字幕.{0,4}",
+    # who made the subtitles: a credit names people; it does not talk to anybody
+    r"(?!.*[我你您帮要吗呢吧没不])(中文)?字幕(由.{1,16}(提供|制作)|组.{0,12}|制作.{0,12}|"
+    r"翻译.{0,12}|校对.{0,12}|志愿者.{0,12}|by.{1,12})",
     r"(谢谢|感谢)(大家|各位)?(的)?(收看|观看|观赏|收听)+(本期|本集|节目|视频)?",
-    r"(by|BY|By).{0,12}",
+    r"(by|BY|By)?索兰娅",
 )]
 _PUNCT = re.compile(r"[\s\W_]+")  # spaces and punctuation (CJK characters are word characters)
 
 
 def is_credit_line(text: str) -> bool:
-    """True when `text` is, as a whole, a subtitle-credit line Whisper invents on non-speech."""
+    """True when `text` is, as a whole, a subtitle-credit line Whisper invents on non-speech
+    ("请不吝点赞订阅转发打赏支持明镜与点点栏目", "字幕由Amara.org社区提供", "谢谢观看"). A
+    short reply that shares a word with them (订阅, 请关注, 支持, 字幕没有了) is speech."""
     bare = _PUNCT.sub("", text)
-    return bool(bare) and any(p.fullmatch(bare) for p in _CREDIT_LINES)
+    if not bare:
+        return False
+    if _CREDIT_LINES[0].fullmatch(bare):
+        return sum(bare.count(t) for t in _CREDIT_TOKENS) >= 2
+    return any(p.fullmatch(bare) for p in _CREDIT_LINES[1:])
 
 
 @dataclass(frozen=True)
