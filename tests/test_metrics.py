@@ -195,3 +195,21 @@ def test_synthesized_call_timing_matches_truth(name: str) -> None:
     overlaps = sum(1 for x in agent for c in cust
                    if c["start"] < x["start"] < c["end"] and min(x["end"], c["end"]) - x["start"] >= 1)
     assert m.interruptions is not None and len(m.interruptions) == overlaps
+
+
+def test_each_party_level_on_speech_only_and_noise_floor_off_it() -> None:
+    """Issue 15: a channel's level, clipping and noise floor per party: the level over the
+    party's speech only (a loud line does not lift it), the noise floor between the words."""
+    rng = np.random.default_rng(3)
+    agent = channel(12.0, [(1.0, 4.0)])
+    cust = channel(12.0, [(5.0, 9.0)], seed=2, f0=210) * 0.3  # a quiet caller
+    cust += (10 ** (-50 / 20) * rng.standard_normal(cust.size)).astype(np.float32)  # a hissy line
+    a = audio(agent, cust)
+    regs = _regions(a)
+    utts = _utts(regs, {0: "agent", 1: "customer"})
+    m = compute(a, regs, utts, True, SETTINGS)
+    assert m.customer_level_dbfs is not None and m.agent_level_dbfs is not None
+    assert m.customer_level_dbfs < m.agent_level_dbfs - 8  # ~10 dB quieter, measured on speech
+    assert m.customer_noise_floor_dbfs == pytest.approx(-50, abs=3)
+    assert m.agent_noise_floor_dbfs is not None and m.agent_noise_floor_dbfs < -55
+    assert m.to_json(SETTINGS)["customer_noise_floor_dbfs"] == pytest.approx(-50, abs=3)

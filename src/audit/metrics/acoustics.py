@@ -29,16 +29,51 @@ class Acoustics:
     # busy:<plan> | dtmf | music | noise (audio/tones.py); absent from older stored results
     not_speech: list[tuple[float, float, str, int]] = field(default_factory=list)
     answered_by_s: float | None = None  # the next ring was due here and not heard (tones.py)
+    # the caller's level and clipping, over their speech only, as the agent's
+    customer_level_dbfs: float | None = None
+    customer_clipping_share: float | None = None
+    # each party's line noise: the level (dBFS) of the quietest NOISE_QUANTILE of 20 ms frames
+    # of their channel outside all speech (None: no such frames, or a result before this)
+    agent_noise_floor_dbfs: float | None = None
+    customer_noise_floor_dbfs: float | None = None
+
+
+NOISE_FRAME_S = 0.02
+NOISE_QUANTILE = 0.2  # line noise: most frames between the words are at least this quiet
 
 
 def measure(audio: Audio, utts: list[Utterance], ringback: Ringback | None = None) -> Acoustics:
-    """`utts` must have their roles; the level is measured over the agent's speech."""
-    agent = _samples(audio, [u for u in utts if u.role == "agent"])
+    """`utts` must have their roles. Each party's level and clipping are measured over their
+    speech samples only; the noise floor over their channel outside anybody's speech."""
     rb = ringback or Ringback(None, 0.0)
-    return Acoustics(audio.duration, rb.rings, rb.connect_s,
-                     dbfs(agent) if len(agent) else None,
-                     float(np.mean(np.abs(agent) >= CLIP_LEVEL)) if len(agent) else None,
-                     rb.plan, list(rb.spans), rb.answered_by_s)
+    level = {}
+    for role in ("agent", "customer"):
+        x = _samples(audio, [u for u in utts if u.role == role])
+        level[role] = (dbfs(x), float(np.mean(np.abs(x) >= CLIP_LEVEL))) if len(x) else (None, None)
+    noise = {role: _noise_floor(audio, utts, role) for role in ("agent", "customer")}
+    return Acoustics(audio.duration, rb.rings, rb.connect_s, *level["agent"],
+                     rb.plan, list(rb.spans), rb.answered_by_s, *level["customer"],
+                     noise["agent"], noise["customer"])
+
+
+def _noise_floor(audio: Audio, utts: list[Utterance], role: str) -> float | None:
+    mine = [u.channel for u in utts if u.role == role]
+    if not mine:
+        return None
+    ch = max(set(mine), key=mine.count)
+    x = audio.channels[ch]
+    # all speech on this channel's samples (a separated mono call: both speakers share them)
+    speech = [u for u in utts if audio.channels[u.channel] is x]
+    f = int(NOISE_FRAME_S * SAMPLE_RATE)
+    keep = np.ones(len(x) // f, bool)
+    for u in speech:
+        keep[int(u.start / NOISE_FRAME_S):int(np.ceil(u.end / NOISE_FRAME_S))] = False
+    idx = np.flatnonzero(keep)
+    if len(idx) == 0:
+        return None
+    frames = x[: len(keep) * f].reshape(-1, f)[idx]
+    power = np.mean(np.square(frames, dtype=np.float64), axis=1)
+    return round(float(10 * np.log10(np.quantile(power, NOISE_QUANTILE) + 1e-12)), 1)
 
 
 def _samples(audio: Audio, utts: list[Utterance]) -> np.ndarray:

@@ -42,7 +42,9 @@ Definitions
   the two overlap for at least `interruption_overlap_s`; agent utterances shorter than
   `backchannel_max_s` or whose text is only backchannel words (嗯, 好的, 嗯，好的 ...) do not count.
 - level: RMS dBFS over the agent's speech samples; spread: standard deviation of per-utterance
-  levels; clipping: share of agent speech samples at or above 0.99 full scale.
+  levels; clipping: share of agent speech samples at or above 0.99 full scale. The caller's
+  level and clipping likewise over the caller's speech only. Noise floor of a party: the
+  20th-percentile power (dBFS) of the 20 ms frames of their channel outside anybody's speech.
 - per minute of the call (the reviewer page's charts): the agent's speech rate over its
   utterances starting in that minute (when they hold at least 3 s of speech), and its level,
   the energy mean of those utterances' levels.
@@ -112,6 +114,11 @@ class Metrics:
     agent_level_spread_db: float | None
     agent_clipping_share: float | None
     talk_ratio: dict[str, float] = field(default_factory=dict)
+    # the caller's level and clipping, each party's noise floor (metrics/acoustics.py)
+    customer_level_dbfs: float | None = None
+    customer_clipping_share: float | None = None
+    agent_noise_floor_dbfs: float | None = None
+    customer_noise_floor_dbfs: float | None = None
     agent_rate_per_minute: list[float | None] = field(default_factory=list)
     agent_level_per_minute: list[float | None] = field(default_factory=list)
 
@@ -141,6 +148,11 @@ class Metrics:
             "agent_level_spread_db": r(self.agent_level_spread_db),
             "agent_clipping_share": None if self.agent_clipping_share is None
             else round(self.agent_clipping_share, 5),
+            "customer_level_dbfs": r(self.customer_level_dbfs),
+            "customer_clipping_share": None if self.customer_clipping_share is None
+            else round(self.customer_clipping_share, 5),
+            "agent_noise_floor_dbfs": r(self.agent_noise_floor_dbfs),
+            "customer_noise_floor_dbfs": r(self.customer_noise_floor_dbfs),
             "talk_ratio": {k: round(v, 3) for k, v in self.talk_ratio.items()},
             "agent_rate_per_minute": [None if v is None else round(v) for v in
                                       self.agent_rate_per_minute],
@@ -202,6 +214,10 @@ def compute(ac: Acoustics, regions: list[Region], utts: list[Utterance], stereo:
         agent_level_spread_db=(float(np.std([u.level_dbfs for u in agent])) if len(agent) > 1
                                else None),
         agent_clipping_share=ac.agent_clipping_share,
+        customer_level_dbfs=ac.customer_level_dbfs,
+        customer_clipping_share=ac.customer_clipping_share,
+        agent_noise_floor_dbfs=ac.agent_noise_floor_dbfs,
+        customer_noise_floor_dbfs=ac.customer_noise_floor_dbfs,
         talk_ratio={
             "agent": agent_s / duration if duration else 0.0,
             "customer": cust_s / duration if duration else 0.0,
