@@ -169,6 +169,9 @@ class CallResult:
             "versions": self.versions,
             "judged_with": self.judged_with,
             "warnings": self.warnings,
+            # sound that is not speech: [start, end, label, channel] (audio/tones.py labels)
+            "not_speech": [[round(a, 2), round(b, 2), lab, ch]
+                           for a, b, lab, ch in self.acoustics.get("not_speech", [])],
             "declared_s": None if self.declared_s is None else round(self.declared_s, 3),
         }
 

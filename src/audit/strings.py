@@ -27,7 +27,9 @@ SIDES: dict[str, dict[str, str]] = {
 
 LABELS: dict[str, dict[str, str]] = {
     "zh": {"score": "得分", "passed": "通过", "failed": "不通过", "fatal": "致命违规",
-           "no_speech": "无语音", "not_audited": "未作为通话审核",
+           "no_speech": "无语音", "not_audited": "未作为通话审核", "not_speech": "非语音",
+           "tone_ringback": "回铃音", "tone_busy": "忙音", "tone_dtmf": "按键音", "tone_music": "音乐",
+           "tone_noise": "噪声",
            "failed_rules": "扣分项", "none": "无", "review": "待复核",
            "scorecard": "评分表", "timeline": "时间轴", "transcript": "通话文本",
            "metrics": "指标与规范", "rule": "规则", "result": "结果", "deduction": "扣分",
@@ -45,7 +47,9 @@ LABELS: dict[str, dict[str, str]] = {
            "judged_with": "评分规则", "default_norms": "未记录评分规则，按默认规则显示",
            "agent_channel": "坐席声道", "channels": "声道"},
     "en": {"score": "Score", "passed": "PASS", "failed": "FAIL", "fatal": "FATAL",
-           "no_speech": "NO SPEECH", "not_audited": "not audited as a call",
+           "no_speech": "NO SPEECH", "not_audited": "not audited as a call", "not_speech": "not speech",
+           "tone_ringback": "ringback", "tone_busy": "busy tone", "tone_dtmf": "DTMF", "tone_music": "music",
+           "tone_noise": "noise",
            "failed_rules": "Failed rules", "none": "none", "review": "needs review",
            "scorecard": "Scorecard", "timeline": "Timeline", "transcript": "Transcript",
            "metrics": "Metrics against norms", "rule": "Rule", "result": "Result",

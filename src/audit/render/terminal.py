@@ -36,6 +36,15 @@ def render(result: dict[str, Any], console: Console, lang: str = "zh",
         console.print(Text(f"  ({why})", style="dim"))
     if not norms.recorded:
         console.print(Text(f"  ({label('default_norms', lang)})", style="dim"))
+    spans = result.get("not_speech") or []
+    if spans:  # what was heard and not taken for speech: ringback, music on hold, DTMF ...
+        kinds: dict[str, list[str]] = {}
+        for a, b, lab, _ in spans:
+            kind, _, plan = lab.partition(":")
+            name = label(f"tone_{kind}", lang) + (f"({plan})" if plan else "")
+            kinds.setdefault(name, []).append(f"{mmss(a)}–{mmss(b)}")
+        text = "; ".join(f"{k} {', '.join(v[:3])}{' …' if len(v) > 3 else ''}" for k, v in kinds.items())
+        console.print(Text(f"  ({label('not_speech', lang)}: {text})", style="dim"))
     for w in result.get("warnings") or []:  # before the verdict: it is a verdict on less
         console.print(Text(f"  ! {stored_text(w.get('text', ''), w, lang)}", style="bold yellow"))
     if result.get("outcome") == "no_speech":  # no call to judge: no score, never a pass
