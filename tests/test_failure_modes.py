@@ -12,11 +12,10 @@ import sqlite3
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SAMPLES
+from conftest import ROOT, SAMPLES, remount_ro
 from test_store import ACOUSTICS, REGIONS, meta, result, written
 
 from audit import cli
@@ -88,30 +87,11 @@ def test_truncated_call_refused_with_max_missing(tmp_path: Path) -> None:
 
 
 # --- the results database ---------------------------------------------------------------------
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A small tmpfs of our own (1 MB), to be filled or made read-only; skipped where the
-    machine does not let us mount (not root, no CAP_SYS_ADMIN)."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
-
-
-def _remount_ro(mnt: Path) -> None:
-    subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
-
-
 def test_readers_need_no_write_access(tmpfs: Path, tmp_path: Path) -> None:
     """On a read-only medium summary, export and report read the database; writers refuse at
     once with one line (no 60 s wait, no traceback)."""
     db = written(tmpfs)
-    _remount_ro(tmpfs)
+    remount_ro(tmpfs)
     for args in (["summary", "--db", str(db), "--format", "json"],
                  ["export", "--db", str(db), "--format", "csv", "--out", str(tmp_path / "x.csv")],
                  ["report", "--db", str(db), "-o", str(tmp_path / "d.html")]):

@@ -288,6 +288,12 @@ def stored_text(text: str, detail: dict[str, Any] | None, lang: str) -> str:
     return detail_text(detail["key"], detail.get("args") or {}, lang) if detail else text
 
 
+def stored_detail(d: dict[str, Any] | None, lang: str) -> str:
+    """A stored {key, args, text} (a layout, a warning, an outcome's reason) in `lang`; ""
+    for None."""
+    return stored_text((d or {}).get("text", ""), d, lang)
+
+
 def finding_detail(f: dict[str, Any], lang: str) -> str:
     """A stored finding's detail in `lang`: from its key when the result has one, else the
     text it was stored with (results written before details had keys)."""

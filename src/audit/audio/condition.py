@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from audit.audio.decode import SAMPLE_RATE, Audio
+from audit.audio.levels import frame_db, rms
 from audit.strings import Detail
 
 SAME_MIX_WINDOW_S = 10.0  # one mix is told by correlation in windows of this length ...
@@ -52,7 +53,7 @@ def channel_layout(audio: Audio) -> Layout:
     a, b = audio.channels[0], audio.channels[1]
     corr = _same_mix_correlation(a, b)
     if corr >= SAME_MIX_MIN_CORR:
-        louder = int(_rms(b) > _rms(a))  # the copy with more signal over the same noise
+        louder = int(rms(b) > rms(a))  # the copy with more signal over the same noise
         return Layout([louder], "same_mix", Detail("layout_same_mix", {"corr": round(corr, 3)}))
     spread = [_spread_db(a), _spread_db(b)]
     live = [s is not None and s > LIVE_SPREAD_DB for s in spread]
@@ -82,15 +83,6 @@ def _same_mix_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return low or 0.0
 
 
-def distinct_channels(audio: Audio) -> list[int]:
-    """Indices of the channels to audit (channel_layout's)."""
-    return channel_layout(audio).channels
-
-
-def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
-
-
 def _max_correlation(a: np.ndarray, b: np.ndarray, max_lag: int) -> float | None:
     """The largest normalised cross-correlation of `a` and `b` within +-max_lag samples; None
     when either is silent (nothing to compare). By FFT: 30 s at 16 kHz takes ~20 ms."""
@@ -108,15 +100,8 @@ def _spread_db(x: np.ndarray) -> float | None:
     """Loud (99th percentile) minus quiet (10th) frame level in dB over the whole channel
     (one frame in a hundred louder: a caller who says a few words in a long call still
     counts); None for a channel never above DEAD_MAX_DBFS (digital silence, a faint hiss)."""
-    f = int(FRAME_S * SAMPLE_RATE)
-    m = len(x) // f
-    if m == 0:
-        return None
-    step = 1 << 14  # frames at a time: a 4-hour channel is 230 M samples
-    db = np.concatenate([10 * np.log10(np.mean(np.square(x[i * f:(i + k) * f].reshape(k, f),
-                                                         dtype=np.float64), axis=1) + 1e-12)
-                         for i in range(0, m, step) if (k := min(step, m - i))])
-    if np.max(db) < DEAD_MAX_DBFS:
+    db = frame_db(x, int(FRAME_S * SAMPLE_RATE))
+    if len(db) == 0 or np.max(db) < DEAD_MAX_DBFS:
         return None
     return float(np.percentile(db, 99) - np.percentile(db, 10))
 

@@ -311,14 +311,15 @@ def _codec(stream: Any, fmt: RawFormat | None) -> Any:
     FFmpeg has no vox demuxer) FFmpeg's Dialogic/OKI ADPCM decoder."""
     better = _PREFERRED_DECODERS.get(stream.codec_context.name)
     if fmt is None and better in av.codecs_available:
-        ctx = av.CodecContext.create(better, "r")
-        ctx.sample_rate = stream.codec_context.sample_rate
-        ctx.layout = "mono"
-        return ctx
+        return _mono_decoder(better, stream.codec_context.sample_rate)
     if fmt is None or fmt.fmt != "vox":
         return stream.codec_context
-    ctx = av.CodecContext.create("adpcm_ima_oki", "r")
-    ctx.sample_rate = fmt.rate
+    return _mono_decoder("adpcm_ima_oki", fmt.rate)
+
+
+def _mono_decoder(name: str, rate: int) -> Any:
+    ctx = av.CodecContext.create(name, "r")
+    ctx.sample_rate = rate
     ctx.layout = "mono"
     return ctx
 

@@ -18,7 +18,7 @@ import numpy as np
 import webrtcvad
 
 from audit.audio.decode import SAMPLE_RATE, Audio
-from audit.audio.levels import dbfs, power_to_db
+from audit.audio.levels import dbfs, frame_db
 from audit.audio.tones import Ringback, runs, sound_label
 from audit.records import Region
 
@@ -100,13 +100,7 @@ ENV_STEP_S = 0.01
 
 
 def _envelope_db(signal: np.ndarray) -> np.ndarray:
-    n = int(ENV_STEP_S * SAMPLE_RATE)
-    k = len(signal) // n
-    if k == 0:
-        return np.zeros(0)
-    frames = signal[: k * n].reshape(k, n)
-    power = np.einsum("ij,ij->i", frames, frames) / n  # no squared copy of a 3-hour call
-    return power_to_db(power)
+    return frame_db(signal, int(ENV_STEP_S * SAMPLE_RATE))
 
 
 def _refine(env: np.ndarray, start: float, end: float, floor: float, opts: VadOptions,

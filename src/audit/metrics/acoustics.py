@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audit.audio.decode import SAMPLE_RATE, Audio
-from audit.audio.levels import dbfs
+from audit.audio.levels import dbfs, frame_db
 from audit.audio.tones import Ringback
 from audit.records import Utterance
 
@@ -64,16 +64,13 @@ def _noise_floor(audio: Audio, utts: list[Utterance], role: str) -> float | None
     x = audio.channels[ch]
     # all speech on this channel's samples (a separated mono call: both speakers share them)
     speech = [u for u in utts if audio.channels[u.channel] is x]
-    f = int(NOISE_FRAME_S * SAMPLE_RATE)
-    keep = np.ones(len(x) // f, bool)
+    db = frame_db(x, int(NOISE_FRAME_S * SAMPLE_RATE))
+    keep = np.ones(len(db), bool)
     for u in speech:
         keep[int(u.start / NOISE_FRAME_S):int(np.ceil(u.end / NOISE_FRAME_S))] = False
-    idx = np.flatnonzero(keep)
-    if len(idx) == 0:
+    if not keep.any():
         return None
-    frames = x[: len(keep) * f].reshape(-1, f)[idx]
-    power = np.mean(np.square(frames, dtype=np.float64), axis=1)
-    return round(float(10 * np.log10(np.quantile(power, NOISE_QUANTILE) + 1e-12)), 1)
+    return round(float(np.quantile(db[keep], NOISE_QUANTILE)), 1)
 
 
 def _samples(audio: Audio, utts: list[Utterance]) -> np.ndarray:

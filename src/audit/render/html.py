@@ -30,7 +30,7 @@ from audit.render.rows import (
 )
 from audit.results import store
 from audit.results.summary import summary
-from audit.strings import LABELS, finding_message, label, mmss, stored_text
+from audit.strings import LABELS, finding_message, label, mmss, stored_detail, stored_text
 
 AUDIO_BITRATE = 12000  # Opus: telephone speech stays clear; 5 min of stereo is ~450 KB
 
@@ -127,10 +127,9 @@ def call_view(result: dict[str, Any], lang: str = "zh",
         "failed": failed, "metrics": metric_table, "fatal_reasons": fatal_reasons,
         "norms": norms,
         "roles_reason": stored_text(result.get("roles_reason", ""), result.get("roles_why"), lang),
-        "layout": stored_text((result.get("layout") or {}).get("text", ""), result.get("layout"), lang),
-        "warnings": [stored_text(w.get("text", ""), w, lang) for w in result.get("warnings") or []],
-        "outcome_why": stored_text((result.get("outcome_why") or {}).get("text", ""),
-                                   result.get("outcome_why"), lang),
+        "layout": stored_detail(result.get("layout"), lang),
+        "warnings": [stored_detail(w, lang) for w in result.get("warnings") or []],
+        "outcome_why": stored_detail(result.get("outcome_why"), lang),
         "level_series": [{"minute": k, "level": v} for k, v in enumerate(levels)],
         "level_band": (st.volume_min_dbfs, st.volume_max_dbfs),
         "rate_series": [{"minute": k, "rate": v} for k, v in enumerate(rates)],
@@ -254,7 +253,7 @@ def dashboard_view(conn: sqlite3.Connection, lang: str = "zh", pages: str | None
                   "h": round(100 * n / peak, 1)} for i, n in enumerate(hist)],
         "agents": summary(conn, "agent"), "rules": summary(conn, "rule"), "worst": worst,
         "failures": failures,
-        "no_speech": [{**c, "why": stored_text((c["why"] or {}).get("text", ""), c["why"], lang)}
+        "no_speech": [{**c, "why": stored_detail(c["why"], lang)}
                       for c in silent],
         "days": sorted({c["day"] for c in ok if c["day"]}),
         "agent_ids": sorted({c["agent_id"] for c in ok if c["agent_id"]}),

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from audit.render.rows import detail, metric_rows, norms_of, section_name, talk_ratio
 from audit.rules.pack import RulePack
-from audit.strings import finding_message, label, mmss, role, stored_text
+from audit.strings import finding_message, label, mmss, role, stored_detail, stored_text
 
 
 def render(result: dict[str, Any], console: Console, lang: str = "zh",
@@ -30,7 +30,7 @@ def render(result: dict[str, Any], console: Console, lang: str = "zh",
     console.print(head)
     layout = result.get("layout") or {}
     if layout.get("key") not in (None, "layout_mono", "layout_stereo"):  # a decision worth a line
-        console.print(Text(f"  ({stored_text(layout.get('text', ''), layout, lang)})", style="dim"))
+        console.print(Text(f"  ({stored_detail(layout, lang)})", style="dim"))
     if result.get("roles_reason"):
         why = stored_text(result["roles_reason"], result.get("roles_why"), lang)
         console.print(Text(f"  ({why})", style="dim"))
@@ -46,12 +46,11 @@ def render(result: dict[str, Any], console: Console, lang: str = "zh",
         text = "; ".join(f"{k} {', '.join(v[:3])}{' …' if len(v) > 3 else ''}" for k, v in kinds.items())
         console.print(Text(f"  ({label('not_speech', lang)}: {text})", style="dim"))
     for w in result.get("warnings") or []:  # before the verdict: it is a verdict on less
-        console.print(Text(f"  ! {stored_text(w.get('text', ''), w, lang)}", style="bold yellow"))
+        console.print(Text(f"  ! {stored_detail(w, lang)}", style="bold yellow"))
     if result.get("outcome") == "no_speech":  # no call to judge: no score, never a pass
         verdict = Text()
         verdict.append(f" {label('no_speech', lang)} ", style="bold white on yellow")
-        why = stored_text((result.get("outcome_why") or {}).get("text", ""), result.get("outcome_why"),
-                          lang)
+        why = stored_detail(result.get("outcome_why"), lang)
         verdict.append(f"  {label('not_audited', lang)}: {why}", style="bold yellow")
         console.print(verdict)
         return
