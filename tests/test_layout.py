@@ -1,6 +1,6 @@
 """The package reads like the data flow: no module imports a later stage.
 
-audio -> speech -> metrics -> rules -> (pipeline, results) -> render -> batch -> cli, and the
+audio -> speech -> metrics -> rules -> (pipeline, results) -> render -> review -> batch -> cli, and the
 shared vocabulary (records, settings, strings, errors, outputs) imports no stage at all.
 Imports inside functions count too: a lazy import that runs back up is still a cycle.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "src" / "audit"
 ORDER = {"records": 0, "settings": 0, "strings": 0, "errors": 0, "outputs": 0, "__init__": 0,
          "audio": 1, "speech": 2, "metrics": 3, "rules": 4, "pipeline": 5, "results": 5,
-         "render": 6, "batch": 7, "cli": 8}
+         "render": 6, "review": 7, "batch": 8, "cli": 9}
 
 
 def _stage(module: str) -> str:

@@ -51,6 +51,17 @@ class Settings:
       call_length_review_s: seconds; longer calls are flagged for review (NORMS call_length).
       separation_min_confidence: 0-1; below it a separated mono call's failures that depend
         on who spoke are "needs review", never deducted (speech/diarize.py).
+      sample_lowest: the night's review queue (抽检, review/sampling.py) takes this many
+        lowest-scoring calls, besides every fatal call and every call needing review.
+      sample_per_agent: random calls per agent per night in the queue (an unbiased sample).
+      sample_per_agent_month: each agent gets at least this many calls reviewed a month
+        (when they have that many): the nightly random sample grows to reach it.
+      sample_min_logprob: a call whose utterances' mean average log-probability (the
+        recognizer's confidence, when the result carries it) is below this is queued.
+      review_min_precision: 0-1; a rule whose reviewed precision (confirmed / reviewed) is
+        below this is flagged on the dashboard and in `audit summary --by rule`.
+      review_min_reviewed: a rule's precision is judged only once this many of its failures
+        were reviewed.
     """
 
     pass_mark: float
@@ -79,6 +90,12 @@ class Settings:
     clipping_max_share: float
     call_length_review_s: float
     separation_min_confidence: float
+    sample_lowest: int
+    sample_per_agent: int
+    sample_per_agent_month: int
+    sample_min_logprob: float
+    review_min_precision: float
+    review_min_reviewed: int
 
     @classmethod
     def names(cls) -> list[str]:
@@ -89,10 +106,14 @@ class Settings:
         return next(f for f in fields(cls) if f.name == name).type == "list[str]"
 
     @classmethod
+    def is_count(cls, name: str) -> bool:
+        return next(f for f in fields(cls) if f.name == name).type == "int"
+
+    @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> Settings:
         """Settings from a mapping already checked with `problems` (no `__line__` keys)."""
-        return cls(**{k: list(v) if cls.is_list(k) else v for k, v in values.items()
-                      if k in cls.names()})
+        return cls(**{k: list(v) if cls.is_list(k) else int(v) if cls.is_count(k) else v
+                      for k, v in values.items() if k in cls.names()})
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,6 +123,7 @@ class Settings:
 _BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "pass_mark": (0, 100), "match_threshold": (0, 1), "forbid_threshold": (0, 1),
     "clipping_max_share": (0, 1), "separation_min_confidence": (0, 1),
+    "review_min_precision": (0, 1), "sample_min_logprob": (None, 0),
     "volume_min_dbfs": (None, 0), "volume_max_dbfs": (None, 0),
 }
 _OPEN_LOW = {"match_threshold", "forbid_threshold"}
@@ -125,6 +147,8 @@ def problems(values: dict[str, Any], line: Any = lambda key: "?") -> list[str]:
                 out.append(f"{where} must be a list of strings")
         elif not isinstance(v, (int, float)) or isinstance(v, bool):
             out.append(f"{where} must be a number, not {v!r}")
+        elif Settings.is_count(k) and not float(v).is_integer():
+            out.append(f"{where} must be a whole number, not {v!r}")
         else:
             lo, hi = _BOUNDS.get(k, (0, None))  # seconds, counts and rates are >= 0
             if (lo is not None and (v <= lo if k in _OPEN_LOW else v < lo)) or \
