@@ -113,6 +113,38 @@ def _parser() -> argparse.ArgumentParser:
                     help="link the recording by relative path instead of embedding it")
     rp.add_argument("--lang", choices=("zh", "en"), default="zh")
 
+    sv = sub.add_parser("serve", help="the review workbench in a browser (needs callaudit[serve])")
+    sv.add_argument("--db", required=True, help="results database (review tables are added)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: the LAN)")
+    sv.add_argument("--port", type=int, default=8080)
+    sv.add_argument("--rules", metavar="FILE", help="rule pack for reviewed scores and the queue")
+    sv.add_argument("--lang", choices=("zh", "en"), default="zh")
+    sv.add_argument("--secure-cookies", action="store_true",
+                    help="session cookie over HTTPS only (behind a TLS proxy)")
+    sv.add_argument("--threads", type=int, default=4, help="request threads")
+
+    us = sub.add_parser("users", help="accounts of the review workbench")
+    usub = us.add_subparsers(dest="users_cmd", required=True)
+    ua = usub.add_parser("add", help="add an account, or set its role and password")
+    ua.add_argument("name")
+    ua.add_argument("--role", required=True, choices=("admin", "supervisor", "reviewer", "agent"))
+    ua.add_argument("--agent-id", help="an agent's id in the calls (default: the name)")
+    ua.add_argument("--db", required=True)
+    ua.add_argument("--password-stdin", action="store_true",
+                    help="read the password from the first line of stdin (scripts)")
+    ul = usub.add_parser("list", help="list the accounts")
+    ul.add_argument("--db", required=True)
+    ud = usub.add_parser("disable", help="disable an account (its reviews stay)")
+    ud.add_argument("name")
+    ud.add_argument("--db", required=True)
+
+    sp = sub.add_parser("sample", help="the day's review queue (抽检): drawn once, then shown")
+    sp.add_argument("--db", required=True)
+    sp.add_argument("--date", required=True, help="the day (YYYY-MM-DD) of the calls")
+    sp.add_argument("--rules", metavar="FILE", help="rule pack whose settings say what to draw")
+    sp.add_argument("--seed", help="seed of a new draw (default: callaudit-DATE)")
+    sp.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
     r = sub.add_parser("rules", help="list or validate rule packs")
     rsub = r.add_subparsers(dest="rules_cmd", required=True)
     rl = rsub.add_parser("list", help="print the rules in force")
@@ -138,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             return _db_command(args, err)
         if args.cmd == "report":
             return _report(args)
+        if args.cmd in ("serve", "users", "sample"):
+            return _review(args)
         return _rules(args)
     except StorageError as e:
         _error(err, e)
@@ -367,6 +401,116 @@ def _report(args: argparse.Namespace) -> int:
     else:
         raise AuditError("report: give a result JSON, or --db (with --call for one call)")
     print(f"HTML: {args.out}")
+    return EXIT_PASS
+
+
+def _require_serve() -> None:
+    try:
+        import argon2  # noqa: F401
+        import flask  # noqa: F401
+        import flask_limiter  # noqa: F401
+        import flask_login  # noqa: F401
+        import flask_wtf  # noqa: F401
+        import waitress  # noqa: F401
+    except ImportError as e:
+        raise AuditError(f"the review workbench needs the [serve] extra ({e.name} is missing): "
+                         "pip install 'callaudit[serve]'") from None
+
+
+def _review(args: argparse.Namespace) -> int:
+    from audit.results.store import connect
+
+    if args.cmd == "sample":
+        return _sample(args)
+    _require_serve()
+    if args.cmd == "serve":
+        from audit.review.server import serve
+
+        conn = connect(args.db)  # creates or upgrades it: one line now if it cannot
+        from audit.results.reviews import users
+
+        if not users(conn):
+            print(f"no accounts yet: add one with `audit users add NAME --role admin --db {args.db}`")
+        conn.close()
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        print(f"callaudit review workbench on http://{host}:{args.port}/ (Ctrl-C stops it)",
+              flush=True)
+        serve(args.db, args.host, args.port, args.rules, args.lang, args.secure_cookies,
+              args.threads)
+        return EXIT_PASS
+    from audit.review import accounts
+
+    if args.users_cmd == "add":
+        password = _password(args.password_stdin)
+        conn = connect(args.db)
+        accounts.add(conn, args.name, args.role, password, args.agent_id)
+        print(f"{args.name}: {args.role}" + (f" (calls of agent {args.agent_id or args.name})"
+                                              if args.role == "agent" else ""))
+        return EXIT_PASS
+    conn = connect(args.db)
+    if args.users_cmd == "disable":
+        from audit.results.reviews import disable_user
+
+        if not disable_user(conn, args.name, "(command line)"):
+            raise AuditError(f"no account {args.name!r} in {args.db}")
+        print(f"{args.name}: disabled")
+        return EXIT_PASS
+    from audit.results.reviews import users
+
+    for u in users(conn):
+        print(f"{u['name']}\t{u['role']}\t{u['agent_id'] or ''}"
+              + ("\tdisabled" if u["disabled"] else ""))
+    return EXIT_PASS
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise AuditError("the two passwords differ")
+    return first
+
+
+def _sample(args: argparse.Namespace) -> int:
+    import datetime
+
+    from audit.results.store import connect
+    from audit.review.queue import queue_of_day
+    from audit.rules.pack import load
+
+    try:
+        datetime.date.fromisoformat(args.date)
+    except ValueError:
+        raise AuditError(f"--date {args.date!r}: give a day as YYYY-MM-DD") from None
+    pack = load(args.rules)
+    conn = connect(_existing_db(args.db))
+    plan, new = queue_of_day(conn, args.date, pack, "(command line)", args.seed)
+    rows = [{"n": i + 1, "call_id": it["call_id"], "agent_id": it["agent_id"],
+             "reason": it["reason"], "score": it["score"], "reviewed_score": it["reviewed_score"],
+             "sha256": it["sha256"]} for i, it in enumerate(plan["items"])]
+    if args.format == "json":
+        sys.stdout.write(json.dumps({k: plan[k] for k in ("day", "seed", "rules", "drawn_at",
+                                                          "drawn_by")} | {"calls": rows},
+                                    ensure_ascii=False, indent=1) + "\n")
+        return EXIT_PASS
+    if args.format == "csv":
+        from audit.results.summary import to_csv
+
+        sys.stdout.write(to_csv(rows))
+        return EXIT_PASS
+    from rich.table import Table
+
+    t = Table(title=f"review queue {plan['day']} ({'drawn now' if new else 'drawn ' + plan['drawn_at']}"
+                    f", seed {plan['seed']})")
+    for col in ("n", "call_id", "agent_id", "reason", "score", "reviewed_score"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(*("" if r[c] is None else str(r[c]) for c in
+                    ("n", "call_id", "agent_id", "reason", "score", "reviewed_score")))
+    Console(highlight=False).print(t)
     return EXIT_PASS
 
 

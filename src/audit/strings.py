@@ -45,7 +45,8 @@ LABELS: dict[str, dict[str, str]] = {
            "top_failures": "常见扣分项", "error": "错误", "per_minute": "每分钟语速",
            "level_per_minute": "每分钟音量 (dBFS)", "talk_ratio": "说话占比",
            "judged_with": "评分规则", "default_norms": "未记录评分规则，按默认规则显示",
-           "agent_channel": "坐席声道", "channels": "声道"},
+           "agent_channel": "坐席声道", "channels": "声道",
+           "precision": "复核精度 (已复核)"},
     "en": {"score": "Score", "passed": "PASS", "failed": "FAIL", "fatal": "FATAL",
            "no_speech": "NO SPEECH", "not_audited": "not audited as a call", "not_speech": "not speech",
            "tone_ringback": "ringback", "tone_busy": "busy tone", "tone_dtmf": "DTMF", "tone_music": "music",
@@ -68,7 +69,8 @@ LABELS: dict[str, dict[str, str]] = {
            "per_minute": "Speech rate per minute",
            "level_per_minute": "Agent level per minute (dBFS)", "talk_ratio": "talk ratio",
            "judged_with": "Judged with", "default_norms": "rules not recorded: default norms shown",
-           "agent_channel": "agent", "channels": "ch"},
+           "agent_channel": "agent", "channels": "ch",
+           "precision": "Reviewed precision (reviewed)"},
 }
 
 # The metric rows of the terminal and the call page: (key, label). Values and norms are

@@ -180,6 +180,11 @@ def _ticks(dur: float) -> list[float]:
 def encode_audio(audio: Audio | str) -> str:
     """The recording (decoded, or a path) as Opus in Ogg, base64, for a data: URI (the page
     stays one file)."""
+    return "data:audio/ogg;base64," + base64.b64encode(opus_bytes(audio)).decode()
+
+
+def opus_bytes(audio: Audio | str) -> bytes:
+    """The recording (decoded, or a path) as Opus in Ogg (AUDIO_BITRATE), for a page to play."""
     import av
     import numpy as np
 
@@ -203,7 +208,7 @@ def encode_audio(audio: Audio | str) -> str:
                 out.mux(p)
         for p in stream.encode(None):
             out.mux(p)
-    return "data:audio/ogg;base64," + base64.b64encode(buf.getvalue()).decode()
+    return buf.getvalue()
 
 
 def render_call(result: dict[str, Any], out: str, audio: Audio | str | None = None,

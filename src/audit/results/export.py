@@ -10,7 +10,7 @@ from typing import Any
 
 from audit.errors import AuditError
 from audit.outputs import commit, temp_path
-from audit.results import store
+from audit.results import reviews, store
 from audit.results.summary import call_rows, summary, to_csv
 from audit.strings import finding_detail, finding_message
 
@@ -31,6 +31,8 @@ def export(conn: sqlite3.Connection, fmt: str, out: str, lang: str = "zh") -> in
                 d = r["result"] or {"file": r["file"], "status": "failed", "error": r["error"]}
                 d.update(call_id=r["call_id"], agent_id=r["agent_id"], day=r["day"],
                          status=r["status"])
+                if r["result"]:  # what people decided (复核, 申诉), beside the machine's verdict
+                    d["review"] = reviews.review_of_call(conn, r["sha256"])
                 f.write(json.dumps(d, ensure_ascii=False) + "\n")
     else:
         _xlsx(conn, rows, str(tmp), lang)

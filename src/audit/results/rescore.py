@@ -10,9 +10,11 @@ from collections.abc import Callable
 
 from audit.metrics.acoustics import Acoustics
 from audit.records import Region, Utterance
+from audit.results import reviews
 from audit.results.store import calls_to_rescore, connect, update_scores
 from audit.rules.judge import judge, judged_with, separation_unsure
 from audit.rules.pack import load
+from audit.rules.reviewed import reviewed_score
 
 
 def rescore(db: str, rules: str | None, lang: str = "zh",
@@ -24,6 +26,7 @@ def rescore(db: str, rules: str | None, lang: str = "zh",
     norms = judged_with(pack)
     conn = connect(db)
     rows = calls_to_rescore(conn)
+    reviewed = reviews.reviewed_call_ids(conn)
     for n, (call, result, stored_regions, measured) in enumerate(rows, start=1):
         utts = [Utterance.from_json(u) for u in result["utterances"]]
         regions = [Region.from_json(r) for r in stored_regions]
@@ -38,6 +41,12 @@ def rescore(db: str, rules: str | None, lang: str = "zh",
                       findings=[f.to_json() for f in j.findings], judged_with=norms)
         result["versions"]["rules"] = pack.fingerprint()
         update_scores(conn, call, result)
+        sha = reviewed.get(call)
+        if sha:  # reviews are kept; the reviewed score follows the new findings
+            states = {r: v["state"] for r, v in reviews.reviews_of_call(conn, sha).items()}
+            missed = [m["rule"] for m in reviews.missed_of_call(conn, sha)]
+            s2 = reviewed_score(result, states, missed, pack)
+            reviews.set_reviewed_score(conn, sha, s2.score, s2.passed, s2.fatal, s2.sections)
         if on_call:
             on_call(n, len(rows))
     conn.close()

@@ -199,6 +199,122 @@ def _allow_no_speech(conn: sqlite3.Connection) -> None:
         conn.execute(sql)
 
 
+# The review workbench's tables (audit serve): people, their verdicts on findings, appeals,
+# the nightly queue and calibration sessions. Keyed by the call's sha256 and the rule id, not
+# by row ids: a re-audit or a re-score replaces a call's rows, never what people decided.
+REVIEW_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  role TEXT NOT NULL CHECK (role IN ('admin', 'supervisor', 'reviewer', 'agent')),
+  agent_id TEXT,
+  password_hash TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  disabled INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS reviews (
+  id INTEGER PRIMARY KEY,
+  sha256 TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('confirmed', 'overturned', 'not_applicable')),
+  reason TEXT NOT NULL DEFAULT '',
+  reviewer TEXT NOT NULL,
+  rules_version TEXT,
+  calibration INTEGER,
+  at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reviews_call ON reviews(sha256, rule);
+CREATE TABLE IF NOT EXISTS missed_findings (
+  id INTEGER PRIMARY KEY,
+  sha256 TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  start REAL,
+  comment TEXT NOT NULL,
+  reviewer TEXT NOT NULL,
+  rules_version TEXT,
+  calibration INTEGER,
+  at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS missed_call ON missed_findings(sha256);
+CREATE TABLE IF NOT EXISTS call_notes (
+  id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL, author TEXT NOT NULL, note TEXT NOT NULL,
+  at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS appeals (
+  id INTEGER PRIMARY KEY,
+  sha256 TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  comment TEXT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'finding_upheld', 'finding_overturned')),
+  decided_by TEXT,
+  decision_reason TEXT,
+  at TEXT NOT NULL,
+  decided_at TEXT
+);
+CREATE INDEX IF NOT EXISTS appeals_call ON appeals(sha256);
+CREATE TABLE IF NOT EXISTS trail (
+  id INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  sha256 TEXT,
+  rule TEXT,
+  before_json TEXT,
+  after_json TEXT
+);
+CREATE TABLE IF NOT EXISTS reviewed_scores (
+  sha256 TEXT PRIMARY KEY,
+  score REAL,
+  passed INTEGER,
+  fatal INTEGER,
+  sections_json TEXT,
+  at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sample_plans (
+  id INTEGER PRIMARY KEY,
+  day TEXT NOT NULL UNIQUE,
+  seed TEXT NOT NULL,
+  rules_json TEXT NOT NULL,
+  drawn_at TEXT NOT NULL,
+  drawn_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sample_items (
+  plan INTEGER NOT NULL REFERENCES sample_plans(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  agent_id TEXT,
+  reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sample_items_plan ON sample_items(plan);
+CREATE TABLE IF NOT EXISTS calibrations (
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL, created_by TEXT NOT NULL, at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calibration_calls (
+  calibration INTEGER NOT NULL REFERENCES calibrations(id) ON DELETE CASCADE,
+  sha256 TEXT NOT NULL
+);
+"""
+REVIEW_TABLES = ("users", "reviews", "missed_findings", "call_notes", "appeals", "trail",
+                 "reviewed_scores", "sample_plans", "sample_items", "calibrations",
+                 "calibration_calls")
+
+# The audit trail is append-only, in the database itself: not even a SQL client edits it
+# without dropping these first. (Separate from REVIEW_SCHEMA: a trigger body holds ';'.)
+_TRAIL_GUARDS = [
+    "CREATE TRIGGER IF NOT EXISTS trail_no_update BEFORE UPDATE ON trail "
+    "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS trail_no_delete BEFORE DELETE ON trail "
+    "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
+]
+
+
+def _add_review_tables(conn: sqlite3.Connection) -> None:
+    _run(conn, REVIEW_SCHEMA)
+    for st in _TRAIL_GUARDS:
+        conn.execute(st)
+
+
 Step = Callable[[sqlite3.Connection], None] | str
 
 # (version, what it changes, SQL statements separated by ';' or a function of the connection).
@@ -209,6 +325,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "tables meta, calls, findings, utterances, regions, metrics", _V1),
     (2, "findings.review: failed, but who spoke is unsure (a person decides)", _add_findings_review),
     (3, "calls.status 'no_speech': nobody was heard, no call to judge", _allow_no_speech),
+    (4, "review tables: users, reviews, appeals, trail, queue, calibration", _add_review_tables),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]  # the newest: what SCHEMA is
 
@@ -341,6 +458,7 @@ def _open_writer(conn: sqlite3.Connection, path: str | Path) -> None:
         version, has_calls = _version(conn, path)
         if version == 0 and not has_calls:  # brand new: the newest schema directly
             _run(conn, SCHEMA)
+            _add_review_tables(conn)
             _set_version(conn, SCHEMA_VERSION)
         elif version < SCHEMA_VERSION:
             # orphans made before (rows deleted by hand with foreign keys off) are not ours to
@@ -376,7 +494,8 @@ def _columns(conn: sqlite3.Connection) -> set[tuple[str, str]]:
 
 
 def _missing_columns(conn: sqlite3.Connection) -> set[tuple[str, str]]:
-    """(table, column) of the newest SCHEMA that `conn`'s database does not have."""
+    """(table, column) of the newest SCHEMA that `conn`'s database does not have. The review
+    tables are not counted: a reader of a database no one has reviewed in sees no reviews."""
     fresh = sqlite3.connect(":memory:")
     try:
         _run(fresh, SCHEMA)
@@ -643,10 +762,10 @@ def call_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def result_rows(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
     """Every stored call in the order stored, one at a time: call_id, agent_id, day, file,
-    status, error and result (its audit.call/1 dict; None for a file that failed)."""
-    for r in conn.execute("SELECT call_id, agent_id, day, file, status, error, result_json "
+    status, error, sha256 and result (its audit.call/1 dict; None for a file that failed)."""
+    for r in conn.execute("SELECT call_id, agent_id, day, file, status, error, sha256, result_json "
                           "FROM calls ORDER BY id"):
-        d = {k: r[k] for k in ("call_id", "agent_id", "day", "file", "status", "error")}
+        d = {k: r[k] for k in ("call_id", "agent_id", "day", "file", "status", "error", "sha256")}
         d["result"] = json.loads(r["result_json"]) if r["result_json"] else None
         yield d
 
