@@ -34,13 +34,17 @@ from audit.strings import LABELS, finding_message, label, mmss, stored_detail, s
 
 AUDIO_BITRATE = 12000  # Opus: telephone speech stays clear; 5 min of stereo is ~450 KB
 
+def template_filters() -> dict[str, Any]:
+    """The filters the page templates use (the review workbench registers them too)."""
+    return {"mmss": mmss, "dash": lambda v: "–" if v is None else v,
+            "tojson_safe": lambda v: json.dumps(v, ensure_ascii=True).replace("<", "\\u003c")}
+
+
 def _env() -> Environment:
     env = Environment(loader=PackageLoader("audit.render", "templates"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                       lstrip_blocks=True)
-    env.filters["mmss"] = mmss
-    env.filters["dash"] = lambda v: "–" if v is None else v
-    env.filters["tojson_safe"] = lambda v: json.dumps(v, ensure_ascii=True).replace("<", "\\u003c")
+    env.filters.update(template_filters())
     return env
 
 

@@ -36,7 +36,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from jinja2 import ChoiceLoader, PackageLoader
 
 from audit.errors import AuditError
-from audit.render.html import call_view, opus_bytes
+from audit.render.html import call_view, opus_bytes, template_filters
 from audit.results import reviews, store
 from audit.results.reviews import User
 from audit.review import accounts
@@ -45,7 +45,7 @@ from audit.review.queue import queue_of_day
 from audit.review.words import WORDS
 from audit.rules.pack import load
 from audit.rules.reviewed import reviewed_score
-from audit.strings import LABELS, mmss
+from audit.strings import LABELS
 
 MAX_TEXT = 2000  # characters of a note, reason or comment
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -79,8 +79,7 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     app.jinja_loader = ChoiceLoader([PackageLoader("audit.review", "templates"),
                                      PackageLoader("audit.render", "templates")])
     app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
-    from audit.render.html import _env
-    app.jinja_env.filters.update(_env().filters)
+    app.jinja_env.filters.update(template_filters())
     app.config.update(SECRET_KEY=secret, SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=secure_cookies,
                       REMEMBER_COOKIE_SECURE=secure_cookies, REMEMBER_COOKIE_HTTPONLY=True,
@@ -453,4 +452,4 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8080, rules: str | None 
     waitress_serve(app, host=host, port=port, threads=threads, ident="callaudit")
 
 
-__all__ = ["create_app", "serve", "mmss"]
+__all__ = ["create_app", "serve"]
