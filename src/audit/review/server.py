@@ -294,7 +294,8 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
             abort(404)
         resp = Response(data, mimetype="audio/ogg")
         resp.headers["Cache-Control"] = "private, max-age=3600"
-        return resp
+        # byte ranges: without them Chromium plays the Ogg as a live stream (no length, no seek)
+        return resp.make_conditional(request, accept_ranges=True, complete_length=len(data))
 
     @app.post("/calls/<sha>/review")
     @need("review")
