@@ -38,12 +38,13 @@ class User:
 
 
 def _trail(conn: sqlite3.Connection, actor: str, action: str, sha256: str | None,
-           rule: str | None, before: Any, after: Any) -> None:
-    conn.execute("INSERT INTO trail (at, actor, action, sha256, rule, before_json, after_json) "
+           rule: str | None, before: Any, after: Any) -> int:
+    """Append to the trail; its id orders what people decided (clocks tie, ids do not)."""
+    return int(conn.execute("INSERT INTO trail (at, actor, action, sha256, rule, before_json, after_json) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?)",
                  (_now(), actor, action, sha256, rule,
                   None if before is None else json.dumps(before, ensure_ascii=False),
-                  None if after is None else json.dumps(after, ensure_ascii=False)))
+                  None if after is None else json.dumps(after, ensure_ascii=False))).lastrowid or 0)
 
 
 # --- accounts ----------------------------------------------------------------------------------
@@ -157,11 +158,11 @@ def add_review(conn: sqlite3.Connection, sha256: str, rule: str, state: str, rea
         raise AuditError(f"review state must be one of {', '.join(STATES)}, not {state!r}")
     with transaction(conn):
         before = _latest_review(conn, sha256, rule, calibration, reviewer if calibration else None)
+        seq = _trail(conn, reviewer, "calibration_review" if calibration else "review", sha256,
+                     rule, before, {"state": state, "reason": reason, "calibration": calibration})
         conn.execute("INSERT INTO reviews (sha256, rule, state, reason, reviewer, rules_version, "
-                     "calibration, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                     (sha256, rule, state, reason, reviewer, rules_version, calibration, _now()))
-        _trail(conn, reviewer, "calibration_review" if calibration else "review", sha256, rule,
-               before, {"state": state, "reason": reason, "calibration": calibration})
+                     "calibration, at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (sha256, rule, state, reason, reviewer, rules_version, calibration, _now(), seq))
 
 
 def _latest_review(conn: sqlite3.Connection, sha256: str, rule: str, calibration: int | None,
@@ -173,7 +174,7 @@ def _latest_review(conn: sqlite3.Connection, sha256: str, rule: str, calibration
     else:
         sql += "calibration = ? AND reviewer = ?"
         args += [calibration, reviewer]
-    row = conn.execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
+    row = conn.execute(sql + " ORDER BY seq DESC LIMIT 1", args).fetchone()
     return dict(row) if row else None
 
 
@@ -183,13 +184,13 @@ def reviews_of_call(conn: sqlite3.Connection, sha256: str) -> dict[str, dict[str
     review decides the state (finding_overturned -> overturned, finding_upheld -> confirmed)."""
     out: dict[str, dict[str, Any]] = {}
     events = _rows(conn, """
-        SELECT rule, state, reason, reviewer, at, rules_version, 'review' AS source, id
+        SELECT rule, state, reason, reviewer, at, rules_version, 'review' AS source, seq
           FROM reviews WHERE sha256 = ? AND calibration IS NULL
         UNION ALL
         SELECT rule, CASE state WHEN 'finding_overturned' THEN 'overturned' ELSE 'confirmed' END,
-               decision_reason, decided_by, decided_at, NULL, 'appeal', id
+               decision_reason, decided_by, decided_at, NULL, 'appeal', decided_seq
           FROM appeals WHERE sha256 = ? AND state != 'open'
-        ORDER BY at, source DESC, id""", (sha256, sha256))
+        ORDER BY seq""", (sha256, sha256))
     for e in events:
         if e["source"] == "appeal":  # the review's rules version stays the one shown
             e["rules_version"] = out.get(e["rule"], {}).get("rules_version")
@@ -202,7 +203,7 @@ def my_calibration_reviews(conn: sqlite3.Connection, sha256: str, calibration: i
     """rule -> this reviewer's own latest calibration review of the call (blind: no one else's)."""
     out: dict[str, dict[str, Any]] = {}
     for r in _rows(conn, "SELECT rule, state, reason, reviewer, at, rules_version FROM reviews "
-                         "WHERE sha256 = ? AND calibration = ? AND reviewer = ? ORDER BY id",
+                         "WHERE sha256 = ? AND calibration = ? AND reviewer = ? ORDER BY seq",
                    (sha256, calibration, reviewer)):
         out[r["rule"]] = {**r, "source": "calibration"}
     return out
@@ -237,8 +238,11 @@ def notes_of_call(conn: sqlite3.Connection, sha256: str) -> list[dict[str, Any]]
 
 
 def trail_of_call(conn: sqlite3.Connection, sha256: str) -> list[dict[str, Any]]:
+    """The call's audit trail, oldest first, without calibration reviews (they are blind:
+    a reviewer must not read another's verdict of the session on the call's page)."""
     return _rows(conn, "SELECT at, actor, action, rule, before_json, after_json FROM trail "
-                       "WHERE sha256 = ? ORDER BY id", (sha256,))
+                       "WHERE sha256 = ? AND action != 'calibration_review' ORDER BY id",
+                 (sha256,))
 
 
 def set_reviewed_score(conn: sqlite3.Connection, sha256: str, score: float, passed: bool,
@@ -290,11 +294,12 @@ def decide_appeal(conn: sqlite3.Connection, appeal: int, decision: str, reason: 
         row = conn.execute("SELECT * FROM appeals WHERE id = ?", (appeal,)).fetchone()
         if row is None or row["state"] != "open":
             raise AuditError(f"appeal {appeal} is not open")
+        seq = _trail(conn, actor, "appeal_decision", row["sha256"], row["rule"],
+                     {"state": "open", "comment": row["comment"], "agent": row["agent"]},
+                     {"state": decision, "reason": reason})
         conn.execute("UPDATE appeals SET state = ?, decided_by = ?, decision_reason = ?, "
-                     "decided_at = ? WHERE id = ?", (decision, actor, reason, _now(), appeal))
-        _trail(conn, actor, "appeal_decision", row["sha256"], row["rule"],
-               {"state": "open", "comment": row["comment"], "agent": row["agent"]},
-               {"state": decision, "reason": reason})
+                     "decided_at = ?, decided_seq = ? WHERE id = ?",
+                     (decision, actor, reason, _now(), seq, appeal))
         return dict(row)
 
 
@@ -405,7 +410,7 @@ def calibration(conn: sqlite3.Connection, cal: int) -> dict[str, Any] | None:
 def calibration_ratings(conn: sqlite3.Connection, cal: int) -> list[tuple[str, str, str, str]]:
     """(call sha256, rule, reviewer, state) of a session's reviews, in time order."""
     return [(r[0], r[1], r[2], r[3]) for r in conn.execute(
-        "SELECT sha256, rule, reviewer, state FROM reviews WHERE calibration = ? ORDER BY id",
+        "SELECT sha256, rule, reviewer, state FROM reviews WHERE calibration = ? ORDER BY seq",
         (cal,))]
 
 

@@ -221,7 +221,8 @@ CREATE TABLE IF NOT EXISTS reviews (
   reviewer TEXT NOT NULL,
   rules_version TEXT,
   calibration INTEGER,
-  at TEXT NOT NULL
+  at TEXT NOT NULL,
+  seq INTEGER NOT NULL  -- its trail entry's id: the order of everything people decided
 );
 CREATE INDEX IF NOT EXISTS reviews_call ON reviews(sha256, rule);
 CREATE TABLE IF NOT EXISTS missed_findings (
@@ -250,7 +251,8 @@ CREATE TABLE IF NOT EXISTS appeals (
   decided_by TEXT,
   decision_reason TEXT,
   at TEXT NOT NULL,
-  decided_at TEXT
+  decided_at TEXT,
+  decided_seq INTEGER  -- the decision's trail entry id
 );
 CREATE INDEX IF NOT EXISTS appeals_call ON appeals(sha256);
 CREATE TABLE IF NOT EXISTS trail (

@@ -203,9 +203,7 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         if u is None:
             return render_template("login.html.j2", error=W["bad_login"]), 401
         login_user(_LoginUser(u))
-        nxt = request.args.get("next", "")
-        # only a path of this site: never an open redirect to another host
-        return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else url_for("home"))
+        return redirect(_local_path(request.args.get("next", "")) or url_for("home"))
 
     @app.post("/logout")
     @login_required
@@ -265,9 +263,8 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         appeal_list = [] if cal is not None else reviews.appeals(conn(), sha256=sha)
         open_appeals = {a["rule"] for a in appeal_list if a["state"] == "open"}
         missed = [] if cal is not None else reviews.missed_of_call(conn(), sha)
-        failed = {f["rule"] for f in view["failed"]}
-        appealable = sorted((failed - {r for r, v in standing.items() if v["state"] != "confirmed"})
-                            | {m["rule"] for m in missed})
+        failed = {f["rule"] for f in view["failed"]} | {m["rule"] for m in missed}
+        appealable = sorted(failed - {r for r, v in standing.items() if v["state"] != "confirmed"})
         return render_template(
             "review_call.html.j2", **view, sha=sha, calibration=cal,
             audio_src=url_for("audio", sha=sha) if Path(c["file"]).is_file() else None,
@@ -425,6 +422,17 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
                                min_reviewed=st.review_min_reviewed)
 
     return app
+
+
+def _local_path(nxt: str) -> str:
+    """`nxt` if it is a path on this site, else "": never an open redirect to another host
+    (browsers drop tabs and newlines and read a backslash as a slash: /\t/evil is //evil)."""
+    from urllib.parse import urlsplit
+
+    if not nxt.startswith("/") or any(c < " " or c in "\\\x7f" for c in nxt):
+        return ""
+    parts = urlsplit(nxt)
+    return "" if parts.scheme or parts.netloc or nxt.startswith("//") else nxt
 
 
 def _time(value: str) -> float | None:

@@ -9,7 +9,8 @@ failure fails the call):
   rule's severity, since a person heard who said it;
 - unreviewed: as the machine judged it (a finding needing review still deducts nothing);
 - a missed finding a reviewer added deducts its rule's points, once per rule, unless the
-  machine's own failure of that rule already stands.
+  machine's own failure of that rule already stands, or the finding was overturned since
+  (an appeal decided for the agent).
 A rule's points and severity come from the rule pack in force (the server's --rules); a
 rule that pack does not have deducts nothing.
 """
@@ -48,7 +49,7 @@ def reviewed_score(result: dict[str, Any], states: Mapping[str, str], missed: It
         kept.append(_failed(f["rule"], f["section"], severity, deduction))
     for rid in dict.fromkeys(missed):
         rule = rules.get(rid)
-        if rule and rid not in standing:
+        if rule and rid not in standing and states.get(rid) not in ("overturned", "not_applicable"):
             standing.add(rid)
             kept.append(_failed(rid, rule.section, rule.severity, rule.deduction))
     return score(kept, sections, pass_mark)
