@@ -5,7 +5,9 @@ A turn is one of
 - (role, text) or (role, text, opts): placed after the previous turn, with opts `gap`
   (seconds after the previous turn's end, default 0.6; negative overlaps), `at` (absolute
   start), `cpm` (speaking rate, default 200 syllables per minute, which sets the duration),
-  `dur` (duration), `level` (the utterance's dBFS), `mono_role` (its role on mono).
+  `dur` (duration), `level` (the utterance's dBFS), `mono_role` (its role on mono), `conf`
+  (the recognizer's confidence, 0-1); a turn with text "" is speech in which the recognizer
+  heard no word (unheard, rules/doubt.py).
 
 Stereo puts the agent on channel 0 and the customer on channel 1; mono puts everything on
 channel 0 with role `unknown` (as roles.apply_mono leaves an utterance it cannot place).
@@ -57,11 +59,12 @@ def utterances(turns: list[Turn], stereo: bool = True, level: float = -20.0) -> 
             role, text = t[0], t[1]
             opts = t[2] if len(t) > 2 else {}
             start = opts.get("at", end + opts.get("gap", 0.6))
-            stop = start + opts.get("dur", max(0.4, spoken_units(text) * 60 / opts.get("cpm", 200)))
+            stop = start + opts.get("dur", max(0.4, spoken_units(text or "一二三四五") * 60
+                                               / opts.get("cpm", 200)))
         channel = (0 if role == "agent" else 1) if stereo else 0
         out.append(Utterance(channel, round(start, 3), round(stop, 3), text,
                              role if stereo else opts.get("mono_role", "unknown"),
-                             level_dbfs=opts.get("level", level)))
+                             level_dbfs=opts.get("level", level), confidence=opts.get("conf")))
         end = stop
     return sorted(out, key=lambda u: u.start)
 
@@ -84,15 +87,17 @@ def audit(turns: list[Turn], stereo: bool = True, pack: RulePack | None = None,
     length (so the agent's level is silence, -100 dBFS).
     """
     pack = pack or DEFAULT_PACK
-    utts = utterances(turns, stereo, level)
-    regions = [Region(u.channel, u.start, u.end, u.level_dbfs) for u in utts]
+    every = utterances(turns, stereo, level)
+    regions = [Region(u.channel, u.start, u.end, u.level_dbfs) for u in every]
+    utts = [u for u in every if u.text]
+    unheard = [u for u in every if not u.text]
     dur = duration or (max((u.end for u in utts), default=0.0) + 2.0)
     agent = any(u.role == "agent" for u in utts)
     if audio:
         ac = measure(silent_audio(dur, 2 if stereo else 1), utts)
     else:
         ac = Acoustics(dur, rings, connect, level if agent else None, clipping if agent else None)
-    j = judge(pack, ac, regions, utts, stereo, lang="en", unsure=unsure)
+    j = judge(pack, ac, regions, utts, stereo, lang="en", unsure=unsure, unheard=unheard)
     return {f.rule: f for f in j.findings}, j.score, j.metrics
 
 

@@ -24,7 +24,7 @@ from audit.audio.tones import detect_ringback
 from audit.audio.vad import VadOptions, call_regions
 from audit.errors import InputError
 from audit.metrics.acoustics import measure
-from audit.records import CallResult, Region, Utterance
+from audit.records import CallResult, Region, Role, Utterance
 from audit.rules.judge import judge, judged_with, separation_unsure
 from audit.rules.pack import RulePack, load
 from audit.speech.asr import AsrOptions, Transcriber
@@ -89,10 +89,10 @@ class Auditor:
         sep = separate(audio, _live(regions, layout), layout.channels, self.embedder)
         t2 = time.perf_counter()
         stage0 = dict(self.transcriber.stage_s)
-        utts = self.transcriber.transcribe(
+        heard = self.transcriber.transcribe_all(
             sep.audio, sep.regions, (lambda d, n: progress("asr", d, n)) if progress else None,
             shared_mix=sep.two_speakers)
-        utts.sort(key=lambda u: (u.start, u.channel))
+        utts = sorted(heard.utterances, key=lambda u: (u.start, u.channel))
         t3 = time.perf_counter()
         decision = assign_roles(utts, sep.regions, sep.channels, self.opts.agent_channel,
                                 sep.diarization)
@@ -104,8 +104,10 @@ class Auditor:
             decision = assign_roles(utts, regions, [0, 1], self.opts.agent_channel, None)
         acoustics = measure(sep.audio, utts, ringback)
         separation = _separation(sep.diarization, decision, self.opts.lang)
+        unheard = [Utterance(r.channel, r.start, r.end, "", _role_of(r.channel, decision),
+                             r.level_dbfs) for r in heard.unheard]
         j = judge(self.pack, acoustics, sep.regions, utts, len(sep.channels) == 2, self.opts.lang,
-                  separation_unsure(separation, self.pack.settings))
+                  separation_unsure(separation, self.pack.settings), unheard)
         t4 = time.perf_counter()
         s = j.score
         silent = no_speech(sep.regions, utts)
@@ -122,7 +124,7 @@ class Auditor:
             roles_why=decision.why.to_json(), regions=sep.regions,
             acoustics=asdict(acoustics), separation=separation, judged_with=self.judged_with,
             warnings=[{**w.to_json(), "text": w.text(lang)} for w in audio.warnings],
-            declared_s=audio.declared_s, layout=layout.to_json(lang),
+            declared_s=audio.declared_s, layout=layout.to_json(lang), unheard=unheard,
         )
         if silent is not None:  # no call to judge: no score, no findings, never a pass
             r.score, r.passed, r.fatal, r.sections, r.findings = None, False, False, {}, []
@@ -141,6 +143,13 @@ def no_speech(regions: list[Region], utts: list[Utterance]) -> Detail | None:
     if not regions:
         return Detail("no_speech_none", {})
     return Detail("no_speech_no_words", {"seconds": round(sum(r.duration for r in regions), 1)})
+
+
+def _role_of(channel: int, decision: RoleDecision) -> Role:
+    """The role of a channel (or separated speaker) as the roles were decided."""
+    if decision.agent_channel is None:
+        return "unknown"
+    return "agent" if channel == decision.agent_channel else "customer"
 
 
 def _live(regions: list[Region], layout: Layout) -> list[Region]:

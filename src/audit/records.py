@@ -38,7 +38,14 @@ class Region:
 
 @dataclass
 class Utterance:
-    """What was said in one speech region. `start`/`end` are the region's (VAD) times."""
+    """What was said in one speech region. `start`/`end` are the region's (VAD) times.
+
+    The recognizer's confidence, when known (None in results stored before it was kept):
+    `confidence` the geometric mean of its words' probabilities (0-1; exp of their mean
+    log-probability, Whisper's `avg_logprob` over the words of this region alone),
+    `no_speech_prob` Whisper's no-speech probability for the window it was decoded in,
+    `compression_ratio` that window's text's gzip compression ratio (over 2.4: a loop).
+    """
 
     channel: int
     start: float
@@ -46,9 +53,18 @@ class Utterance:
     text: str
     role: Role = "unknown"
     level_dbfs: float = -99.0
+    confidence: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+
+    @property
+    def avg_logprob(self) -> float | None:
+        import math
+
+        return None if self.confidence is None else math.log(max(self.confidence, 1e-9))
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "role": self.role,
             "start": round(self.start, 3),
             "end": round(self.end, 3),
@@ -56,11 +72,20 @@ class Utterance:
             "channel": self.channel,
             "level_dbfs": self.level_dbfs,
         }
+        if self.confidence is not None:
+            d.update(confidence=round(self.confidence, 3),
+                     avg_logprob=round(self.avg_logprob or 0.0, 3),
+                     no_speech_prob=None if self.no_speech_prob is None else round(self.no_speech_prob, 3),
+                     compression_ratio=None if self.compression_ratio is None
+                     else round(self.compression_ratio, 2))
+        return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Utterance:
         return cls(channel=d["channel"], start=d["start"], end=d["end"], text=d["text"],
-                   role=d["role"], level_dbfs=d.get("level_dbfs", -99.0))
+                   role=d["role"], level_dbfs=d.get("level_dbfs", -99.0),
+                   confidence=d.get("confidence"), no_speech_prob=d.get("no_speech_prob"),
+                   compression_ratio=d.get("compression_ratio"))
 
 
 @dataclass
@@ -102,6 +127,9 @@ class Finding:
     detail_id: str = ""
     detail_args: dict[str, Any] = field(default_factory=dict)
     review_id: str = ""  # why it needs review (a key of strings.DETAILS), "" when it does not
+    # the lowest recognition confidence (0-1) of the utterances its evidence quotes; None
+    # when they carry none (timing rules, results stored before confidence was kept)
+    confidence: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -143,6 +171,8 @@ class CallResult:
     # there is no call to judge: no score, never a pass; `outcome_why` says what was found
     outcome: str = "audited"
     outcome_why: dict[str, Any] | None = None  # {key, args, text} (strings.DETAILS)
+    # speech regions (VAD) in which no word was heard, even decoded alone: text "", role
+    unheard: list[Utterance] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -173,6 +203,9 @@ class CallResult:
             "not_speech": [[round(a, 2), round(b, 2), lab, ch]
                            for a, b, lab, ch in self.acoustics.get("not_speech", [])],
             "declared_s": None if self.declared_s is None else round(self.declared_s, 3),
+            # [start, end, role, channel] of speech in which no word was heard
+            "unheard": [[round(u.start, 3), round(u.end, 3), u.role, u.channel]
+                        for u in self.unheard],
         }
 
 

@@ -51,6 +51,10 @@ class Settings:
       call_length_review_s: seconds; longer calls are flagged for review (NORMS call_length).
       separation_min_confidence: 0-1; below it a separated mono call's failures that depend
         on who spoke are "needs review", never deducted (speech/diarize.py).
+      confidence_min: 0-1; an utterance recognized with a lower confidence (geometric-mean
+        word probability) is not enough evidence alone to deduct points (rules/doubt.py).
+      confidence_fatal_min: 0-1; a fatal verdict needs one utterance of its evidence this
+        confident, or two independent ones over confidence_min.
       sample_lowest: the night's review queue (抽检, review/sampling.py) takes this many
         lowest-scoring calls, besides every fatal call and every call needing review.
       sample_per_agent: random calls per agent per night in the queue (an unbiased sample).
@@ -90,6 +94,8 @@ class Settings:
     clipping_max_share: float
     call_length_review_s: float
     separation_min_confidence: float
+    confidence_min: float
+    confidence_fatal_min: float
     sample_lowest: int
     sample_per_agent: int
     sample_per_agent_month: int
@@ -123,12 +129,13 @@ class Settings:
 _BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "pass_mark": (0, 100), "match_threshold": (0, 1), "forbid_threshold": (0, 1),
     "clipping_max_share": (0, 1), "separation_min_confidence": (0, 1),
-    "review_min_precision": (0, 1), "sample_min_logprob": (None, 0),
+    "review_min_precision": (0, 1), "sample_min_logprob": (None, 0), "confidence_min": (0, 1),
+    "confidence_fatal_min": (0, 1),
     "volume_min_dbfs": (None, 0), "volume_max_dbfs": (None, 0),
 }
 _OPEN_LOW = {"match_threshold", "forbid_threshold"}
 _ORDERED = (("speech_rate_min_cpm", "speech_rate_max_cpm"), ("volume_min_dbfs", "volume_max_dbfs"),
-            ("silence_report_s", "dead_air_s"))
+            ("silence_report_s", "dead_air_s"), ("confidence_min", "confidence_fatal_min"))
 
 
 def problems(values: dict[str, Any], line: Any = lambda key: "?") -> list[str]:

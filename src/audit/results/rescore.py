@@ -33,8 +33,9 @@ def rescore(db: str, rules: str | None, lang: str = "zh",
         acoustics = Acoustics(**measured)
         sep = result.get("separation")
         stereo = result["agent_channel"] != "mono" or bool(sep and sep["speakers"] == 2)
+        unheard = [Utterance(ch, a, b, "", role) for a, b, role, ch in result.get("unheard", [])]
         j = judge(pack, acoustics, regions, utts, stereo, lang,
-                  separation_unsure(sep, pack.settings))
+                  separation_unsure(sep, pack.settings), unheard)
         s = j.score
         result.update(score=s.score, passed=s.passed, fatal=s.fatal, sections=s.sections,
                       metrics=j.metrics.to_json(pack.settings),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rapidfuzz import fuzz
@@ -32,6 +32,8 @@ class Context:
     mono: bool
     lang: str = "zh"
     unsure_speakers: bool = False  # a mono call separated with low confidence
+    # speech regions in which no word was heard (text "", with their role): rules/doubt.py
+    unheard: list[Utterance] = field(default_factory=list)
 
     def by(self, who: str) -> list[Utterance]:
         """Utterances of a party; on mono either party's include the unattributed ones
@@ -86,7 +88,8 @@ def _threshold(rule: Rule, ctx: Context, default: float | None = None) -> float:
     return default if default is not None else float(ctx.settings.match_threshold)
 
 
-def _scope(rule: Rule, utts: list[Utterance]) -> list[Utterance]:
+def scope(rule: Rule, utts: list[Utterance]) -> list[Utterance]:
+    """The utterances a rule's `where` (first_s, last_s of the party's speech) covers."""
     if not utts:
         return []
     if "first_s" in rule.where:
@@ -106,7 +109,7 @@ def _pattern_hit(rule: Rule, utts: list[Utterance]) -> tuple[Utterance, str] | N
 
 
 def check_require(rule: Rule, ctx: Context) -> Outcome:
-    utts = _scope(rule, ctx.by(rule.who))
+    utts = scope(rule, ctx.by(rule.who))
     if not utts:
         return not_applicable("no_speech_in_scope", who=rule.who)
     stream = Stream.of(utts)

@@ -2,8 +2,9 @@
 
 This is the part of an audit that a new rule pack re-runs (results/rescore.py): it needs
 the utterances with their roles, the VAD regions and the acoustics, never the audio or the
-model. One Finding per enabled rule; a failure whose speaker is unsure is "needs review"
-(no points, never fatal), so no agent is blamed for what the caller may have said.
+model. One Finding per enabled rule; a failure whose speaker is unsure, or whose words the
+recognizer may have misheard (rules/doubt.py), is "needs review" (no points, never fatal),
+so no agent is blamed for what the caller may have said or Whisper did not hear.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from audit.metrics.acoustics import Acoustics
 from audit.metrics.timing import Metrics, compute
 from audit.records import Finding, Region, Utterance
 from audit.rules.checks import CHECKS, Context, Outcome, when_fails
+from audit.rules.doubt import confidence_of, doubt
 from audit.rules.pack import RulePack
 from audit.rules.score import Score, score
 from audit.settings import Settings
@@ -29,13 +31,15 @@ class Judgement:
 
 
 def judge(pack: RulePack, acoustics: Acoustics, regions: list[Region], utts: list[Utterance],
-          stereo: bool, lang: str = "zh", unsure: bool = False) -> Judgement:
+          stereo: bool, lang: str = "zh", unsure: bool = False,
+          unheard: list[Utterance] | None = None) -> Judgement:
     """Metrics, findings and score of a call. `regions` exclude ringback bursts; `utts` are
     sorted by start and carry their roles; `stereo` is False for a mono call audited with
-    roles from words; `unsure`: a mono call's speakers were separated with low confidence."""
+    roles from words; `unsure`: a mono call's speakers were separated with low confidence;
+    `unheard`: speech regions with no words (text "", with their roles; rules/doubt.py)."""
     metrics = compute(acoustics, regions, utts, stereo, pack.settings)
     findings = evaluate(pack, Context(utts, metrics, pack.settings, mono=not stereo, lang=lang,
-                                      unsure_speakers=unsure))
+                                      unsure_speakers=unsure, unheard=unheard or []))
     return Judgement(metrics, findings, score(findings, list(pack.sections),
                                               pack.settings.pass_mark))
 
@@ -59,6 +63,10 @@ def evaluate(pack: RulePack, ctx: Context) -> list[Finding]:
             # the separated speakers may be swapped or mixed: never blame the agent for what
             # the caller may have said; a person decides
             severity, review_id = ("major" if severity == "fatal" else severity), "review_separation"
+        if failed and not review_id:
+            review_id = doubt(rule, out, ctx)  # the recognizer may have misheard
+            if review_id and severity == "fatal":
+                severity = "major"
         if review_id:
             deduction = 0.0
         detail = out.detail.text(ctx.lang)
@@ -69,7 +77,7 @@ def evaluate(pack: RulePack, ctx: Context) -> list[Finding]:
             passed=out.passed if out.applicable else True, deduction=deduction,
             message=rule.text(ctx.lang, ctx.settings), evidence=out.evidence, detail=detail,
             review=bool(review_id), detail_id=out.detail.key, detail_args=out.detail.args,
-            review_id=review_id,
+            review_id=review_id, confidence=confidence_of(out.evidence, ctx),
         ))
     return findings
 

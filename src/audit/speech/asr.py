@@ -23,12 +23,13 @@ time, which the pause does not distort.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,8 @@ _CREDIT_LINES = [re.compile(p) for p in (
     r"翻译.{0,12}|校对.{0,12}|志愿者.{0,12}|by.{1,12})",
     r"(谢谢|感谢)(大家|各位)?(的)?(收看|观看|观赏|收听)+(本期|本集|节目|视频)?",
     r"(by|BY|By)?索兰娅",
+    # a song's credits, said of hum and music: only credit words, at least two of them
+    r"(作词|作曲|编曲|混音|演唱|监制)(作词|作曲|编曲|混音|演唱|监制)+",
 )]
 _PUNCT = re.compile(r"[\s\W_]+")  # spaces and punctuation (CJK characters are word characters)
 
@@ -84,6 +87,7 @@ class AsrOptions:
     bucket_s: float = 10.0  # encoder input lengths are rounded up to a multiple of this
     tail_s: float = 2.0  # silence kept after a window's speech, so the decoder sees the end
     max_syllables_per_s: float = 9.0  # more than this is a decoding loop, not speech
+    min_alone_s: float = 0.3  # a region this long that got no word is decoded again alone
     full_windows: bool = False  # True: pad every window to 30 s, as faster-whisper does
 
 
@@ -95,10 +99,42 @@ class Piece:
     src_start: float
     src_end: float
     packed_start: float = 0.0
+    channel: int = 0
 
     @property
     def duration(self) -> float:
         return self.src_end - self.src_start
+
+
+@dataclass
+class Transcript:
+    """What the recognizer heard: utterances (regions with words), and `unheard`, the
+    speech regions (VAD) in which no word was heard even decoded alone: a rule that finds a
+    phrase missing there cannot know the agent did not say it."""
+
+    utterances: list[Utterance]
+    unheard: list[Region]
+
+
+@dataclass
+class _Heard:
+    """A region's words as they come, with what it takes for its confidence."""
+
+    words: list[str] = field(default_factory=list)
+    logprob: float = 0.0  # sum of the words' log-probabilities
+    no_speech_prob: float = 0.0  # the most of its windows'
+    compression_ratio: float = 0.0
+
+    def add(self, word: str, probability: float, seg: Any) -> None:
+        self.words.append(word)
+        self.logprob += math.log(max(probability, 1e-9))
+        self.no_speech_prob = max(self.no_speech_prob, float(seg.no_speech_prob))
+        self.compression_ratio = max(self.compression_ratio, float(seg.compression_ratio))
+
+    @property
+    def confidence(self) -> float:
+        """Geometric mean of the words' probabilities."""
+        return math.exp(self.logprob / len(self.words)) if self.words else 0.0
 
 
 class Transcriber:
@@ -119,7 +155,7 @@ class Transcriber:
             ) from None
         self.pipeline = BatchedInferencePipeline(self.model)
         # Seconds per ASR stage, for the report's timing and the benchmark.
-        self.stage_s: dict[str, float] = {"encode": 0.0, "decode": 0.0, "align": 0.0}
+        self.stage_s: dict[str, float] = {"encode": 0.0, "decode": 0.0, "align": 0.0, "alone": 0.0}
         self.model.encode = _timed(self.model.encode, self.stage_s, "encode")  # type: ignore[method-assign]
         self.model.add_word_timestamps = _timed(  # type: ignore[method-assign]
             self.model.add_word_timestamps, self.stage_s, "align")
@@ -128,35 +164,80 @@ class Transcriber:
         self, audio: Audio, regions: list[Region],
         progress: Callable[[int, int], None] | None = None, shared_mix: bool = False,
     ) -> list[Utterance]:
-        """`shared_mix`: the channels are one mono mix split by speaker (diarize.py), so the
-        context around a region must not take in the other speaker's neighbouring words."""
+        """What was said in each region with words (see transcribe_all)."""
+        return self.transcribe_all(audio, regions, progress, shared_mix).utterances
+
+    def transcribe_all(
+        self, audio: Audio, regions: list[Region],
+        progress: Callable[[int, int], None] | None = None, shared_mix: bool = False,
+    ) -> Transcript:
+        """Utterances of the regions, and the regions in which no word was heard even when
+        decoded again alone. `shared_mix`: the channels are one mono mix split by speaker
+        (diarize.py), so the context around a region must not take in the other speaker's
+        neighbouring words."""
         if not regions:
-            return []
+            return Transcript([], [])
         pieces = split_pieces(regions, self.opts.max_piece_s, self.opts.context_s, audio.duration,
                               shared_mix)
         packed, windows = pack(audio, regions, pieces, self.opts)
-        words_by_region: dict[int, list[str]] = {}  # region index -> its words, in order
-        done = 0
-        for seg in self._decode(packed, windows):
-            if _is_noise(seg):
-                continue
-            for w in seg.words or []:
-                p = _piece_at(pieces, max(w.start, w.end - 0.05))
-                words_by_region.setdefault(pieces[p].region, []).append(w.word)
+        heard: dict[int, _Heard] = {}  # region index -> its words, in order
+        for done, (k, segs) in enumerate(self._decode(packed, windows), start=1):
+            in_window = [i for i, p in enumerate(pieces)
+                         if windows[k]["start"] <= p.packed_start < windows[k]["end"]]
+            words = [(w, seg) for seg in segs if not _is_noise(seg) for w in seg.words or []]
+            places = place_words([max(w.start, w.end - 0.05) for w, _ in words],
+                                 [pieces[i] for i in in_window])
+            for (w, seg), p in zip(words, places, strict=True):
+                heard.setdefault(pieces[in_window[p]].region, _Heard()).add(w.word, w.probability, seg)
             if progress:
-                done = max(done, _window_index(windows, seg.start) + 1)
                 progress(done, len(windows))
-        if progress:
-            progress(len(windows), len(windows))
+        # A region the VAD calls speech never ends without a transcript attempt of its own:
+        # in a packed window Whisper may drop a short or fast turn (a last 谢谢，再见) whole.
+        unheard = []
+        for i, r in enumerate(regions):
+            if i in heard or r.duration < self.opts.min_alone_s:
+                continue
+            alone = self._alone(audio, [p for p in pieces if p.region == i])
+            if alone.words:
+                heard[i] = alone
+            else:
+                unheard.append(r)
         utterances = []
         for i, r in enumerate(regions):
-            text = collapse_repeats(to_simplified("".join(words_by_region.get(i, []))))
-            if not text or is_credit_line(text):
+            h = heard.get(i)
+            text = collapse_repeats(to_simplified("".join(h.words))) if h else ""
+            if not h or not text or is_credit_line(text):
                 continue
             utterances.append(Utterance(channel=r.channel, start=r.start, end=r.end, text=text,
-                                        level_dbfs=r.level_dbfs))
-        return utterances
+                                        level_dbfs=r.level_dbfs, confidence=h.confidence,
+                                        no_speech_prob=h.no_speech_prob,
+                                        compression_ratio=h.compression_ratio))
+        return Transcript(utterances, unheard)
 
+    def _alone(self, audio: Audio, pieces: list[Piece]) -> _Heard:
+        """One region decoded by itself, in its own window (silence before and after), with
+        Whisper's temperature fallback (a fixed seed: the same call, the same words)."""
+        import ctranslate2
+
+        ch = audio.channels
+        clip = np.concatenate(
+            [np.zeros(int(self.opts.lead_s * SAMPLE_RATE), np.float32)]
+            + [ch[p.channel][int(p.src_start * SAMPLE_RATE):int(p.src_end * SAMPLE_RATE)]
+               for p in pieces]
+            + [np.zeros(int(self.opts.tail_s * SAMPLE_RATE), np.float32)]).astype(np.float32)
+        ctranslate2.set_random_seed(0)
+        t0 = time.perf_counter()
+        segs, _ = self.model.transcribe(
+            clip, language="zh", beam_size=self.opts.beam_size, vad_filter=False,
+            temperature=[0.0, 0.2, 0.4, 0.6], condition_on_previous_text=False,
+            word_timestamps=True, without_timestamps=True)
+        out = _Heard()
+        for seg in segs:
+            if not _is_noise(seg):
+                for w in seg.words or []:
+                    out.add(w.word, w.probability, seg)
+        self.stage_s["alone"] += time.perf_counter() - t0
+        return out
 
     def _options(self):  # type: ignore[no-untyped-def]
         from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
@@ -184,21 +265,23 @@ class Transcriber:
                                         language="zh")
         return self._tokenizer
 
-    def _decode(self, packed: np.ndarray, windows: list[dict[str, float]]) -> Iterator[Any]:
-        """Segments of every window: features at the window's own (bucketed) length, batched
-        by length, through faster-whisper's batched forward pass (encode, beam search, word
-        alignment); implausible windows once more at 30 s."""
+    def _decode(self, packed: np.ndarray, windows: list[dict[str, float]],
+                ) -> Iterator[tuple[int, list[Any]]]:
+        """(window index, its segments) of every window: features at the window's own
+        (bucketed) length, batched by length, through faster-whisper's batched forward pass
+        (encode, beam search, word alignment); implausible windows once more at 30 s."""
         fe = self.model.feature_extractor
         frames_per_s = fe.sampling_rate // fe.hop_length  # 100 mel frames per second
         bucket = max(1, int(self.opts.bucket_s * frames_per_s))
         tail = int(self.opts.tail_s * frames_per_s)
         items = []
-        for w in windows:
+        for k, w in enumerate(windows):
             chunk = packed[int(w["start"] * SAMPLE_RATE):int(w["end"] * SAMPLE_RATE)]
             feat = fe(chunk)[..., :-1]
             n = fe.nb_max_frames if self.opts.full_windows else \
                 min(fe.nb_max_frames, -(-(feat.shape[-1] + tail) // bucket) * bucket)
-            meta = {"offset": w["start"], "duration": w["end"] - w["start"], "segments": []}
+            meta = {"offset": w["start"], "duration": w["end"] - w["start"], "segments": [],
+                    "window": k}
             items.append((n, feat, meta))
         retry = []
         for (n, feat, meta), segs in self._forward(items):
@@ -206,9 +289,9 @@ class Transcriber:
                                                      self.opts.max_syllables_per_s):
                 retry.append((fe.nb_max_frames, feat, meta))
             else:
-                yield from segs
-        for _, segs in self._forward(retry):
-            yield from segs
+                yield meta["window"], segs
+        for (_, _, meta), segs in self._forward(retry):
+            yield meta["window"], segs
 
     def _forward(self, items: list[tuple[int, np.ndarray, dict[str, Any]]],
                  ) -> Iterator[tuple[tuple[int, np.ndarray, dict[str, Any]], list[Any]]]:
@@ -282,9 +365,9 @@ def split_pieces(regions: list[Region], max_s: float, context_s: float = 0.0,
             k = bisect_left(starts, r.end)  # ... and first turn starting from r.end
             end = min(end, starts[k]) if k < len(starts) else end
         while end - t > max_s:
-            pieces.append(Piece(i, t, t + max_s))
+            pieces.append(Piece(i, t, t + max_s, channel=r.channel))
             t += max_s
-        pieces.append(Piece(i, t, end))
+        pieces.append(Piece(i, t, end, channel=r.channel))
     return pieces
 
 
@@ -321,6 +404,52 @@ def pack(audio: Audio, regions: list[Region], pieces: list[Piece], opts: AsrOpti
     return np.concatenate(parts).astype(np.float32), windows
 
 
+def place_words(times: list[float], pieces: list[Piece]) -> list[int]:
+    """Index into `pieces` (one window's, in packed order) of each word, from its time in
+    the packed audio; the words in the decoder's order.
+
+    Whisper's word times are rough: a word may come back seconds late (the agent's first
+    word put in a later turn) and would move into another utterance, adding an answer delay.
+    The decoder's order of the words is right, though, so their pieces must not go back in
+    time: the longest run of words whose pieces never decrease is trusted, and a word off it
+    is put in the nearest piece between its trusted neighbours' pieces."""
+    if not times or not pieces:
+        return [0] * len(times)
+    raw = [_piece_at(pieces, t) for t in times]
+    keep = _longest_non_decreasing(raw)
+    out = list(raw)
+    prev = None
+    for k in range(len(raw)):
+        if k in keep:
+            prev = raw[k]
+            continue
+        nxt = next((raw[j] for j in range(k + 1, len(raw)) if j in keep), None)
+        lo = prev if prev is not None else 0
+        hi = nxt if nxt is not None else len(pieces) - 1
+        out[k] = min(max(raw[k], lo), hi)
+    return out
+
+
+def _longest_non_decreasing(xs: list[int]) -> set[int]:
+    """Positions of a longest non-decreasing subsequence of xs (patience sorting)."""
+    tails: list[int] = []  # tails[L]: position ending the best run of length L + 1
+    values: list[int] = []  # xs at those positions (non-decreasing)
+    back = [-1] * len(xs)
+    for k, x in enumerate(xs):
+        lo = bisect_right(values, x)
+        back[k] = tails[lo - 1] if lo else -1
+        if lo == len(tails):
+            tails.append(k)
+            values.append(x)
+        else:
+            tails[lo], values[lo] = k, x
+    out, k = set(), tails[-1] if tails else -1
+    while k >= 0:
+        out.add(k)
+        k = back[k]
+    return out
+
+
 def _piece_at(pieces: list[Piece], t: float) -> int:
     """The piece whose packed span contains t, else the nearest one."""
     best, dist = 0, float("inf")
@@ -332,13 +461,6 @@ def _piece_at(pieces: list[Piece], t: float) -> int:
             if d == 0.0:
                 break
     return best
-
-
-def _window_index(windows: list[dict[str, float]], t: float) -> int:
-    for i, w in enumerate(windows):
-        if t < w["end"]:
-            return i
-    return len(windows) - 1
 
 
 def _is_noise(seg: object) -> bool:

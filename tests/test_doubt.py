@@ -1,0 +1,121 @@
+"""No agent loses points for what the recognizer misheard (rules/doubt.py, speech/asr.py):
+a failure resting on unheard speech or low-confidence words is "needs review" (no points,
+never fatal); confident evidence is judged as before; words keep the decoder's order.
+Transcript level: no audio, no model."""
+
+from __future__ import annotations
+
+import pytest
+from transcripts import BASE, audit, replace
+
+from audit.records import Finding
+from audit.speech.asr import Piece, place_words
+
+A, C = "agent", "customer"
+FORBIDDEN = "这是规定，我有什么办法。"
+SECRET = "请把您的银行卡密码告诉我。"
+
+
+def judged(turns: list, **kw: object) -> dict[str, Finding]:
+    return audit(turns, **kw)[0]  # type: ignore[arg-type]
+
+
+def needs_review(f: Finding, why: str) -> bool:
+    return f.applicable and not f.passed and f.review and f.deduction == 0 and \
+        f.review_id == why and f.severity != "fatal"
+
+
+NO_GREETING = replace(replace(BASE, 0, "请问怎么称呼您？"), 2,
+                      "王先生，跟您确认一下，订单号是2024001，对吗？")
+
+
+def test_a_greeting_missing_where_the_agent_spoke_unheard_is_for_review() -> None:
+    no_greeting = NO_GREETING
+    f = judged(no_greeting)["greeting"]
+    assert not f.passed and f.deduction > 0 and not f.review  # heard, and no greeting: deducted
+    # the agent spoke first, and the recognizer heard no word of it: the greeting may be there
+    unheard_first = [(A, "", {"at": 0.5, "dur": 1.5})] + [replace(no_greeting, 0, at=2.5)[0]] + \
+        no_greeting[1:]
+    assert needs_review(judged(unheard_first)["greeting"], "review_unheard")
+    # unheard speech of the caller's, or far after the opening, does not excuse it
+    caller_unheard = no_greeting[:1] + [(C, "", {"dur": 1.0})] + no_greeting[1:]
+    assert judged(caller_unheard)["greeting"].deduction > 0
+    late = no_greeting + [(A, "", {"gap": 30.0, "dur": 1.0})]
+    assert judged(late)["greeting"].deduction > 0
+
+
+def test_a_missing_phrase_in_low_confidence_words_is_for_review() -> None:
+    # 您好 misheard as 也好, the rest of the opening too, all with low confidence
+    doubtful = replace(replace(NO_GREETING, 0, "也好这里是客户服务中心", conf=0.3), 2, conf=0.35)
+    f = judged(doubtful)["greeting"]
+    assert needs_review(f, "review_low_confidence") and f.confidence == 0.3
+    sure = replace(replace(NO_GREETING, 0, "这里是客户服务中心，请问怎么称呼您？", conf=0.9), 2, conf=0.35)
+    f = judged(sure)["greeting"]
+    assert f.deduction > 0 and not f.review and f.confidence == 0.35
+
+
+def test_a_forbidden_phrase_heard_with_low_confidence_deducts_nothing() -> None:
+    said = replace(BASE, 4, FORBIDDEN, conf=0.9)
+    assert judged(said)["forbidden_phrase"].deduction > 0
+    f = judged(replace(BASE, 4, FORBIDDEN, conf=0.25))["forbidden_phrase"]
+    assert needs_review(f, "review_low_confidence")
+    # results stored before confidence was kept: judged as they always were
+    assert judged(replace(BASE, 4, FORBIDDEN))["forbidden_phrase"].deduction > 0
+
+
+@pytest.mark.parametrize(("confs", "fatal"), [
+    ([0.9], True),          # one confident utterance
+    ([0.5], False),         # one utterance, not confident enough for a fatal verdict
+    ([0.5, 0.5], True),     # two independent hits over confidence_min
+    ([0.3], False),         # low confidence: no points at all
+    ([0.3, 0.3], False),
+    ([None], True),         # no confidence recorded: as before
+])
+def test_a_fatal_verdict_needs_confident_evidence_or_two_hits(confs: list, fatal: bool) -> None:
+    turns = list(BASE)
+    for k, c in enumerate(confs):
+        opts = {} if c is None else {"conf": c}
+        turns = turns[:5 + k] + [(A, SECRET, opts)] + turns[5 + k:]
+    findings, score, _ = audit(turns)
+    f = findings["ask_secret"]
+    assert not f.passed
+    assert score.fatal is fatal and (f.severity == "fatal") is fatal
+    if not fatal:
+        assert f.review and f.deduction == 0
+
+
+def test_no_false_fatal_from_one_misheard_utterance() -> None:
+    """The shape of Whisper's worst case: one short low-confidence utterance that sounds
+    like a request for a password, in an otherwise good call."""
+    findings, score, _ = audit(replace(BASE, 4, "密码告诉我", conf=0.45))
+    assert not score.fatal and findings["ask_secret"].review
+
+
+def test_a_reply_due_in_unheard_speech_is_for_review() -> None:
+    # the caller thanks the agent; the agent's answer was speech with no recognized word
+    turns = BASE[:9] + [(A, "", {"dur": 1.2})]
+    f = judged(turns)["thanks_reply"]
+    assert needs_review(f, "review_unheard")
+    heard = BASE[:9] + [(A, "好的。", {"conf": 0.95})]
+    assert judged(heard)["thanks_reply"].deduction > 0
+
+
+# --- words placed in their regions in the decoder's order ------------------------------------
+PIECES = [Piece(0, 0, 2, packed_start=0.5), Piece(1, 10, 12, packed_start=3.3),
+          Piece(2, 20, 22, packed_start=6.1)]
+
+
+def test_a_word_timed_seconds_late_stays_in_its_utterance() -> None:
+    # the first word's time (6.5 s) puts it in the third region; the next words are in the
+    # first: the decoder said it first, so it belongs to the first
+    assert place_words([6.5, 1.0, 1.4, 3.6, 4.0], PIECES) == [0, 0, 0, 1, 1]
+
+
+def test_a_word_timed_early_stays_after_its_predecessors() -> None:
+    assert place_words([3.5, 3.9, 0.9, 4.2, 6.5], PIECES) == [1, 1, 1, 1, 2]
+
+
+def test_words_in_order_keep_their_places() -> None:
+    times = [0.6, 1.9, 3.0, 3.4, 5.2, 6.2, 8.5]  # 2.9 and 5.2 in gaps: the nearest piece
+    assert place_words(times, PIECES) == [0, 0, 1, 1, 1, 2, 2]
+    assert place_words([], PIECES) == []
