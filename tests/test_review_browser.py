@@ -31,7 +31,7 @@ NAMES = ("demo_call", "bad_call", "mono_call", "ringback_call")
 AGENT = {"demo_call": "A1", "bad_call": "A1", "mono_call": "A2", "ringback_call": "A2"}
 PASSWORDS = {"lead": "lead-pass-1234", "rev": "rev-pass-1234", "a1": "agent-pass-1234"}
 HOSTILE_NOTE = "<b>bold</b> & <script>window.__x=1</script>"
-SCREENSHOT = ROOT / "docs" / "review.png"
+SCREENSHOT = ROOT / "test-artifacts" / "review.png"  # docs/review.png is a copy of one
 
 
 def _chromium() -> str:

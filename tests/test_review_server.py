@@ -337,7 +337,7 @@ def test_what_people_typed_is_escaped_everywhere(db: str) -> None:
     assert post(rev, f"/calls/{RING}/missed", rule="greeting", start="0:05", comment=XSS
                 ).status_code == 302
     assert post(agent, f"/calls/{RING}/appeal", rule="confirm_need", comment=XSS).status_code == 302
-    r = post(sup, "/calibration", name=XSS, call=[RING, BAD])
+    r = post(sup, "/calibration", name=XSS, call=[DEMO, BAD])  # not reviewed yet: blind
     assert r.status_code == 302
     cal = int(r.headers["Location"].rsplit("/", 1)[1])
     # the rows hold it as typed
@@ -545,7 +545,7 @@ def test_a_missed_finding_deducts_its_rule_once(db: str) -> None:
     assert reviewed_on_page(page) == RING_SCORE - 10 == stored_reviewed(db, RING)
     assert sql(db, "SELECT rule, start, comment FROM missed_findings") == [("greeting", 5.0, "没有问候")]
     assert re.search(r'<tr data-rule="greeting"><td>greeting</td><td>00:05</td>', page)
-    post(rev, f"/calls/{RING}/missed", rule="greeting", start="65", comment="again")
+    post(rev, f"/calls/{RING}/missed", rule="greeting", start="30", comment="again")
     assert stored_reviewed(db, RING) == RING_SCORE - 10  # once per rule
     # a missed finding of a rule the machine already failed: its failure stands, no more
     post(rev, f"/calls/{RING}/missed", rule="confirm_need", start="", comment="twice")
@@ -660,7 +660,10 @@ def test_a_review_after_an_appeal_decision_stands(db: str, monkeypatch: pytest.M
     post(agent, f"/calls/{RING}/appeal", rule="interruption", comment="x")
     post(sup, "/appeals/1", decision="finding_overturned", reason="y")
     assert stored_reviewed(db, RING) == RING_SCORE + 5
-    review(rev, RING, "interruption", "confirmed")  # afterwards: the finding stands again
+    # a reviewer cannot undo a supervisor's decision on appeal; a supervisor can
+    assert flashed_errors(follow(rev, review(rev, RING, "interruption", "confirmed")))
+    assert stored_reviewed(db, RING) == RING_SCORE + 5
+    review(sup, RING, "interruption", "confirmed")  # afterwards: the finding stands again
     assert state_of(rev.get(f"/calls/{RING}").text, "interruption") == "confirmed"
     assert stored_reviewed(db, RING) == RING_SCORE
 
@@ -706,6 +709,10 @@ def test_calibration_is_blind_and_measures_agreement(db: str) -> None:
         assert reviewed_on_page(page) is None and state_of(page, "confirm_need") is None
     assert 'data-rule="confirm_need"' not in sup.get("/rules").text
     assert with_db(db, reviews.precision_by_rule) == {}
+    # agreement is hidden while the session is open (a participant could change a rating)
+    assert 'id="agreement"' not in sup.get(f"/calibration/{cal}").text
+    assert post(sup, f"/calibration/{cal}/close").status_code == 302
+    assert flashed_errors(follow(r1, review(r1, RING, "confirm_need", "confirmed", calibration=cal)))
     # the supervisor sees agreement per rule; Cohen's kappa for the two reviewers
     session = sup.get(f"/calibration/{cal}").text
     row = re.search(r'<tr data-rule="confirm_need">(.*?)</tr>', session)

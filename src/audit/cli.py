@@ -90,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     sm.add_argument("--by", choices=("agent", "rule", "day"), default="agent")
     sm.add_argument("--day", help="only this day (YYYY-MM-DD)")
     sm.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sm.add_argument("--rules", metavar="FILE", help="rule pack whose review_min_precision and "
+                    "review_min_reviewed flag rules (by rule)")
 
     ex = sub.add_parser("export", help="write every call of a database to csv, jsonl or xlsx")
     ex.add_argument("--db", required=True)
@@ -97,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", required=True)
     ex.add_argument("--lang", choices=("zh", "en"), default="zh",
                     help="language of the failed findings' messages and details (xlsx)")
+    ex.add_argument("--rules", metavar="FILE", help="rule pack whose review settings flag rules")
 
     rs = sub.add_parser("rescore", help="re-run rules over stored calls (no audio, no model)")
     rs.add_argument("--db", required=True)
@@ -112,6 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--link-audio", action="store_true",
                     help="link the recording by relative path instead of embedding it")
     rp.add_argument("--lang", choices=("zh", "en"), default="zh")
+    rp.add_argument("--rules", metavar="FILE", help="dashboard: rule pack whose review settings "
+                    "flag rules")
 
     sv = sub.add_parser("serve", help="the review workbench in a browser (needs callaudit[serve])")
     sv.add_argument("--db", required=True, help="results database (review tables are added)")
@@ -122,6 +127,8 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--secure-cookies", action="store_true",
                     help="session cookie over HTTPS only (behind a TLS proxy)")
     sv.add_argument("--threads", type=int, default=4, help="request threads")
+    sv.add_argument("--trusted-proxy", metavar="ADDR", help="a reverse proxy's address whose "
+                    "X-Forwarded-For names the client (log-in limits count clients)")
 
     us = sub.add_parser("users", help="accounts of the review workbench")
     usub = us.add_subparsers(dest="users_cmd", required=True)
@@ -132,6 +139,8 @@ def _parser() -> argparse.ArgumentParser:
     ua.add_argument("--db", required=True)
     ua.add_argument("--password-stdin", action="store_true",
                     help="read the password from the first line of stdin (scripts)")
+    ua.add_argument("--reset", action="store_true", help="an existing account: set its password "
+                    "and role (its sessions end)")
     ul = usub.add_parser("list", help="list the accounts")
     ul.add_argument("--db", required=True)
     ud = usub.add_parser("disable", help="disable an account (its reviews stay)")
@@ -349,12 +358,15 @@ def _db_command(args: argparse.Namespace, err: Console) -> int:
         n = rescore(db, args.rules, args.lang)
         print(f"re-scored {n} calls in {db}")
         return EXIT_PASS
+    from audit.rules.pack import load
+
+    settings = load(args.rules).settings  # a bad pack: one line before anything is read
     conn = connect(db, readonly=True)  # readers need no write access
     if args.cmd == "export":
-        n = export(conn, args.format, args.out, args.lang)
+        n = export(conn, args.format, args.out, args.lang, settings)
         print(f"{n} calls written to {args.out}")
         return EXIT_PASS
-    rows = summary(conn, args.by, args.day)
+    rows = summary(conn, args.by, args.day, settings)
     if args.format == "csv":
         sys.stdout.write(to_csv(rows))
     elif args.format == "json":
@@ -387,7 +399,9 @@ def _report(args: argparse.Namespace) -> int:
             render_call(result, args.out, audio=audio, link_audio=args.link_audio,
                         lang=args.lang, meta=meta)
         else:
-            render_dashboard(db, args.out, args.lang)
+            from audit.rules.pack import load
+
+            render_dashboard(db, args.out, args.lang, settings=load(args.rules).settings)
     elif args.result:
         try:
             result = json.loads(Path(args.result).read_text(encoding="utf-8"))
@@ -423,10 +437,11 @@ def _review(args: argparse.Namespace) -> int:
     if args.cmd == "sample":
         return _sample(args)
     _require_serve()
+    _existing_db(args.db)  # a mistyped --db is an error, not a new empty database
     if args.cmd == "serve":
         from audit.review.server import serve
 
-        conn = connect(args.db)  # creates or upgrades it: one line now if it cannot
+        conn = connect(args.db)  # upgrades it: one line now if it cannot
         from audit.results.reviews import users
 
         if not users(conn):
@@ -436,14 +451,14 @@ def _review(args: argparse.Namespace) -> int:
         print(f"callaudit review workbench on http://{host}:{args.port}/ (Ctrl-C stops it)",
               flush=True)
         serve(args.db, args.host, args.port, args.rules, args.lang, args.secure_cookies,
-              args.threads)
+              args.threads, args.trusted_proxy)
         return EXIT_PASS
     from audit.review import accounts
 
     if args.users_cmd == "add":
         password = _password(args.password_stdin)
         conn = connect(args.db)
-        accounts.add(conn, args.name, args.role, password, args.agent_id)
+        accounts.add(conn, args.name, args.role, password, args.agent_id, reset=args.reset)
         print(f"{args.name}: {args.role}" + (f" (calls of agent {args.agent_id or args.name})"
                                               if args.role == "agent" else ""))
         return EXIT_PASS

@@ -53,6 +53,7 @@ def run(source: str, opts: BatchOptions,
     found = discover(source, opts.pattern)
     conn = connect(opts.db)
     stats = BatchStats(unreadable=found.unreadable, unmatched=found.unmatched)
+    refresh = _reviewed_refresher(conn, opts)
     todo = list(pending(found.jobs, conn, opts, stats))
     if opts.limit is not None:
         todo = todo[: opts.limit]
@@ -69,7 +70,7 @@ def run(source: str, opts: BatchOptions,
         from audit.batch.cluster import run_on_cluster
 
         try:
-            run_on_cluster(todo, opts, lambda out: _store(conn, out, stats, on_progress), stats,
+            run_on_cluster(todo, opts, lambda out: _store(conn, out, stats, on_progress, refresh), stats,
                            lambda: on_progress(stats, None) if on_progress else None)
         finally:
             conn.close()
@@ -79,7 +80,7 @@ def run(source: str, opts: BatchOptions,
     threads = opts.threads or max(1, (os.cpu_count() or 1) // workers)
     try:
         _local_pool(todo, opts, workers, threads, stats,
-                    lambda out: _store(conn, out, stats, on_progress))
+                    lambda out: _store(conn, out, stats, on_progress, refresh))
     finally:
         conn.close()
     return stats
@@ -198,8 +199,24 @@ def _how(code: int | None) -> str:
     return f"killed by signal {-code}" if code and code < 0 else f"exited with code {code}"
 
 
+def _reviewed_refresher(conn: Any, opts: BatchOptions) -> Callable[[str], None]:
+    """What re-auditing a reviewed call (--force) does after storing it: its reviewed score
+    is computed again from the new findings and what people decided (kept by content hash)."""
+    from audit.results import reviews
+    from audit.rules.pack import load
+
+    decided = set(reviews.reviewed_calls(conn))
+    pack = load(opts.rules) if decided else None
+
+    def refresh(sha: str) -> None:
+        if pack is not None and sha in decided:
+            reviews.refresh_reviewed(conn, sha, pack)
+    return refresh
+
+
 def _store(conn: Any, out: dict[str, Any], stats: BatchStats,
-           on_progress: Callable[[BatchStats, dict[str, Any] | None], None] | None) -> None:
+           on_progress: Callable[[BatchStats, dict[str, Any] | None], None] | None,
+           refresh: Callable[[str], None] | None = None) -> None:
     job = out["job"]
     if "worker" in out:
         stats.model_loads[out["worker"]["pid"]] = out["worker"]["loads"]
@@ -214,6 +231,8 @@ def _store(conn: Any, out: dict[str, Any], stats: BatchStats,
     else:
         r = out["result"]
         write_result(conn, meta, r, out["regions"], out["acoustics"])
+        if refresh:
+            refresh(meta.sha256)
         stats.done += 1
         stats.audio_s += r["duration_s"]
         if r.get("outcome") == "no_speech":  # not a call: neither passed nor failed

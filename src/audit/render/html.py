@@ -30,6 +30,7 @@ from audit.render.rows import (
 )
 from audit.results import store
 from audit.results.summary import summary
+from audit.settings import Settings
 from audit.strings import LABELS, finding_message, label, mmss, stored_detail, stored_text
 
 AUDIO_BITRATE = 12000  # Opus: telephone speech stays clear; 5 min of stereo is ~450 KB
@@ -237,7 +238,7 @@ def _relpath(target: str, out: str) -> str:
 
 # --- from the database -------------------------------------------------------------------------
 def dashboard_view(conn: sqlite3.Connection, lang: str = "zh", pages: str | None = None,
-                   ) -> dict[str, Any]:
+                   settings: Settings | None = None) -> dict[str, Any]:
 
     L = LABELS[lang]
     ok = store.ok_calls(conn)
@@ -260,7 +261,8 @@ def dashboard_view(conn: sqlite3.Connection, lang: str = "zh", pages: str | None
                    "no_speech": len(silent)},
         "hist": [{"label": f"{10 * i}–{10 * i + 9 if i < 9 else 100}", "n": n,
                   "h": round(100 * n / peak, 1)} for i, n in enumerate(hist)],
-        "agents": summary(conn, "agent"), "rules": summary(conn, "rule"), "worst": worst,
+        "agents": summary(conn, "agent"), "rules": summary(conn, "rule", settings=settings),
+        "worst": worst,
         "failures": failures,
         "no_speech": [{**c, "why": stored_detail(c["why"], lang)}
                       for c in silent],
@@ -279,11 +281,14 @@ def page_name(call: dict[str, Any]) -> str:
     return f"{_safe(call['call_id'] or 'call')}-{call['sha256'][:12]}.html"
 
 
-def render_dashboard(db: str, out: str, lang: str = "zh", link_audio: bool = True) -> str:
+def render_dashboard(db: str, out: str, lang: str = "zh", link_audio: bool = True,
+                     settings: Settings | None = None) -> str:
+    """Write the dashboard of database `db` and the pages of its worst calls; `settings`:
+    the review thresholds that flag rules (the default pack's when None)."""
     conn = store.connect(db, readonly=True)
     pages_dir = Path(out).with_suffix("")
     pages_name = pages_dir.name + "_calls"
-    view = dashboard_view(conn, lang, pages_name)
+    view = dashboard_view(conn, lang, pages_name, settings)
     # call pages for the calls the dashboard links to (the worst and every fatal one)
     target = Path(out).resolve().parent / pages_name
     target.mkdir(exist_ok=True)

@@ -12,13 +12,16 @@ from audit.errors import AuditError
 from audit.outputs import commit, temp_path
 from audit.results import reviews, store
 from audit.results.summary import call_rows, summary, to_csv
+from audit.settings import Settings
 from audit.strings import finding_detail, finding_message
 
 FORMATS = ("csv", "jsonl", "xlsx")
 
 
-def export(conn: sqlite3.Connection, fmt: str, out: str, lang: str = "zh") -> int:
-    """Write every call to `out` in `fmt` (whole or not at all); the number of calls."""
+def export(conn: sqlite3.Connection, fmt: str, out: str, lang: str = "zh",
+           settings: Settings | None = None) -> int:
+    """Write every call to `out` in `fmt` (whole or not at all); the number of calls.
+    `settings`: the review thresholds that flag rules in the xlsx rules sheet."""
     if fmt not in FORMATS:
         raise AuditError(f"--format must be csv, jsonl or xlsx, not {fmt!r}")
     rows = call_rows(conn)
@@ -35,7 +38,7 @@ def export(conn: sqlite3.Connection, fmt: str, out: str, lang: str = "zh") -> in
                     d["review"] = reviews.review_of_call(conn, r["sha256"])
                 f.write(json.dumps(d, ensure_ascii=False) + "\n")
     else:
-        _xlsx(conn, rows, str(tmp), lang)
+        _xlsx(conn, rows, str(tmp), lang, settings)
     commit(tmp, out)
     return len(rows)
 
@@ -62,14 +65,15 @@ def failed_findings(conn: sqlite3.Connection, lang: str) -> list[dict[str, Any]]
     return out
 
 
-def _xlsx(conn: sqlite3.Connection, rows: list[dict[str, Any]], path: str, lang: str) -> None:
+def _xlsx(conn: sqlite3.Connection, rows: list[dict[str, Any]], path: str, lang: str,
+          settings: Settings | None) -> None:
     from openpyxl import Workbook
 
     wb = Workbook()
     sheets = {
         "calls": rows,
         "agents": summary(conn, "agent"),
-        "rules": summary(conn, "rule"),
+        "rules": summary(conn, "rule", settings=settings),
         "failed findings": failed_findings(conn, lang),
     }
     wb.remove(wb.active)

@@ -14,7 +14,6 @@ from audit.results import reviews
 from audit.results.store import calls_to_rescore, connect, update_scores
 from audit.rules.judge import judge, judged_with, separation_unsure
 from audit.rules.pack import load
-from audit.rules.reviewed import reviewed_score
 
 
 def rescore(db: str, rules: str | None, lang: str = "zh",
@@ -44,10 +43,7 @@ def rescore(db: str, rules: str | None, lang: str = "zh",
         update_scores(conn, call, result)
         sha = reviewed.get(call)
         if sha:  # reviews are kept; the reviewed score follows the new findings
-            states = {r: v["state"] for r, v in reviews.reviews_of_call(conn, sha).items()}
-            missed = [m["rule"] for m in reviews.missed_of_call(conn, sha)]
-            s2 = reviewed_score(result, states, missed, pack)
-            reviews.set_reviewed_score(conn, sha, s2.score, s2.passed, s2.fatal, s2.sections)
+            reviews.refresh_reviewed(conn, sha, pack)
         if on_call:
             on_call(n, len(rows))
     conn.close()

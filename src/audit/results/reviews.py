@@ -21,6 +21,8 @@ from typing import Any
 
 from audit.errors import AuditError
 from audit.results.store import _now, _rows, transaction
+from audit.rules.pack import RulePack
+from audit.rules.reviewed import reviewed_score as score_after_review
 
 ROLES = ("admin", "supervisor", "reviewer", "agent")
 STATES = ("confirmed", "overturned", "not_applicable")
@@ -35,6 +37,7 @@ class User:
     agent_id: str | None  # an agent's calls are those whose calls.agent_id is this
     password_hash: str
     disabled: bool
+    session_gen: int = 0  # a session cookie names it; a changed one is logged out
 
 
 def _trail(conn: sqlite3.Connection, actor: str, action: str, sha256: str | None,
@@ -49,15 +52,19 @@ def _trail(conn: sqlite3.Connection, actor: str, action: str, sha256: str | None
 
 # --- accounts ----------------------------------------------------------------------------------
 def add_user(conn: sqlite3.Connection, name: str, role: str, password_hash: str,
-             agent_id: str | None, actor: str) -> None:
-    """A new account, or a new password/role for an existing one (recorded in the trail)."""
+             agent_id: str | None, actor: str, reset: bool = False) -> None:
+    """A new account, or with `reset` a new password and role for an existing one (its
+    sessions end); recorded in the trail. AuditError if the name exists and not `reset`."""
     if role not in ROLES:
         raise AuditError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     with transaction(conn):
         old = conn.execute("SELECT role, agent_id FROM users WHERE name = ?", (name,)).fetchone()
+        if old and not reset:
+            raise AuditError(f"account {name!r} exists: give --reset to set its password and role")
         if old:
-            conn.execute("UPDATE users SET role = ?, agent_id = ?, password_hash = ?, disabled = 0 "
-                         "WHERE name = ?", (role, agent_id, password_hash, name))
+            conn.execute("UPDATE users SET role = ?, agent_id = ?, password_hash = ?, disabled = 0, "
+                         "session_gen = session_gen + 1 WHERE name = ?",
+                         (role, agent_id, password_hash, name))
         else:
             conn.execute("INSERT INTO users (name, role, agent_id, password_hash, created_at) "
                          "VALUES (?, ?, ?, ?, ?)", (name, role, agent_id, password_hash, _now()))
@@ -71,9 +78,16 @@ def set_password_hash(conn: sqlite3.Connection, name: str, password_hash: str) -
         conn.execute("UPDATE users SET password_hash = ? WHERE name = ?", (password_hash, name))
 
 
+def end_sessions(conn: sqlite3.Connection, uid: int) -> None:
+    """Every session of the account ends (log-out: a copied cookie is worth nothing after)."""
+    with transaction(conn):
+        conn.execute("UPDATE users SET session_gen = session_gen + 1 WHERE id = ?", (uid,))
+
+
 def disable_user(conn: sqlite3.Connection, name: str, actor: str) -> bool:
     with transaction(conn):
-        n = conn.execute("UPDATE users SET disabled = 1 WHERE name = ?", (name,)).rowcount
+        n = conn.execute("UPDATE users SET disabled = 1, session_gen = session_gen + 1 "
+                         "WHERE name = ?", (name,)).rowcount
         if n:
             _trail(conn, actor, "user_disable", None, None, {"name": name}, None)
     return bool(n)
@@ -83,7 +97,7 @@ def _user(row: sqlite3.Row | None) -> User | None:
     if row is None:
         return None
     return User(row["id"], row["name"], row["role"], row["agent_id"], row["password_hash"],
-                bool(row["disabled"]))
+                bool(row["disabled"]), int(row["session_gen"]))
 
 
 def user_by_name(conn: sqlite3.Connection, name: str) -> User | None:
@@ -96,18 +110,6 @@ def user_by_id(conn: sqlite3.Connection, uid: int) -> User | None:
 
 def users(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     return _rows(conn, "SELECT name, role, agent_id, disabled, created_at FROM users ORDER BY name")
-
-
-def meta_value(conn: sqlite3.Connection, key: str) -> str | None:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return row[0] if row else None
-
-
-def set_meta_once(conn: sqlite3.Connection, key: str, value: str) -> str:
-    """meta[key], set to `value` if it has none yet (two servers starting at once agree)."""
-    with transaction(conn):
-        conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
-        return str(conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
 
 
 # --- calls as the workbench lists them ---------------------------------------------------------
@@ -245,11 +247,19 @@ def trail_of_call(conn: sqlite3.Connection, sha256: str) -> list[dict[str, Any]]
                  (sha256,))
 
 
-def set_reviewed_score(conn: sqlite3.Connection, sha256: str, score: float, passed: bool,
-                       fatal: bool, sections: dict[str, float]) -> None:
+def refresh_reviewed(conn: sqlite3.Connection, sha256: str, pack: RulePack) -> None:
+    """Compute the call's reviewed score (rules/reviewed.py, with `pack`'s points) from its
+    stored findings and everything people decided, and store it: read and written in one
+    transaction, so when two people decide at once the last to write has read both."""
     with transaction(conn):
+        call = call_by_sha(conn, sha256)
+        if call is None:
+            return
+        states = {r: v["state"] for r, v in reviews_of_call(conn, sha256).items()}
+        missed = [m["rule"] for m in missed_of_call(conn, sha256)]
+        s = score_after_review(call["result"], states, missed, pack)
         conn.execute("INSERT OR REPLACE INTO reviewed_scores VALUES (?, ?, ?, ?, ?, ?)",
-                     (sha256, score, int(passed), int(fatal), json.dumps(sections), _now()))
+                     (sha256, s.score, int(s.passed), int(s.fatal), json.dumps(s.sections), _now()))
 
 
 def reviewed_score(conn: sqlite3.Connection, sha256: str) -> dict[str, Any] | None:
@@ -286,8 +296,9 @@ def add_appeal(conn: sqlite3.Connection, sha256: str, rule: str, agent: str, com
 
 
 def decide_appeal(conn: sqlite3.Connection, appeal: int, decision: str, reason: str,
-                  actor: str) -> dict[str, Any]:
-    """Decide an open appeal; returns it (sha256, rule, ...). AuditError if it is not open."""
+                  actor: str, finding_before: str = "unreviewed") -> dict[str, Any]:
+    """Decide an open appeal; returns it (sha256, rule, ...). `finding_before`: the finding's
+    standing state until now, for the trail. AuditError if it is not open."""
     if decision not in DECISIONS:
         raise AuditError(f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
     with transaction(conn):
@@ -295,8 +306,10 @@ def decide_appeal(conn: sqlite3.Connection, appeal: int, decision: str, reason: 
         if row is None or row["state"] != "open":
             raise AuditError(f"appeal {appeal} is not open")
         seq = _trail(conn, actor, "appeal_decision", row["sha256"], row["rule"],
-                     {"state": "open", "comment": row["comment"], "agent": row["agent"]},
-                     {"state": decision, "reason": reason})
+                     {"state": "open", "comment": row["comment"], "agent": row["agent"],
+                      "finding": finding_before},
+                     {"state": decision, "reason": reason,
+                      "finding": "overturned" if decision == "finding_overturned" else "confirmed"})
         conn.execute("UPDATE appeals SET state = ?, decided_by = ?, decision_reason = ?, "
                      "decided_at = ?, decided_seq = ? WHERE id = ?",
                      (decision, actor, reason, _now(), seq, appeal))
@@ -337,11 +350,22 @@ def day_candidates(conn: sqlite3.Connection, day: str) -> list[dict[str, Any]]:
 
 
 def sampled_this_month(conn: sqlite3.Connection, day: str) -> dict[str, int]:
-    """Calls per agent in the queues of earlier days of `day`'s month ('(unknown)' for none)."""
+    """Calls per agent ('(unknown)' for none) of the days of `day`'s month before it that
+    were queued for review or reviewed (a call reviewed outside the queue counts too)."""
+    return {r[0]: r[1] for r in conn.execute("""
+        SELECT COALESCE(c.agent_id, '(unknown)'), COUNT(*) FROM calls c
+        WHERE c.status = 'ok' AND substr(c.day, 1, 7) = substr(?, 1, 7) AND c.day < ?
+          AND (c.sha256 IN (SELECT i.sha256 FROM sample_items i)
+               OR c.sha256 IN (SELECT sha256 FROM reviews WHERE calibration IS NULL)
+               OR c.sha256 IN (SELECT sha256 FROM missed_findings))
+        GROUP BY 1""", (day, day))}
+
+
+def days_worked_this_month(conn: sqlite3.Connection, day: str) -> dict[str, int]:
+    """Days of `day`'s month up to and including it on which each agent has audited calls."""
     return {r[0]: r[1] for r in conn.execute(
-        "SELECT COALESCE(i.agent_id, '(unknown)'), COUNT(*) FROM sample_items i JOIN sample_plans p "
-        "ON p.id = i.plan WHERE substr(p.day, 1, 7) = substr(?, 1, 7) AND p.day < ? "
-        "GROUP BY 1", (day, day))}
+        "SELECT COALESCE(agent_id, '(unknown)'), COUNT(DISTINCT day) FROM calls WHERE status = 'ok' "
+        "AND substr(day, 1, 7) = substr(?, 1, 7) AND day <= ? GROUP BY 1", (day, day))}
 
 
 def save_plan(conn: sqlite3.Connection, day: str, seed: str, rules: dict[str, Any],
@@ -358,6 +382,26 @@ def save_plan(conn: sqlite3.Connection, day: str, seed: str, rules: dict[str, An
                          [(plan, i, sha, agent, reason) for i, (sha, agent, reason) in enumerate(picks)])
         _trail(conn, actor, "queue_drawn", None, None, None,
                {"day": day, "seed": seed, "calls": len(picks), "rules": rules})
+
+
+def add_to_plan(conn: sqlite3.Connection, day: str, picks: Iterable[tuple[str, str | None, str]],
+                actor: str) -> int:
+    """Append calls to a drawn queue (calls audited after the draw that must be reviewed);
+    picks (sha256, agent_id, reason) already in it are left out. How many were added."""
+    with transaction(conn):
+        row = conn.execute("SELECT id FROM sample_plans WHERE day = ?", (day,)).fetchone()
+        if row is None:
+            raise AuditError(f"the review queue of {day} is not drawn")
+        have = {r[0] for r in conn.execute("SELECT sha256 FROM sample_items WHERE plan = ?", (row[0],))}
+        new = [p for p in picks if p[0] not in have]
+        if not new:
+            return 0
+        n = conn.execute("SELECT COUNT(*) FROM sample_items WHERE plan = ?", (row[0],)).fetchone()[0]
+        conn.executemany("INSERT INTO sample_items VALUES (?, ?, ?, ?, ?)",
+                         [(row[0], n + i, sha, agent, reason) for i, (sha, agent, reason) in enumerate(new)])
+        _trail(conn, actor, "queue_supplement", None, None, None,
+               {"day": day, "calls": [sha for sha, _, _ in new]})
+        return len(new)
 
 
 def plan_of_day(conn: sqlite3.Connection, day: str) -> dict[str, Any] | None:
@@ -384,13 +428,31 @@ def add_calibration(conn: sqlite3.Connection, name: str, calls: list[str], actor
     with transaction(conn):
         cal = int(conn.execute("INSERT INTO calibrations (name, created_by, at) VALUES (?, ?, ?)",
                                (name, actor, _now())).lastrowid or 0)
-        conn.executemany("INSERT INTO calibration_calls VALUES (?, ?)", [(cal, c) for c in calls])
+        conn.executemany("INSERT INTO calibration_calls VALUES (?, ?)",
+                         [(cal, c) for c in dict.fromkeys(calls)])
         _trail(conn, actor, "calibration_add", None, None, None, {"name": name, "calls": calls})
     return cal
 
 
+def close_calibration(conn: sqlite3.Connection, cal: int, actor: str) -> None:
+    with transaction(conn):
+        n = conn.execute("UPDATE calibrations SET closed_at = ? WHERE id = ? AND closed_at IS NULL",
+                         (_now(), cal)).rowcount
+        if not n:
+            raise AuditError(f"calibration {cal} is not open")
+        _trail(conn, actor, "calibration_close", None, None, None, {"calibration": cal})
+
+
+def open_calibration_of(conn: sqlite3.Connection, sha256: str) -> int | None:
+    """An open calibration session holding the call, if any (its ordinary review waits)."""
+    row = conn.execute("SELECT k.id FROM calibrations k JOIN calibration_calls c ON "
+                       "c.calibration = k.id WHERE c.sha256 = ? AND k.closed_at IS NULL",
+                       (sha256,)).fetchone()
+    return int(row[0]) if row else None
+
+
 def calibrations(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    return _rows(conn, "SELECT k.id, k.name, k.created_by, k.at, (SELECT COUNT(*) FROM "
+    return _rows(conn, "SELECT k.id, k.name, k.created_by, k.at, k.closed_at, (SELECT COUNT(*) FROM "
                        "calibration_calls c WHERE c.calibration = k.id) AS calls FROM calibrations k "
                        "ORDER BY k.id DESC")
 

@@ -210,7 +210,8 @@ CREATE TABLE IF NOT EXISTS users (
   agent_id TEXT,
   password_hash TEXT NOT NULL,
   created_at TEXT NOT NULL,
-  disabled INTEGER NOT NULL DEFAULT 0
+  disabled INTEGER NOT NULL DEFAULT 0,
+  session_gen INTEGER NOT NULL DEFAULT 0  -- bumped on log-out and account changes: old cookies die
 );
 CREATE TABLE IF NOT EXISTS reviews (
   id INTEGER PRIMARY KEY,
@@ -290,11 +291,13 @@ CREATE TABLE IF NOT EXISTS sample_items (
 );
 CREATE INDEX IF NOT EXISTS sample_items_plan ON sample_items(plan);
 CREATE TABLE IF NOT EXISTS calibrations (
-  id INTEGER PRIMARY KEY, name TEXT NOT NULL, created_by TEXT NOT NULL, at TEXT NOT NULL
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL, created_by TEXT NOT NULL, at TEXT NOT NULL,
+  closed_at TEXT  -- agreement is shown once closed, and no more reviews taken
 );
 CREATE TABLE IF NOT EXISTS calibration_calls (
   calibration INTEGER NOT NULL REFERENCES calibrations(id) ON DELETE CASCADE,
-  sha256 TEXT NOT NULL
+  sha256 TEXT NOT NULL,
+  UNIQUE (calibration, sha256)
 );
 """
 REVIEW_TABLES = ("users", "reviews", "missed_findings", "call_notes", "appeals", "trail",

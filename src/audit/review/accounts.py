@@ -44,9 +44,10 @@ def hash_password(password: str) -> str:
 
 
 def add(conn: sqlite3.Connection, name: str, role: str, password: str,
-        agent_id: str | None = None, actor: str = "(command line)") -> None:
-    """Create an account (or reset its password and role). An agent's calls are those stored
-    with agent id `agent_id` (default: the name)."""
+        agent_id: str | None = None, actor: str = "(command line)", reset: bool = False) -> None:
+    """Create an account (with `reset`: set an existing one's password and role, ending its
+    sessions). An agent's calls are those stored with agent id `agent_id` (default: the
+    name)."""
     name = name.strip()
     if not name or len(name) > 64 or any(c.isspace() for c in name):
         raise AuditError(f"user name {name!r}: 1-64 characters, no spaces")
@@ -54,7 +55,7 @@ def add(conn: sqlite3.Connection, name: str, role: str, password: str,
         raise AuditError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if role == "agent":
         agent_id = agent_id or name
-    reviews.add_user(conn, name, role, hash_password(password), agent_id, actor)
+    reviews.add_user(conn, name, role, hash_password(password), agent_id, actor, reset)
 
 
 def authenticate(conn: sqlite3.Connection, name: str, password: str) -> User | None:

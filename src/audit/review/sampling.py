@@ -81,7 +81,8 @@ class Pick:
 
 
 def draw(calls: Sequence[Candidate], rules: PlanRules, seed: str,
-         sampled_this_month: Mapping[str, int] | None = None, nights_left: int = 1) -> list[Pick]:
+         sampled_this_month: Mapping[str, int] | None = None, nights_left: int = 1,
+         shifts_left: Mapping[str, int] | None = None) -> list[Pick]:
     """The night's review queue.
 
     In REASONS order, each call taken once, under the first reason that applies:
@@ -97,7 +98,9 @@ def draw(calls: Sequence[Candidate], rules: PlanRules, seed: str,
          month's shortfall spread evenly over the nights left. An agent with fewer calls gives
          them all.
 
-    `nights_left` counts tonight (see `nights_left_in_month`). Returns the picks ordered by
+    `nights_left` counts tonight (see `nights_left_in_month`); `shifts_left` may give an
+    agent's own count instead (an agent who works one night in three has a third of the
+    nights left to reach the month's quota: review/queue.py estimates it). Returns the picks ordered by
     reason (REASONS order), then score ascending (None last), then sha256. The same calls (in
     any order), rules and seed give the same list: random.Random seeded with a str is stable
     across runs and Python versions 3.2+ (it hashes the str with SHA-512, not with hash()).
@@ -135,7 +138,8 @@ def draw(calls: Sequence[Candidate], rules: PlanRules, seed: str,
         tonight = sum(c.sha256 in reason_of for c in own)
         rest = [c for c in own if c.sha256 not in reason_of]  # still in sha256 order
         random.Random(f"{seed}:{key}").shuffle(rest)
-        for c in rest[:top_up(rules, sampled.get(key, 0), tonight, nights_left)]:
+        left = max(1, (shifts_left or {}).get(key, nights_left))
+        for c in rest[:top_up(rules, sampled.get(key, 0), tonight, left)]:
             reason_of[c.sha256] = "random_agent"
 
     picked = sorted((c for c in pool if c.sha256 in reason_of),

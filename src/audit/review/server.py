@@ -10,11 +10,12 @@ An agent sees only their own calls. Served by waitress (`serve`), a production W
 
 from __future__ import annotations
 
+import math
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import wraps
+from collections.abc import Callable
+from datetime import timedelta
+from functools import lru_cache, wraps
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_limiter import Limiter
@@ -44,7 +46,6 @@ from audit.review.agreement import agreement_by_rule
 from audit.review.queue import queue_of_day
 from audit.review.words import WORDS
 from audit.rules.pack import load
-from audit.rules.reviewed import reviewed_score
 from audit.strings import LABELS
 
 MAX_TEXT = 2000  # characters of a note, reason or comment
@@ -61,7 +62,34 @@ class _Flask(Flask):
 class _LoginUser(UserMixin):
     def __init__(self, user: User) -> None:
         self.user = user
-        self.id = str(user.id)
+        # the session names the account's session generation: log-out, a new password or
+        # role, or disabling it bumps it, and every cookie of before stops working
+        self.id = f"{user.id}:{user.session_gen}"
+
+
+SESSION_HOURS = 12  # a session cookie older than this is refused, whatever its holder does
+
+
+def session_key(db: str) -> str:
+    """The key that signs session cookies: $CALLAUDIT_SESSION_KEY, else a file beside the
+    database (`DB.session-key`, made once, readable by its owner only). Not in the database:
+    whoever may read results must not be able to sign in as anyone."""
+    import os
+
+    env = os.environ.get("CALLAUDIT_SESSION_KEY")
+    if env:
+        return env
+    path = Path(f"{db}.session-key")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    except OSError as e:
+        raise AuditError(f"{path}: cannot create the session key ({e.strerror}); "
+                         "or set CALLAUDIT_SESSION_KEY") from None
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(secrets.token_hex(32))
+    return path.read_text(encoding="ascii").strip()
 
 
 def create_app(db: str, rules: str | None = None, lang: str = "zh",
@@ -70,11 +98,8 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     scores with rule pack `rules` (None: the default). `secure_cookies`: send the session
     cookie over HTTPS only (behind a TLS proxy)."""
     pack = load(rules)
-    conn = store.connect(db)
-    try:
-        secret = reviews.set_meta_once(conn, "session_secret", secrets.token_hex(32))
-    finally:
-        conn.close()
+    store.connect(db).close()  # created or upgraded now, not by the first request
+    secret = session_key(db)
     app = _Flask(__name__, template_folder=None)
     app.jinja_loader = ChoiceLoader([PackageLoader("audit.review", "templates"),
                                      PackageLoader("audit.render", "templates")])
@@ -83,7 +108,8 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     app.config.update(SECRET_KEY=secret, SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=secure_cookies,
                       REMEMBER_COOKIE_SECURE=secure_cookies, REMEMBER_COOKIE_HTTPONLY=True,
-                      WTF_CSRF_TIME_LIMIT=None, MAX_CONTENT_LENGTH=64 * 1024)
+                      WTF_CSRF_TIME_LIMIT=None, MAX_CONTENT_LENGTH=64 * 1024,
+                      PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS))
     app.config["DB"] = db
     CSRFProtect(app)
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://")
@@ -91,14 +117,7 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     logins.login_view = "login"
     logins.session_protection = "strong"
     W, L = WORDS[lang], LABELS[lang]
-
-    @contextmanager
-    def db_conn() -> Iterator[sqlite3.Connection]:
-        c = store.connect(db)
-        try:
-            yield c
-        finally:
-            c.close()
+    logins.login_message = W["please_login"]
 
     def conn() -> sqlite3.Connection:
         if "conn" not in g:
@@ -113,9 +132,11 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
 
     @logins.user_loader
     def _load(uid: str) -> _LoginUser | None:
-        with db_conn() as c:
-            u = reviews.user_by_id(c, int(uid)) if uid.isdigit() else None
-        return _LoginUser(u) if u and not u.disabled else None
+        ident, _, gen = uid.partition(":")
+        u = reviews.user_by_id(conn(), int(ident)) if ident.isdigit() else None
+        if u is None or u.disabled or str(u.session_gen) != gen:
+            return None
+        return _LoginUser(u)
 
     @app.after_request
     def _headers(resp: Response) -> Response:
@@ -180,21 +201,26 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         return v
 
     def rescore(sha: str) -> None:
-        call = reviews.call_by_sha(conn(), sha)
-        if call is None:
-            return
-        states = {r: v["state"] for r, v in reviews.reviews_of_call(conn(), sha).items()}
-        missed = [m["rule"] for m in reviews.missed_of_call(conn(), sha)]
-        s = reviewed_score(call["result"], states, missed, pack)
-        reviews.set_reviewed_score(conn(), sha, s.score, s.passed, s.fatal, s.sections)
+        reviews.refresh_reviewed(conn(), sha, pack)
+
+    def appealable(sha: str, result: dict[str, Any]) -> list[str]:
+        """What an agent may appeal on a call: a finding against them that stands (failed and
+        not overturned, or added by a reviewer), not already appealed."""
+        standing = reviews.reviews_of_call(conn(), sha)
+        against = {f["rule"] for f in result["findings"] if f["applicable"] and not f["passed"]}
+        against |= {m["rule"] for m in reviews.missed_of_call(conn(), sha)}
+        appealed = {a["rule"] for a in reviews.appeals(conn(), sha256=sha)}
+        return sorted(r for r in against - appealed
+                      if standing.get(r, {}).get("state", "confirmed") == "confirmed")
 
     def back(sha: str, cal: int | None = None) -> Response:
         return redirect(url_for("call", sha=sha, calibration=cal))  # type: ignore[return-value]
 
     # --- log in and out --------------------------------------------------------------------
+    # failed log-ins only, per address and per name: a shift logging in at 9:00 is not limited
     @app.route("/login", methods=["GET", "POST"])
-    @limiter.limit("10 per minute", methods=["POST"])
-    @limiter.limit("5 per minute", methods=["POST"],
+    @limiter.limit("10 per minute", methods=["POST"], deduct_when=lambda r: r.status_code == 401)
+    @limiter.limit("5 per minute", methods=["POST"], deduct_when=lambda r: r.status_code == 401,
                    key_func=lambda: "name:" + (request.form.get("name") or ""))
     def login() -> Any:
         if request.method == "GET":
@@ -202,12 +228,14 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         u = accounts.authenticate(conn(), request.form.get("name", ""), request.form.get("password", ""))
         if u is None:
             return render_template("login.html.j2", error=W["bad_login"]), 401
+        session.permanent = True  # its lifetime: SESSION_HOURS
         login_user(_LoginUser(u))
         return redirect(_local_path(request.args.get("next", "")) or url_for("home"))
 
     @app.post("/logout")
     @login_required
     def logout() -> Any:
+        reviews.end_sessions(conn(), me().id)
         logout_user()
         return redirect(url_for("login"))
 
@@ -254,39 +282,46 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         cal = request.args.get("calibration", type=int)
         if cal is not None and (not accounts.can(u, "review") or not _in_calibration(cal, sha)):
             abort(404)
-        result = c["result"]
-        view = call_view(result, lang, {k: c[k] for k in ("call_id", "agent_id", "day", "file")})
+        result, meta = c["result"], {k: c[k] for k in ("call_id", "agent_id", "day", "file")}
+        staff = accounts.can(u, "see_all_calls")
+        if not staff:  # where the recordings are kept is not an agent's business
+            result = {**result, "file": Path(result["file"]).name}
+            meta["file"] = Path(c["file"]).name
+        view = call_view(result, lang, meta)
+        in_calibration = reviews.open_calibration_of(conn(), sha)
         if cal is not None:  # blind: only this reviewer's own verdicts of this session
             standing = reviews.my_calibration_reviews(conn(), sha, cal, u.name)
         else:
             standing = reviews.reviews_of_call(conn(), sha)
-        appeal_list = [] if cal is not None else reviews.appeals(conn(), sha256=sha)
+        blind = cal is not None or (in_calibration is not None and staff)
+        if blind and cal is None:  # in an open calibration session: no one's verdicts shown
+            standing = {}
+        appeal_list = [] if blind else reviews.appeals(conn(), sha256=sha)
         open_appeals = {a["rule"] for a in appeal_list if a["state"] == "open"}
-        missed = [] if cal is not None else reviews.missed_of_call(conn(), sha)
-        failed = {f["rule"] for f in view["failed"]} | {m["rule"] for m in missed}
-        appealable = sorted(failed - {r for r, v in standing.items() if v["state"] != "confirmed"})
+        missed = [] if blind else reviews.missed_of_call(conn(), sha)
         return render_template(
-            "review_call.html.j2", **view, sha=sha, calibration=cal,
+            "review_call.html.j2", **view, sha=sha, calibration=cal, in_calibration=in_calibration,
             audio_src=url_for("audio", sha=sha) if Path(c["file"]).is_file() else None,
             standing=standing, current_rules=c["rules_version"],
-            reviewed=None if cal is not None else reviews.reviewed_score(conn(), sha),
-            notes=[] if cal is not None else reviews.notes_of_call(conn(), sha),
+            reviewed=None if blind else reviews.reviewed_score(conn(), sha),
+            notes=reviews.notes_of_call(conn(), sha) if staff and not blind else [],
             missed=missed, appeals=appeal_list, open_appeals=open_appeals,
-            appealable=[r for r in appealable if r not in open_appeals],
-            trail=reviews.trail_of_call(conn(), sha)
-            if cal is None and accounts.can(u, "review") else [],
+            appealable=appealable(sha, c["result"]) if accounts.can(u, "appeal") else [],
+            trail=reviews.trail_of_call(conn(), sha) if staff and not blind else [],
             rule_ids=[r.id for r in pack.enabled_rules])
 
-    def _in_calibration(cal: int, sha: str) -> bool:
+    def _in_calibration(cal: int, sha: str, open_only: bool = False) -> bool:
         k = reviews.calibration(conn(), cal)
-        return bool(k) and any(c["sha256"] == sha for c in k["calls"])
+        return bool(k) and any(c["sha256"] == sha for c in k["calls"]) and \
+            not (open_only and k["closed_at"])
 
     @app.get("/calls/<sha>/audio")
     @login_required
     def audio(sha: str) -> Any:
         c = the_call(sha)
         try:
-            data = opus_bytes(c["file"])
+            path = Path(c["file"])
+            data = _opus(str(path), path.stat().st_mtime_ns)
         except (AuditError, OSError):
             abort(404)
         resp = Response(data, mimetype="audio/ogg")
@@ -306,6 +341,15 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
                 raise AuditError(f"{rule!r} is not a failed finding of this call")
             if cal is not None and not _in_calibration(cal, sha):
                 abort(404)
+            if cal is not None and not _in_calibration(cal, sha, open_only=True):
+                raise AuditError(W["calibration_closed"])
+            if cal is None:
+                busy = reviews.open_calibration_of(conn(), sha)
+                if busy is not None:
+                    raise AuditError(W["in_calibration"])
+                standing = reviews.reviews_of_call(conn(), sha).get(rule)
+                if standing and standing["source"] == "appeal" and not accounts.can(me(), "decide_appeal"):
+                    raise AuditError(W["decided_on_appeal"])
             reason = text("reason", required=state == "overturned")
             reviews.add_review(conn(), sha, rule, state, reason, me().name, c["rules_version"], cal)
             if cal is None:
@@ -322,7 +366,8 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
             rule = request.form.get("rule", "")
             if rule not in {r.id for r in pack.enabled_rules}:
                 raise AuditError(f"{rule!r} is not a rule of the pack in force")
-            reviews.add_missed(conn(), sha, rule, _time(request.form.get("start", "")),
+            reviews.add_missed(conn(), sha, rule,
+                               _time(request.form.get("start", ""), c["result"]["duration_s"]),
                                text("comment"), me().name, c["rules_version"])
             rescore(sha)
         except AuditError as e:
@@ -346,10 +391,8 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         c = the_call(sha)
         rule = request.form.get("rule", "")
         try:
-            failed = {f["rule"] for f in c["result"]["findings"] if f["applicable"] and not f["passed"]}
-            failed |= {m["rule"] for m in reviews.missed_of_call(conn(), sha)}
-            if rule not in failed:
-                raise AuditError(f"{rule!r} is not a finding against this call")
+            if rule not in appealable(sha, c["result"]):
+                raise AuditError(f"{rule!r}: {W['not_appealable']}")
             reviews.add_appeal(conn(), sha, rule, me().name, text("comment"))
         except AuditError as e:
             flash(str(e), "error")
@@ -360,7 +403,11 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     def appeal_list() -> Any:
         u = me()
         agent = None if accounts.can(u, "see_all_calls") else (u.agent_id or "\0")
-        return render_template("appeals.html.j2", appeals=reviews.appeals(conn(), agent_id=agent))
+        rows = reviews.appeals(conn(), agent_id=agent)
+        for a in rows:  # what the finding stands at now, for whoever decides
+            now = reviews.reviews_of_call(conn(), a["sha256"]).get(a["rule"])
+            a["finding_state"] = now["state"] if now else "unreviewed"
+        return render_template("appeals.html.j2", appeals=rows)
 
     @app.post("/appeals/<int:aid>")
     @need("decide_appeal")
@@ -369,8 +416,9 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         if a is None:
             abort(404)
         try:
+            now = reviews.reviews_of_call(conn(), a["sha256"]).get(a["rule"])
             reviews.decide_appeal(conn(), aid, request.form.get("decision", ""), text("reason"),
-                                  me().name)
+                                  me().name, now["state"] if now else "unreviewed")
             rescore(a["sha256"])
         except AuditError as e:
             flash(str(e), "error")
@@ -389,10 +437,14 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     @app.post("/calibration")
     @need("calibrate")
     def calibration_add() -> Any:
-        chosen = [s for s in request.form.getlist("call") if reviews.call_by_sha(conn(), s)]
+        chosen = list(dict.fromkeys(s for s in request.form.getlist("call")
+                                    if reviews.call_by_sha(conn(), s)))
         try:
             if len(chosen) < 1:
                 raise AuditError("choose at least one call")
+            seen = [s for s in chosen if reviews.reviews_of_call(conn(), s)]
+            if seen:  # a verdict already on the page: not blind
+                raise AuditError(f"{W['already_reviewed']}: {len(seen)}")
             cal = reviews.add_calibration(conn(), text("name"), chosen, me().name)
         except AuditError as e:
             flash(str(e), "error")
@@ -405,9 +457,19 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         k = reviews.calibration(conn(), cal)
         if k is None:
             abort(404)
+        # agreement once the session is closed: a participant who saw it could change a rating
         agreement = agreement_by_rule(reviews.calibration_ratings(conn(), cal)) \
-            if accounts.can(me(), "calibrate") else None
+            if accounts.can(me(), "calibrate") and k["closed_at"] else None
         return render_template("calibration.html.j2", k=k, agreement=agreement)
+
+    @app.post("/calibration/<int:cal>/close")
+    @need("calibrate")
+    def calibration_close(cal: int) -> Any:
+        try:
+            reviews.close_calibration(conn(), cal, me().name)
+        except AuditError as e:
+            flash(str(e), "error")
+        return redirect(url_for("calibration_page", cal=cal))
 
     @app.get("/rules")
     @need("review")
@@ -435,30 +497,48 @@ def _local_path(nxt: str) -> str:
     return "" if parts.scheme or parts.netloc or nxt.startswith("//") else nxt
 
 
-def _time(value: str) -> float | None:
-    """'1:05' or '65' or '' -> seconds (None when empty); AuditError otherwise."""
-    value = value.strip()
+def _time(value: str, duration_s: float) -> float | None:
+    """'1:05' or '65' or '' -> seconds into a call of `duration_s` (None when empty);
+    AuditError for anything else, or a time outside the call."""
+    value = value.strip()[:32]
     if not value:
         return None
     try:
         parts = [float(p) for p in value.split(":")]
     except ValueError:
         raise AuditError(f"time {value!r}: give m:ss or seconds") from None
-    if len(parts) > 3 or any(p < 0 for p in parts):
+    if len(parts) > 3 or not all(math.isfinite(p) and p >= 0 for p in parts):
         raise AuditError(f"time {value!r}: give m:ss or seconds")
     t = 0.0
     for p in parts:
         t = 60 * t + p
+    if t > duration_s:
+        raise AuditError(f"time {value!r} is after the end of the call ({duration_s:.0f} s)")
     return t
 
 
+@lru_cache(maxsize=16)
+def _opus(path: str, mtime_ns: int) -> bytes:
+    """A recording as Ogg Opus for the page, encoded once per file version (a player asks
+    for byte ranges of it again and again)."""
+    return opus_bytes(path)
+
+
 def serve(db: str, host: str = "127.0.0.1", port: int = 8080, rules: str | None = None,
-          lang: str = "zh", secure_cookies: bool = False, threads: int = 4) -> None:
-    """Run the workbench with waitress until interrupted."""
+          lang: str = "zh", secure_cookies: bool = False, threads: int = 4,
+          trusted_proxy: str | None = None) -> None:
+    """Run the workbench with waitress until interrupted. `trusted_proxy`: the address of a
+    reverse proxy whose X-Forwarded-For names the client (the log-in limit counts clients,
+    not the proxy)."""
     from waitress import serve as waitress_serve
 
     app = create_app(db, rules, lang, secure_cookies)
-    waitress_serve(app, host=host, port=port, threads=threads, ident="callaudit")
+    proxy: dict[str, Any] = {}
+    if trusted_proxy:
+        proxy = {"trusted_proxy": trusted_proxy, "trusted_proxy_count": 1,
+                 "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+                 "clear_untrusted_proxy_headers": True}
+    waitress_serve(app, host=host, port=port, threads=threads, ident="callaudit", **proxy)
 
 
 __all__ = ["create_app", "serve"]
