@@ -160,13 +160,17 @@ def rule_agreement(items: list[dict[str, Any]], results: dict[str, Any],
         got = {f["rule"]: f for f in results[it["file"].stem]["findings"]}
         for rule, want in expect.items():
             f = got.get(rule)
-            verdict = "n/a" if f is None or not f["applicable"] else "pass" if f["passed"] else "fail"
-            row = table.setdefault(rule, {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "na_mismatch": 0})
+            verdict = "n/a" if f is None or not f["applicable"] else "pass" if f["passed"] else \
+                "review" if f.get("review") else "fail"
+            row = table.setdefault(rule, {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "na_mismatch": 0,
+                                          "review_fail": 0, "review_pass": 0})
             if mismatches is not None and verdict != want:
                 mismatches.append(f"{it['file'].stem} ({t['layout']}): {rule} expected {want}, "
                                   f"got {verdict} ({f['detail'] if f else ''})")
             if (want == "n/a") != (verdict == "n/a"):
                 row["na_mismatch"] += 1
+            elif verdict == "review":  # no points either way: for a person, counted apart
+                row["review_fail" if want == "fail" else "review_pass"] += 1
             elif want == "fail":
                 row["tp" if verdict == "fail" else "fn"] += 1
             elif want == "pass":
@@ -312,10 +316,17 @@ def render(r: dict[str, Any]) -> str:
     for k, v in r["metric_errors"].items():
         fmt = _pct if k.endswith("_rel") else (lambda x: "-" if x is None else f"{x:.2f}")
         lines.append(f"| {k} | {v['n']} | {fmt(v['mean'])} | {fmt(v['max'])} |")
-    lines += ["", "Rule verdicts against the scripts (positive = the rule fails):", "",
-              "| rule | TP | FP | FN | TN | n/a mismatch |", "|---|---|---|---|---|---|"]
-    for rule, v in sorted(r["rule_agreement"].items()):
-        lines.append(f"| {rule} | {v['tp']} | {v['fp']} | {v['fn']} | {v['tn']} | {v['na_mismatch']} |")
+    ra = r["rule_agreement"]
+    tot = {k: sum(v.get(k, 0) for v in ra.values()) for k in ("fp", "fn", "review_fail", "review_pass")}
+    lines += ["", "Rule verdicts against the scripts (positive = the rule fails; a failure that "
+              "needs review deducts nothing and is counted apart): "
+              f"**{tot['fp']} false alarms, {tot['fn']} misses**, needs review {tot['review_fail']} "
+              f"where the rule fails, {tot['review_pass']} where it passes.", "",
+              "| rule | TP | FP (false alarm) | FN (miss) | TN | review, should fail | review, should pass "
+              "| n/a mismatch |", "|---|---|---|---|---|---|---|---|"]
+    for rule, v in sorted(ra.items()):
+        lines.append(f"| {rule} | {v['tp']} | {v['fp']} | {v['fn']} | {v['tn']} | "
+                     f"{v.get('review_fail', 0)} | {v.get('review_pass', 0)} | {v['na_mismatch']} |")
     rs = r.get("report_scale")
     if rs:
         c2, d20 = rs["call_2h"], rs["dashboard_20k"]
