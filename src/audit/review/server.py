@@ -1,8 +1,9 @@
 """The review workbench (`audit serve`): a Flask application over the results database.
 
-Every page needs a login (Flask-Login; sessions in signed, HttpOnly, SameSite=Lax cookies
-whose key is kept in the database), every form a CSRF token (Flask-WTF), logins are rate
-limited per address and per name (Flask-Limiter), passwords are Argon2id (review/accounts.py).
+Every page needs a login (Flask-Login; sessions in signed, HttpOnly, SameSite=Lax cookies,
+ended by log-out and account changes, signed with a key kept beside the database, not in
+it: session_key), every form a CSRF token (Flask-WTF), failed log-ins are rate limited per
+address and per name (Flask-Limiter), passwords are Argon2id (review/accounts.py).
 Pages are Jinja2 with autoescaping on every template, so nothing a user typed reaches a page
 unescaped; the Content-Security-Policy allows no script or style from anywhere else.
 An agent sees only their own calls. Served by waitress (`serve`), a production WSGI server.
@@ -416,6 +417,8 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         if a is None:
             abort(404)
         try:
+            if reviews.open_calibration_of(conn(), a["sha256"]) is not None:
+                raise AuditError(W["in_calibration"])
             now = reviews.reviews_of_call(conn(), a["sha256"]).get(a["rule"])
             reviews.decide_appeal(conn(), aid, request.form.get("decision", ""), text("reason"),
                                   me().name, now["state"] if now else "unreviewed")
@@ -442,7 +445,8 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         try:
             if len(chosen) < 1:
                 raise AuditError("choose at least one call")
-            seen = [s for s in chosen if reviews.reviews_of_call(conn(), s)]
+            seen = [s for s in chosen if reviews.reviews_of_call(conn(), s)
+                    or reviews.missed_of_call(conn(), s)]
             if seen:  # a verdict already on the page: not blind
                 raise AuditError(f"{W['already_reviewed']}: {len(seen)}")
             cal = reviews.add_calibration(conn(), text("name"), chosen, me().name)
