@@ -12,7 +12,7 @@ from pypinyin.pinyin_dict import pinyin_dict
 from transcripts import BASE, DEFAULT_PACK, Turn, audit, findings, replace, said, verdict
 
 from audit.records import Utterance
-from audit.speech.match import _INITIALS, Stream, find
+from audit.speech.match import _INITIALS, Stream, find, parse_phrase
 from audit.speech.text import _fold, syllables, to_simplified
 
 FORBID = DEFAULT_PACK.settings.forbid_threshold
@@ -150,22 +150,26 @@ def misheard(phrase: str, i: int, whole: bool) -> str:
     raise AssertionError(phrase)
 
 
-def _variants() -> list[tuple[str, str, str]]:
+def _variants(keys: bool = False) -> list[tuple[str, str, str]]:
     """Every forbidden phrase of 4+ syllables with each character heard with another final,
-    and of 7+ syllables with each character heard as a different syllable."""
+    and of 7+ syllables with each character heard as a different syllable; the characters
+    that are not key syllables ([不] in 我[不]知道), or with `keys` only those that are."""
     out = []
     for rule in ("forbidden_phrase", "abuse", "ask_secret"):
         for phrase in (p for ps in DEFAULT_PACK.rule(rule).categories.values() for p in ps):
-            n = len(syllables(phrase))
+            plain, key = parse_phrase(phrase)
+            n = len(syllables(plain))
             for whole, shortest in ((False, 4), (True, 7)):
                 if n >= shortest:
-                    out += [(rule, phrase, misheard(phrase, i, whole)) for i in range(n)]
+                    out += [(rule, phrase, misheard(plain, i, whole)) for i in range(n)
+                            if (i in key) == keys]
     return out
 
 
-# pypinyin reads 了 in 我解决不了 as liao, but as le once the 解 or 不 beside it is misheard,
-# so those two variants differ by a syllable and a half (0.8 < 0.85). Found, not fixed.
-KNOWN_MISSES = {"我冀决不了", "我解决坝了"}
+# pypinyin reads 了 in 我解决不了 as liao, but as le once the 解 beside it is misheard, so
+# that variant differs by a syllable and a half (0.8 < 0.85). Found, not fixed. (不 misheard
+# is a key syllable: test_a_key_syllable_misheard_is_not_the_phrase.)
+KNOWN_MISSES = {"我冀决不了"}
 
 
 def test_every_long_forbidden_phrase_survives_one_misheard_character() -> None:
@@ -175,6 +179,15 @@ def test_every_long_forbidden_phrase_survives_one_misheard_character() -> None:
     assert len(variants) > 500
     assert {v for _, _, v in missed} == KNOWN_MISSES
 
+
+def test_a_key_syllable_misheard_is_not_the_phrase() -> None:
+    """我[不]知道: 不 carries the meaning; heard as another syllable it is another sentence
+    (我也知道, 那就是我的工作), so it is not found; a homophone of it still is."""
+    variants = _variants(keys=True)
+    assert len(variants) >= 6
+    found = [v for _, p, v in variants if find(stream("好的，" + v + "。"), p, FORBID)]
+    assert found == [], found
+    assert find(stream("我布知道。"), "我[不]知道", FORBID) is not None  # 布 bu = 不 bu
 
 def test_phrase_split_across_two_utterances() -> None:
     assert find(stream("这是规定", "我有什么办法呀"), "这是规定我有什么办法", FORBID) is not None

@@ -47,7 +47,7 @@ def test_forbidden_categories_follow_the_norms() -> None:
     cats = load().rule("forbidden_phrase").categories
     assert set(cats) == {"sarcasm", "command", "blame", "complaining", "lecturing", "shirking",
                          "impatience", "disloyal", "accusing"}
-    assert "这是规定我有什么办法" in cats["shirking"] and "我也没办法" in cats["shirking"]
+    assert "这是规定我有什么办法" in cats["shirking"] and "我也[没]办法" in cats["shirking"]
 
 
 # ---- merging -----------------------------------------------------------------------------

@@ -46,6 +46,9 @@ class Settings:
         count as an interruption (NORMS interruption).
       backchannel_max_s: seconds; agent turns this short are backchannels, not interruptions.
       backchannels: words that are backchannels when a turn holds nothing else (嗯, 好的 ...).
+      closing_replies: what a caller says that is not a request (没有了, 谢谢, 再见 ...): the
+        closing part of a call starts at their last utterance that is more than these
+        (rules with `where: {after_last_request: true}`).
       volume_min_dbfs, volume_max_dbfs: band of the agent's speech RMS level (NORMS volume).
       clipping_max_share: share (0-1) of agent speech samples at full scale (NORMS volume).
       call_length_review_s: seconds; longer calls are flagged for review (NORMS call_length).
@@ -89,6 +92,7 @@ class Settings:
     interruption_overlap_s: float
     backchannel_max_s: float
     backchannels: list[str]
+    closing_replies: list[str]
     volume_min_dbfs: float
     volume_max_dbfs: float
     clipping_max_share: float

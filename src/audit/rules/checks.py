@@ -88,15 +88,34 @@ def _threshold(rule: Rule, ctx: Context, default: float | None = None) -> float:
     return default if default is not None else float(ctx.settings.match_threshold)
 
 
-def scope(rule: Rule, utts: list[Utterance]) -> list[Utterance]:
-    """The utterances a rule's `where` (first_s, last_s of the party's speech) covers."""
+def scope(rule: Rule, utts: list[Utterance], ctx: Context | None = None) -> list[Utterance]:
+    """The utterances a rule's `where` covers: the party's first `first_s` seconds of speech;
+    its last `last_s`; with `after_last_request`, the closing part of the call, what was said
+    from the caller's last request on (not their 没有了，谢谢), with `last_s` only when the
+    caller made none (a short call's opening is not its closing)."""
     if not utts:
         return []
     if "first_s" in rule.where:
         utts = [u for u in utts if u.start <= utts[0].start + rule.where["first_s"]]
+    last = last_request(ctx) if ctx and rule.where.get("after_last_request") else None
+    if last is not None:
+        return [u for u in utts if u.start >= last.start]
     if "last_s" in rule.where:
         utts = [u for u in utts if u.end >= utts[-1].end - rule.where["last_s"]]
     return utts
+
+
+def last_request(ctx: Context) -> Utterance | None:
+    """The caller's last utterance that is more than a closing reply (settings.closing_replies:
+    没有了, 谢谢, 好的, 再见 ...); None when they made no request (or roles are unknown)."""
+    replies = sorted(ctx.settings.closing_replies, key=len, reverse=True)
+    for u in reversed([u for u in ctx.utterances if u.role == "customer"]):
+        rest = _PUNCT_ALL.sub("", u.text)
+        for r in replies:
+            rest = rest.replace(r, "")
+        if rest:
+            return u
+    return None
 
 
 def _pattern_hit(rule: Rule, utts: list[Utterance]) -> tuple[Utterance, str] | None:
@@ -109,7 +128,7 @@ def _pattern_hit(rule: Rule, utts: list[Utterance]) -> tuple[Utterance, str] | N
 
 
 def check_require(rule: Rule, ctx: Context) -> Outcome:
-    utts = scope(rule, ctx.by(rule.who))
+    utts = scope(rule, ctx.by(rule.who), ctx)
     if not utts:
         return not_applicable("no_speech_in_scope", who=rule.who)
     stream = Stream.of(utts)
@@ -131,6 +150,7 @@ def _none_said(rule: Rule) -> Detail:
 
 
 _CLAUSE_END = re.compile(r"[，,。.！!？?；;：:]")
+_PUNCT_ALL = re.compile(r"[\s\W_]+")
 
 
 def _neutralised(u: Utterance, match: str, unless: list[str]) -> bool:
@@ -141,6 +161,16 @@ def _neutralised(u: Utterance, match: str, unless: list[str]) -> bool:
     head = u.text[: idx if idx >= 0 else len(u.text)]
     clause = _CLAUSE_END.split(head)[-1]
     return any(w in clause + match for w in unless)
+
+
+def _courteous(stream: Stream, hit: Hit, rule: Rule, threshold: float) -> bool:
+    """The hit lies inside one of the rule's `allow` phrases: a courteous phrase that holds a
+    forbidden one (我不知道 in 不知道我是否解释清楚了) is not a violation."""
+    for a in rule.allow:
+        around = find(stream, a, threshold)
+        if around and around.first <= hit.first and hit.last <= around.last:
+            return True
+    return False
 
 
 def check_forbid(rule: Rule, ctx: Context) -> Outcome:
@@ -161,12 +191,12 @@ def check_forbid(rule: Rule, ctx: Context) -> Outcome:
         for cat, phrases in lists.items():
             for p in phrases:
                 hit = find(stream, p, threshold)
-                if hit and stream.where[hit.first][0] == 0:
+                if hit and stream.where[hit.first][0] == 0 and not _courteous(stream, hit, rule, threshold):
                     ev = _ev_hit(stream, hit, cat)
                     if not any(_neutralised(e_u, e.match, rule.unless)
                                for e, e_u in zip(ev, pair, strict=False)):
                         evidence += ev
-                        said.append(p)
+                        said.append(hit.phrase)
                         break
         for p in rule.patterns:
             m = compile_pattern(p).search(u.text)  # RE2: linear time on a pack's pattern

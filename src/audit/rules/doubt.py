@@ -77,7 +77,7 @@ def _due(rule: Rule, out: Outcome, ctx: Context) -> list[Utterance]:
                               or rule.who == "any"]
     mine.sort(key=lambda u: u.start)
     if rule.check == "require":
-        return scope(rule, mine)
+        return scope(rule, mine, ctx)
     within = rule.where.get("within_s", 15)
     low = ctx.settings.confidence_min
     due: list[Utterance] = []

@@ -38,6 +38,7 @@ class Rule:
     phrases: list[str] = field(default_factory=list)
     patterns: list[str] = field(default_factory=list)
     categories: dict[str, list[str]] = field(default_factory=dict)
+    allow: list[str] = field(default_factory=list)  # forbid: courteous phrases that hold one
     unless: list[str] = field(default_factory=list)
     where: dict[str, float] = field(default_factory=dict)
     when: dict[str, bool] = field(default_factory=dict)

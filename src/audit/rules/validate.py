@@ -22,13 +22,13 @@ WHO = ("agent", "customer", "any")
 METRICS = ("answer_delay", "speech_rate", "dead_air", "hold_reminder", "hold_before",
            "response_latency", "interruption", "volume", "call_length")
 EVENTS = ("hold_end", "long_hold_end")
-WHERE_KEYS = ("first_s", "last_s", "within_s")
+WHERE_KEYS = ("first_s", "last_s", "within_s", "after_last_request")
 WHEN_KEYS = ("agent_spoke", "customer_spoke")
 TOP_KEYS = ("name", "version", "sections", "settings", "rules")
 RULE_KEYS = {"id", "section", "severity", "deduction", "check", "message", "source", "who",
              "phrases", "patterns", "categories", "unless", "where", "when", "trigger", "metric",
              "threshold", "enabled", "min_digits", "max_count", "examples", "extra_phrases",
-             "extra_categories", "extra_patterns", "__line__"}
+             "extra_categories", "extra_patterns", "allow", "__line__"}
 # what a message may cite besides the settings: the rule's own numbers
 
 # A pack is written by people and may be shared, so its patterns run on RE2 (linear time):
@@ -62,6 +62,27 @@ def compile_pattern(p: str) -> Any:
         if p in _shipped_patterns():
             return re.compile(p)
         raise
+
+
+def _phrases_of(r: dict[str, Any]) -> list[str]:
+    """Every phrase a rule matches by sound (its lists may be malformed: checked elsewhere)."""
+    lists: list[Any] = [r.get("phrases"), r.get("extra_phrases"), r.get("allow")]
+    trig = r.get("trigger")
+    if isinstance(trig, dict):
+        lists.append(trig.get("phrases"))
+    for cats in (r.get("categories"), r.get("extra_categories")):
+        if isinstance(cats, dict):
+            lists += list(cats.values())
+    return [p for v in lists if isinstance(v, list) for p in v if isinstance(p, str)]
+
+
+def _brackets_pair(phrase: str) -> bool:
+    depth = 0
+    for ch in phrase:
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if depth not in (0, 1):
+            return False
+    return depth == 0
 
 
 def _pattern_problem(p: str) -> str | None:
@@ -205,7 +226,10 @@ def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
         out += [f"{key}.{k} is not one of {list(allowed)}" for k, _ in _items(r.get(key))
                 if k not in allowed]
     for k, v in _items(r.get("where")):
-        if not _number(v) or v < 0:
+        if k == "after_last_request":
+            if not isinstance(v, bool):
+                out.append("where.after_last_request must be true or false")
+        elif not _number(v) or v < 0:
             out.append(f"where.{k} must be a number of seconds >= 0")
     for k, v in _items(r.get("when")):
         if not isinstance(v, bool):
@@ -224,10 +248,12 @@ def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
         v = r.get(k)
         if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v >= low):
             out.append(f"`{k}` must be a whole number >= {low}")
-    for k in ("phrases", "patterns", "unless"):
+    for k in ("phrases", "patterns", "unless", "allow"):
         v = r.get(k, [])
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             out.append(f"`{k}` must be a list of strings")
+    out += [f"phrase {p!r}: brackets mark key syllables and must pair: 请问[还]有什么可以帮您"
+            for p in _phrases_of(r) if not _brackets_pair(p)]
     pats = r.get("patterns")
     out += [x for p in (pats if isinstance(pats, list) else []) if isinstance(p, str)
             for x in [_pattern_problem(p)] if x]

@@ -13,6 +13,10 @@ rejected: 感谢您的耐心 scored 0.89 against 感谢您的来电, since pinyi
 Short phrases get a stricter bar: two syllables carry too little evidence, so 您好 must not
 be "found" in a noise hallucination that merely sounds close. Three syllables may differ in
 one initial or final (不客气 heard as 不客请) where the rule's threshold allows it.
+
+Key syllables: a phrase whose meaning turns on one syllable marks it in brackets, and a
+fuzzy match must have it exactly (same toneless syllable): 请问[还]有什么可以帮您 asks for
+more at the end of a call, 请问有什么可以帮您 (similarity 0.9) opens it and must not count.
 """
 
 from __future__ import annotations
@@ -101,8 +105,32 @@ class Stream:
 
 
 @lru_cache(maxsize=4096)
+def parse_phrase(phrase: str) -> tuple[str, tuple[int, ...]]:
+    """('请问[还]有…') -> ('请问还有…', (2,)): the phrase without brackets, and the positions
+    (among its speakable syllables) of its key syllables."""
+    plain, keys, inside, n = [], [], False, 0
+    for ch in phrase:
+        if ch in "[]":
+            inside = ch == "["
+            continue
+        plain.append(ch)
+        if is_han(spell_digits(ch)):
+            if inside:
+                keys.append(n)
+            n += 1
+    return "".join(plain), tuple(keys)
+
+
+@lru_cache(maxsize=4096)
 def _phrase_code(phrase: str) -> str:
-    return encode(syllables(phrase))
+    return encode(syllables(parse_phrase(phrase)[0]))
+
+
+def _keeps_keys(target: str, window: str, keys: tuple[int, ...]) -> bool:
+    """Every key syllable of the target aligned to the same syllable in the window."""
+    equal = [(o.src_start, o.src_end) for o in Levenshtein.opcodes(target, window)
+             if o.tag == "equal"]
+    return all(any(a <= 2 * k and 2 * k + 2 <= b for a, b in equal) for k in keys)
 
 
 def required_score(phrase_len: int, threshold: float) -> float:
@@ -111,13 +139,14 @@ def required_score(phrase_len: int, threshold: float) -> float:
 
 def find(stream: Stream, phrase: str, threshold: float) -> Hit | None:
     """Best occurrence of `phrase` in `stream` scoring at least the threshold, or None."""
+    plain, keys = parse_phrase(phrase)
     target = _phrase_code(phrase)
     n = len(target) // 2
     if n == 0 or not stream.sylls:
         return None
-    exact = stream.text.find("".join(ch for ch in spell_digits(phrase) if is_han(ch)))
+    exact = stream.text.find("".join(ch for ch in spell_digits(plain) if is_han(ch)))
     if exact >= 0:
-        return Hit(phrase, 1.0, exact, exact + n - 1)
+        return Hit(plain, 1.0, exact, exact + n - 1)
     need = required_score(n, threshold)
     # Cheap bound first (C code over the whole stream): no substring comes close -> no window.
     if fuzz.partial_ratio(target, stream.code) / 100 < need - 0.1:
@@ -128,9 +157,11 @@ def find(stream: Stream, phrase: str, threshold: float) -> Hit | None:
         if size < 1 or size > total:
             continue
         for i in range(total - size + 1):
-            score = Levenshtein.normalized_similarity(target, stream.code[2 * i:2 * (i + size)])
-            if score >= need and (best is None or score > best.score):
-                best = Hit(phrase, round(score, 3), i, i + size - 1)
+            window = stream.code[2 * i:2 * (i + size)]
+            score = Levenshtein.normalized_similarity(target, window)
+            if score >= need and (best is None or score > best.score) and \
+                    (not keys or _keeps_keys(target, window, keys)):
+                best = Hit(plain, round(score, 3), i, i + size - 1)
     return best
 
 
