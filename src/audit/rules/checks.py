@@ -19,6 +19,7 @@ from audit.rules.pack import Rule
 from audit.rules.validate import compile_pattern
 from audit.settings import Settings
 from audit.speech.match import Hit, Stream, find, find_any
+from audit.speech.text import spoken_units
 from audit.strings import Detail
 
 _CN_DIGITS = dict(zip("零〇一幺二两三四五六七八九", "0011223456789", strict=True))
@@ -105,15 +106,20 @@ def scope(rule: Rule, utts: list[Utterance], ctx: Context | None = None) -> list
     return utts
 
 
+MIN_REQUEST_SYLLABLES = 3  # fewer left beside the closing replies is no request: 没有能
+# (没有了 misheard) leaves 能, 算了算了 nothing
+
+
 def last_request(ctx: Context) -> Utterance | None:
-    """The caller's last utterance that is more than a closing reply (settings.closing_replies:
-    没有了, 谢谢, 好的, 再见 ...); None when they made no request (or roles are unknown)."""
+    """The caller's last utterance that says more than closing replies (settings.
+    closing_replies: 没有了, 谢谢, 好的, 再见 ...), by at least MIN_REQUEST_SYLLABLES
+    syllables; None when they made no request (or roles are unknown)."""
     replies = sorted(ctx.settings.closing_replies, key=len, reverse=True)
     for u in reversed([u for u in ctx.utterances if u.role == "customer"]):
         rest = _PUNCT_ALL.sub("", u.text)
         for r in replies:
             rest = rest.replace(r, "")
-        if rest:
+        if spoken_units(rest) >= MIN_REQUEST_SYLLABLES:
             return u
     return None
 
@@ -130,6 +136,9 @@ def _pattern_hit(rule: Rule, utts: list[Utterance]) -> tuple[Utterance, str] | N
 def check_require(rule: Rule, ctx: Context) -> Outcome:
     utts = scope(rule, ctx.by(rule.who), ctx)
     if not utts:
+        last = last_request(ctx) if rule.where.get("after_last_request") else None
+        if last is not None and ctx.by(rule.who):  # spoke, but not after the caller's request
+            return Outcome(True, False, [_ev(last)], Detail("none_after_request", {"who": rule.who}))
         return not_applicable("no_speech_in_scope", who=rule.who)
     stream = Stream.of(utts)
     hit = find_any(stream, rule.phrases, _threshold(rule, ctx))
