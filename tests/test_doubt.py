@@ -119,3 +119,32 @@ def test_words_in_order_keep_their_places() -> None:
     times = [0.6, 1.9, 3.0, 3.4, 5.2, 6.2, 8.5]  # 2.9 and 5.2 in gaps: the nearest piece
     assert place_words(times, PIECES) == [0, 0, 1, 1, 1, 2, 2]
     assert place_words([], PIECES) == []
+
+
+# --- roles uncertain, and silences that are the caller's ------------------------------------
+def test_a_greeting_only_an_unplaced_voice_said_is_neither_credited_nor_blamed() -> None:
+    mono = [("agent", "这里是客户服务中心，工号001，请问有什么可以帮您？", {"at": 1.0, "mono_role": "agent"}),
+            ("customer", "你好，我想查一下订单。", {"mono_role": "unknown"})]
+    f = judged(mono, stereo=False)["greeting"]
+    assert needs_review(f, "review_unknown_speaker") and f.evidence[0].text.startswith("你好")
+    placed = replace(mono, 0, "您好，这里是客户服务中心，工号001。", mono_role="agent")
+    assert judged(placed, stereo=False)["greeting"].passed
+    # on stereo the caller's 你好 is the caller's: the agent's missing greeting is deducted
+    stereo = [("agent", mono[0][1], {"at": 1.0}), ("customer", mono[1][1])]
+    assert judged(stereo)["greeting"].deduction > 0
+
+
+def test_the_callers_search_is_not_dead_air_nor_a_slow_answer() -> None:
+    ask = [("agent", "您好，这里是客户服务中心，请问有什么可以帮您？", {"at": 1.0}),
+           ("agent", "请您提供一下订单号。")]
+    searching = ask + [("customer", "好的，你等一下，我找一下。"),
+                       ("customer", "找到了，是2024001。", {"gap": 40.0}),
+                       ("agent", "好的，我为您查询。", {"gap": 6.0})]
+    findings, _, metrics = audit(searching)
+    assert findings["dead_air"].passed and metrics.max_silence_s >= 40
+    silent = ask + [("customer", "好的。"), ("customer", "是2024001。", {"gap": 40.0})]
+    assert not audit(silent)[0]["dead_air"].passed  # no word of looking: dead air
+    # the agent's slow answer after the caller's search is still the agent's
+    assert not findings["response_latency"].passed
+    slow = ask + [("customer", "好的，我找一下。"), ("agent", "好的。", {"gap": 6.0})]
+    assert audit(slow)[0]["response_latency"].passed

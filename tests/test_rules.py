@@ -524,10 +524,14 @@ def test_mono_abuse_is_downgraded_too_but_an_agent_labelled_utterance_is_not() -
     assert f["abuse"].severity == "fatal" and s.fatal
 
 
-def test_mono_has_no_interruptions_and_credits_unknown_speakers() -> None:
-    f, _, m = audit(replace(BASE, 2, gap=-1.5), stereo=False)
+def test_mono_has_no_interruptions_and_blames_no_unknown_speaker() -> None:
+    f, score, m = audit(replace(BASE, 2, gap=-1.5), stereo=False)
     assert m.interruptions is None and verdict(f["interruption"]) == "n/a"
-    # the script was said by someone unknown: phrases are credited (no false failures) ...
-    assert verdict(f["ask_more"]) == "pass" and verdict(f["thanks_reply"]) == "pass"
+    # the script was said by someone unknown: a required phrase is neither credited (it may be
+    # the caller's) nor blamed: needs review, no points ...
+    assert f["ask_more"].review and f["ask_more"].deduction == 0
+    assert f["ask_more"].review_id == "review_unknown_speaker"
+    assert verdict(f["thanks_reply"]) == "pass"  # a reply rule: whoever thanked was answered
+    assert score.score == 100.0
     # ... but rules that need to know the agent spoke do not apply
     assert verdict(f["greeting"]) == "n/a" and verdict(f["answer_delay"]) == "n/a"

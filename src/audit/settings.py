@@ -46,6 +46,8 @@ class Settings:
         count as an interruption (NORMS interruption).
       backchannel_max_s: seconds; agent turns this short are backchannels, not interruptions.
       backchannels: words that are backchannels when a turn holds nothing else (嗯, 好的 ...).
+      caller_wait_phrases: what a caller says before looking for something (我找一下 ...): the
+        silence after it is theirs, not dead air (metrics/timing.py).
       closing_replies: what a caller says that is not a request (没有了, 谢谢, 再见 ...): the
         closing part of a call starts at their last utterance that is more than these
         (rules with `where: {after_last_request: true}`).
@@ -93,6 +95,7 @@ class Settings:
     backchannel_max_s: float
     backchannels: list[str]
     closing_replies: list[str]
+    caller_wait_phrases: list[str]
     volume_min_dbfs: float
     volume_max_dbfs: float
     clipping_max_share: float

@@ -16,7 +16,9 @@ Definitions
   phrase (请您稍等 ...) is a hold, even if the caller answered it (好的); consecutive holds
   joined only by short agent reminders form one hold span.
 - dead air: a silence over `dead_air_s` that is not a hold, or a hold silence over
-  `hold_reminder_s` (the agent left the caller alone past the reminder interval).
+  `hold_reminder_s` (the agent left the caller alone past the reminder interval). A silence
+  after the caller said they would look for something (settings.caller_wait_phrases: 我找一下,
+  我看一下 ...) is the caller's: neither dead air nor a slow response.
 - pre-answer audio: a ringback tone of a plan in audio/tones.PLANS (CN 450 Hz 1/4 s, NA
   440+480 Hz 2/4 s, UK 400+450 Hz double ring, EU 425 Hz 1/4 s) whose first ring starts within
   one period of the recording's start, and music heard before the first speech (colour
@@ -178,7 +180,8 @@ def compute(ac: Acoustics, regions: list[Region], utts: list[Utterance], stereo:
     silences = find_silences(regions, settings.silence_min_s)
     waits, holds = find_holds(silences, utts, settings)
     hold_silences = [s for s in waits if s.kind == "hold"]
-    dead = [s for s in silences if s.duration > settings.dead_air_s and
+    callers = caller_waits(silences, utts, settings)
+    dead = [s for s in silences if s.duration > settings.dead_air_s and s not in callers and
             (not _inside(s, hold_silences) or s.duration > settings.hold_reminder_s)]
     for s in silences:
         s.kind = silence_kind(s.start, [(h.start, h.end) for h in holds],
@@ -208,7 +211,7 @@ def compute(ac: Acoustics, regions: list[Region], utts: list[Utterance], stereo:
         waits=waits,
         holds=holds,
         dead_air=dead,
-        response_gaps=response_gaps(utts, hold_silences, settings.response_latency_s),
+        response_gaps=response_gaps(utts, hold_silences + callers, settings.response_latency_s),
         interruptions=find_interruptions(utts, settings) if stereo else None,
         agent_level_dbfs=ac.agent_level_dbfs,
         agent_level_spread_db=(float(np.std([u.level_dbfs for u in agent])) if len(agent) > 1
@@ -326,6 +329,21 @@ def find_holds(silences: list[Span], utts: list[Utterance], settings: Settings,
         elif w.kind == "hold":
             holds.append(Span(w.start, w.end, "hold", w.text))
     return waits, holds
+
+
+CALLER_WAIT_MATCH = 0.95  # as said, up to homophones: near misses (我想找) are requests
+
+
+def caller_waits(silences: list[Span], utts: list[Utterance], settings: Settings) -> list[Span]:
+    """Silences after the caller said they would look for something (我找一下): theirs."""
+    out = []
+    for s in silences:
+        before = [u for u in utts if u.end <= s.start + 0.05]
+        if before and before[-1].role == "customer" and \
+                find_any(Stream.of([before[-1]]), settings.caller_wait_phrases,
+                         CALLER_WAIT_MATCH) is not None:
+            out.append(s)
+    return out
 
 
 def _only_agent_between(utts: list[Utterance], a: float, b: float) -> bool:

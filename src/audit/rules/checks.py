@@ -140,6 +140,20 @@ def check_require(rule: Rule, ctx: Context) -> Outcome:
         if last is not None and ctx.by(rule.who):  # spoke, but not after the caller's request
             return Outcome(True, False, [_ev(last)], Detail("none_after_request", {"who": rule.who}))
         return not_applicable("no_speech_in_scope", who=rule.who)
+    found = _required(rule, ctx, [u for u in utts if u.role != "unknown"])
+    if found:
+        return found
+    unsure = _required(rule, ctx, utts) if ctx.mono and rule.who != "any" else None
+    if unsure:  # said, but by a voice nobody could place: maybe the caller's 你好
+        return Outcome(True, False, unsure.evidence, Detail("found_unknown_speaker", {
+            "phrase": unsure.detail.args.get("phrase") or unsure.detail.args.get("match", "")}))
+    return Outcome(True, False, [_ev(u) for u in utts[:3]], _none_said(rule))
+
+
+def _required(rule: Rule, ctx: Context, utts: list[Utterance]) -> Outcome | None:
+    """A passing outcome when one of the rule's phrases or patterns is in `utts`."""
+    if not utts:
+        return None
     stream = Stream.of(utts)
     hit = find_any(stream, rule.phrases, _threshold(rule, ctx))
     if hit:
@@ -148,7 +162,7 @@ def check_require(rule: Rule, ctx: Context) -> Outcome:
     ph = _pattern_hit(rule, utts)
     if ph:
         return Outcome(True, True, [_ev(ph[0], ph[1])], Detail("found_pattern", {"match": ph[1]}))
-    return Outcome(True, False, [_ev(u) for u in utts[:3]], _none_said(rule))
+    return None
 
 
 def _none_said(rule: Rule) -> Detail:

@@ -2,6 +2,8 @@
 
 No agent may lose points for Whisper's mistakes. A failure of a rule that judges words
 becomes "needs review" (no points, never fatal; rules/judge.py) when:
+- a required phrase was said only by a voice that could not be placed (mono, roles from
+  words): it may be the caller's 你好, so it earns no credit, and no blame either;
 - a phrase is missing (require, reply) and, where it was due, the party spoke in a region
   in which the recognizer heard no word even decoded alone (`unheard`), or everything the
   party said there was recognized with low confidence;
@@ -27,6 +29,8 @@ PRESENCE = ("forbid", "count", "readback")  # fail on what was found
 def doubt(rule: Rule, out: Outcome, ctx: Context) -> str:
     """Why this failed outcome needs a person (a key of strings.DETAILS), or ""."""
     low = ctx.settings.confidence_min
+    if out.detail.key == "found_unknown_speaker":
+        return "review_unknown_speaker"  # neither credited nor blamed: a person listens
     if rule.check in ABSENCE:
         due = _due(rule, out, ctx)
         if any(u.text == "" for u in due):
