@@ -5,8 +5,10 @@ Transcript level: no audio, no model."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
-from transcripts import BASE, audit, replace
+from transcripts import BASE, DEFAULT_PACK, audit, replace
 
 from audit.records import Finding
 from audit.speech.asr import Piece, place_words
@@ -148,3 +150,25 @@ def test_the_callers_search_is_not_dead_air_nor_a_slow_answer() -> None:
     assert not findings["response_latency"].passed
     slow = ask + [("customer", "好的，我找一下。"), ("agent", "好的。", {"gap": 6.0})]
     assert audit(slow)[0]["response_latency"].passed
+
+
+# --- scripts and double penalties --------------------------------------------------------------
+def test_one_misheard_syllable_in_a_scripted_opening_does_not_fail_the_greeting() -> None:
+    opening = "也好，这里是阳光客户服务中心，工号003，很高兴为您服务。"  # 您好 heard as 也好
+    f = judged(replace(NO_GREETING, 0, opening))["greeting"]
+    assert f.passed and f.detail_id == "found_script"
+    # the same slip in a sentence that is not the script: no credit
+    assert not judged(replace(NO_GREETING, 0, "也好，请问怎么称呼您？"))["greeting"].passed
+
+
+def test_one_utterance_is_not_deducted_twice_for_the_same_words() -> None:
+    pack = copy.deepcopy(DEFAULT_PACK)
+    pack.rule("vague_words").categories["vague"].append("我也没办法")  # on two lists now
+    findings, score, _ = audit(replace(BASE, 4, "我也没办法。"), pack=pack)
+    forbidden, vague = findings["forbidden_phrase"], findings["vague_words"]
+    assert not forbidden.passed and not vague.passed
+    assert forbidden.deduction == 15 and vague.deduction == 0 and "forbidden_phrase" in vague.detail
+    assert score.score == audit(replace(BASE, 4, "我也没办法。"))[1].score  # as if on one list
+    # different words of one utterance are two faults
+    findings, score, _ = audit(replace(BASE, 4, "大概吧，我也没办法。"))
+    assert findings["forbidden_phrase"].deduction > 0 and findings["vague_words"].deduction > 0

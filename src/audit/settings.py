@@ -48,6 +48,10 @@ class Settings:
       backchannels: words that are backchannels when a turn holds nothing else (嗯, 好的 ...).
       caller_wait_phrases: what a caller says before looking for something (我找一下 ...): the
         silence after it is theirs, not dead air (metrics/timing.py).
+      opening_scripts, closing_scripts: the center's scripts (您好，这里是…客户服务中心，工号…，
+        很高兴为您服务; … marks a part that changes, a name or a number): a rule with
+        `script: opening` is also credited by an utterance that matches the whole script
+        with one phrase misheard (speech/match.find_script).
       closing_replies: what a caller says that is not a request (没有了, 谢谢, 再见 ...): the
         closing part of a call starts at their last utterance that is more than these
         (rules with `where: {after_last_request: true}`).
@@ -95,6 +99,8 @@ class Settings:
     backchannel_max_s: float
     backchannels: list[str]
     closing_replies: list[str]
+    opening_scripts: list[str]
+    closing_scripts: list[str]
     caller_wait_phrases: list[str]
     volume_min_dbfs: float
     volume_max_dbfs: float
@@ -109,6 +115,10 @@ class Settings:
     sample_min_logprob: float
     review_min_precision: float
     review_min_reviewed: int
+
+    def scripts(self, which: str) -> list[str]:
+        """The scripts a rule's `script:` names ("" -> none)."""
+        return {"opening": self.opening_scripts, "closing": self.closing_scripts}.get(which, [])
 
     @classmethod
     def names(cls) -> list[str]:

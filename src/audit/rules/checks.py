@@ -18,7 +18,7 @@ from audit.records import Evidence, Utterance
 from audit.rules.pack import Rule
 from audit.rules.validate import compile_pattern
 from audit.settings import Settings
-from audit.speech.match import Hit, Stream, find, find_any
+from audit.speech.match import Hit, Stream, find, find_any, find_script
 from audit.speech.text import spoken_units
 from audit.strings import Detail
 
@@ -162,6 +162,11 @@ def _required(rule: Rule, ctx: Context, utts: list[Utterance]) -> Outcome | None
     ph = _pattern_hit(rule, utts)
     if ph:
         return Outcome(True, True, [_ev(ph[0], ph[1])], Detail("found_pattern", {"match": ph[1]}))
+    for script in ctx.settings.scripts(rule.script):  # the whole opening, one word misheard
+        hit = find_script(stream, script, _threshold(rule, ctx))
+        if hit:
+            return Outcome(True, True, _ev_hit(stream, hit),
+                           Detail("found_script", {"script": script, "score": hit.score}))
     return None
 
 

@@ -79,7 +79,31 @@ def evaluate(pack: RulePack, ctx: Context) -> list[Finding]:
             review=bool(review_id), detail_id=out.detail.key, detail_args=out.detail.args,
             review_id=review_id, confidence=confidence_of(out.evidence, ctx),
         ))
+    _once(pack, findings, ctx.lang)
     return findings
+
+
+def _once(pack: RulePack, findings: list[Finding], lang: str) -> None:
+    """One fault, one deduction: when two rules that judge what was said (forbid, count)
+    quote the same words of one utterance (a phrase on two lists), the larger deduction
+    stands and the other finding, still failed, deducts nothing and says under which rule
+    it was counted."""
+    kinds = {r.id: r.check for r in pack.enabled_rules}
+    failed = sorted((f for f in findings if f.applicable and not f.passed and f.deduction > 0
+                     and kinds.get(f.rule) in ("forbid", "count")),
+                    key=lambda f: -f.deduction)  # stable: pack order among equals
+    for i, f in enumerate(failed):
+        for g in failed[:i]:
+            if g.deduction > 0 and _same_words(f, g):
+                f.deduction = 0.0
+                f.detail += "; " + detail_text("counted_under", {"rule": g.rule}, lang)
+                break
+
+
+def _same_words(a: Finding, b: Finding) -> bool:
+    return any(round(x.start, 2) == round(y.start, 2) and x.match and y.match
+               and (x.match in y.match or y.match in x.match)
+               for x in a.evidence for y in b.evidence)
 
 
 def separation_unsure(separation: dict[str, Any] | None, settings: Settings) -> bool:

@@ -39,6 +39,7 @@ class Rule:
     patterns: list[str] = field(default_factory=list)
     categories: dict[str, list[str]] = field(default_factory=dict)
     allow: list[str] = field(default_factory=list)  # forbid: courteous phrases that hold one
+    script: str = ""  # require: also credited by a whole script of settings (opening|closing)
     unless: list[str] = field(default_factory=list)
     where: dict[str, float] = field(default_factory=dict)
     when: dict[str, bool] = field(default_factory=dict)

@@ -28,7 +28,7 @@ TOP_KEYS = ("name", "version", "sections", "settings", "rules")
 RULE_KEYS = {"id", "section", "severity", "deduction", "check", "message", "source", "who",
              "phrases", "patterns", "categories", "unless", "where", "when", "trigger", "metric",
              "threshold", "enabled", "min_digits", "max_count", "examples", "extra_phrases",
-             "extra_categories", "extra_patterns", "allow", "__line__"}
+             "extra_categories", "extra_patterns", "allow", "script", "__line__"}
 # what a message may cite besides the settings: the rule's own numbers
 
 # A pack is written by people and may be shared, so its patterns run on RE2 (linear time):
@@ -254,6 +254,8 @@ def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
             out.append(f"`{k}` must be a list of strings")
     out += [f"phrase {p!r}: brackets mark key syllables and must pair: 请问[还]有什么可以帮您"
             for p in _phrases_of(r) if not _brackets_pair(p)]
+    if r.get("script") not in (None, "opening", "closing"):
+        out.append("`script` must be opening or closing (settings.opening_scripts, closing_scripts)")
     pats = r.get("patterns")
     out += [x for p in (pats if isinstance(pats, list) else []) if isinstance(p, str)
             for x in [_pattern_problem(p)] if x]

@@ -137,32 +137,54 @@ def required_score(phrase_len: int, threshold: float) -> float:
     return max(threshold, SHORT_PHRASE_MIN) if phrase_len <= SHORT_PHRASE_SYLLABLES else threshold
 
 
-def find(stream: Stream, phrase: str, threshold: float) -> Hit | None:
-    """Best occurrence of `phrase` in `stream` scoring at least the threshold, or None."""
+def find(stream: Stream, phrase: str, threshold: float, start: int = 0) -> Hit | None:
+    """Best occurrence of `phrase` in `stream` (from syllable `start` on) scoring at least
+    the threshold, or None."""
     plain, keys = parse_phrase(phrase)
     target = _phrase_code(phrase)
     n = len(target) // 2
-    if n == 0 or not stream.sylls:
+    if n == 0 or len(stream.sylls) <= start:
         return None
-    exact = stream.text.find("".join(ch for ch in spell_digits(plain) if is_han(ch)))
+    exact = stream.text.find("".join(ch for ch in spell_digits(plain) if is_han(ch)), start)
     if exact >= 0:
         return Hit(plain, 1.0, exact, exact + n - 1)
     need = required_score(n, threshold)
     # Cheap bound first (C code over the whole stream): no substring comes close -> no window.
-    if fuzz.partial_ratio(target, stream.code) / 100 < need - 0.1:
+    if fuzz.partial_ratio(target, stream.code[2 * start:]) / 100 < need - 0.1:
         return None
     best: Hit | None = None
     total = len(stream.sylls)
     for size in (n, n - 1, n + 1):  # one syllable dropped or inserted by the recognizer
-        if size < 1 or size > total:
+        if size < 1 or size > total - start:
             continue
-        for i in range(total - size + 1):
+        for i in range(start, total - size + 1):
             window = stream.code[2 * i:2 * (i + size)]
             score = Levenshtein.normalized_similarity(target, window)
             if score >= need and (best is None or score > best.score) and \
                     (not keys or _keeps_keys(target, window, keys)):
                 best = Hit(plain, round(score, 3), i, i + size - 1)
     return best
+
+
+SLOT = "…"  # a script's part that differs from call to call (a name, an agent number)
+
+
+def find_script(stream: Stream, script: str, threshold: float) -> Hit | None:
+    """A whole script (您好，这里是…客户服务中心，工号…，很高兴为您服务) in `stream`: its
+    parts between slots found in order, each at the threshold. The hit spans them all and
+    scores their mean. One misheard syllable of a two-syllable phrase (您好 heard as 也好)
+    fails the phrase but not the script it is part of."""
+    parts = [p for p in script.split(SLOT) if parse_phrase(p)[0].strip("，,。 ")]
+    pos, hits = 0, []
+    for part in parts:
+        hit = find(stream, part, threshold, pos)
+        if hit is None:
+            return None
+        hits.append(hit)
+        pos = hit.last + 1
+    if not hits:
+        return None
+    return Hit(script, round(sum(h.score for h in hits) / len(hits), 3), hits[0].first, hits[-1].last)
 
 
 def find_any(stream: Stream, phrases: Sequence[str], threshold: float) -> Hit | None:
