@@ -79,12 +79,14 @@ def silent_audio(duration_s: float, channels: int = 2) -> Audio:
 def audit(turns: list[Turn], stereo: bool = True, pack: RulePack | None = None,
           level: float = -20.0, clipping: float = 0.0, duration: float | None = None,
           rings: int | None = None, connect: float = 0.0, audio: bool = False,
-          unsure: bool = False) -> tuple[dict[str, Finding], Score, Metrics]:
+          unsure: bool = False, nuclei: int | None = None,
+          ) -> tuple[dict[str, Finding], Score, Metrics]:
     """Findings by rule id, the score and the metrics of the call `turns` describe.
 
-    The agent's level and clipping share are given (`level`, `clipping`) since there are no
-    samples; with `audio=True` they are measured instead on a silent recording of the call's
-    length (so the agent's level is silence, -100 dBFS).
+    The agent's level and clipping share are given (`level`, `clipping`), and the syllable
+    nuclei heard in the agent's speech (`nuclei`), since there are no samples; with
+    `audio=True` they are measured instead on a silent recording of the call's length (so
+    the agent's level is silence, -100 dBFS).
     """
     pack = pack or DEFAULT_PACK
     every = utterances(turns, stereo, level)
@@ -96,7 +98,8 @@ def audit(turns: list[Turn], stereo: bool = True, pack: RulePack | None = None,
     if audio:
         ac = measure(silent_audio(dur, 2 if stereo else 1), utts)
     else:
-        ac = Acoustics(dur, rings, connect, level if agent else None, clipping if agent else None)
+        ac = Acoustics(dur, rings, connect, level if agent else None, clipping if agent else None,
+                       agent_nuclei=nuclei)
     j = judge(pack, ac, regions, utts, stereo, lang="en", unsure=unsure, unheard=unheard)
     return {f.rule: f for f in j.findings}, j.score, j.metrics
 

@@ -30,6 +30,9 @@ class Settings:
       speech_rate_min_cpm, speech_rate_max_cpm: the agent's syllables per minute of speaking
         time (NORMS speech_rate, 180-220).
       speech_rate_min_speech_s: seconds of agent speech below which no rate is judged.
+      speech_rate_disagree_share: 0-1; when the rate from the transcript and the rate from
+        syllable nuclei heard in the audio (metrics/syllables.py) differ by more than this
+        share of the latter and fall on different sides of the norm, speech_rate needs review.
       speech_rate_min_utterance_s: seconds; per-utterance rates only for utterances this long.
       silence_min_s: seconds; shorter gaps with nobody speaking are not silences.
       silence_report_s: seconds; silences over this are reported (NORMS dead_air, info).
@@ -86,6 +89,7 @@ class Settings:
     speech_rate_min_cpm: float
     speech_rate_max_cpm: float
     speech_rate_min_speech_s: float
+    speech_rate_disagree_share: float
     speech_rate_min_utterance_s: float
     silence_min_s: float
     silence_report_s: float
@@ -147,6 +151,7 @@ _BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "pass_mark": (0, 100), "match_threshold": (0, 1), "forbid_threshold": (0, 1),
     "clipping_max_share": (0, 1), "separation_min_confidence": (0, 1),
     "review_min_precision": (0, 1), "sample_min_logprob": (None, 0), "confidence_min": (0, 1),
+    "speech_rate_disagree_share": (0, 1),
     "confidence_fatal_min": (0, 1),
     "volume_min_dbfs": (None, 0), "volume_max_dbfs": (None, 0),
 }

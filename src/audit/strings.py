@@ -77,9 +77,9 @@ LABELS: dict[str, dict[str, str]] = {
 # formatted in render/rows.py from the result and the settings it was judged with.
 METRICS: dict[str, dict[str, str]] = {
     "zh": {"answer_delay": "应答时延", "speech_rate": "坐席语速", "max_silence": "最长静音",
-           "holds": "保持", "interruptions": "抢话", "agent_level": "坐席音量",
+           "heard": "按音节", "holds": "保持", "interruptions": "抢话", "agent_level": "坐席音量",
            "rings": "声铃响", "dead_air_over": "死寂 >", "to": "至"},
-    "en": {"answer_delay": "answer delay", "speech_rate": "agent speech rate",
+    "en": {"answer_delay": "answer delay", "speech_rate": "agent speech rate", "heard": "by syllables",
            "max_silence": "longest silence", "holds": "holds", "interruptions": "interruptions",
            "agent_level": "agent level", "rings": "rings", "dead_air_over": "dead air >",
            "to": "to"},
@@ -127,6 +127,9 @@ DETAILS: dict[str, dict[str, str]] = {
         "found_unknown_speaker": "说了“{phrase}”，但说话人无法确定（可能是客户）",
         "counted_under": "同一句话已在{rule}扣分",
         "found_script": "整段开场/结束语与话术相符（相似度 {score:.2f}）",
+        "rate_disagree": ("按文字每分钟{rate:.0f}字，按音节核每分钟{heard:.0f}字"
+                          "（规范 {low}–{high}）：两者不一致"),
+        "review_rate_disagree": "文字与声音测得的语速不一致：需复核",
         "none_after_request": "客户最后一次提出需求后{who}未再说话",
         "review_unheard": "该说话处有语音但未识别出文字：需复核",
         "review_low_confidence": "识别置信度低：需复核",
@@ -201,6 +204,9 @@ DETAILS: dict[str, dict[str, str]] = {
         "found_unknown_speaker": "“{phrase}” was said, by a voice that could not be placed (the caller?)",
         "counted_under": "the same words are deducted under {rule}",
         "found_script": "the whole script was said (similarity {score:.2f})",
+        "rate_disagree": ("{rate:.0f} chars/min by the words, {heard:.0f} by the syllables heard "
+                          "(norm {low}-{high}): they disagree"),
+        "review_rate_disagree": "speech rate by the words and by the sound disagree: needs review",
         "none_after_request": "{who} said nothing after the caller's last request",
         "review_unheard": "speech where it was due, but no word recognized in it: needs review",
         "review_low_confidence": "recognized with low confidence: needs review",

@@ -12,6 +12,7 @@ import numpy as np
 from audit.audio.decode import SAMPLE_RATE, Audio
 from audit.audio.levels import dbfs, frame_db
 from audit.audio.tones import Ringback
+from audit.metrics import syllables
 from audit.records import Utterance
 
 CLIP_LEVEL = 0.99  # a sample at or above this share of full scale counts as clipped
@@ -36,6 +37,9 @@ class Acoustics:
     # of their channel outside all speech (None: no such frames, or a result before this)
     agent_noise_floor_dbfs: float | None = None
     customer_noise_floor_dbfs: float | None = None
+    # syllable nuclei heard in the agent's speech (metrics/syllables.py): a syllable count
+    # the recognizer cannot lower; None in results stored before it was measured
+    agent_nuclei: int | None = None
 
 
 NOISE_FRAME_S = 0.02
@@ -51,9 +55,11 @@ def measure(audio: Audio, utts: list[Utterance], ringback: Ringback | None = Non
         x = _samples(audio, [u for u in utts if u.role == role])
         level[role] = (dbfs(x), float(np.mean(np.abs(x) >= CLIP_LEVEL))) if len(x) else (None, None)
     noise = {role: _noise_floor(audio, utts, role) for role in ("agent", "customer")}
+    agent = [(u.channel, u.start, u.end) for u in utts if u.role == "agent"]
     return Acoustics(audio.duration, rb.rings, rb.connect_s, *level["agent"],
                      rb.plan, list(rb.spans), rb.answered_by_s, *level["customer"],
-                     noise["agent"], noise["customer"])
+                     noise["agent"], noise["customer"],
+                     syllables.count(audio.channels, agent) if agent else None)
 
 
 def _noise_floor(audio: Audio, utts: list[Utterance], role: str) -> float | None:

@@ -8,6 +8,9 @@ Definitions
   VAD's merge gap (0.5 s) are inside a region and count as speaking; longer pauses do not.
 - characters: spoken syllables (text.spoken_units): Han characters and digits 1 each, an
   all-caps abbreviation 1 per letter, another Latin word 1; punctuation 0.
+- acoustic speech rate: syllable nuclei heard in the agent's speech (metrics/syllables.py)
+  per minute of the agent's speaking time; reported beside the rate from the transcript,
+  which Whisper lowers when people talk fast.
 - silence: a gap of at least `silence_min_s` between the end of all speech on every channel
   and the next speech on any channel, strictly inside the call (before the first and after
   the last speech is not silence: the first is the answer delay, the last is the hang-up).
@@ -123,6 +126,8 @@ class Metrics:
     customer_noise_floor_dbfs: float | None = None
     agent_rate_per_minute: list[float | None] = field(default_factory=list)
     agent_level_per_minute: list[float | None] = field(default_factory=list)
+    # syllable nuclei per minute of agent speaking time (see the docstring); None: not measured
+    agent_speech_rate_acoustic_cpm: float | None = None
 
     def to_json(self, settings: Settings) -> dict[str, Any]:
         r = lambda x: None if x is None else round(x, 2)  # noqa: E731
@@ -131,6 +136,7 @@ class Metrics:
             "connect_s": r(self.connect_s),
             "rings": self.rings,
             "agent_speech_rate_cpm": r(self.agent_speech_rate_cpm),
+            "agent_speech_rate_acoustic_cpm": r(self.agent_speech_rate_acoustic_cpm),
             "customer_speech_rate_cpm": r(self.customer_speech_rate_cpm),
             "agent_speaking_s": r(self.agent_speaking_s),
             "customer_speaking_s": r(self.customer_speaking_s),
@@ -201,6 +207,8 @@ def compute(ac: Acoustics, regions: list[Region], utts: list[Utterance], stereo:
         answer_delay_s=(round((agent[0].start if stereo else utts[0].start) - connect, 3)
                         if agent else None),
         agent_speech_rate_cpm=_rate(agent),
+        agent_speech_rate_acoustic_cpm=(round(ac.agent_nuclei * 60 / agent_s, 1)
+                                        if ac.agent_nuclei is not None and agent_s > 0 else None),
         customer_speech_rate_cpm=_rate(customer),
         agent_speaking_s=agent_s,
         customer_speaking_s=cust_s,

@@ -68,10 +68,13 @@ def metric_rows(result: dict[str, Any], norms: Norms, lang: str) -> list[MetricR
     m, st = result["metrics"], norms.settings
     rings = f", ≤ {st.answer_rings_max:g} {metric_label('rings', lang)}" if m.get("rings") else ""
     interruptions = m.get("agent_interruptions")
+    rate = _fmt(m.get("agent_speech_rate_cpm"), "/min", 0)
+    if m.get("agent_speech_rate_acoustic_cpm") is not None:  # syllables heard in the audio
+        rate += f" ({metric_label('heard', lang)} {m['agent_speech_rate_acoustic_cpm']:.0f})"
     rows = [
         ("answer_delay", _fmt(m.get("answer_delay_s"), "s"),
          f"≤ {st.answer_delay_max_s:g} s{rings}", "answer_delay"),
-        ("speech_rate", _fmt(m.get("agent_speech_rate_cpm"), "/min", 0),
+        ("speech_rate", rate,
          f"{st.speech_rate_min_cpm:g}–{st.speech_rate_max_cpm:g} /min", "speech_rate"),
         ("max_silence", _fmt(m.get("max_silence_s"), "s"),
          f"{metric_label('dead_air_over', lang)} {st.dead_air_s:g} s", "dead_air"),

@@ -361,6 +361,14 @@ def _m_speech_rate(rule: Rule, ctx: Context) -> Outcome:
     off = [(u, c) for u, c in m.utterance_rates if u.role == "agent" and not lo <= c <= hi]
     off.sort(key=lambda uc: -abs(uc[1] - (lo + hi) / 2))
     ev = [Evidence(u.start, u.end, u.role, u.text, f"{c:.0f}/min") for u, c in off[:5]]
+    heard = m.agent_speech_rate_acoustic_cpm
+    if heard and abs(heard - rate) > st.speech_rate_disagree_share * heard and \
+            (lo <= rate <= hi) != (lo <= heard <= hi):
+        # the transcript and the sound disagree on which side of the norm the agent is
+        # (Whisper drops syllables of fast speech): a person listens, nobody is deducted
+        agent = [u for u in ctx.by("agent") if u.end - u.start >= st.speech_rate_min_utterance_s]
+        return Outcome(True, False, ev or [Evidence(u.start, u.end, u.role, u.text) for u in agent[:3]],
+                       Detail("rate_disagree", {"rate": rate, "heard": heard, "low": lo, "high": hi}))
     return outcome(lo <= rate <= hi, ev, "speech_rate", rate=rate, low=lo, high=hi)
 
 

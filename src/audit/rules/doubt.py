@@ -31,6 +31,8 @@ def doubt(rule: Rule, out: Outcome, ctx: Context) -> str:
     low = ctx.settings.confidence_min
     if out.detail.key == "found_unknown_speaker":
         return "review_unknown_speaker"  # neither credited nor blamed: a person listens
+    if out.detail.key == "rate_disagree":
+        return "review_rate_disagree"  # the transcript and the sound disagree
     if rule.check in ABSENCE:
         due = _due(rule, out, ctx)
         if any(u.text == "" for u in due):

@@ -1,0 +1,88 @@
+"""Syllables counted from the sound (metrics/syllables.py), and the speech-rate verdict when
+the transcript and the sound disagree (rules/checks.py, rules/doubt.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import ROOT, SAMPLES, stored_result, truth
+from transcripts import BASE, audit
+
+from audit.audio.decode import decode
+from audit.metrics.syllables import count, nuclei
+
+SR = 16000
+
+
+def syllable_train(n: int, per_s: float, voiced: bool = True, seed: int = 0) -> np.ndarray:
+    """n syllable-like bursts per_s a second: a raised-cosine envelope over 150 Hz harmonics
+    (a vowel), or over white noise (a fricative, unvoiced)."""
+    period = 1 / per_s
+    t = np.arange(int(SR * period)) / SR
+    on = 0.65 * period
+    env = np.where(t < on, np.sin(np.pi * np.clip(t / on, 0, 1)) ** 2, 0.0)
+    rng = np.random.default_rng(seed)
+    one = []
+    for _ in range(n):
+        src = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 15)) if voiced \
+            else rng.standard_normal(len(t))
+        one.append(0.3 * env * src / np.abs(src).max())
+    return np.concatenate(one).astype(np.float32)
+
+
+@pytest.mark.parametrize("per_s", [3.0, 4.0, 5.5, 6.5])  # 180 .. 390 syllables a minute
+def test_voiced_bursts_are_counted_at_any_rate(per_s: float) -> None:
+    assert abs(len(nuclei(syllable_train(30, per_s))) - 30) <= 1
+
+
+def test_noise_bursts_are_not_syllables() -> None:
+    assert len(nuclei(syllable_train(20, 4.0, voiced=False))) <= 2
+    assert nuclei(np.zeros(SR, np.float32)) == []
+    assert nuclei(np.zeros(100, np.float32)) == []
+
+
+@pytest.mark.parametrize("name", ["demo_call", "bad_call", "ringback_call"])
+def test_the_acoustic_rate_of_the_samples_is_near_the_truth(name: str) -> None:
+    """The synthesized agents speak at 210-250 characters a minute (the truth files); the
+    nuclei over the agent's utterances give it within 12 % (measured: -5 %, -10 %, +6 %)."""
+    audio = decode(str(SAMPLES / f"{name}.wav"))
+    agent = [u for u in stored_result(name)["result"]["utterances"] if u["role"] == "agent"]
+    secs = sum(u["end"] - u["start"] for u in agent)
+    heard = count(audio.channels, [(u["channel"], u["start"], u["end"]) for u in agent]) * 60 / secs
+    want = truth(name)["speech_rate_cpm"]["agent"]
+    assert abs(heard - want) <= 0.12 * want, (heard, want)
+
+
+def agent_chars_and_seconds() -> tuple[int, float]:
+    _, _, m = audit(BASE)
+    return round(m.agent_speech_rate_cpm * m.agent_speaking_s / 60), m.agent_speaking_s
+
+
+def test_rate_verdict_when_words_and_sound_agree_or_disagree() -> None:
+    chars, secs = agent_chars_and_seconds()
+    assert 180 <= chars * 60 / secs <= 220  # BASE speaks at 200
+    # the sound agrees: as before
+    f, _, m = audit(BASE, nuclei=chars)
+    assert f["speech_rate"].passed and m.agent_speech_rate_acoustic_cpm == pytest.approx(200, abs=5)
+    # Whisper dropped syllables of a fast agent: 200 by the words, 300 by the sound
+    f, score, _ = audit(BASE, nuclei=round(chars * 1.5))
+    sr = f["speech_rate"]
+    assert not sr.passed and sr.review and sr.deduction == 0 and sr.review_id == "review_rate_disagree"
+    assert sr.detail_id == "rate_disagree" and score.score == 100
+    # both say too fast: deducted
+    fast = [(t[0], t[1], {**(t[2] if len(t) > 2 else {}), "cpm": 300}) if t[0] == "agent" else t
+            for t in BASE]
+    f, _, _ = audit(fast, nuclei=chars)  # the same syllables in less time
+    assert not f["speech_rate"].passed and f["speech_rate"].deduction > 0
+    # a small gap (under 15 %) across the edge is no disagreement: the words decide
+    f, _, _ = audit(BASE, nuclei=round(chars * 1.12))
+    assert f["speech_rate"].passed and not f["speech_rate"].review
+
+
+def test_older_results_without_nuclei_are_judged_by_the_words() -> None:
+    r = json.loads((ROOT / "tests" / "data" / "results" / "bad_call.json").read_text("utf-8"))
+    assert "agent_nuclei" not in r["acoustics"]
+    f, _, m = audit(BASE)
+    assert m.agent_speech_rate_acoustic_cpm is None and f["speech_rate"].passed
