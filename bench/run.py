@@ -126,6 +126,7 @@ def audit_run(folder: Path, items: list[dict[str, Any]], model_dir: Path,
 
 def metric_errors(items: list[dict[str, Any]], results: dict[str, Any]) -> dict[str, Any]:
     errs: dict[str, list[float]] = {"answer_delay_s": [], "agent_speech_rate_rel": [],
+                                    "agent_speech_rate_acoustic_rel": [],
                                     "max_silence_s": [], "interruptions": []}
     for it in items:
         t, m = it["truth"], results[it["file"].stem]["metrics"]
@@ -136,6 +137,9 @@ def metric_errors(items: list[dict[str, Any]], results: dict[str, Any]) -> dict[
         if m["agent_speech_rate_cpm"] and t["layout"] == "stereo":
             want = t["speech_rate_cpm"]["agent"]
             errs["agent_speech_rate_rel"].append(abs(m["agent_speech_rate_cpm"] - want) / want)
+            if m.get("agent_speech_rate_acoustic_cpm"):  # syllables heard (metrics/syllables.py)
+                errs["agent_speech_rate_acoustic_rel"].append(
+                    abs(m["agent_speech_rate_acoustic_cpm"] - want) / want)
         errs["max_silence_s"].append(abs(m["max_silence_s"] - t["max_silence_s"]))
         if m["agent_interruptions"] is not None:
             cust = [x for x in t["turns"] if x["role"] == "customer"]
