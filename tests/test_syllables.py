@@ -86,3 +86,17 @@ def test_older_results_without_nuclei_are_judged_by_the_words() -> None:
     assert "agent_nuclei" not in r["acoustics"]
     f, _, m = audit(BASE)
     assert m.agent_speech_rate_acoustic_cpm is None and f["speech_rate"].passed
+
+
+@pytest.mark.model
+def test_a_fast_agent_is_fast_by_the_words_and_by_the_sound(auditor: object) -> None:
+    """A synthesized agent at about 330 characters a minute (tests/data/fast: its script and
+    truth); both rates put them far over the norm, so the deduction stands."""
+    call = ROOT / "tests" / "data" / "fast"
+    want = json.loads((call / "fast_call.truth.json").read_text("utf-8"))["speech_rate_cpm"]["agent"]
+    r = auditor.audit(str(call / "fast_call.flac")).to_json()  # type: ignore[attr-defined]
+    m = r["metrics"]
+    assert abs(m["agent_speech_rate_acoustic_cpm"] - want) <= 0.15 * want
+    assert abs(m["agent_speech_rate_cpm"] - want) <= 0.2 * want  # Whisper may drop syllables
+    f = next(f for f in r["findings"] if f["rule"] == "speech_rate")
+    assert not f["passed"] and f["deduction"] > 0 and not f["review"]
