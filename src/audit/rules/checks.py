@@ -106,8 +106,8 @@ def scope(rule: Rule, utts: list[Utterance], ctx: Context | None = None) -> list
     return utts
 
 
-MIN_REQUEST_SYLLABLES = 3  # fewer left beside the closing replies is no request: 没有能
-# (没有了 misheard) leaves 能, 算了算了 nothing
+MIN_REQUEST_SYLLABLES = 4  # fewer left beside the closing replies is no request: 没有能
+# (没有了 misheard) leaves 能, 美俄们 (没有了 again, bench_02) is 3, 算了算了 nothing; 我要退订 is 4
 
 
 def last_request(ctx: Context) -> Utterance | None:
