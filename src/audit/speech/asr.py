@@ -193,15 +193,10 @@ class Transcriber:
                 progress(done, len(windows))
         # A region the VAD calls speech never ends without a transcript attempt of its own:
         # in a packed window Whisper may drop a short or fast turn (a last 谢谢，再见) whole.
-        unheard = []
-        for i, r in enumerate(regions):
-            if i in heard or r.duration < self.opts.min_alone_s:
-                continue
-            alone = self._alone(audio, [p for p in pieces if p.region == i])
-            if alone.words:
-                heard[i] = alone
-            else:
-                unheard.append(r)
+        lost = [i for i, r in enumerate(regions)
+                if i not in heard and r.duration >= self.opts.min_alone_s]
+        heard.update(self._alone(audio, {i: [p for p in pieces if p.region == i] for i in lost}))
+        unheard = [regions[i] for i in lost if i not in heard]
         utterances = []
         for i, r in enumerate(regions):
             h = heard.get(i)
@@ -214,28 +209,33 @@ class Transcriber:
                                         compression_ratio=h.compression_ratio))
         return Transcript(utterances, unheard)
 
-    def _alone(self, audio: Audio, pieces: list[Piece]) -> _Heard:
-        """One region decoded by itself, in its own window (silence before and after), with
-        Whisper's temperature fallback (a fixed seed: the same call, the same words)."""
-        import ctranslate2
-
-        ch = audio.channels
-        clip = np.concatenate(
-            [np.zeros(int(self.opts.lead_s * SAMPLE_RATE), np.float32)]
-            + [ch[p.channel][int(p.src_start * SAMPLE_RATE):int(p.src_end * SAMPLE_RATE)]
-               for p in pieces]
-            + [np.zeros(int(self.opts.tail_s * SAMPLE_RATE), np.float32)]).astype(np.float32)
-        ctranslate2.set_random_seed(0)
+    def _alone(self, audio: Audio, lost: dict[int, list[Piece]]) -> dict[int, _Heard]:
+        """Each lost region decoded by itself, in its own window (silence before and after,
+        nothing else in it), all in one batch as the packed windows are: region -> its words,
+        for the regions that have some now."""
+        if not lost:
+            return {}
         t0 = time.perf_counter()
-        segs, _ = self.model.transcribe(
-            clip, language="zh", beam_size=self.opts.beam_size, vad_filter=False,
-            temperature=[0.0, 0.2, 0.4, 0.6], condition_on_previous_text=False,
-            word_timestamps=True, without_timestamps=True)
-        out = _Heard()
-        for seg in segs:
-            if not _is_noise(seg):
-                for w in seg.words or []:
-                    out.add(w.word, w.probability, seg)
+        lead = np.zeros(int(self.opts.lead_s * SAMPLE_RATE), np.float32)
+        parts, windows, order = [], [], []
+        cursor = 0.0
+        for i, pieces in lost.items():
+            clip = np.concatenate([lead] + [
+                audio.channels[p.channel][int(p.src_start * SAMPLE_RATE):int(p.src_end * SAMPLE_RATE)]
+                for p in pieces]).astype(np.float32)
+            parts.append(clip)
+            windows.append({"start": cursor, "end": cursor + len(clip) / SAMPLE_RATE})
+            cursor += len(clip) / SAMPLE_RATE
+            order.append(i)
+        out: dict[int, _Heard] = {}
+        for k, segs in self._decode(np.concatenate(parts), windows):
+            h = _Heard()
+            for seg in segs:
+                if not _is_noise(seg):
+                    for w in seg.words or []:
+                        h.add(w.word, w.probability, seg)
+            if h.words:
+                out[order[k]] = h
         self.stage_s["alone"] += time.perf_counter() - t0
         return out
 
