@@ -57,3 +57,36 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
 
 def remount_ro(mnt: Path) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+
+
+def chromium() -> str:
+    """Debian's Chromium, driven by Playwright's Python package (its own browser download
+    fails here): skipped when either is missing, a failure under CI (`make browser`)."""
+    import shutil
+
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        path = None
+    if not path:
+        reason = "no Chromium/Playwright here (`make browser` installs chromium and fonts-noto-cjk, as root)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser():  # type: ignore[no-untyped-def]
+    """One headless Chromium for the page tests (autoplay allowed: the call page plays on click)."""
+    exe = chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--autoplay-policy=no-user-gesture-required"])
+        yield b
+        b.close()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -106,34 +104,6 @@ def test_dashboard_view_data(results: dict[str, dict[str, Any]], tmp_path: Path)
 
 
 # --- in a real browser ---------------------------------------------------------------------------
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        path = None
-    if not path:
-        reason = "no Chromium/Playwright here (`make browser` installs chromium and fonts-noto-cjk, as root)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    exe = _chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--autoplay-policy=no-user-gesture-required"])
-        yield b
-        b.close()
-
-
 def _open(browser: Any, path: Path) -> tuple[Any, list[str], list[str]]:
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     requests: list[str] = []

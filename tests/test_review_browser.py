@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import http.cookiejar
-import os
 import re
 import shutil
 import socket
@@ -32,22 +31,6 @@ AGENT = {"demo_call": "A1", "bad_call": "A1", "mono_call": "A2", "ringback_call"
 PASSWORDS = {"lead": "lead-pass-1234", "rev": "rev-pass-1234", "a1": "agent-pass-1234"}
 HOSTILE_NOTE = "<b>bold</b> & <script>window.__x=1</script>"
 SCREENSHOT = ROOT / "test-artifacts" / "review.png"  # docs/review.png is a copy of one
-
-
-def _chromium() -> str:
-    """Debian's Chromium with Playwright's Python package (as tests/test_report.py): skipped
-    here when missing, a failure under CI."""
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        path = None
-    if not path:
-        reason = "no Chromium/Playwright here (`make browser` installs chromium and fonts-noto-cjk, as root)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
 
 
 def _audit_exe() -> str:
@@ -117,19 +100,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             proc.kill()
             proc.wait(timeout=10)
         log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    exe = _chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield b
-        b.close()
 
 
 def _login(page: Any, name: str, password: str) -> None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 import secrets
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import lru_cache, wraps
 from pathlib import Path
@@ -258,10 +259,8 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     @need("review")
     def draw_queue() -> Any:
         day = request.form.get("day", "")
-        try:
+        with _flashed(ValueError):  # a bad day
             queue_of_day(conn(), day, pack, me().name)
-        except (AuditError, ValueError) as e:
-            flash(str(e), "error")
         return redirect(url_for("queue", day=day))
 
     @app.get("/calls")
@@ -336,7 +335,7 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         c = the_call(sha)
         cal = request.form.get("calibration", type=int)
         rule, state = request.form.get("rule", ""), request.form.get("state", "")
-        try:
+        with _flashed():
             failed = {f["rule"] for f in c["result"]["findings"] if f["applicable"] and not f["passed"]}
             if rule not in failed:
                 raise AuditError(f"{rule!r} is not a failed finding of this call")
@@ -355,15 +354,13 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
             reviews.add_review(conn(), sha, rule, state, reason, me().name, c["rules_version"], cal)
             if cal is None:
                 rescore(sha)
-        except AuditError as e:
-            flash(str(e), "error")
         return back(sha, cal)
 
     @app.post("/calls/<sha>/missed")
     @need("review")
     def add_missed(sha: str) -> Any:
         c = the_call(sha)
-        try:
+        with _flashed():
             rule = request.form.get("rule", "")
             if rule not in {r.id for r in pack.enabled_rules}:
                 raise AuditError(f"{rule!r} is not a rule of the pack in force")
@@ -371,18 +368,14 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
                                _time(request.form.get("start", ""), c["result"]["duration_s"]),
                                text("comment"), me().name, c["rules_version"])
             rescore(sha)
-        except AuditError as e:
-            flash(str(e), "error")
         return back(sha)
 
     @app.post("/calls/<sha>/note")
     @need("review")
     def add_note(sha: str) -> Any:
         the_call(sha)
-        try:
+        with _flashed():
             reviews.add_note(conn(), sha, me().name, text("note"))
-        except AuditError as e:
-            flash(str(e), "error")
         return back(sha)
 
     # --- appeals (申诉) -----------------------------------------------------------------------
@@ -391,12 +384,10 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     def appeal(sha: str) -> Any:
         c = the_call(sha)
         rule = request.form.get("rule", "")
-        try:
+        with _flashed():
             if rule not in appealable(sha, c["result"]):
                 raise AuditError(f"{rule!r}: {W['not_appealable']}")
             reviews.add_appeal(conn(), sha, rule, me().name, text("comment"))
-        except AuditError as e:
-            flash(str(e), "error")
         return back(sha)
 
     @app.get("/appeals")
@@ -416,15 +407,13 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         a = reviews.appeal_by_id(conn(), aid)
         if a is None:
             abort(404)
-        try:
+        with _flashed():
             if reviews.open_calibration_of(conn(), a["sha256"]) is not None:
                 raise AuditError(W["in_calibration"])
             now = reviews.reviews_of_call(conn(), a["sha256"]).get(a["rule"])
             reviews.decide_appeal(conn(), aid, request.form.get("decision", ""), text("reason"),
                                   me().name, now["state"] if now else "unreviewed")
             rescore(a["sha256"])
-        except AuditError as e:
-            flash(str(e), "error")
         return redirect(request.form.get("back") == "call" and url_for("call", sha=a["sha256"])
                         or url_for("appeal_list"))
 
@@ -469,10 +458,8 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     @app.post("/calibration/<int:cal>/close")
     @need("calibrate")
     def calibration_close(cal: int) -> Any:
-        try:
+        with _flashed():
             reviews.close_calibration(conn(), cal, me().name)
-        except AuditError as e:
-            flash(str(e), "error")
         return redirect(url_for("calibration_page", cal=cal))
 
     @app.get("/rules")
@@ -488,6 +475,16 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
                                min_reviewed=st.review_min_reviewed)
 
     return app
+
+
+@contextmanager
+def _flashed(*also: type[Exception]) -> Iterator[None]:
+    """A user's mistake (AuditError, or `also`) shown on the page the view returns to,
+    not as an error page."""
+    try:
+        yield
+    except (AuditError, *also) as e:
+        flash(str(e), "error")
 
 
 def _local_path(nxt: str) -> str:

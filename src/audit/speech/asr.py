@@ -154,7 +154,8 @@ class Transcriber:
                 "run `make setup` again, or pass --model DIR"
             ) from None
         self.pipeline = BatchedInferencePipeline(self.model)
-        # Seconds per ASR stage, for the report's timing and the benchmark.
+        # Seconds per ASR stage, for the report's timing and the benchmark. "alone" (regions
+        # decoded again in their own windows) is a part of the others, not added to them.
         self.stage_s: dict[str, float] = {"encode": 0.0, "decode": 0.0, "align": 0.0, "alone": 0.0}
         self.model.encode = _timed(self.model.encode, self.stage_s, "encode")  # type: ignore[method-assign]
         self.model.add_word_timestamps = _timed(  # type: ignore[method-assign]
