@@ -253,6 +253,9 @@ def main() -> None:
 
     res["field"] = field_eval.run()  # small: run even with --quick
     print("field recordings done", flush=True)
+    import pii_eval
+
+    res["personal_data"] = pii_eval.run()  # transcript-level: seconds
     if not args.quick:
         import report_scale
 
@@ -315,6 +318,10 @@ def render(r: dict[str, Any]) -> str:
         import field_eval
 
         lines += field_eval.render(r["field"])
+    if r.get("personal_data"):
+        import pii_eval
+
+        lines += pii_eval.render(r["personal_data"])
     lines += ["Metric errors against the truth files (absolute; speech rate relative):", "",
               "| metric | calls | mean | max |", "|---|---|---|---|"]
     for k, v in r["metric_errors"].items():

@@ -1,7 +1,7 @@
 """The package reads like the data flow: no module imports a later stage.
 
-audio -> speech -> metrics -> rules -> (pipeline, results) -> render -> review -> batch -> cli, and the
-shared vocabulary (records, settings, strings, errors, outputs) imports no stage at all.
+audio -> speech -> metrics -> rules -> privacy -> (pipeline, results) -> render -> review -> batch
+-> cli, and the shared vocabulary (records, settings, strings, errors, outputs) imports no stage at all.
 Imports inside functions count too: a lazy import that runs back up is still a cycle.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "src" / "audit"
 ORDER = {"records": 0, "settings": 0, "strings": 0, "errors": 0, "outputs": 0, "__init__": 0,
-         "audio": 1, "speech": 2, "metrics": 3, "rules": 4, "pipeline": 5, "results": 5,
+         "audio": 1, "speech": 2, "metrics": 3, "rules": 4, "privacy": 4.5, "pipeline": 5, "results": 5,
          "render": 6, "review": 7, "batch": 8, "cli": 9}
 
 

@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the report")
     c.add_argument("--no-transcript", action="store_true", help="verdict and metrics only")
     c.add_argument("--html", metavar="OUT", help="also write the reviewer page (one HTML file)")
+    c.add_argument("--redact", action="store_true", help="mask personal data (phone, ID and card "
+                   "numbers, codes, e-mail, names) in the verdict, the JSON and the page's text and "
+                   "audio")
     c.add_argument("--beam-size", type=int, default=5)
     c.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
     c.add_argument("--no-separation", action="store_true", help="mono calls: roles from words "
@@ -70,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--model", metavar="DIR")
     b.add_argument("--rules", metavar="FILE")
     b.add_argument("--force", action="store_true", help="re-audit calls already stored")
+    b.add_argument("--redact", action=argparse.BooleanOptionalAction, default=None,
+                   help="store transcripts with personal data masked (default: what the database "
+                   "was made with; a new database masks; --no-redact makes one that does not)")
     b.add_argument("--retry-failed", action="store_true", help="retry files that failed before")
     b.add_argument("--max-hours", type=float, default=4.0, help="longer files are failures")
     b.add_argument("--max-missing", type=_seconds, metavar="SECONDS", help="a truncated recording "
@@ -100,6 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--lang", choices=("zh", "en"), default="zh",
                     help="language of the failed findings' messages and details (xlsx)")
     ex.add_argument("--rules", metavar="FILE", help="rule pack whose review settings flag rules")
+    ex.add_argument("--redact", action="store_true", help="mask personal data in what is written "
+                    "(a database of masked transcripts is masked anyway)")
 
     rs = sub.add_parser("rescore", help="re-run rules over stored calls (no audio, no model)")
     rs.add_argument("--db", required=True)
@@ -115,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--link-audio", action="store_true",
                     help="link the recording by relative path instead of embedding it")
     rp.add_argument("--lang", choices=("zh", "en"), default="zh")
+    rp.add_argument("--redact", action="store_true", help="mask personal data in the pages' text, "
+                    "and embed the audio with it masked (never a link to the recording)")
     rp.add_argument("--rules", metavar="FILE", help="dashboard: rule pack whose review settings "
                     "flag rules")
 
@@ -127,6 +137,8 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--secure-cookies", action="store_true",
                     help="session cookie over HTTPS only (behind a TLS proxy)")
     sv.add_argument("--threads", type=int, default=4, help="request threads")
+    sv.add_argument("--redact", action="store_true", help="mask personal data in the pages and "
+                    "their audio (a database of masked transcripts is masked anyway)")
     sv.add_argument("--trusted-proxy", metavar="ADDR", help="a reverse proxy's address whose "
                     "X-Forwarded-For names the client (log-in limits count clients)")
 
@@ -154,6 +166,11 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", help="seed of a new draw (default: callaudit-DATE)")
     sp.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
+    rd = sub.add_parser("redact", help="mask the personal data a database holds, in place, and "
+                        "store only masked transcripts from now on")
+    rd.add_argument("--db", required=True)
+    rd.add_argument("--rules", metavar="FILE", help="rule pack whose `entities:` say what to mask")
+
     r = sub.add_parser("rules", help="list or validate rule packs")
     rsub = r.add_subparsers(dest="rules_cmd", required=True)
     rl = rsub.add_parser("list", help="print the rules in force")
@@ -175,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args, err)
         if args.cmd == "batch":
             return _batch(args, err)
-        if args.cmd in ("summary", "export", "rescore"):
+        if args.cmd in ("summary", "export", "rescore", "redact"):
             return _db_command(args, err)
         if args.cmd == "report":
             return _report(args)
@@ -216,7 +233,7 @@ def _check(args: argparse.Namespace, err: Console) -> int:
                         lang=args.lang, asr=AsrOptions(beam_size=args.beam_size,
                                                        cpu_threads=args.threads),
                         separate=not args.no_separation, max_missing_s=args.max_missing,
-                        raw=args.raw)
+                        raw=args.raw, redact=args.redact)
     pack = load(opts.rules)  # a bad rule pack is one line before any audio is read
     t0 = time.perf_counter()
     # once: bad input is reported before the model loads
@@ -227,14 +244,15 @@ def _check(args: argparse.Namespace, err: Console) -> int:
     with err.status("transcribing ...") as status:
         def progress(stage: str, done: int, total: int) -> None:
             status.update(f"transcribing: window {done}/{total} ...")
-        result = auditor.audit_audio(audio, progress, decode_s).to_json()
+        result = auditor.result_json(auditor.audit_audio(audio, progress, decode_s))
     # files first: a closed stdout (`| head`) must never cost the JSON or the page
     if args.json and args.json != "-":
         atomic_write(args.json, json.dumps(result, ensure_ascii=False, indent=2))
     if args.html:
         from audit.render.html import render_call
 
-        render_call(result, args.html, audio=audio, lang=args.lang)
+        render_call(result, args.html, audio=audio, lang=args.lang,
+                    masked=pack.settings if args.redact else None)
     out = _Out(highlight=False, soft_wrap=True)
     try:
         if args.json == "-":
@@ -293,7 +311,8 @@ def _batch(args: argparse.Namespace, err: Console) -> int:
                         force=args.force, retry_failed=args.retry_failed,
                         max_duration_s=args.max_hours * 3600, beam_size=args.beam_size,
                         cluster=args.cluster, separate=not args.no_separation,
-                        lang=args.lang, max_missing_s=args.max_missing, raw=args.raw)
+                        lang=args.lang, max_missing_s=args.max_missing, raw=args.raw,
+                        redact=args.redact)
     columns = (TextColumn("[bold]audit[/bold]"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[audio]}"), TextColumn("{task.fields[speed]}"),
                TimeRemainingColumn())
@@ -347,8 +366,9 @@ def _some(items: list[str], n: int = 5) -> str:
 
 
 def _db_command(args: argparse.Namespace, err: Console) -> int:
+    from audit.privacy.mask import redact
     from audit.results.export import export
-    from audit.results.store import connect
+    from audit.results.store import connect, stored_redaction
     from audit.results.summary import summary, to_csv
 
     db = _existing_db(args.db)
@@ -358,12 +378,23 @@ def _db_command(args: argparse.Namespace, err: Console) -> int:
         n = rescore(db, args.rules, args.lang)
         print(f"re-scored {n} calls in {db}")
         return EXIT_PASS
+    if args.cmd == "redact":
+        from audit.results.redact import redact_stored
+
+        n, found = redact_stored(db, args.rules)
+        held = ", ".join(f"{k} {v}" for k, v in sorted(found.items())) or "none"
+        print(f"masked {n} calls in {db} (personal data found: {held}); it stores only masked "
+              "transcripts from now on")
+        return EXIT_PASS
     from audit.rules.pack import load
 
     settings = load(args.rules).settings  # a bad pack: one line before anything is read
     conn = connect(db, readonly=True)  # readers need no write access
     if args.cmd == "export":
-        n = export(conn, args.format, args.out, args.lang, settings)
+        pack = load(args.rules)
+        masked = args.redact or bool(stored_redaction(conn))
+        n = export(conn, args.format, args.out, args.lang, settings,
+                   (lambda d: redact(d, pack)) if masked else None)
         print(f"{n} calls written to {args.out}")
         return EXIT_PASS
     rows = summary(conn, args.by, args.day, settings)
@@ -385,23 +416,27 @@ def _db_command(args: argparse.Namespace, err: Console) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from audit.outputs import check_writable
+    from audit.privacy.mask import redact
     from audit.records import result_problem
     from audit.render.html import render_call, render_dashboard
-    from audit.results.store import connect, stored_call
+    from audit.results.store import connect, stored_call, stored_redaction
+    from audit.rules.pack import load
 
     check_writable(args.out)
-
+    pack = load(args.rules)
     if args.db:
         db = _existing_db(args.db)
+        conn = connect(db, readonly=True)
+        masked = args.redact or bool(stored_redaction(conn))
         if args.call:
-            result, meta = stored_call(connect(db, readonly=True), args.call)
+            result, meta = stored_call(conn, args.call)
             audio = args.audio or (meta["file"] if Path(meta["file"]).exists() else None)
-            render_call(result, args.out, audio=audio, link_audio=args.link_audio,
-                        lang=args.lang, meta=meta)
+            render_call(redact(result, pack) if masked else result, args.out, audio=audio,
+                        link_audio=args.link_audio, lang=args.lang, meta=meta,
+                        masked=pack.settings if masked else None)
         else:
-            from audit.rules.pack import load
-
-            render_dashboard(db, args.out, args.lang, settings=load(args.rules).settings)
+            render_dashboard(db, args.out, args.lang, settings=pack.settings,
+                             redact=pack if masked else None)
     elif args.result:
         try:
             result = json.loads(Path(args.result).read_text(encoding="utf-8"))
@@ -410,8 +445,10 @@ def _report(args: argparse.Namespace) -> int:
         problem = result_problem(result)
         if problem:
             raise AuditError(f"{args.result}: {problem}")
-        render_call(result, args.out, audio=args.audio, link_audio=args.link_audio,
-                    lang=args.lang)
+        masked = args.redact or bool((result.get("privacy") or {}).get("redacted"))
+        render_call(redact(result, pack) if masked else result, args.out, audio=args.audio,
+                    link_audio=args.link_audio, lang=args.lang,
+                    masked=pack.settings if masked else None)
     else:
         raise AuditError("report: give a result JSON, or --db (with --call for one call)")
     print(f"HTML: {args.out}")
@@ -451,7 +488,7 @@ def _review(args: argparse.Namespace) -> int:
         print(f"callaudit review workbench on http://{host}:{args.port}/ (Ctrl-C stops it)",
               flush=True)
         serve(args.db, args.host, args.port, args.rules, args.lang, args.secure_cookies,
-              args.threads, args.trusted_proxy)
+              args.threads, args.trusted_proxy, args.redact)
         return EXIT_PASS
     from audit.review import accounts
 

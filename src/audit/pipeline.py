@@ -6,6 +6,7 @@ package, and `Auditor.audit` is their composition:
     -> separate -> transcribe -> assign_roles                           (speech/)
     -> measure                                                          (metrics/)
     -> judge: metrics, findings, score                                  (rules/)
+    -> detect personal data (reported; masked by `result_json` with redact)  (privacy/)
 
 The Auditor loads the model and the rule pack once and audits many calls.
 """
@@ -24,6 +25,8 @@ from audit.audio.tones import detect_ringback
 from audit.audio.vad import VadOptions, call_regions
 from audit.errors import InputError
 from audit.metrics.acoustics import measure
+from audit.privacy.detect import detect
+from audit.privacy.mask import mask_utterances, privacy_report, redact
 from audit.records import CallResult, Region, Role, Utterance
 from audit.rules.judge import judge, judged_with, separation_unsure
 from audit.rules.pack import RulePack, load
@@ -51,6 +54,8 @@ class AuditOptions:
     max_missing_s: float | None = None
     # a headerless file's format, "ulaw:8000" (audio.decode.parse_raw); None: refused
     raw: str | None = None
+    # results leave the auditor (result_json) with personal data masked (privacy/mask.py)
+    redact: bool = False
 
 
 class Auditor:
@@ -64,6 +69,11 @@ class Auditor:
         self.versions = {"audit": __version__, "model": describe(self.model_dir),
                          "rules": self.pack.fingerprint()}
         self.judged_with = judged_with(self.pack)
+
+    def result_json(self, result: CallResult) -> dict[str, Any]:
+        """The result as audit.call/1 JSON, its personal data masked when `opts.redact`."""
+        d = result.to_json()
+        return redact(d, self.pack) if self.opts.redact else d
 
     def audit(self, path: str, progress: Progress | None = None, raw: str | None = None) -> CallResult:
         """Decode `path` and audit it; InputError for a recording that cannot be audited.
@@ -108,6 +118,9 @@ class Auditor:
                              r.level_dbfs) for r in heard.unheard]
         j = judge(self.pack, acoustics, sep.regions, utts, len(sep.channels) == 2, self.opts.lang,
                   separation_unsure(separation, self.pack.settings), unheard)
+        st = self.pack.settings  # after the rules: they judge the words as said (read-backs)
+        found = detect(utts, self.pack.entities, st.number_join_gap_s, st.redact_context_s)
+        mask_utterances(utts, found)  # each entity's masked form, for the report
         t4 = time.perf_counter()
         s = j.score
         silent = no_speech(sep.regions, utts)
@@ -125,6 +138,7 @@ class Auditor:
             acoustics=asdict(acoustics), separation=separation, judged_with=self.judged_with,
             warnings=[{**w.to_json(), "text": w.text(lang)} for w in audio.warnings],
             declared_s=audio.declared_s, layout=layout.to_json(lang), unheard=unheard,
+            privacy=privacy_report(found, redacted=False),
         )
         if silent is not None:  # no call to judge: no score, no findings, never a pass
             r.score, r.passed, r.fatal, r.sections, r.findings = None, False, False, {}, []

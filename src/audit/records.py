@@ -173,6 +173,9 @@ class CallResult:
     outcome_why: dict[str, Any] | None = None  # {key, args, text} (strings.DETAILS)
     # speech regions (VAD) in which no word was heard, even decoded alone: text "", role
     unheard: list[Utterance] = field(default_factory=list)
+    # personal data found in what was said (privacy/mask.py privacy_report): {redacted,
+    # counts by type, entities with types, times and masked forms}, never the values
+    privacy: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -206,6 +209,7 @@ class CallResult:
             # [start, end, role, channel] of speech in which no word was heard
             "unheard": [[round(u.start, 3), round(u.end, 3), u.role, u.channel]
                         for u in self.unheard],
+            "privacy": self.privacy,
         }
 
 

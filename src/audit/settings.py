@@ -78,6 +78,13 @@ class Settings:
         below this is flagged on the dashboard and in `audit summary --by rule`.
       review_min_reviewed: a rule's precision is judged only once this many of its failures
         were reviewed.
+      number_join_gap_s: seconds; a party's utterances this close are read as one text when
+        looking for personal data (a number read in parts, privacy/detect.py).
+      redact_context_s: seconds; the other party's words ending this shortly before a number
+        count as its context (验证码是多少？ before 四八二七一五).
+      redact_audio_pad_s: seconds a masked audio span reaches beyond the estimated times of
+        the masked words (privacy/audio.py).
+      redact_tone_hz: pitch (Hz) of the tone over masked audio; 0: silence.
     """
 
     pass_mark: float
@@ -119,6 +126,10 @@ class Settings:
     sample_min_logprob: float
     review_min_precision: float
     review_min_reviewed: int
+    number_join_gap_s: float
+    redact_context_s: float
+    redact_audio_pad_s: float
+    redact_tone_hz: float
 
     def scripts(self, which: str) -> list[str]:
         """The scripts a rule's `script:` names ("" -> none)."""
@@ -152,7 +163,7 @@ _BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "clipping_max_share": (0, 1), "separation_min_confidence": (0, 1),
     "review_min_precision": (0, 1), "sample_min_logprob": (None, 0), "confidence_min": (0, 1),
     "speech_rate_disagree_share": (0, 1),
-    "confidence_fatal_min": (0, 1),
+    "confidence_fatal_min": (0, 1), "redact_tone_hz": (0, 4000),
     "volume_min_dbfs": (None, 0), "volume_max_dbfs": (None, 0),
 }
 _OPEN_LOW = {"match_threshold", "forbid_threshold"}

@@ -28,6 +28,7 @@ SIDES: dict[str, dict[str, str]] = {
 LABELS: dict[str, dict[str, str]] = {
     "zh": {"score": "得分", "passed": "通过", "failed": "不通过", "fatal": "致命违规",
            "no_speech": "无语音", "not_audited": "未作为通话审核", "not_speech": "非语音",
+           "personal_data": "个人信息", "masked": "已遮蔽", "not_masked": "未遮蔽，--redact 遮蔽",
            "tone_ringback": "回铃音", "tone_busy": "忙音", "tone_dtmf": "按键音", "tone_music": "音乐",
            "tone_noise": "噪声",
            "failed_rules": "扣分项", "none": "无", "review": "待复核",
@@ -49,6 +50,8 @@ LABELS: dict[str, dict[str, str]] = {
            "precision": "复核精度 (已复核)"},
     "en": {"score": "Score", "passed": "PASS", "failed": "FAIL", "fatal": "FATAL",
            "no_speech": "NO SPEECH", "not_audited": "not audited as a call", "not_speech": "not speech",
+           "personal_data": "personal data", "masked": "masked",
+           "not_masked": "not masked: --redact masks it",
            "tone_ringback": "ringback", "tone_busy": "busy tone", "tone_dtmf": "DTMF", "tone_music": "music",
            "tone_noise": "noise",
            "failed_rules": "Failed rules", "none": "none", "review": "needs review",
@@ -331,6 +334,20 @@ def finding_message(f: dict[str, Any], result: dict[str, Any], lang: str) -> str
     """A stored finding's rule message in `lang`, as the result's own pack words it."""
     messages = (result.get("judged_with") or {}).get("messages") or {}
     return messages.get(f["rule"], {}).get(lang) or str(f.get("message", ""))
+
+
+def privacy_line(result: dict[str, Any], lang: str) -> str:
+    """What personal data the call's words held and whether the text is masked, one line
+    ('' when none): 个人信息：手机号 2、身份证号 1（已遮蔽）."""
+    p = result.get("privacy") or {}
+    counts = p.get("counts") or {}
+    if not counts:
+        return ""
+    names = p.get("labels") or {}
+    sep, (o, c) = ("、", "（）") if _lang(lang) == "zh" else (", ", "()")
+    held = sep.join(f"{(names.get(t) or {}).get(_lang(lang)) or t} {n}" for t, n in counts.items())
+    state = label("masked" if p.get("redacted") else "not_masked", lang)
+    return f"{label('personal_data', lang)}{'：' if _lang(lang) == 'zh' else ': '}{held}{o}{state}{c}"
 
 
 def mmss(t: float | None, tenths: bool = False) -> str:

@@ -42,6 +42,8 @@ class BatchOptions:
     lang: str = "zh"  # language of the stored messages and details (strings.py)
     max_missing_s: float | None = None  # truncated by more than this: stored as failed
     raw: str | None = None  # headerless files' format, "ulaw:8000" (a manifest row's `raw` wins)
+    # store masked transcripts; None: the database's own setting (a new database masks)
+    redact: bool | None = None
 
     def __post_init__(self) -> None:
         if self.raw:  # one line now, not one failed call per file

@@ -23,7 +23,7 @@ from typing import Any
 from audit.batch.jobs import BatchOptions, BatchStats, discover, pending
 from audit.batch.worker import serve
 from audit.errors import AuditError
-from audit.results.store import CallMeta, connect, write_failure, write_result
+from audit.results.store import CallMeta, connect, redaction, write_failure, write_result
 
 WORKER_MEMORY_GB = 0.8  # measured peak RSS of one worker with Whisper base int8: ~0.65 GB
 
@@ -52,6 +52,7 @@ def run(source: str, opts: BatchOptions,
     other workers are not touched; stats.worker_deaths counts the deaths (see _local_pool)."""
     found = discover(source, opts.pattern)
     conn = connect(opts.db)
+    opts.redact = redaction(conn, opts.redact)  # the database says, or is told once
     stats = BatchStats(unreadable=found.unreadable, unmatched=found.unmatched)
     refresh = _reviewed_refresher(conn, opts)
     todo = list(pending(found.jobs, conn, opts, stats))

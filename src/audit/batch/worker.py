@@ -37,7 +37,8 @@ def load_auditor(opts: BatchOptions, threads: int, pack: Any = None, name: str =
                                        asr=AsrOptions(beam_size=opts.beam_size, cpu_threads=threads,
                                                       full_windows=opts.full_windows),
                                        max_duration_s=opts.max_duration_s, separate=opts.separate,
-                                       lang=opts.lang, max_missing_s=opts.max_missing_s),
+                                       lang=opts.lang, max_missing_s=opts.max_missing_s,
+                                       redact=bool(opts.redact)),
                           pack=pack)
     except Exception as e:
         _SETUP_ERRORS[name] = first_line(e)
@@ -85,7 +86,7 @@ def audit_job(job: dict[str, Any]) -> dict[str, Any]:
         with _LOCK:
             auditor.opts.agent_channel = job.get("agent_channel", "auto")
             r = auditor.audit(job["file"], raw=job.get("raw"))
-        return {"job": job, "result": r.to_json(), "regions": [g.to_json() for g in r.regions],
+        return {"job": job, "result": auditor.result_json(r), "regions": [g.to_json() for g in r.regions],
                 "acoustics": r.acoustics, "worker": worker}
     except AuditError as e:
         return {"job": job, "error": str(e), "worker": worker}

@@ -13,7 +13,7 @@ import io
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -31,7 +31,18 @@ from audit.render.rows import (
 from audit.results import store
 from audit.results.summary import summary
 from audit.settings import Settings
-from audit.strings import LABELS, finding_message, label, mmss, stored_detail, stored_text
+from audit.strings import (
+    LABELS,
+    finding_message,
+    label,
+    mmss,
+    privacy_line,
+    stored_detail,
+    stored_text,
+)
+
+if TYPE_CHECKING:
+    from audit.rules.pack import RulePack
 
 AUDIO_BITRATE = 12000  # Opus: telephone speech stays clear; 5 min of stereo is ~450 KB
 
@@ -134,6 +145,7 @@ def call_view(result: dict[str, Any], lang: str = "zh",
         "roles_reason": stored_text(result.get("roles_reason", ""), result.get("roles_why"), lang),
         "layout": stored_detail(result.get("layout"), lang),
         "warnings": [stored_detail(w, lang) for w in result.get("warnings") or []],
+        "privacy": privacy_line(result, lang),
         "outcome_why": stored_detail(result.get("outcome_why"), lang),
         "level_series": [{"minute": k, "level": v} for k, v in enumerate(levels)],
         "level_band": (st.volume_min_dbfs, st.volume_max_dbfs),
@@ -218,16 +230,29 @@ def opus_bytes(audio: Audio | str) -> bytes:
 
 def render_call(result: dict[str, Any], out: str, audio: Audio | str | None = None,
                 link_audio: bool = False, lang: str = "zh",
-                meta: dict[str, Any] | None = None) -> str:
+                meta: dict[str, Any] | None = None, masked: Settings | None = None) -> str:
     """Write the call page. `audio`: the recording (decoded, or its path) to embed, or with
-    `link_audio` the path to link to."""
+    `link_audio` the path to link to. `masked`: the result is masked (privacy/mask.py), and
+    so is the audio, embedded with the spans of personal data replaced (settings
+    redact_audio_pad_s, redact_tone_hz), never linked."""
     view = call_view(result, lang, meta)
     src = None
-    if audio is not None:
+    if audio is not None and masked is not None:
+        src = encode_audio(masked_audio(audio, result, masked))
+    elif audio is not None:
         path = audio if isinstance(audio, str) else audio.path
         src = _relpath(path, out) if link_audio else encode_audio(audio)
     atomic_write(out, _env().get_template("call.html.j2").render(**view, audio_src=src))
     return out
+
+
+def masked_audio(audio: Audio | str, result: dict[str, Any], settings: Settings) -> Audio:
+    """The recording (decoded, or a path) with the spans of the personal data of `result`
+    (its `privacy` report) replaced (privacy/audio.py)."""
+    from audit.privacy.audio import mask_audio, spans_of
+
+    a = decode(audio) if isinstance(audio, str) else audio
+    return mask_audio(a, spans_of(result, settings.redact_audio_pad_s), settings.redact_tone_hz)
 
 
 def _relpath(target: str, out: str) -> str:
@@ -282,9 +307,10 @@ def page_name(call: dict[str, Any]) -> str:
 
 
 def render_dashboard(db: str, out: str, lang: str = "zh", link_audio: bool = True,
-                     settings: Settings | None = None) -> str:
+                     settings: Settings | None = None, redact: RulePack | None = None) -> str:
     """Write the dashboard of database `db` and the pages of its worst calls; `settings`:
-    the review thresholds that flag rules (the default pack's when None)."""
+    the review thresholds that flag rules (the default pack's when None). `redact`: mask
+    personal data with this pack's `entities:` in the pages, their audio embedded masked."""
     conn = store.connect(db, readonly=True)
     pages_dir = Path(out).with_suffix("")
     pages_name = pages_dir.name + "_calls"
@@ -295,6 +321,12 @@ def render_dashboard(db: str, out: str, lang: str = "zh", link_audio: bool = Tru
     for c in view["worst"]:
         result, meta = store.stored_call(conn, c["sha256"])  # this call, not another with its id
         audio = c["file"] if link_audio and Path(c["file"]).exists() else None
+        if redact is not None:
+            from audit.privacy.mask import redact as mask
+
+            render_call(mask(result, redact), str(target / page_name(c)), audio=audio, lang=lang,
+                        meta=meta, masked=redact.settings)
+            continue
         render_call(result, str(target / page_name(c)),
                     audio=audio, link_audio=True, lang=lang, meta=meta)
     atomic_write(out, _env().get_template("dashboard.html.j2").render(**view))

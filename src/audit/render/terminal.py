@@ -15,7 +15,7 @@ from rich.text import Text
 
 from audit.render.rows import detail, metric_rows, norms_of, section_name, talk_ratio
 from audit.rules.pack import RulePack
-from audit.strings import finding_message, label, mmss, role, stored_detail, stored_text
+from audit.strings import finding_message, label, mmss, privacy_line, role, stored_detail, stored_text
 
 
 def render(result: dict[str, Any], console: Console, lang: str = "zh",
@@ -45,6 +45,9 @@ def render(result: dict[str, Any], console: Console, lang: str = "zh",
             kinds.setdefault(name, []).append(f"{mmss(a)}–{mmss(b)}")
         text = "; ".join(f"{k} {', '.join(v[:3])}{' …' if len(v) > 3 else ''}" for k, v in kinds.items())
         console.print(Text(f"  ({label('not_speech', lang)}: {text})", style="dim"))
+    held = privacy_line(result, lang)
+    if held:
+        console.print(Text(f"  ({held})", style="dim"))
     for w in result.get("warnings") or []:  # before the verdict: it is a verdict on less
         console.print(Text(f"  ! {stored_detail(w, lang)}", style="bold yellow"))
     if result.get("outcome") == "no_speech":  # no call to judge: no score, never a pass

@@ -656,6 +656,54 @@ def write_failure(conn: sqlite3.Connection, meta: CallMeta, error: str) -> None:
         )
 
 
+def stored_redaction(conn: sqlite3.Connection) -> bool | None:
+    """Whether the database stores masked transcripts (meta `transcripts`); None when it was
+    never set (a new database, or one from before the setting: its text is as said)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'transcripts'").fetchone()
+    return None if row is None else row[0] == "masked"
+
+
+def redaction(conn: sqlite3.Connection, wanted: bool | None) -> bool:
+    """Whether a batch into this database masks personal data (privacy/mask.py) before it
+    stores a call. Set once, when the first calls are stored: masked unless `wanted` is False
+    (a database made before the setting holds text as said and stays so). AuditError when
+    `wanted` contradicts the setting: one database never mixes masked and unmasked calls."""
+    stored = stored_redaction(conn)
+    if stored is None:
+        has_calls = conn.execute("SELECT 1 FROM calls LIMIT 1").fetchone() is not None
+        stored = not has_calls and wanted is not False
+        with transaction(conn):
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('transcripts', ?)",
+                         ("masked" if stored else "plain",))
+    if wanted is not None and wanted != stored:
+        path = _file_of(conn)
+        raise AuditError(
+            f"{path}: stores {'masked' if stored else 'unmasked'} transcripts, and a database "
+            f"never mixes the two: " + ("drop --no-redact, or use another database" if stored else
+                                        f"drop --redact, or mask what it holds first "
+                                        f"(audit redact --db {path})"))
+    return stored
+
+
+def rewrite_text(conn: sqlite3.Connection, call: int, result: dict[str, Any]) -> None:
+    """Replace what a call's rows say (result, findings, utterances) by `result`, the same
+    call masked: for `audit redact`, in one transaction."""
+    with transaction(conn):
+        conn.execute("UPDATE calls SET result_json = ? WHERE id = ?",
+                     (json.dumps(result, ensure_ascii=False), call))
+        conn.execute("DELETE FROM findings WHERE call = ?", (call,))
+        conn.execute("DELETE FROM metrics WHERE call = ?", (call,))
+        _insert_verdict(conn, call, result)
+        conn.executemany("UPDATE utterances SET text = ? WHERE call = ? AND idx = ?",
+                         [(u["text"], call, i) for i, u in enumerate(result["utterances"])])
+
+
+def set_redaction(conn: sqlite3.Connection, masked: bool) -> None:
+    with transaction(conn):
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('transcripts', ?)",
+                     ("masked" if masked else "plain",))
+
+
 def update_scores(conn: sqlite3.Connection, call: int, result: dict[str, Any]) -> None:
     """Replace a call's verdict after re-scoring; its utterances and regions stay."""
     with transaction(conn):
@@ -766,11 +814,12 @@ def call_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def result_rows(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
-    """Every stored call in the order stored, one at a time: call_id, agent_id, day, file,
+    """Every stored call in the order stored, one at a time: id, call_id, agent_id, day, file,
     status, error, sha256 and result (its audit.call/1 dict; None for a file that failed)."""
-    for r in conn.execute("SELECT call_id, agent_id, day, file, status, error, sha256, result_json "
-                          "FROM calls ORDER BY id"):
-        d = {k: r[k] for k in ("call_id", "agent_id", "day", "file", "status", "error", "sha256")}
+    for r in conn.execute("SELECT id, call_id, agent_id, day, file, status, error, sha256, "
+                          "result_json FROM calls ORDER BY id"):
+        d = {k: r[k] for k in ("id", "call_id", "agent_id", "day", "file", "status", "error",
+                               "sha256")}
         d["result"] = json.loads(r["result_json"]) if r["result_json"] else None
         yield d
 

@@ -39,7 +39,10 @@ from flask_login import LoginManager, UserMixin, current_user, login_required, l
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from jinja2 import ChoiceLoader, PackageLoader
 
+from audit.audio.decode import decode
 from audit.errors import AuditError
+from audit.privacy.audio import mask_audio, spans_of
+from audit.privacy.mask import redact as mask
 from audit.render.html import call_view, opus_bytes, template_filters
 from audit.results import reviews, store
 from audit.results.reviews import User
@@ -95,12 +98,15 @@ def session_key(db: str) -> str:
 
 
 def create_app(db: str, rules: str | None = None, lang: str = "zh",
-               secure_cookies: bool = False) -> Flask:
+               secure_cookies: bool = False, redact: bool = False) -> Flask:
     """The workbench over results database `db` (created or upgraded here), judging reviewed
     scores with rule pack `rules` (None: the default). `secure_cookies`: send the session
-    cookie over HTTPS only (behind a TLS proxy)."""
+    cookie over HTTPS only (behind a TLS proxy). `redact`: pages and their audio show
+    personal data masked (always so for a database of masked transcripts)."""
     pack = load(rules)
-    store.connect(db).close()  # created or upgraded now, not by the first request
+    c0 = store.connect(db)  # created or upgraded now, not by the first request
+    masked = redact or bool(store.stored_redaction(c0))
+    c0.close()
     secret = session_key(db)
     app = _Flask(__name__, template_folder=None)
     app.jinja_loader = ChoiceLoader([PackageLoader("audit.review", "templates"),
@@ -194,6 +200,8 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         u = me()
         if not accounts.can(u, "see_all_calls") and (u.agent_id is None or call["agent_id"] != u.agent_id):
             abort(404)
+        if masked:
+            call["result"] = mask(call["result"], pack)
         return call
 
     def text(field: str, required: bool = True) -> str:
@@ -321,7 +329,9 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         c = the_call(sha)
         try:
             path = Path(c["file"])
-            data = _opus(str(path), path.stat().st_mtime_ns)
+            s = pack.settings
+            spans = tuple(spans_of(c["result"], s.redact_audio_pad_s)) if masked else None
+            data = _opus(str(path), path.stat().st_mtime_ns, spans, s.redact_tone_hz)
         except (AuditError, OSError):
             abort(404)
         resp = Response(data, mimetype="audio/ogg")
@@ -519,21 +529,24 @@ def _time(value: str, duration_s: float) -> float | None:
 
 
 @lru_cache(maxsize=16)
-def _opus(path: str, mtime_ns: int) -> bytes:
+def _opus(path: str, mtime_ns: int, spans: tuple[tuple[float, float], ...] | None = None,
+          tone_hz: float = 0.0) -> bytes:
     """A recording as Ogg Opus for the page, encoded once per file version (a player asks
-    for byte ranges of it again and again)."""
-    return opus_bytes(path)
+    for byte ranges of it again and again); `spans` (seconds) masked when given."""
+    if spans is None:
+        return opus_bytes(path)
+    return opus_bytes(mask_audio(decode(path), list(spans), tone_hz))
 
 
 def serve(db: str, host: str = "127.0.0.1", port: int = 8080, rules: str | None = None,
           lang: str = "zh", secure_cookies: bool = False, threads: int = 4,
-          trusted_proxy: str | None = None) -> None:
+          trusted_proxy: str | None = None, redact: bool = False) -> None:
     """Run the workbench with waitress until interrupted. `trusted_proxy`: the address of a
     reverse proxy whose X-Forwarded-For names the client (the log-in limit counts clients,
     not the proxy)."""
     from waitress import serve as waitress_serve
 
-    app = create_app(db, rules, lang, secure_cookies)
+    app = create_app(db, rules, lang, secure_cookies, redact)
     proxy: dict[str, Any] = {}
     if trusted_proxy:
         proxy = {"trusted_proxy": trusted_proxy, "trusted_proxy_count": 1,

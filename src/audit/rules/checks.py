@@ -19,10 +19,9 @@ from audit.rules.pack import Rule
 from audit.rules.validate import compile_pattern
 from audit.settings import Settings
 from audit.speech.match import Hit, Stream, find, find_any, find_script
+from audit.speech.numbers import digit_runs, party_texts, without_quantity
 from audit.speech.text import spoken_units
 from audit.strings import Detail
-
-_CN_DIGITS = dict(zip("零〇一幺二两三四五六七八九", "0011223456789", strict=True))
 
 
 @dataclass
@@ -273,24 +272,32 @@ def check_reply(rule: Rule, ctx: Context) -> Outcome:
     return outcome(True, [], "reply_all", total=len(triggers))
 
 
-def _digit_runs(text: str, min_len: int) -> list[str]:
-    """Digit strings (order, phone, card numbers); not years, amounts or counts (2023年,
-    1500块), which nobody reads back."""
-    s = "".join(_CN_DIGITS.get(ch, ch) for ch in text)
-    s = re.sub(r"(?<=\d)[\s,，、-](?=\d)", "", s)
-    return [r for r in re.findall(r"\d+(?!\d|\.\d|[年元块万千百岁次个天月日多分秒%])", s)
-            if len(r) >= min_len]
+def numbers_said(utts: list[Utterance], min_len: int, gap_s: float,
+                 ) -> list[tuple[Utterance, str, float]]:
+    """Digit strings (order, phone, card numbers) of `min_len`+ digits, as (the utterance it
+    starts in, the digits, when its last digit's utterance ends): read across one party's
+    utterances `gap_s` apart (幺三八， / 一二三四， / 五六七八 is one number, speech/numbers.py);
+    not years, amounts or counts."""
+    out = []
+    for text in party_texts(utts, gap_s):
+        for whole in digit_runs(text.text, min_len):
+            run = without_quantity(text.text, whole)
+            if run is None or len(run.digits) < min_len:
+                continue
+            owners = [o for o in text.owner[run.start:run.end] if o is not None]
+            out.append((utts[owners[0][0]], run.digits, utts[owners[-1][0]].end))
+    return out
 
 
 def check_readback(rule: Rule, ctx: Context) -> Outcome:
-    given = [(u, r) for u in ctx.by("customer") for r in _digit_runs(u.text, rule.min_digits)]
+    gap = ctx.settings.number_join_gap_s
+    given = numbers_said(ctx.by("customer"), rule.min_digits, gap)
     if not given:
         return not_applicable("no_number", digits=rule.min_digits)
+    agent = numbers_said(ctx.by("agent"), rule.min_digits, gap)
     missed = []
-    for u, run in given:
-        later = [a for a in ctx.by("agent")
-                 if u.start <= a.start <= u.end + rule.where.get("within_s", 30)]
-        said = [r for a in later for r in _digit_runs(a.text, rule.min_digits)]
+    for u, run, end in given:
+        said = [r for a, r, _ in agent if u.start <= a.start <= end + rule.where.get("within_s", 30)]
         if not any(fuzz.ratio(run, r) >= 80 for r in said):
             missed.append(_ev(u, run))
     if missed:

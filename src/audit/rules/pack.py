@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from audit.errors import RulePackError
+from audit.rules.entities import EntityKind, build_kinds, kind_problems
 from audit.rules.validate import RULE_KEYS, override_problems, validate
 from audit.settings import Settings
 from audit.settings import problems as settings_problems
@@ -77,6 +78,8 @@ class RulePack:
     settings: Settings
     rules: list[Rule]
     sources: list[str]
+    # the kinds of personal data to find and mask (`entities:`, rules/entities.py)
+    entities: list[EntityKind] = field(default_factory=list)
 
     def rule(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
@@ -208,6 +211,17 @@ def merge(base: dict[str, Any], over: dict[str, Any], path: str) -> dict[str, An
     for key in ("settings", "sections"):
         if isinstance(over.get(key), dict):
             out[key].update(over[key])
+    kinds = over.get("entities")
+    if isinstance(kinds, list):  # by id, as rules: fields replace fields, a new id is added
+        known = {k["id"]: k for k in out.get("entities") or [] if isinstance(k, dict)}
+        for k in kinds:
+            if isinstance(k, dict) and isinstance(k.get("id"), str) and k["id"] in known:
+                known[k["id"]].update({x: y for x, y in k.items() if x != "__line__"},
+                                      __override_line__=k.get("__line__", 0))
+            elif isinstance(k, dict):
+                out.setdefault("entities", []).append({**k, "__override_line__": k.get("__line__", 0)})
+    elif kinds is not None:
+        errors.append(f"line {over.get('__line__', '?')}: `entities:` must be a list")
     by_id = {r["id"]: r for r in out["rules"]}
     rules = over.get("rules") if isinstance(over.get("rules"), list) else []
     for r in rules:
@@ -241,7 +255,7 @@ def merge(base: dict[str, Any], over: dict[str, Any], path: str) -> dict[str, An
 
 
 def build(data: dict[str, Any], path: str, sources: list[str]) -> RulePack:
-    errors = validate(data)
+    errors = validate(data) + kind_problems(data.get("entities"))
     if not errors:  # an override's settings were checked, with its lines, by merge()
         raw = data["settings"]
         errors = settings_problems({k: v for k, v in raw.items() if k != "__line__"},
@@ -264,6 +278,7 @@ def build(data: dict[str, Any], path: str, sources: list[str]) -> RulePack:
         rules.append(Rule(**fields, line=r["__override_line__"] if over else r.get("__line__", 0),
                           origin=path if over else "default.yaml"))
     return RulePack(name=str(data.get("name", "default")), version=str(data.get("version", "0")),
-                    sections=sections, settings=settings, rules=rules, sources=sources)
+                    sections=sections, settings=settings, rules=rules, sources=sources,
+                    entities=build_kinds(data.get("entities") or []))
 
 

@@ -24,7 +24,7 @@ METRICS = ("answer_delay", "speech_rate", "dead_air", "hold_reminder", "hold_bef
 EVENTS = ("hold_end", "long_hold_end")
 WHERE_KEYS = ("first_s", "last_s", "within_s", "after_last_request")
 WHEN_KEYS = ("agent_spoke", "customer_spoke")
-TOP_KEYS = ("name", "version", "sections", "settings", "rules")
+TOP_KEYS = ("name", "version", "sections", "settings", "rules", "entities")
 RULE_KEYS = {"id", "section", "severity", "deduction", "check", "message", "source", "who",
              "phrases", "patterns", "categories", "unless", "where", "when", "trigger", "metric",
              "threshold", "enabled", "min_digits", "max_count", "examples", "extra_phrases",
@@ -85,7 +85,7 @@ def _brackets_pair(phrase: str) -> bool:
     return depth == 0
 
 
-def _pattern_problem(p: str) -> str | None:
+def pattern_problem(p: str) -> str | None:
     try:
         compile_pattern(p)
         return None
@@ -258,7 +258,7 @@ def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
         out.append("`script` must be opening or closing (settings.opening_scripts, closing_scripts)")
     pats = r.get("patterns")
     out += [x for p in (pats if isinstance(pats, list) else []) if isinstance(p, str)
-            for x in [_pattern_problem(p)] if x]
+            for x in [pattern_problem(p)] if x]
     cats = r.get("categories", {})
     if not isinstance(cats, dict) or not all(
             _strings(v) for k, v in cats.items() if k != "__line__"):
