@@ -86,7 +86,7 @@ def _scrubber(utts: list[Utterance], masked: list[str], entities: list[Entity]):
         for k in ordered:
             if k in text:
                 text = text.replace(k, pairs[k])
-        for run in digit_runs(text, 4):  # a fragment of a number quoted on its own
+        for run in digit_runs(text, 4, masked=False):  # a fragment of a number quoted alone
             if len(run.digits) <= KEPT_MAX and _beside_mask(text, run.start, run.end):
                 continue  # the part a mask keeps (138****5678)
             if any(run.digits in v or v in run.digits for v in values):

@@ -15,12 +15,16 @@ from audit.records import Utterance
 
 DIGITS = {**{c: c for c in "0123456789"}, "零": "0", "〇": "0", "○": "0", "一": "1", "幺": "1",
           "二": "2", "两": "2", "三": "3", "四": "4", "五": "5", "六": "6", "七": "7", "八": "8",
-          "九": "9"}
+          "九": "9",
+          # a digit masked as personal data (privacy/mask.py): a stored masked transcript still
+          # holds a number of that length, so `rescore` judges its read-back as the audit did
+          "*": "*"}
 # What may stand between the digits of one number: spaces, dashes, commas, a full stop
 # (Whisper punctuates the groups of a number read with pauses), a joined pause, a filler.
 _SEPARATORS = " \t-－—,，、.。;；:：…嗯呃额"
 _TAIL = ("艾克斯", "叉", "X", "x")  # the check character X of a resident ID, as said
-_RUN = re.compile(rf"[0-9](?:[{re.escape(_SEPARATORS)}]{{0,6}}[0-9])*")
+_RUN = re.compile(rf"[0-9*](?:[{re.escape(_SEPARATORS)}]{{0,6}}[0-9*])*")
+_RUN_UNMASKED = re.compile(rf"[0-9](?:[{re.escape(_SEPARATORS)}]{{0,6}}[0-9])*")
 
 
 @dataclass
@@ -58,14 +62,15 @@ class Run:
     groups: list[tuple[int, int, str]]  # the parts between separators: (start, end, digits)
 
 
-def digit_runs(text: str, min_digits: int = 1) -> list[Run]:
-    """Every run of `min_digits`+ digits in `text`, spoken forms read as digits."""
+def digit_runs(text: str, min_digits: int = 1, masked: bool = True) -> list[Run]:
+    """Every run of `min_digits`+ digits in `text`, spoken forms read as digits; a masked
+    digit (*) is one of them unless `masked` is False."""
     mapped = "".join(DIGITS.get(c, c) for c in text)
     out = []
-    for m in _RUN.finditer(mapped):
+    for m in (_RUN if masked else _RUN_UNMASKED).finditer(mapped):
         a, b = m.span()
         tail = next((t for t in _TAIL if text.startswith(t, b)), "")
-        groups = [(g.start() + a, g.end() + a, g.group()) for g in re.finditer(r"[0-9]+", m.group())]
+        groups = [(g.start() + a, g.end() + a, g.group()) for g in re.finditer(r"[0-9*]+", m.group())]
         if tail:
             groups[-1] = (groups[-1][0], b + len(tail), groups[-1][2] + "X")
             b += len(tail)
