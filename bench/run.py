@@ -96,7 +96,8 @@ def audit_run(folder: Path, items: list[dict[str, Any]], model_dir: Path,
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.sqlite"
         t0 = time.perf_counter()
-        stats = run(str(folder), BatchOptions(db=str(db), model_dir=str(model_dir), **options))
+        stats = run(str(folder), BatchOptions(db=str(db), model_dir=str(model_dir), redact=False,
+                                              **options))  # transcripts as heard: for the CER
         seconds = time.perf_counter() - t0
         import sqlite3
 

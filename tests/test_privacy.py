@@ -94,7 +94,7 @@ def test_heldout_set_is_found_and_masked(pack: RulePack) -> None:
     t = s.total
     assert t.expected >= 40
     assert t.precision >= 0.9 and t.recall >= 0.9, s.errors
-    assert t.leaked <= 1, s.errors
+    assert t.leaked <= 2, s.errors  # one spot, two entities: 我姓王，三横一竖那个王
 
 
 # --- 2. each kind's own examples --------------------------------------------------------------
@@ -124,7 +124,8 @@ def test_every_default_kind_has_examples(pack: RulePack) -> None:
     ("幺三八，一二三四，五六七八", "幺三八，****，五六七八"),
     ("身份证号是11010519491231002X。", "身份证号是******************。"),
     ("卡号是6222 0212 3456 7893。", "卡号是**** **** **** 7893。"),
-    ("我叫王晓明。", "我叫***。"),
+    ("我叫王晓明。", "我叫＊＊＊。"),  # letters and Han: ＊, not a digit to the read-back
+    ("密码是Wx2023ab。", "密码是＊＊****＊＊。"),
 ])
 def test_mask_keeps_length_and_shape(text: str, want: str, pack: RulePack) -> None:
     out = masked_text([text], pack)[0]
@@ -713,3 +714,220 @@ def test_workbench_shows_masked_text_and_plays_audio(how: str, plain_db: str) ->
 def test_workbench_without_redact_of_a_plain_database_shows_the_number(plain_db: str) -> None:
     page = logged_in(plain_db).get(f"/calls/{SHA}")
     assert page.status_code == 200 and leaks(page.text)
+
+
+# --- review findings --------------------------------------------------------------------------
+def call_of(*lines: tuple[str, str, float, float]) -> dict[str, Any]:
+    """A result holding only utterances: (role, text, start, end) each."""
+    return {"schema": "audit.call/1", "file": "/rec/x.wav", "findings": [], "versions": {},
+            "utterances": [{"role": r, "start": a, "end": b, "text": t, "channel": int(r != "agent")}
+                           for r, t, a, b in lines]}
+
+
+def test_redact_masks_utterances_quoted_in_metrics(pack: RulePack) -> None:
+    result = hand_result()
+    quote, back = result["utterances"][1]["text"], result["utterances"][2]["text"]
+    result["metrics"] = {
+        "response_latency": [{"start": 7.5, "end": 8.0, "duration_s": 0.5, "text": back}],
+        "interruptions": [{"start": 3.5, "end": 4.0, "duration_s": 0.5, "text": quote}],
+        "holds": [{"start": 4.0, "end": 7.0, "duration_s": 3.0, "kind": "hold", "text": quote}],
+        "dead_air": [{"start": 4.0, "end": 7.0, "duration_s": 3.0, "kind": "dead_air", "text": back}],
+        "agent_level_dbfs": -20.0,
+    }
+    assert len(leaks(json.dumps(result["metrics"], ensure_ascii=False))) == len(NUMBER) - WINDOW + 1
+    out = redact(result, pack)
+    dump = json.dumps(out, ensure_ascii=False)
+    assert leaks(dump) == [], dump
+    m = out["metrics"]
+    assert m["interruptions"][0]["text"] == m["holds"][0]["text"] == f"我的手机号是{MASKED}。"
+    back_masked = "好的，一三九 **** 四八零六，对吗？"
+    assert m["response_latency"][0]["text"] == m["dead_air"][0]["text"] == back_masked
+    assert m["agent_level_dbfs"] == -20.0
+
+
+@pytest.mark.parametrize(("caller", "agent", "type_", "want_caller", "want_agent"), [
+    ("验证码是四八二七一五。", "四八二七一五，对吧？", "code", "验证码是******。", "******，对吧？"),
+    ("我叫王晓明。", "王晓明先生您好。", "name", "我叫＊＊＊。", "＊＊＊先生您好。"),
+    ("密码是Wx2023ab。", "Wx2023ab是吧？", "code", "密码是＊＊****＊＊。", "＊＊****＊＊是吧？"),
+], ids=["code", "name", "password"])
+def test_a_value_said_again_by_the_agent_is_masked(caller: str, agent: str, type_: str, want_caller: str,
+                                                   want_agent: str, pack: RulePack) -> None:
+    late = pack.settings.redact_context_s + 20  # the caller's context word is long past
+    result = call_of(("customer", caller, 0.0, 4.0), ("agent", agent, late, late + 3.0))
+    out = redact(result, pack)
+    assert [u["text"] for u in out["utterances"]] == [want_caller, want_agent]
+    p = out["privacy"]
+    assert p["counts"] == {type_: 2}
+    assert sorted(e["role"] for e in p["entities"]) == ["agent", "customer"]
+    (mine,) = [e for e in p["entities"] if e["role"] == "agent"]
+    assert all(x["utt"] == 1 and late <= x["start"] < x["end"] <= late + 3.0 for x in mine["pieces"])
+    spans = spans_of(out, 0.0)
+    assert any(late <= a < b <= late + 3.0 for a, b in spans), spans  # the agent's words get a tone
+    assert any(b <= 4.0 for a, b in spans), spans
+
+
+def test_audit_redact_leaves_no_copy_in_the_database_file(tmp_path: Path, pack: RulePack,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "plain.sqlite"
+    conn = connect(db)
+    conn.execute("PRAGMA secure_delete = 0")  # deleted rows keep their text in free pages
+    add_pii_call(conn, "/rec/pii1.wav", pack)
+    assert redaction(conn, None) is False
+    # a second call with the number, then replaced by a failure: its text is in free pages only
+    d = pii_call("/rec/pii2.wav", pack)
+    other = CallMeta(file="/rec/pii2.wav", sha256="b" * 64, call_id="pii2", agent_id="A1",
+                     day="2026-11-30")
+    store.write_result(conn, other, d["result"], d["regions"], d["acoustics"])
+    store.write_failure(conn, other, "re-run")
+    conn.close()
+    chinese = "一三九，五七二一，四八零六"
+
+    def file_bytes() -> bytes:
+        return b"".join(Path(f"{db}{s}").read_bytes() for s in ("", "-wal") if Path(f"{db}{s}").exists())
+
+    before = file_bytes()
+    assert NUMBER.encode() in before and chinese.encode() in before
+    assert main(["redact", "--db", str(db)]) == 0
+    assert "masked 1 calls" in capsys.readouterr().out
+    after = file_bytes()
+    assert NUMBER.encode() not in after
+    assert chinese.encode() not in after and "五七二一".encode() not in after
+    assert [w for w in {NUMBER[i:i + WINDOW] for i in range(len(NUMBER) - WINDOW + 1)}
+            if w.encode() in after] == []
+    assert MASKED.encode() in after  # the masked text is there
+
+
+def test_two_numbers_said_in_a_row_are_each_read_back(pack: RulePack) -> None:
+    from audit.rules.selftest import run, verdict
+
+    given = ["C 5-8: 订单号是2024001。", "C 9-12: 13812345678。"]
+    f = run(pack, "verify_numbers", [*given, "A: 订单号2024001，手机13812345678，对吗？"])
+    assert verdict(f) == "pass", (f.detail, f.evidence)
+    for back in ("A: 订单号2024001，对吗？", "A: 手机13812345678，对吗？"):
+        f = run(pack, "verify_numbers", [*given, back])
+        assert verdict(f) == "fail", (back, f.detail)
+
+
+def test_masked_text_is_not_read_as_a_longer_number(pack: RulePack) -> None:
+    from audit.rules.checks import numbers_said
+    from audit.rules.selftest import run, verdict
+    from audit.speech.text import spoken_units
+
+    gap = pack.settings.number_join_gap_s
+    assert [n.digits for n in numbers_said([said("密码是＊＊****＊＊")], 4, gap)] == ["****"]
+    (password,) = masked_text(["密码是Wx2023ab。"], pack)
+    assert all(len(n.digits) <= 4 for n in numbers_said([said(password)], 4, gap)), password
+    (email,) = masked_text(["我的邮箱是zhangsan@qq.com。"], pack)
+    assert "zhangsan" not in email and numbers_said([said(email)], 4, gap) == [], email
+    (name,) = masked_text(["我叫王晓明。"], pack)
+    assert name == "我叫＊＊＊。" and "*" not in name
+    assert numbers_said([said(name)], 1, gap) == []
+    # a stored masked call is re-scored as the audit judged it: no number to read back
+    f = run(pack, "verify_numbers", [f"C: {email}", "A: 好的，收到。"])
+    assert verdict(f) == "n/a", (f.detail, f.evidence)
+    assert spoken_units("＊＊****＊＊") == 8 and spoken_units("我叫＊＊＊。") == 5
+    assert spoken_units(password) == spoken_units("密码是＊＊****＊＊。") == 11
+
+
+def test_a_surname_does_not_mask_the_same_character_elsewhere(pack: RulePack) -> None:
+    result = call_of(("customer", "我姓高。", 0.0, 2.0), ("agent", "好的，高先生。", 2.5, 4.0))
+    message = "音量不适度（过低、过高或削波）"
+    result["findings"] = [{"rule": "volume", "section": "voice", "severity": "minor", "applicable": True,
+                           "passed": False, "deduction": 2.0, "message": message,
+                           "detail": "音量偏高", "evidence": []}]
+    out = redact(result, pack)
+    assert out["utterances"][0]["text"] == "我姓＊。"  # the surname was found and masked
+    assert out["privacy"]["counts"].get("name", 0) >= 1
+    f = out["findings"][0]
+    assert (f["message"], f["detail"]) == (message, "音量偏高")
+
+
+def test_a_short_run_in_another_text_is_not_masked_for_a_number_holding_it(pack: RulePack) -> None:
+    result = call_of(("agent", "您好，工号1234，很高兴为您服务。", 0.0, 3.0),
+                     ("customer", "我的手机号是13812341234。", 3.5, 7.0))
+    result["findings"] = [{"rule": "intro", "section": "opening", "severity": "minor", "applicable": True,
+                           "passed": True, "deduction": 0.0, "message": "开场未自报单位和工号",
+                           "detail": "说了“工号1234”",
+                           "evidence": [{"start": 0.0, "end": 3.0, "role": "agent", "text": "工号1234"}]}]
+    out = redact(result, pack)
+    assert out["utterances"][0]["text"] == "您好，工号1234，很高兴为您服务。"
+    assert out["utterances"][1]["text"] == "我的手机号是138****1234。"
+    f = out["findings"][0]
+    assert f["detail"] == "说了“工号1234”" and f["evidence"][0]["text"] == "工号1234"
+
+
+def test_as_label_keeps_other_quoted_entities_in_place(tmp_path: Path) -> None:
+    over = load(write_pack(tmp_path, "entities:\n  - id: mobile\n    mask: {as: label}\n"))
+    text = "手机13812345678，我的验证码是482715"
+    result = call_of(("customer", text, 0.0, 5.0))
+    result["findings"] = [{"rule": "ask_secret", "section": "conduct", "severity": "major",
+                           "applicable": True, "passed": True, "deduction": 0.0, "message": "",
+                           "detail": "",
+                           "evidence": [{"start": 0.0, "end": 5.0, "role": "customer",
+                                         "text": "验证码是482715"}]}]
+    out = redact(result, over)
+    assert out["utterances"][0]["text"] == "手机[手机号]，我的验证码是******"
+    assert out["findings"][0]["evidence"][0]["text"] == "验证码是******"
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("座机010-62345678分机1234", [("landline", "01062345678")]),
+    ("手机13812345678号", [("mobile", "13812345678")]),
+    ("我的号码是13812345678OK", [("mobile", "13812345678")]),
+    ("ID11010519491231002X", [("id_card", "11010519491231002X")]),
+    ("身份证11010519491231002X6222021234567894",
+     [("id_card", "11010519491231002X"), ("bank_card", "6222021234567894")]),
+    ("1234567890" * 7, [("number", "1234567890" * 7)]),
+], ids=["landline-extension", "mobile-hao", "mobile-ok", "id-letters", "id-then-card", "70-digits"])
+def test_numbers_beside_letters_or_short_units_are_found(text: str, want: list[tuple[str, str]],
+                                                         pack: RulePack) -> None:
+    got = [(e.type, e.value) for e in found([said(text)], pack)]
+    assert got == want
+    (out,) = masked_text([text], pack)
+    for _, value in want:
+        digits = value.rstrip("X")
+        assert not [digits[i:i + WINDOW] for i in range(len(digits) - WINDOW + 1)
+                    if digits[i:i + WINDOW] in out], out
+
+
+def test_rules_test_fails_for_a_wrong_entity_example(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_pack(tmp_path, MEMBER + "    examples:\n      find: [我的工号是一二三四五。]\n")
+    assert main(["rules", "test", path]) == 1
+    out = capsys.readouterr()
+    assert "member_no" in out.out + out.err
+    good = write_pack(tmp_path, MEMBER + f"    examples:\n      find: [{MEMBER_SAID}]\n", "good.yaml")
+    assert main(["rules", "test", good]) == 0
+
+
+def test_pack_fingerprint_follows_the_entity_kinds(tmp_path: Path) -> None:
+    base = load().fingerprint()
+    added = load(write_pack(tmp_path, MEMBER, "added.yaml")).fingerprint()
+    changed = load(write_pack(tmp_path, "entities:\n  - id: mobile\n    mask: {as: label}\n",
+                              "changed.yaml")).fingerprint()
+    wider = load(write_pack(tmp_path, MEMBER.replace("[10, 10]", "[10, 12]"), "wider.yaml")).fingerprint()
+    assert len({base, added, changed, wider}) == 4, (base, added, changed, wider)
+    assert load(write_pack(tmp_path, MEMBER, "again.yaml")).fingerprint() == added
+
+
+def test_a_batch_stores_masked_once_the_database_is_set_to_mask(tmp_path: Path, pack: RulePack) -> None:
+    from audit.batch.jobs import BatchOptions, BatchStats
+    from audit.batch.pool import _as_stored, _store
+
+    db = str(tmp_path / "batch.sqlite")
+    conn = connect(db)
+    assert redaction(conn, False) is False  # the batch began on a plain database
+    as_stored = _as_stored(conn, BatchOptions(db=db))
+    d = pii_call("/rec/pii1.wav", pack)
+    plain = d["result"]
+    assert as_stored(plain) is plain  # plain database: stored as it is
+    store.set_redaction(conn, True)  # `audit redact` ran meanwhile
+    masked = as_stored(copy.deepcopy(plain))
+    assert masked["privacy"]["redacted"] is True
+    assert leaks(json.dumps(masked, ensure_ascii=False)) == []
+    job = {"file": "/rec/pii1.wav", "sha256": SHA, "call_id": "pii1"}
+    _store(conn, {"job": job, "result": plain, "regions": d["regions"], "acoustics": d["acoustics"]},
+           BatchStats(), None, None, as_stored)
+    conn.close()
+    assert leaks(dump(db)) == []
+    assert MASKED in dump(db)

@@ -14,7 +14,8 @@ Script keys: name, description, sample_rate (8000|16000), layout (stereo|mono),
 agent_channel (left|right), telephone (bool: 300-3400 Hz band + G.711 u-law round trip),
 ringback (rings of 450 Hz, 1 s on / 4 s off, on the caller's channel before connect;
 connect = the end of the last ring, and `at` counts from there),
-voices {agent|customer: {speed, f0, vtl}}, turns [{role, text, at | after, speed?, f0?}]
+voices {agent|customer: {speed, f0, vtl}}, turns [{role, text, at | after, speed?, f0?, vtl?}]
+(a turn's `vtl` over its voice's: 1.3 replays it 1.3x faster and higher, a raised voice)
 (`at`: seconds from connect; `after`: seconds after the previous turn's end, negative
 overlaps it), tail (seconds after the last turn), expect {rule: pass|fail|n/a}.
 """
@@ -117,7 +118,7 @@ def build(script: dict[str, Any], tts) -> tuple[np.ndarray, dict[str, Any]]:  # 
     rendered: list[tuple[dict[str, Any], np.ndarray, float]] = []
     prev_end = connect
     for turn in script["turns"]:
-        v = {**voices.get(turn["role"], {}), **{k: turn[k] for k in ("speed", "f0") if k in turn}}
+        v = {**voices.get(turn["role"], {}), **{k: turn[k] for k in ("speed", "f0", "vtl") if k in turn}}
         text = tts.spell_digits(turn["text"])
         audio = tts.synth(text, speed=v.get("speed", 1.0), f0=v.get("f0", 1.0))
         if v.get("vtl", 1.0) != 1.0:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -365,10 +366,18 @@ def _some(items: list[str], n: int = 5) -> str:
     return "; ".join(items[:n]) + (f"; ... and {len(items) - n} more" if len(items) > n else "")
 
 
+def _masking(args: argparse.Namespace, conn: sqlite3.Connection) -> bool:
+    """Personal data is masked on the way out: asked with --redact, or the database stores
+    masked transcripts (then whatever is asked)."""
+    from audit.results.store import stored_redaction
+
+    return bool(args.redact or stored_redaction(conn))
+
+
 def _db_command(args: argparse.Namespace, err: Console) -> int:
     from audit.privacy.mask import redact
     from audit.results.export import export
-    from audit.results.store import connect, stored_redaction
+    from audit.results.store import connect
     from audit.results.summary import summary, to_csv
 
     db = _existing_db(args.db)
@@ -392,9 +401,8 @@ def _db_command(args: argparse.Namespace, err: Console) -> int:
     conn = connect(db, readonly=True)  # readers need no write access
     if args.cmd == "export":
         pack = load(args.rules)
-        masked = args.redact or bool(stored_redaction(conn))
         n = export(conn, args.format, args.out, args.lang, settings,
-                   (lambda d: redact(d, pack)) if masked else None)
+                   (lambda d: redact(d, pack)) if _masking(args, conn) else None)
         print(f"{n} calls written to {args.out}")
         return EXIT_PASS
     rows = summary(conn, args.by, args.day, settings)
@@ -419,7 +427,7 @@ def _report(args: argparse.Namespace) -> int:
     from audit.privacy.mask import redact
     from audit.records import result_problem
     from audit.render.html import render_call, render_dashboard
-    from audit.results.store import connect, stored_call, stored_redaction
+    from audit.results.store import connect, stored_call
     from audit.rules.pack import load
 
     check_writable(args.out)
@@ -427,7 +435,7 @@ def _report(args: argparse.Namespace) -> int:
     if args.db:
         db = _existing_db(args.db)
         conn = connect(db, readonly=True)
-        masked = args.redact or bool(stored_redaction(conn))
+        masked = _masking(args, conn)
         if args.call:
             result, meta = stored_call(conn, args.call)
             audio = args.audio or (meta["file"] if Path(meta["file"]).exists() else None)
@@ -592,10 +600,17 @@ def _rules(args: argparse.Namespace) -> int:
         origin = {r.id: r.origin for r in pack.rules}
         for f in failures:
             print(f"{origin[f.rule]}: {f}")
+        from audit.privacy.labelled import example_failures
+
         n = sum(len(examples_of(r.examples)) for r in pack.rules)
+        k, wrong = example_failures(pack)
+        for w in wrong:
+            print(w)
         print(f"{len(pack.rules)} rules, {n} examples: "
               + (f"{len(failures)} fail" if failures else "all pass"))
-        return EXIT_FAIL if failures else EXIT_PASS
+        print(f"{len(pack.entities)} kinds of personal data, {k} examples: "
+              + (f"{len(wrong)} fail" if wrong else "all pass"))
+        return EXIT_FAIL if failures or wrong else EXIT_PASS
     print(f"{args.file}: OK ({len(pack.rules)} rules after merging over the default, "
           f"version {pack.fingerprint()})")
     return EXIT_PASS

@@ -85,6 +85,12 @@ class Settings:
       redact_audio_pad_s: seconds a masked audio span reaches beyond the estimated times of
         the masked words (privacy/audio.py).
       redact_tone_hz: pitch (Hz) of the tone over masked audio; 0: silence.
+      raised_voice_db: dB; a caller utterance this much louder than the caller's own start of
+        the call is said in a raised voice (metrics/voice.py; a rule's `trigger: {voice:
+        raised}` fires on two such utterances within 30 s).
+      raised_pitch_st: semitones; ... or its median pitch this much higher.
+      raised_voice_baseline_s: seconds of the caller's first speech that are their baseline.
+      raised_voice_min_s: seconds; shorter caller utterances are not judged (嗯, 喂).
     """
 
     pass_mark: float
@@ -130,6 +136,10 @@ class Settings:
     redact_context_s: float
     redact_audio_pad_s: float
     redact_tone_hz: float
+    raised_voice_db: float
+    raised_pitch_st: float
+    raised_voice_baseline_s: float
+    raised_voice_min_s: float
 
     def scripts(self, which: str) -> list[str]:
         """The scripts a rule's `script:` names ("" -> none)."""

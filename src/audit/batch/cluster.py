@@ -46,8 +46,7 @@ def batch_name(opts: BatchOptions, pack: Any) -> str:
     """Names this batch's Auditor on the workers: batches with other rules or options that
     share the cluster get their own, and the same batch re-run reuses its own."""
     key = repr((opts.model_dir, opts.beam_size, opts.full_windows, opts.max_duration_s,
-                opts.separate, opts.threads, opts.lang, pack.fingerprint(), bool(opts.redact),
-                repr(pack.entities)))
+                opts.separate, opts.threads, opts.lang, pack.fingerprint(), bool(opts.redact)))
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 

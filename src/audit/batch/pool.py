@@ -23,7 +23,14 @@ from typing import Any
 from audit.batch.jobs import BatchOptions, BatchStats, discover, pending
 from audit.batch.worker import serve
 from audit.errors import AuditError
-from audit.results.store import CallMeta, connect, redaction, write_failure, write_result
+from audit.results.store import (
+    CallMeta,
+    connect,
+    redaction,
+    stored_redaction,
+    write_failure,
+    write_result,
+)
 
 WORKER_MEMORY_GB = 0.8  # measured peak RSS of one worker with Whisper base int8: ~0.65 GB
 
@@ -55,6 +62,7 @@ def run(source: str, opts: BatchOptions,
     opts.redact = redaction(conn, opts.redact)  # the database says, or is told once
     stats = BatchStats(unreadable=found.unreadable, unmatched=found.unmatched)
     refresh = _reviewed_refresher(conn, opts)
+    as_stored = _as_stored(conn, opts)
     todo = list(pending(found.jobs, conn, opts, stats))
     if opts.limit is not None:
         todo = todo[: opts.limit]
@@ -71,7 +79,8 @@ def run(source: str, opts: BatchOptions,
         from audit.batch.cluster import run_on_cluster
 
         try:
-            run_on_cluster(todo, opts, lambda out: _store(conn, out, stats, on_progress, refresh), stats,
+            run_on_cluster(todo, opts, lambda out: _store(conn, out, stats, on_progress, refresh,
+                                                          as_stored), stats,
                            lambda: on_progress(stats, None) if on_progress else None)
         finally:
             conn.close()
@@ -81,7 +90,7 @@ def run(source: str, opts: BatchOptions,
     threads = opts.threads or max(1, (os.cpu_count() or 1) // workers)
     try:
         _local_pool(todo, opts, workers, threads, stats,
-                    lambda out: _store(conn, out, stats, on_progress, refresh))
+                    lambda out: _store(conn, out, stats, on_progress, refresh, as_stored))
     finally:
         conn.close()
     return stats
@@ -215,9 +224,27 @@ def _reviewed_refresher(conn: Any, opts: BatchOptions) -> Callable[[str], None]:
     return refresh
 
 
+def _as_stored(conn: Any, opts: BatchOptions) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A result as this database keeps it: masked when it stores masked transcripts, though
+    the batch began on a plain one (`audit redact` ran meanwhile): never a mix."""
+    pack: list[Any] = []
+
+    def apply(r: dict[str, Any]) -> dict[str, Any]:
+        if (r.get("privacy") or {}).get("redacted") or not stored_redaction(conn):
+            return r
+        from audit.privacy.mask import redact
+        from audit.rules.pack import load
+
+        pack[:] = pack or [load(opts.rules)]
+        return redact(r, pack[0])
+
+    return apply
+
+
 def _store(conn: Any, out: dict[str, Any], stats: BatchStats,
            on_progress: Callable[[BatchStats, dict[str, Any] | None], None] | None,
-           refresh: Callable[[str], None] | None = None) -> None:
+           refresh: Callable[[str], None] | None = None,
+           as_stored: Callable[[dict[str, Any]], dict[str, Any]] = lambda r: r) -> None:
     job = out["job"]
     if "worker" in out:
         stats.model_loads[out["worker"]["pid"]] = out["worker"]["loads"]
@@ -230,7 +257,7 @@ def _store(conn: Any, out: dict[str, Any], stats: BatchStats,
         write_failure(conn, meta, out["error"])
         stats.errors += 1
     else:
-        r = out["result"]
+        r = as_stored(out["result"])
         write_result(conn, meta, r, out["regions"], out["acoustics"])
         if refresh:
             refresh(meta.sha256)

@@ -13,6 +13,7 @@ from audit.audio.decode import SAMPLE_RATE, Audio
 from audit.audio.levels import dbfs, frame_db
 from audit.audio.tones import Ringback
 from audit.metrics import syllables
+from audit.metrics.voice import caller_pitch
 from audit.records import Utterance
 
 CLIP_LEVEL = 0.99  # a sample at or above this share of full scale counts as clipped
@@ -40,6 +41,9 @@ class Acoustics:
     # syllable nuclei heard in the agent's speech (metrics/syllables.py): a syllable count
     # the recognizer cannot lower; None in results stored before it was measured
     agent_nuclei: int | None = None
+    # (start s, median F0 Hz) of the caller's utterances (metrics/voice.py): a raised voice
+    # is judged against the caller's own start of the call; empty in older stored results
+    customer_pitch: list[tuple[float, float]] = field(default_factory=list)
 
 
 NOISE_FRAME_S = 0.02
@@ -59,7 +63,8 @@ def measure(audio: Audio, utts: list[Utterance], ringback: Ringback | None = Non
     return Acoustics(audio.duration, rb.rings, rb.connect_s, *level["agent"],
                      rb.plan, list(rb.spans), rb.answered_by_s, *level["customer"],
                      noise["agent"], noise["customer"],
-                     syllables.count(audio.channels, agent) if agent else None)
+                     syllables.count(audio.channels, agent) if agent else None,
+                     caller_pitch(audio, utts))
 
 
 def _noise_floor(audio: Audio, utts: list[Utterance], role: str) -> float | None:

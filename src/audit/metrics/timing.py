@@ -67,6 +67,7 @@ import numpy as np
 
 from audit.audio.levels import SILENT_DBFS, mean_dbfs
 from audit.metrics.acoustics import Acoustics
+from audit.metrics.voice import Raised, raised_voice
 from audit.records import Region, Utterance
 from audit.settings import Settings
 from audit.speech.match import Stream, find_any
@@ -128,6 +129,8 @@ class Metrics:
     agent_level_per_minute: list[float | None] = field(default_factory=list)
     # syllable nuclei per minute of agent speaking time (see the docstring); None: not measured
     agent_speech_rate_acoustic_cpm: float | None = None
+    # caller utterances louder or higher than the caller's own start (metrics/voice.py)
+    raised_voice: list[Raised] = field(default_factory=list)
 
     def to_json(self, settings: Settings) -> dict[str, Any]:
         r = lambda x: None if x is None else round(x, 2)  # noqa: E731
@@ -170,6 +173,7 @@ class Metrics:
             "long_call": self.duration_s > settings.call_length_review_s,
             "agent_spoke": self.agent_spoke,
             "customer_spoke": self.customer_spoke,
+            "caller_raised_voice": [r.to_json() for r in self.raised_voice],
         }
 
 
@@ -236,6 +240,7 @@ def compute(ac: Acoustics, regions: list[Region], utts: list[Utterance], stereo:
         },
         agent_rate_per_minute=per_minute_rate(agent, duration),
         agent_level_per_minute=per_minute_level(agent, duration),
+        raised_voice=raised_voice(utts, ac.customer_pitch, settings),
     )
 
 

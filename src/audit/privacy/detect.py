@@ -4,16 +4,19 @@
 
 Each party's utterances are read as one text (speech/numbers.py), so a number read in two
 parts with a pause is one number; the parties are never joined (a caller's 138 and the
-agent's 1234 are two numbers). Kinds are tried in the pack's order and a later kind never
-takes characters an earlier one took. A digit run no kind takes whole is cut at its pauses
-and separators: the longest parts a kind takes, left to right (手机13812345678。身份证…
-said without a pause between); what is left is tried as one again.
+agent's 1234 are two numbers). Digit kinds come first, specific ones before the catch-all;
+where two candidates overlap the longer wins, then the earlier kind. A digit run no kind
+takes whole is cut at its pauses and separators: the longest parts a kind takes, left to
+right (手机13812345678。身份证… said without a pause between); what is left is tried as one
+again. Last, every value found is looked for again in the whole call, by either party: a
+code the agent reads back, a name the agent says, have no context word of their own.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from audit.records import Utterance
@@ -54,6 +57,7 @@ class Entity:
     masked: str = ""  # how it reads masked (privacy/mask.py)
     keep: tuple[int, int] = (0, 0)
     as_label: str = ""  # the label it is masked as, "" when masked by stars
+    replaced: list[tuple[str, str]] = field(default_factory=list)  # pieces: as said, as masked
     label: dict[str, str] | None = None  # the kind's {zh, en} name of its type
 
     @property
@@ -93,7 +97,7 @@ def detect(utts: list[Utterance], kinds: list[EntityKind], join_gap_s: float = 3
     for text in party_texts(utts, join_gap_s):
         spans: list[tuple[int, int, str, EntityKind]] = []
         if digit_kinds:
-            for whole in digit_runs(text.text, shortest):
+            for whole in digit_runs(text.text, shortest, masked=False):
                 run = without_quantity(text.text, whole)  # 1500元, 2023年: not personal
                 if run is None or _in_word(text.text, run):
                     continue  # abc123, 123@qq.com: a password, an address (text kinds)
@@ -107,13 +111,48 @@ def detect(utts: list[Utterance], kinds: list[EntityKind], join_gap_s: float = 3
             if not taken.intersection(range(a, b)):
                 taken.update(range(a, b))
                 out.append(_entity(_Found(k, a, b, value), text, utts))
+    out += _repeats(out, utts, {k.id: k for k in kinds}, join_gap_s)
     return sorted(out, key=lambda e: (e.start, e.pieces[0].utt, e.pieces[0].start))
 
 
+def _repeats(found: list[Entity], utts: list[Utterance], kinds: dict[str, EntityKind],
+             join_gap_s: float) -> list[Entity]:
+    """Each value of `found` said again elsewhere, by either party: a digit run that is the
+    number or holds LEAK_DIGITS+ of its digits in a row; the words of a name, password or
+    address (two characters or more) as they were said."""
+    taken = {(p.utt, j) for e in found for p in e.pieces for j in range(p.start, p.end)}
+    numbers = {e.value: e.kind for e in found
+               if e.value.rstrip("X").isdigit() and len(e.value) >= 4}
+    words: dict[str, str] = {}
+    for e in found:
+        said = "".join(utts[p.utt].text[p.start:p.end] for p in e.pieces)
+        if not numbers.get(e.value) and len(said.strip()) >= 2:
+            words[said] = e.kind
+    out: list[Entity] = []
+    for text in party_texts(utts, join_gap_s):
+        spans = [(r.start, r.end, r.digits, numbers[v]) for r in digit_runs(text.text, 4, masked=False)
+                 for v in numbers if r.digits == v or (len(r.digits) >= LEAK_DIGITS and r.digits in v)]
+        spans += [(m.start(), m.end(), w, k) for w, k in words.items()
+                  for m in re.finditer(re.escape(w), text.text)]
+        for a, b, value, kind in spans:
+            owners = {text.owner[i] for i in range(a, b)} - {None}
+            if owners and not owners & taken:
+                taken |= owners
+                out.append(_entity(_Found(kinds[kind], a, b, value), text, utts))
+    return out
+
+
+LEAK_DIGITS = 5  # this many digits of a number in a row identify too much of it
+
+
 def _in_word(text: str, run: Run) -> bool:
-    """The digit run is part of a word of letters or an address: a letter, @ or _ touches it."""
-    near = (text[run.start - 1] if run.start else "") + (text[run.end] if run.end < len(text) else "")
-    return any(c.isascii() and (c.isalpha() or c in "@_") for c in near)
+    """The digit run is inside a word of letters (Wx2023ab: a password) or an address (123@,
+    _123): letters on both sides, or an @ or _ beside it. A letter on one side only (ID110…,
+    …002X6222…, 13812345678OK) is not a word it is part of."""
+    left = text[run.start - 1] if run.start else ""
+    right = text[run.end] if run.end < len(text) else ""
+    letter = [c.isascii() and c.isalpha() for c in (left, right)]
+    return all(letter) or any(c != "" and c in "@_" for c in (left, right))
 
 
 def _specific(k: EntityKind) -> bool:
@@ -163,15 +202,17 @@ def _said(word: str, text: str) -> bool:
         return False
     if word in text:
         return True
-    w, t = syllables(word), syllables(text)
+    w, t = _syllables(word), _syllables(text)
     return bool(w) and any(t[i:i + len(w)] == w for i in range(len(t) - len(w) + 1))
 
 
 def _cut(run: Run, text: str, kinds: list[EntityKind], asked: str,
          ) -> list[tuple[int, int, str, EntityKind]]:
     """A run no kind takes whole, cut at its separators: from the left, the longest parts a
-    specific kind takes; each stretch of parts left over, tried whole by every kind."""
+    specific kind takes; each stretch of parts left over, tried whole by every kind. Parts
+    are tried only up to the longest specific kind: linear in the run's length."""
     digit_kinds = kinds
+    longest = max((k.digits[1] for k in kinds if k.digits and _specific(k)), default=0)
     g = run.groups
     out: list[tuple[int, int, str, EntityKind]] = []
     i, rest = 0, -1  # rest: first group of the stretch not taken yet
@@ -185,7 +226,11 @@ def _cut(run: Run, text: str, kinds: list[EntityKind], asked: str,
             out.append((g[rest][0], g[upto - 1][1], k.value(digits) or digits, k))
 
     while i < len(g):
-        for j in range(len(g), i, -1):
+        end, n = i, 0
+        while end < len(g) and n + len(g[end][2]) <= longest:
+            n += len(g[end][2])
+            end += 1
+        for j in range(end, i, -1):
             if j - i == len(g):
                 continue  # the whole run was tried already
             digits = "".join(x[2] for x in g[i:j])
@@ -215,10 +260,14 @@ def _text_spans(text: str, kind: EntityKind) -> list[tuple[int, int, str]]:
     return out
 
 
-_SPOKEN_SYMBOLS = ((re.compile(r"\s*(?:艾特|(?<![A-Za-z])at(?![A-Za-z]))\s*"), "@"),
-                   (re.compile(r"\s*(?:点|(?<![A-Za-z])dot(?![A-Za-z]))\s*"), "."),
-                   (re.compile(r"\s*(?:下划线|(?<![A-Za-z])underscore(?![A-Za-z]))\s*"), "_"),
-                   (re.compile(r"\s*(?:横杠|中划线)\s*"), "-"))
+@lru_cache(maxsize=4096)
+def _syllables(text: str) -> tuple[str, ...]:
+    return tuple(syllables(text))
+
+
+# what an address's symbols are said as: whole words (at, dot) or anywhere (艾特, 点)
+_SPOKEN_WORDS = {"at": "@", "dot": ".", "underscore": "_"}
+_SPOKEN_CHARS = (("艾特", "@"), ("下划线", "_"), ("横杠", "-"), ("中划线", "-"), ("点", "."))
 
 
 def spoken_value(part: str) -> str:
@@ -226,9 +275,10 @@ def spoken_value(part: str) -> str:
     zhangsan@qq.com (lower case, no spaces); a name stays as it is."""
     if not re.search(r"[A-Za-z0-9]", part):
         return part
-    for pat, rep in _SPOKEN_SYMBOLS:
-        part = pat.sub(rep, part)
-    part = "".join(DIGITS.get(c, c) for c in re.sub(r"\s+", "", part))
+    part = "".join(_SPOKEN_WORDS.get(w.lower(), w) for w in part.split())  # linear: no regex
+    for said, symbol in _SPOKEN_CHARS:
+        part = part.replace(said, symbol)
+    part = "".join(DIGITS.get(c, c) for c in part)
     return part.lower() if "@" in part else part  # an address is case-blind, a password not
 
 

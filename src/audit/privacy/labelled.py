@@ -5,7 +5,8 @@ every entity a correct detector finds in each: its type, value and who said it. 
 entity is right when type, value and role are the expected ones (precision and recall per
 type and per spoken form). Apart from that, an expected entity is *leaked* when, after
 masking, five or more of its digits in a row (or, for a name or address, the whole of it)
-are still in the masked text: the measure that matters for privacy, whatever the type.
+are still in the masked text of the call (either party's): the measure that matters for
+privacy, whatever the type.
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ from typing import Any
 
 import yaml
 
-from audit.privacy.detect import detect
+from audit.privacy.detect import LEAK_DIGITS, detect
 from audit.privacy.mask import mask_utterances
 from audit.rules.examples import parse
 from audit.rules.pack import RulePack
 from audit.speech.numbers import DIGITS
-
-LEAK_DIGITS = 5  # this many digits of a number in a row identify too much of it
 
 
 @dataclass
@@ -62,6 +61,25 @@ class Scores:
         return t
 
 
+def example_failures(pack: RulePack) -> tuple[int, list[str]]:
+    """Each kind's own examples (`examples: {find, ignore}`), said by a caller: (how many,
+    one line per example that is not found, or found where it must not be)."""
+    n, out = 0, []
+    s = pack.settings
+    for k in pack.entities:
+        if not k.enabled:
+            continue
+        for bucket, want in (("find", True), ("ignore", False)):
+            for text in k.examples.get(bucket, []):
+                n += 1
+                utts = parse({"lines": [f"C: {text}"]}).utterances
+                found = detect(utts, pack.entities, s.number_join_gap_s, s.redact_context_s)
+                if any(e.type == k.type for e in found) != want:
+                    out.append(f"entity {k.id!r}: {bucket} {text!r}: "
+                               + ("not found" if want else f"found as {k.type}"))
+    return n, out
+
+
 def load_cases(path: str | Path) -> list[dict[str, Any]]:
     return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
 
@@ -97,8 +115,7 @@ def evaluate(cases: list[dict[str, Any]], pack: RulePack) -> Scores:
                     t.tp += 1
                 else:
                     t.fn += 1
-                if _leaked(key[1], " ".join(m for m, u in zip(masked, utts, strict=True)
-                                            if u.role == key[2])):
+                if _leaked(key[1], " ".join(masked)):  # anyone's words: a read-back too
                     t.leaked += 1
             if key in got:
                 got.remove(key)

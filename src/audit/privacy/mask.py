@@ -18,20 +18,26 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from typing import Any
 
-from audit.privacy.detect import Entity, detect
+from audit.privacy.detect import LEAK_DIGITS, Entity, detect
 from audit.records import Utterance
 from audit.rules.pack import RulePack
 from audit.speech.numbers import digit_runs, is_digit
 
-_SEPARATORS = " -,，、.。"
-KEPT_MAX = 4  # digits a mask may leave in a row (the 5678 of 138****5678); more are masked
+MASK_DIGIT = "*"  # a masked digit: still a digit to the read-back and the speech rate
+MASK_OTHER = "＊"  # a masked letter or Han character (a name, an address): not a digit
 _MASKABLE = re.compile(r"[0-9A-Za-z\u3400-\u9fff]")
 
 
 def _maskable(ch: str) -> bool:
     return bool(_MASKABLE.match(ch)) or is_digit(ch)
+
+
+def _masked_char(ch: str, number: bool) -> str:
+    """* for a digit, and for every character of a number (an ID's X, 叉); ＊ for the rest."""
+    return MASK_DIGIT if number or is_digit(ch) else MASK_OTHER
 
 
 def mask_pieces(entity: Entity, utts: list[Utterance]) -> dict[int, tuple[int, int, str]]:
@@ -42,11 +48,12 @@ def mask_pieces(entity: Entity, utts: list[Utterance]) -> dict[int, tuple[int, i
     if keep_a + keep_b >= len(positions):  # too short to keep anything
         keep_a = keep_b = 0
     hidden = set(positions[keep_a:len(positions) - keep_b])
+    number = entity.value.rstrip("X").isdigit()
     out: dict[int, tuple[int, int, str]] = {}
     for i, (u, j) in enumerate(chars):
-        ch = "*" if i in hidden else utts[u].text[j]
-        a, b, s = out.get(u, (j, j, ""))
-        out[u] = (a, j + 1, s + ch)
+        ch = utts[u].text[j]
+        a, _, s = out.get(u, (j, j, ""))
+        out[u] = (a, j + 1, s + (_masked_char(ch, number) if i in hidden else ch))
     if entity.as_label:  # the whole entity is one label, in its first utterance
         first = entity.pieces[0].utt
         out = {u: (a, b, entity.as_label if u == first else "") for u, (a, b, _) in out.items()}
@@ -54,12 +61,14 @@ def mask_pieces(entity: Entity, utts: list[Utterance]) -> dict[int, tuple[int, i
 
 
 def mask_utterances(utts: list[Utterance], entities: list[Entity]) -> list[str]:
-    """The utterances' texts with every entity masked; sets each entity's `masked`."""
+    """The utterances' texts with every entity masked; sets each entity's `masked` and
+    `replaced` (each piece as said -> as masked)."""
     texts = [u.text for u in utts]
     edits: dict[int, list[tuple[int, int, str]]] = {}
     for e in entities:
         parts = mask_pieces(e, utts)
         e.masked = " ".join(s for _, _, s in parts.values() if s)
+        e.replaced = [(utts[u].text[a:b], s) for u, (a, b, s) in parts.items()]
         for u, edit in parts.items():
             edits.setdefault(u, []).append(edit)
     for u, es in edits.items():
@@ -68,17 +77,14 @@ def mask_utterances(utts: list[Utterance], entities: list[Entity]) -> list[str]:
     return texts
 
 
-def _scrubber(utts: list[Utterance], masked: list[str], entities: list[Entity]):  # type: ignore[no-untyped-def]
-    """A function that masks personal data in any other text of the result."""
-    pairs: dict[str, str] = {}
+def _scrubber(utts: list[Utterance], masked: list[str], entities: list[Entity],
+              ) -> Callable[[str], str]:
+    """A function that masks personal data in any other text of the result: the utterances
+    and pieces it quotes (of two characters or more: one, 高, is any word's), then any run
+    of LEAK_DIGITS+ digits that is part of a number found."""
+    pairs: dict[str, str] = {u.text: m for u, m in zip(utts, masked, strict=True) if u.text != m}
     for e in entities:
-        for p in e.pieces:
-            orig = utts[p.utt].text[p.start:p.end]
-            if sum(map(_maskable, orig)) >= 2 or e.type == "name":
-                pairs[orig] = masked[p.utt][p.start:p.start + len(orig)] if not e.as_label else e.as_label
-    for u, m in zip(utts, masked, strict=True):
-        if u.text != m:
-            pairs[u.text] = m
+        pairs.update((a, b) for a, b in e.replaced if sum(map(_maskable, a)) >= 2)
     values = [e.value for e in entities if any(c.isdigit() for c in e.value)]
     ordered = sorted(pairs, key=len, reverse=True)
 
@@ -86,24 +92,16 @@ def _scrubber(utts: list[Utterance], masked: list[str], entities: list[Entity]):
         for k in ordered:
             if k in text:
                 text = text.replace(k, pairs[k])
-        for run in digit_runs(text, 4, masked=False):  # a fragment of a number quoted alone
-            if len(run.digits) <= KEPT_MAX and _beside_mask(text, run.start, run.end):
-                continue  # the part a mask keeps (138****5678)
+        for run in digit_runs(text, LEAK_DIGITS, masked=False):  # a number quoted alone
             if any(run.digits in v or v in run.digits for v in values):
-                text = text[:run.start] + "".join("*" if is_digit(c) else c
+                text = text[:run.start] + "".join(MASK_DIGIT if is_digit(c) else c
                                                   for c in text[run.start:run.end]) + text[run.end:]
         return text
 
     return scrub
 
 
-def _beside_mask(text: str, a: int, b: int) -> bool:
-    left = text[:a].rstrip(_SEPARATORS)
-    right = text[b:].lstrip(_SEPARATORS)
-    return left.endswith("*") or right.startswith("*")
-
-
-def _walk(value: Any, scrub: Any) -> Any:
+def _walk(value: Any, scrub: Callable[[str], str]) -> Any:
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, list):
@@ -113,9 +111,9 @@ def _walk(value: Any, scrub: Any) -> Any:
     return value
 
 
-# Result keys whose values are the machine's own (paths, versions, settings), not what was said.
-_OWN = {"schema", "file", "versions", "judged_with", "timing_s", "metrics", "sections",
-        "layout", "not_speech", "unheard", "privacy", "separation", "roles_why", "warnings"}
+# Result keys that hold nothing anybody said: paths, versions, the pack's own words. Every
+# other key is scrubbed (metrics quote utterances: a response gap, an interruption).
+_OWN = {"schema", "file", "versions", "judged_with", "timing_s", "not_speech", "unheard", "privacy"}
 
 
 def entities_of(result: dict[str, Any], pack: RulePack) -> tuple[list[Utterance], list[Entity]]:

@@ -672,9 +672,7 @@ def redaction(conn: sqlite3.Connection, wanted: bool | None) -> bool:
     if stored is None:
         has_calls = conn.execute("SELECT 1 FROM calls LIMIT 1").fetchone() is not None
         stored = not has_calls and wanted is not False
-        with transaction(conn):
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('transcripts', ?)",
-                         ("masked" if stored else "plain",))
+        set_redaction(conn, stored)
     if wanted is not None and wanted != stored:
         path = _file_of(conn)
         raise AuditError(
@@ -702,6 +700,24 @@ def set_redaction(conn: sqlite3.Connection, masked: bool) -> None:
     with transaction(conn):
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('transcripts', ?)",
                      ("masked" if masked else "plain",))
+
+
+def call_ids(conn: sqlite3.Connection) -> list[int]:
+    """The row id of every stored call, in the order stored."""
+    return [r[0] for r in conn.execute("SELECT id FROM calls ORDER BY id")]
+
+
+def stored_result(conn: sqlite3.Connection, call: int) -> dict[str, Any] | None:
+    """A call's audit.call/1 result by row id (None for a file that failed, or none)."""
+    row = conn.execute("SELECT result_json FROM calls WHERE id = ?", (call,)).fetchone()
+    return json.loads(row[0]) if row and row[0] else None
+
+
+def compact(conn: sqlite3.Connection) -> None:
+    """Rebuild the file (VACUUM) and empty the write-ahead log: nothing deleted is left in
+    free pages or in the log."""
+    conn.execute("VACUUM")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def update_scores(conn: sqlite3.Connection, call: int, result: dict[str, Any]) -> None:

@@ -19,9 +19,9 @@ from audit.rules.pack import Rule
 from audit.rules.validate import compile_pattern
 from audit.settings import Settings
 from audit.speech.match import Hit, Stream, find, find_any, find_script
-from audit.speech.numbers import digit_runs, party_texts, without_quantity
+from audit.speech.numbers import DIGITS, digit_runs, party_texts, without_quantity
 from audit.speech.text import spoken_units
-from audit.strings import Detail
+from audit.strings import Detail, label
 
 
 @dataclass
@@ -264,6 +264,10 @@ def check_reply(rule: Rule, ctx: Context) -> Outcome:
                 triggers.append((u.start, u.end, _ev(u, match)))
         what = Detail("never_said", {"who": trig.get("who", "customer"),
                                      "phrase": trig["phrases"][0]})
+        if trig.get("voice") == "raised":
+            said = {s for s, _, _ in triggers}
+            triggers += [t for t in _raised_voice(ctx) if t[0] not in said]
+            triggers.sort(key=lambda t: t[0])
     if not triggers:
         return Outcome(False, True, [], what)
     missed = [ev for s, e, ev in triggers if _reply_found(rule, ctx, e, s) is None]
@@ -272,21 +276,69 @@ def check_reply(rule: Rule, ctx: Context) -> Outcome:
     return outcome(True, [], "reply_all", total=len(triggers))
 
 
-def numbers_said(utts: list[Utterance], min_len: int, gap_s: float,
-                 ) -> list[tuple[Utterance, str, float]]:
-    """Digit strings (order, phone, card numbers) of `min_len`+ digits, as (the utterance it
-    starts in, the digits, when its last digit's utterance ends): read across one party's
-    utterances `gap_s` apart (幺三八， / 一二三四， / 五六七八 is one number, speech/numbers.py);
-    not years, amounts or counts."""
+RAISED_SUSTAINED_S = 30.0  # two raised utterances this close: the caller is upset, not emphatic
+
+
+def _raised_voice(ctx: Context) -> list[tuple[float, float, Evidence]]:
+    """Triggers from the caller's raised voice (metrics/voice.py): the first utterance of each
+    run of raised ones (each within RAISED_SUSTAINED_S of the last) that holds two or more."""
+    raised = sorted(ctx.metrics.raised_voice, key=lambda r: r.utterance.start)
+    runs: list[list[Any]] = []
+    for r in raised:
+        if runs and r.utterance.start - runs[-1][-1].utterance.end <= RAISED_SUSTAINED_S:
+            runs[-1].append(r)
+        else:
+            runs.append([r])
+    out = []
+    for run in runs:
+        if len(run) < 2:
+            continue
+        r = run[0]
+        u = r.utterance
+        how = f"{r.db:+.0f} dB" + ("" if r.semitones is None else f", {r.semitones:+.0f} st")
+        why = f"{label('raised_voice', ctx.lang)} {how}"  # shown where a category is
+        out.append((u.start, u.end, Evidence(u.start, u.end, u.role, u.text, "", why)))
+    return out
+
+
+@dataclass
+class NumberSaid:
+    utterance: Utterance  # the one it starts in
+    digits: str
+    end: float  # when the utterance of its last digit ends
+    parts: list[str]  # its digits in each utterance it spans (one part: one utterance)
+
+
+def numbers_said(utts: list[Utterance], min_len: int, gap_s: float) -> list[NumberSaid]:
+    """Digit strings (order, phone, card numbers) of `min_len`+ digits: read across one
+    party's utterances `gap_s` apart (幺三八， / 一二三四， / 五六七八 is one number,
+    speech/numbers.py); not years, amounts or counts."""
     out = []
     for text in party_texts(utts, gap_s):
         for whole in digit_runs(text.text, min_len):
             run = without_quantity(text.text, whole)
             if run is None or len(run.digits) < min_len:
                 continue
-            owners = [o for o in text.owner[run.start:run.end] if o is not None]
-            out.append((utts[owners[0][0]], run.digits, utts[owners[-1][0]].end))
+            parts: dict[int, str] = {}
+            for i in range(run.start, run.end):
+                o = text.owner[i]
+                if o is not None and text.text[i] in DIGITS:
+                    parts[o[0]] = parts.get(o[0], "") + DIGITS[text.text[i]]
+            first, last = min(parts), max(parts)
+            out.append(NumberSaid(utts[first], run.digits, utts[last].end, list(parts.values())))
     return out
+
+
+def _read_back(n: NumberSaid, said: list[str], min_len: int) -> bool:
+    """The number is among what the agent said: whole, or (two numbers said in a row, 订单号
+    2024001。/ 13812345678。) each part of it long enough to be a number of its own."""
+    def heard(digits: str) -> bool:
+        return any(fuzz.ratio(digits, r) >= 80 for r in said)
+
+    if heard(n.digits):
+        return True
+    long = [p for p in n.parts if len(p) >= min_len]
+    return len(n.parts) > 1 and bool(long) and all(heard(p) for p in long)
 
 
 def check_readback(rule: Rule, ctx: Context) -> Outcome:
@@ -296,10 +348,11 @@ def check_readback(rule: Rule, ctx: Context) -> Outcome:
         return not_applicable("no_number", digits=rule.min_digits)
     agent = numbers_said(ctx.by("agent"), rule.min_digits, gap)
     missed = []
-    for u, run, end in given:
-        said = [r for a, r, _ in agent if u.start <= a.start <= end + rule.where.get("within_s", 30)]
-        if not any(fuzz.ratio(run, r) >= 80 for r in said):
-            missed.append(_ev(u, run))
+    for n in given:
+        said = [a.digits for a in agent
+                if n.utterance.start <= a.utterance.start <= n.end + rule.where.get("within_s", 30)]
+        if not _read_back(n, said, rule.min_digits):
+            missed.append(_ev(n.utterance, n.digits))
     if missed:
         return outcome(False, missed, "not_read_back", missed=len(missed), total=len(given))
     return outcome(True, [], "read_back", total=len(given))

@@ -137,8 +137,8 @@ def _problems(k: dict[str, Any], duplicate: bool) -> list[str]:
     digits = k.get("digits")
     if digits is not None and not (isinstance(digits, list) and len(digits) == 2 and all(
             isinstance(d, int) and not isinstance(d, bool) for d in digits)
-            and 1 <= digits[0] <= digits[1] <= 64):
-        out.append("`digits` must be [MIN, MAX] digits, 1 <= MIN <= MAX <= 64")
+            and 1 <= digits[0] <= digits[1] <= 1000):
+        out.append("`digits` must be [MIN, MAX] digits, 1 <= MIN <= MAX <= 1000")
     if digits is None and not k.get("pattern"):
         out.append("an entity kind needs `digits` or a `pattern`")
     if k.get("pattern") is not None:

@@ -92,8 +92,9 @@ class RulePack:
         """Version plus a content hash, so a stored result names the exact pack that scored it."""
         rules = [{k: v for k, v in asdict(r).items() if k not in ("examples", "line", "origin")}
                  for r in self.rules]
-        blob = json.dumps([self.settings.to_json(), rules], sort_keys=True, ensure_ascii=False,
-                          default=str)
+        kinds = [{k: v for k, v in asdict(e).items() if k != "examples"} for e in self.entities]
+        blob = json.dumps([self.settings.to_json(), rules, kinds], sort_keys=True,
+                          ensure_ascii=False, default=str)
         return f"{self.name}@{self.version}+{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 

@@ -242,6 +242,9 @@ def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
             out.append(f"trigger.event {trig['event']!r} is not one of {list(EVENTS)}")
         if "phrases" in trig and not _strings(trig["phrases"]):
             out.append("trigger.phrases must be a list of strings")
+        if trig.get("voice", "raised") != "raised" or ("voice" in trig and "phrases" not in trig):
+            out.append("trigger.voice must be `raised` (the caller's voice louder or higher than "
+                       "at the start, settings raised_voice_*), beside trigger.phrases")
     else:
         out.append("`trigger` must be a mapping")
     for k, low in (("min_digits", 1), ("max_count", 0)):

@@ -81,6 +81,7 @@ def digit_runs(text: str, min_digits: int = 1, masked: bool = True) -> list[Run]
 
 
 _UNITS = "年元块万千百岁次个天月日号多分秒点%"  # 2023年, 1500块, 3.5元: a quantity, not a number
+_SHORT_UNITS = "号分点"  # 3号楼, 5分钟, 10点: a quantity only when short (13812345678号 is not)
 
 
 def without_quantity(text: str, run: Run) -> Run | None:
@@ -89,6 +90,8 @@ def without_quantity(text: str, run: Run) -> Run | None:
     when that is all of it; its other groups when it has some (…零三四七，两个号码)."""
     after = text[run.end:run.end + 2]
     if not (after and (after[0] in _UNITS or (after[0] == "." and after[1:].isdigit()))):
+        return run
+    if after[0] in _SHORT_UNITS and len(run.groups[-1][2]) > 4:
         return run
     if len(run.groups) == 1 or "," in text[run.groups[-2][1]:run.groups[-1][0]] and \
             len(run.groups[-1][2]) == 3:  # 2,356,780元: thousands, one amount

@@ -47,12 +47,13 @@ def is_han(ch: str) -> bool:
 def spoken_units(text: str) -> int:
     """Syllables spoken, the unit of the speech-rate norm ("characters per minute").
 
-    Each Han character is 1; each digit is 1 (Whisper writes 001 for 零零一); each * is 1 (a
-    character masked as personal data, privacy/mask.py: a stored masked transcript keeps its
-    rate); a run of Latin letters counts one per letter if it is an all-caps abbreviation
-    (VIP = 3), else one per word (ok = 1); punctuation and spaces are 0.
+    Each Han character is 1; each digit is 1 (Whisper writes 001 for 零零一); each * and ＊
+    is 1 (a character masked as personal data, privacy/mask.py: a stored masked transcript
+    keeps its rate, but for a masked Latin word, one per letter); a run of Latin letters
+    counts one per letter if it is an all-caps abbreviation (VIP = 3), else one per word
+    (ok = 1); punctuation and spaces are 0.
     """
-    n = sum(1 for ch in text if is_han(ch) or ch.isdigit() or ch == "*")
+    n = sum(1 for ch in text if is_han(ch) or ch.isdigit() or ch in "*＊")
     for w in _LATIN_WORD.findall(text):
         n += len(w) if w.isupper() else 1
     return n
