@@ -17,6 +17,16 @@ SAMPLES = ROOT / "samples"
 sys.path.insert(0, str(Path(__file__).parent))  # tests/audio_util.py and friends
 
 
+def copy_database(src: Path, out: Path) -> str:
+    """A copy of SQLite database `src` at `out`, with its -wal and -shm files when there."""
+    import shutil
+
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{src}{suffix}").exists():
+            shutil.copy(f"{src}{suffix}", f"{out}{suffix}")
+    return str(out)
+
+
 def stored_result(name: str) -> dict[str, Any]:
     """A stored audit of a sample call: {result, regions, acoustics} (tests/data/results)."""
     return json.loads((ROOT / "tests" / "data" / "results" / f"{name}.json").read_text("utf-8"))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import shutil
 import sqlite3
 import wave
 import zipfile
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import ROOT, stored_result
+from conftest import ROOT, copy_database, stored_result
 
 from audit.audio.decode import SAMPLE_RATE, Audio
 from audit.cli import main
@@ -464,11 +463,7 @@ def plain_template(tmp_path_factory: pytest.TempPathFactory, pack: RulePack) -> 
 
 @pytest.fixture
 def plain_db(plain_template: Path, tmp_path: Path) -> str:
-    out = tmp_path / "plain.sqlite"
-    for suffix in ("", "-wal", "-shm"):
-        if Path(f"{plain_template}{suffix}").exists():
-            shutil.copy(f"{plain_template}{suffix}", f"{out}{suffix}")
-    return str(out)
+    return copy_database(plain_template, tmp_path / "plain.sqlite")
 
 
 def dump(db: str) -> str:

@@ -12,7 +12,6 @@ import copy
 import io
 import json
 import re
-import shutil
 import stat
 import sys
 import threading
@@ -23,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import test_review_server
-from conftest import ROOT, stored_result
+from conftest import ROOT, copy_database, stored_result
 from flask import Flask
 from flask.testing import FlaskClient
 from test_review_server import (
@@ -250,17 +249,10 @@ def test_sessions_end(db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
 
 
 # === 6. the session key ========================================================================
-def fresh_copy(template: Path, out: Path) -> str:
-    for suffix in ("", "-wal", "-shm"):
-        if Path(f"{template}{suffix}").exists():
-            shutil.copy(f"{template}{suffix}", f"{out}{suffix}")
-    return str(out)
-
-
 def test_session_key_is_not_in_the_database(template_db: Path, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CALLAUDIT_SESSION_KEY", raising=False)
-    db = fresh_copy(template_db, tmp_path / "file.sqlite")
+    db = copy_database(template_db, tmp_path / "file.sqlite")
     key_file = Path(f"{db}.session-key")
     assert not key_file.exists()
     app = create_app(db)
@@ -273,7 +265,7 @@ def test_session_key_is_not_in_the_database(template_db: Path, tmp_path: Path,
     assert create_app(db).config["SECRET_KEY"] == key  # kept: sessions outlive a restart
     # from the environment: used, and no file made
     monkeypatch.setenv("CALLAUDIT_SESSION_KEY", "e" * 64)
-    other = fresh_copy(template_db, tmp_path / "env.sqlite")
+    other = copy_database(template_db, tmp_path / "env.sqlite")
     app = create_app(other)
     assert app.config["SECRET_KEY"] == "e" * 64
     assert not Path(f"{other}.session-key").exists()

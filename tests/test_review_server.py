@@ -13,7 +13,6 @@ import io
 import itertools
 import json
 import re
-import shutil
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import ROOT, stored_result
+from conftest import ROOT, copy_database, stored_result
 from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
@@ -95,11 +94,7 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def db(template_db: Path, tmp_path: Path) -> str:
     """A fresh copy of the template database: 4 calls of DAY, the USERS."""
-    out = tmp_path / "review.sqlite"
-    for suffix in ("", "-wal", "-shm"):
-        if Path(f"{template_db}{suffix}").exists():
-            shutil.copy(f"{template_db}{suffix}", f"{out}{suffix}")
-    return str(out)
+    return copy_database(template_db, tmp_path / "review.sqlite")
 
 
 def sql(db: str, query: str, *args: Any) -> list[tuple[Any, ...]]:

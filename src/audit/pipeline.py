@@ -25,7 +25,7 @@ from audit.audio.tones import detect_ringback
 from audit.audio.vad import VadOptions, call_regions
 from audit.errors import InputError
 from audit.metrics.acoustics import measure
-from audit.privacy.detect import detect
+from audit.privacy.detect import detect_in
 from audit.privacy.mask import mask_utterances, privacy_report, redact
 from audit.records import CallResult, Region, Role, Utterance
 from audit.rules.judge import judge, judged_with, separation_unsure
@@ -118,8 +118,7 @@ class Auditor:
                              r.level_dbfs) for r in heard.unheard]
         j = judge(self.pack, acoustics, sep.regions, utts, len(sep.channels) == 2, self.opts.lang,
                   separation_unsure(separation, self.pack.settings), unheard)
-        st = self.pack.settings  # after the rules: they judge the words as said (read-backs)
-        found = detect(utts, self.pack.entities, st.number_join_gap_s, st.redact_context_s)
+        found = detect_in(utts, self.pack)  # after the rules: they judge the words as said
         mask_utterances(utts, found)  # each entity's masked form, for the report
         t4 = time.perf_counter()
         s = j.score

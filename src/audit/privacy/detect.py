@@ -21,6 +21,7 @@ from typing import Any
 
 from audit.records import Utterance
 from audit.rules.entities import EntityKind
+from audit.rules.pack import RulePack
 from audit.rules.validate import compile_pattern
 from audit.speech.numbers import DIGITS, Run, Text, digit_runs, party_texts, without_quantity
 from audit.speech.text import spoken_units, syllables
@@ -74,14 +75,6 @@ class Entity:
                 "masked": self.masked, "pieces": [p.to_json() for p in self.pieces]}
 
 
-@dataclass
-class _Found:
-    kind: EntityKind
-    start: int  # positions in the party's Text
-    end: int
-    value: str
-
-
 def detect(utts: list[Utterance], kinds: list[EntityKind], join_gap_s: float = 3.0,
            context_s: float = 10.0) -> list[Entity]:
     """Every entity in `utts` (the call's utterances in result order), in time order.
@@ -110,9 +103,15 @@ def detect(utts: list[Utterance], kinds: list[EntityKind], join_gap_s: float = 3
         for a, b, value, k in spans:
             if not taken.intersection(range(a, b)):
                 taken.update(range(a, b))
-                out.append(_entity(_Found(k, a, b, value), text, utts))
+                out.append(_entity(k, a, b, value, text, utts))
     out += _repeats(out, utts, {k.id: k for k in kinds}, join_gap_s)
     return sorted(out, key=lambda e: (e.start, e.pieces[0].utt, e.pieces[0].start))
+
+
+def detect_in(utts: list[Utterance], pack: RulePack) -> list[Entity]:
+    """`detect` with the pack's kinds and settings (number_join_gap_s, redact_context_s)."""
+    s = pack.settings
+    return detect(utts, pack.entities, s.number_join_gap_s, s.redact_context_s)
 
 
 def _repeats(found: list[Entity], utts: list[Utterance], kinds: dict[str, EntityKind],
@@ -138,7 +137,7 @@ def _repeats(found: list[Entity], utts: list[Utterance], kinds: dict[str, Entity
             owners = {text.owner[i] for i in range(a, b)} - {None}
             if owners and not owners & taken:
                 taken |= owners
-                out.append(_entity(_Found(kinds[kind], a, b, value), text, utts))
+                out.append(_entity(kinds[kind], a, b, value, text, utts))
     return out
 
 
@@ -282,9 +281,11 @@ def spoken_value(part: str) -> str:
     return part.lower() if "@" in part else part  # an address is case-blind, a password not
 
 
-def _entity(f: _Found, text: Text, utts: list[Utterance]) -> Entity:
+def _entity(k: EntityKind, start: int, end: int, value: str, text: Text,
+            utts: list[Utterance]) -> Entity:
+    """Kind `k` found at characters [start, end) of the party's `text`."""
     pieces: list[Piece] = []
-    for i in range(f.start, f.end):
+    for i in range(start, end):
         o = text.owner[i]
         if o is None:
             continue
@@ -295,20 +296,16 @@ def _entity(f: _Found, text: Text, utts: list[Utterance]) -> Entity:
             pieces.append(Piece(u, j, j + 1, 0.0, 0.0, utts[u].channel))
     for p in pieces:
         p.t0, p.t1 = _times(utts[p.utt], p.start, p.end)
-    k = f.kind
-    return Entity(k.id, k.type, text.role, pieces, f.value, keep=k.keep,
+    return Entity(k.id, k.type, text.role, pieces, value, keep=k.keep,
                   as_label=f"[{k.name('zh')}]" if k.as_label else "", label=k.label)
 
 
 def _times(u: Utterance, a: int, b: int) -> tuple[float, float]:
     """Seconds in which characters [a, b) of `u` were said: the utterance's time shared out
-    by syllables (digits count one each)."""
-    total = _units(u.text)
+    by syllables (digits, Chinese or Arabic, count one each)."""
+    total = spoken_units(u.text)
     if total == 0:
         return u.start, u.end
     dur = u.end - u.start
-    return u.start + dur * _units(u.text[:a]) / total, u.start + dur * _units(u.text[:b]) / total
-
-
-def _units(text: str) -> int:
-    return spoken_units(text)  # Chinese digits are Han characters: one each, as 0-9 are
+    return (u.start + dur * spoken_units(u.text[:a]) / total,
+            u.start + dur * spoken_units(u.text[:b]) / total)

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from audit.privacy.detect import LEAK_DIGITS, detect
+from audit.privacy.detect import LEAK_DIGITS, detect_in
 from audit.privacy.mask import mask_utterances
 from audit.rules.examples import parse
 from audit.rules.pack import RulePack
@@ -65,7 +65,6 @@ def example_failures(pack: RulePack) -> tuple[int, list[str]]:
     """Each kind's own examples (`examples: {find, ignore}`), said by a caller: (how many,
     one line per example that is not found, or found where it must not be)."""
     n, out = 0, []
-    s = pack.settings
     for k in pack.entities:
         if not k.enabled:
             continue
@@ -73,7 +72,7 @@ def example_failures(pack: RulePack) -> tuple[int, list[str]]:
             for text in k.examples.get(bucket, []):
                 n += 1
                 utts = parse({"lines": [f"C: {text}"]}).utterances
-                found = detect(utts, pack.entities, s.number_join_gap_s, s.redact_context_s)
+                found = detect_in(utts, pack)
                 if any(e.type == k.type for e in found) != want:
                     out.append(f"entity {k.id!r}: {bucket} {text!r}: "
                                + ("not found" if want else f"found as {k.type}"))
@@ -98,12 +97,11 @@ def _leaked(value: str, masked: str) -> bool:
 
 
 def evaluate(cases: list[dict[str, Any]], pack: RulePack) -> Scores:
-    s = pack.settings
     out = Scores()
     for case in cases:
         ex = parse({"lines": case["lines"]})
         utts = ex.utterances
-        found = detect(utts, pack.entities, s.number_join_gap_s, s.redact_context_s)
+        found = detect_in(utts, pack)
         masked = mask_utterances(utts, found)
         got = [(e.type, e.value, e.role) for e in found]
         for want in case.get("expect") or []:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from audit.privacy.detect import LEAK_DIGITS, Entity, detect
+from audit.privacy.detect import LEAK_DIGITS, Entity, detect_in
 from audit.records import Utterance
 from audit.rules.pack import RulePack
 from audit.speech.numbers import digit_runs, is_digit
@@ -118,8 +118,7 @@ _OWN = {"schema", "file", "versions", "judged_with", "timing_s", "not_speech", "
 
 def entities_of(result: dict[str, Any], pack: RulePack) -> tuple[list[Utterance], list[Entity]]:
     utts = [Utterance.from_json(u) for u in result.get("utterances", [])]
-    s = pack.settings
-    return utts, detect(utts, pack.entities, s.number_join_gap_s, s.redact_context_s)
+    return utts, detect_in(utts, pack)
 
 
 def privacy_report(entities: list[Entity], redacted: bool) -> dict[str, Any]:
