@@ -53,8 +53,8 @@ test: setup lint
 # Renders the benchmark corpus first when the offline TTS (../shared/tools/tts) is there;
 # without it the benchmark runs on the shipped samples.
 bench: setup
-	@if [ -d ../shared/tools/tts ] && ! ls bench/corpus/*.wav >/dev/null 2>&1; then \
-		$(MAKE) bench-corpus; fi
+	@if [ -d ../shared/tools/tts ] && ! ls bench/corpus/*.wav bench/pace/corpus/*.wav \
+		>/dev/null 2>&1; then $(MAKE) bench-corpus; fi
 	$(BIN)/python bench/run.py
 
 # Two-speaker mono mixes for the diarization benchmark (real speech from ../shared when there).
@@ -64,6 +64,8 @@ bench-mono: setup
 bench-corpus: .venv-tts/bin/python
 	.venv-tts/bin/python tools/synth_calls.py --scripts bench/scripts --out bench/corpus \
 		--truth-out bench/truth
+	.venv-tts/bin/python tools/synth_calls.py --scripts bench/pace/scripts \
+		--out bench/pace/corpus --truth-out bench/pace/truth
 
 .venv-tts/bin/python:
 	$(PY) -m venv .venv-tts

@@ -183,6 +183,72 @@ def rule_agreement(items: list[dict[str, Any]], results: dict[str, Any],
     return table
 
 
+def pace_eval(model_dir: Path) -> dict[str, Any]:
+    """Agent speech rate on a slow, a normal and a fast agent (bench/pace: the same words at
+    three TTS speeds): the rate from the words and from the sound against the truth, and
+    the speech_rate verdict against the script's."""
+    folder, truths = ROOT / "bench" / "pace" / "corpus", ROOT / "bench" / "pace" / "truth"
+    if not any(folder.glob("*.wav")):
+        return {"skipped": "bench/pace/corpus not rendered (make bench-corpus)"}
+    items = [{"file": w, "truth": json.loads((truths / f"{w.stem}.truth.json").read_text("utf-8"))}
+             for w in sorted(folder.glob("*.wav"))]
+    results = audit_run(folder, items, model_dir)["results"]
+    out = {}
+    for it in items:
+        t, r = it["truth"], results[it["file"].stem]
+        want, m = t["speech_rate_cpm"]["agent"], r["metrics"]
+        f = next((f for f in r["findings"] if f["rule"] == "speech_rate"), None)
+        verdict = "n/a" if f is None or not f["applicable"] else "pass" if f["passed"] else \
+            "review" if f.get("review") else "fail"
+        out[it["file"].stem] = {
+            "true_cpm": want, "words_cpm": m["agent_speech_rate_cpm"],
+            "sound_cpm": m.get("agent_speech_rate_acoustic_cpm"),
+            "words_rel": abs(m["agent_speech_rate_cpm"] - want) / want,
+            "sound_rel": (abs(m["agent_speech_rate_acoustic_cpm"] - want) / want
+                          if m.get("agent_speech_rate_acoustic_cpm") else None),
+            "verdict": verdict, "expected": t["expect"]["speech_rate"]}
+    return out
+
+
+def confidence_calibration(items: list[dict[str, Any]], results: dict[str, Any],
+                           threshold: float) -> dict[str, Any]:
+    """Is `confidence_min` where recognition goes wrong? On the stereo calls, each truth turn
+    against the utterances placed in it (an utterance belongs to the turn it overlaps most;
+    a turn's confidence is its utterances' lowest, as rules/doubt.py takes it), pooled CER
+    by confidence band, and the share of badly heard turns (CER > 30 %) each side of the
+    threshold."""
+    bands = [(0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.01)]
+    pairs: dict[tuple[float, float], list[tuple[str, str]]] = {b: [] for b in bands}
+    side: dict[str, list[float]] = {"below": [], "above": []}
+    for it in items:
+        t = it["truth"]
+        if t["layout"] != "stereo":
+            continue
+        placed: dict[int, list[dict[str, Any]]] = {}
+        for u in results[it["file"].stem]["utterances"]:
+            overlap = [(min(x["end"], u["end"]) - max(x["start"], u["start"]), k)
+                       for k, x in enumerate(t["turns"]) if x["channel"] == u["channel"]]
+            best = max(overlap, default=(0.0, -1))
+            if best[0] > 0:
+                placed.setdefault(best[1], []).append(u)
+        for k, us in placed.items():
+            known = [u["confidence"] for u in us if u.get("confidence") is not None]
+            if not known:
+                continue
+            c, ref = min(known), t["turns"][k]["text"]
+            hyp = "".join(u["text"] for u in sorted(us, key=lambda u: u["start"]))
+            pairs[next(b for b in bands if b[0] <= c < b[1])].append((ref, hyp))
+            side["below" if c < threshold else "above"].append(pooled_cer([(ref, hyp)]) or 0.0)
+    return {
+        "threshold": threshold,
+        "bands": {f"{a:.1f}-{min(b, 1.0):.1f}": {"turns": len(v), "cer": pooled_cer(v)}
+                  for (a, b), v in pairs.items()},
+        "bad_share": {k: {"turns": len(v), "cer_over_30": (sum(x > 0.3 for x in v) / len(v)
+                                                           if v else None)}
+                      for k, v in side.items()},
+    }
+
+
 def realzh_cer(model_dir: Path) -> dict[str, Any]:
     """Real recorded Mandarin (../shared/data/realzh, when present): (b) vs our ASR path."""
     manifest = REALZH / "manifest.tsv"
@@ -215,7 +281,8 @@ def realzh_cer(model_dir: Path) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "bench"))
-    ap.add_argument("--quick", action="store_true", help="skip the (c) variants and real speech")
+    ap.add_argument("--quick", action="store_true",
+                    help="skip the (c) variants, the cluster, diarization and report scale")
     args = ap.parse_args()
     model_dir = resolve(None)
     folder, items = corpus()
@@ -248,7 +315,9 @@ def main() -> None:
         "metric_errors": metric_errors(items, c["results"]),
         "rule_agreement": rule_agreement(items, c["results"], mismatches := []),
         "rule_mismatches": mismatches,
-        "realzh_cer": {"skipped": "--quick"} if args.quick else realzh_cer(model_dir),
+        "confidence": confidence_calibration(items, c["results"], load().settings.confidence_min),
+        "realzh_cer": realzh_cer(model_dir),  # 14 short clips: a minute, run even with --quick
+        "pace": pace_eval(model_dir),
     }
     import field_eval
 
@@ -283,6 +352,10 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f} %"
 
 
+def _cpm(rate: float | None, rel: float | None) -> str:
+    return "-" if rate is None else f"{rate:.0f} ({_pct(rel)})"
+
+
 def render(r: dict[str, Any]) -> str:
     sp, cer = r["speed_x_realtime"], r["cer"]
     lines = [
@@ -315,6 +388,28 @@ def render(r: dict[str, Any]) -> str:
         lines += [f"| {band} | {_pct(v['b_batched'])} | {_pct(v['c_audit'])} |"
                   for band, v in rz.items()]
         lines.append("")
+    pace = r.get("pace") or {}
+    if "skipped" in pace:
+        lines += [f"Agent pace: {pace['skipped']}.", ""]
+    elif pace:
+        lines += ["Agent speech rate on a slow, a normal and a fast agent (`bench/pace`, the same "
+                  "words at three speeds), characters/minute:", "",
+                  "| call | truth | from the words (error) | from the sound (error) | verdict | "
+                  "expected |", "|---|---|---|---|---|---|"]
+        lines += [f"| {k} | {v['true_cpm']:.0f} | {_cpm(v['words_cpm'], v['words_rel'])} | "
+                  f"{_cpm(v['sound_cpm'], v['sound_rel'])} | {v['verdict']} | {v['expected']} |"
+                  for k, v in pace.items()]
+        lines.append("")
+    cf = r.get("confidence")
+    if cf:
+        lines += [f"Recognition confidence against the truth (stereo calls, turn by turn; a turn's "
+                  f"confidence is its utterances' lowest; `confidence_min` = {cf['threshold']}):", "",
+                  "| confidence | turns | pooled CER |", "|---|---|---|"]
+        lines += [f"| {k} | {v['turns']} | {_pct(v['cer'])} |" for k, v in cf["bands"].items()]
+        b, a = cf["bad_share"]["below"], cf["bad_share"]["above"]
+        lines += ["", f"Turns heard with CER over 30 %: {_pct(b['cer_over_30'])} of the "
+                  f"{b['turns']} below the threshold, {_pct(a['cer_over_30'])} of the "
+                  f"{a['turns']} above it.", ""]
     if r.get("field"):
         import field_eval
 

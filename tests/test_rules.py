@@ -13,7 +13,7 @@ import pytest
 from transcripts import BASE, DEFAULT_PACK, Turn, audit, findings, replace, utterances, verdict
 
 from audit.metrics.timing import compute
-from audit.records import Finding, Region
+from audit.records import Finding, Region, Utterance
 from audit.rules.checks import Context
 from audit.rules.judge import evaluate
 from audit.rules.pack import RulePack
@@ -535,3 +535,20 @@ def test_mono_has_no_interruptions_and_blames_no_unknown_speaker() -> None:
     assert score.score == 100.0
     # ... but rules that need to know the agent spoke do not apply
     assert verdict(f["greeting"]) == "n/a" and verdict(f["answer_delay"]) == "n/a"
+
+
+def test_a_callers_greeting_heard_as_nin_hao_does_not_credit_the_agent_on_mono() -> None:
+    """Issue 20 (bench_06, mono, one voice): the agent opened 喂，什么问题？ and the caller's
+    你好 came back as 您好，我家的宽带…; labelled from its words it was the agent's, and the
+    agent was credited with a greeting they never said. 您好 alone does not make an agent."""
+    from audit.speech.roles import apply_mono
+
+    said = ["喂，什么问题？", "您好，我家的宽带从昨天开始就上不了网了。", "好的，请您稍等，我为您查询一下。",
+            "您好，这里是客户服务中心，工号001，很高兴为您服务。"]
+    utts = [Utterance(0, 5.0 * k, 5.0 * k + 4, t) for k, t in enumerate(said)]
+    apply_mono(utts)
+    assert [u.role for u in utts] == ["agent", "unknown", "agent", "agent"]
+    f, _, _ = audit([("agent", said[0], {"at": 1.0, "mono_role": "agent"}),
+                     ("customer", said[1], {"mono_role": utts[1].role}),
+                     *[t for t in BASE[2:]]], stereo=False)
+    assert verdict(f["greeting"]) != "pass" and f["greeting"].deduction == 0

@@ -27,6 +27,10 @@ AGENT_CUES: tuple[tuple[str, float], ...] = (
     ("我要投诉", -1.5), ("怎么回事", -1.0), ("你们", -0.5), ("帮我", -1.0),
 )
 CUE_THRESHOLD = 0.8
+# Mono, not separated: one utterance is the agent's only with at least one phrase callers
+# rarely say. A 您好 alone (1.0) is not enough: a caller's 你好, heard as 您好, opened
+# 您好，我家的宽带从昨天开始就上不了网了 and credited the agent with a greeting they never said.
+AGENT_MIN = 1.5
 
 
 @dataclass
@@ -74,8 +78,8 @@ def apply_stereo(utterances: list[Utterance], decision: RoleDecision) -> None:
 def apply_mono(utterances: list[Utterance]) -> RoleDecision:
     for i, u in enumerate(utterances):
         score = cue_score([u])
-        u.role = "agent" if score > 0 else "customer" if score < 0 else "unknown"
-        if i == 0 and score == 0:
+        u.role = "agent" if score >= AGENT_MIN else "customer" if score < 0 else "unknown"
+        if i == 0 and score >= 0:
             u.role = "agent"  # the first voice after connect is the party who answered
     n = {r: sum(u.role == r for u in utterances) for r in ("agent", "customer", "unknown")}
     return RoleDecision(None, "mono", Detail("roles_mono", dict(n)))
