@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL := models/whisper-base
 
-.PHONY: setup demo test lint browser bench bench-corpus bench-mono samples clean
+.PHONY: setup demo test lint browser bench bench-corpus bench-pace bench-mono samples clean
 
 $(BIN)/audit: pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
@@ -53,8 +53,10 @@ test: setup lint
 # Renders the benchmark corpus first when the offline TTS (../shared/tools/tts) is there;
 # without it the benchmark runs on the shipped samples.
 bench: setup
-	@if [ -d ../shared/tools/tts ] && ! ls bench/corpus/*.wav bench/pace/corpus/*.wav \
-		>/dev/null 2>&1; then $(MAKE) bench-corpus; fi
+	@if [ -d ../shared/tools/tts ] && ! ls bench/corpus/*.wav >/dev/null 2>&1; then \
+		$(MAKE) bench-corpus; fi
+	@if [ -d ../shared/tools/tts ] && ! ls bench/pace/corpus/*.wav >/dev/null 2>&1; then \
+		$(MAKE) bench-pace; fi
 	$(BIN)/python bench/run.py
 
 # Two-speaker mono mixes for the diarization benchmark (real speech from ../shared when there).
@@ -64,6 +66,10 @@ bench-mono: setup
 bench-corpus: .venv-tts/bin/python
 	.venv-tts/bin/python tools/synth_calls.py --scripts bench/scripts --out bench/corpus \
 		--truth-out bench/truth
+	$(MAKE) bench-pace
+
+# A slow, a normal and a fast agent saying the same words (bench/pace: speech-rate error).
+bench-pace: .venv-tts/bin/python
 	.venv-tts/bin/python tools/synth_calls.py --scripts bench/pace/scripts \
 		--out bench/pace/corpus --truth-out bench/pace/truth
 

@@ -193,7 +193,7 @@ def pace_eval(model_dir: Path) -> dict[str, Any]:
     items = [{"file": w, "truth": json.loads((truths / f"{w.stem}.truth.json").read_text("utf-8"))}
              for w in sorted(folder.glob("*.wav"))]
     results = audit_run(folder, items, model_dir)["results"]
-    out = {}
+    out: dict[str, Any] = {}
     for it in items:
         t, r = it["truth"], results[it["file"].stem]
         want, m = t["speech_rate_cpm"]["agent"], r["metrics"]
@@ -203,7 +203,8 @@ def pace_eval(model_dir: Path) -> dict[str, Any]:
         out[it["file"].stem] = {
             "true_cpm": want, "words_cpm": m["agent_speech_rate_cpm"],
             "sound_cpm": m.get("agent_speech_rate_acoustic_cpm"),
-            "words_rel": abs(m["agent_speech_rate_cpm"] - want) / want,
+            "words_rel": (abs(m["agent_speech_rate_cpm"] - want) / want
+                          if m["agent_speech_rate_cpm"] is not None else None),
             "sound_rel": (abs(m["agent_speech_rate_acoustic_cpm"] - want) / want
                           if m.get("agent_speech_rate_acoustic_cpm") else None),
             "verdict": verdict, "expected": t["expect"]["speech_rate"]}

@@ -60,9 +60,8 @@ def test_expected_verdicts(results: dict[str, dict[str, Any]], name: str) -> Non
 
 def test_transcript_and_roles(results: dict[str, dict[str, Any]]) -> None:
     # Whisper base on 8 kHz telephone audio: about 8-13 % CER per call on these samples
-    # (measured); a role's share is short (the demo caller says 35 characters: one is 3
-    # points, and 姓李 -> 心里, 号 -> 好 and a spelled-out 一 are 5 of them on every CPU
-    # seen), so its bound is looser. Every character must also land on the right party.
+    # (measured); a role's share is short (the demo caller says ~35 characters), so its
+    # bound is looser. Every character must also land on the right party.
     for name in ("demo_call", "bad_call", "ringback_call"):
         t, r = truth(name), results[name]
         ref = "".join(x["text"] for x in t["turns"])
@@ -70,7 +69,7 @@ def test_transcript_and_roles(results: dict[str, dict[str, Any]]) -> None:
         for role in ("agent", "customer"):
             ref = "".join(x["text"] for x in t["turns"] if x["role"] == role)
             hyp = "".join(u["text"] for u in r["utterances"] if u["role"] == role)
-            assert cer(ref, hyp) < 0.25, (name, role, ref, hyp)
+            assert cer(ref, hyp) < 0.2, (name, role, ref, hyp)
         assert r["agent_channel"] == t["agent_channel"]
 
 

@@ -37,6 +37,12 @@ def test_a_short_last_word_of_no_duration_is_kept() -> None:
     # two zero-length words at different instants are not a written-again tail
     words = timed("好的", 1.0) + [("嗯", 1.5, 1.5), ("啊", 1.7, 1.7)]
     assert text(heard_words([seg(words)])) == "好的嗯啊"
+    # the last words squeezed into the window's last frame, all at one instant: speech,
+    # unless they say again what was said before
+    words = timed("不客气感谢您的来电", 1.0) + [("再", 3.0, 3.0), ("见", 3.0, 3.0)]
+    assert text(heard_words([seg(words)])) == "不客气感谢您的来电再见"
+    words = timed("好的", 1.0) + [("祝", 2.0, 2.0), ("您", 2.0, 2.0), ("愉快", 2.0, 2.0)]
+    assert text(heard_words([seg(words)])) == "好的祝您愉快"
 
 
 def test_a_loop_is_cut_back_to_two_turns_before_the_words_are_placed() -> None:
@@ -56,6 +62,16 @@ def test_repeats_people_say_are_speech() -> None:
         assert text(heard_words([seg(timed(said, 0.5))])) == said
     # a unit of punctuation alone is no loop
     assert text(heard_words([seg([(",", 1, 1.1)] * 8 + timed("好", 2))])) == ",,,,,,,,好"
+
+
+def test_a_number_said_with_many_zeros_is_no_loop() -> None:
+    said = "手机号13800000000金额1000000"
+    assert text(heard_words([seg(timed(said, 0.5, 0.1))])) == said
+    from audit.speech.text import collapse_repeats
+
+    assert collapse_repeats(said) == said and collapse_repeats("稿" * 8) == "稿稿"
+    assert collapse_repeats("0" * 30) == "00"  # a decoder looping on a digit is still cut
+    assert text(heard_words([seg(timed("0" * 30, 0.5, 0.1))])) == "00"
 
 
 def test_a_segment_whisper_calls_silence_gives_no_word() -> None:
@@ -90,6 +106,16 @@ def test_a_speakers_own_short_pause_is_packed_as_heard() -> None:
     # a 6 s pause (the other party's turn, or a hold) becomes gap_s of silence
     c = pieces[2]
     between = packed[int((b.packed_start + b.duration) * SAMPLE_RATE):int(c.packed_start * SAMPLE_RATE)]
+    assert len(between) == int(opts.gap_s * SAMPLE_RATE) and not between.any()
+    # a pause in which the other party spoke (a region on the other channel): their voice
+    # leaks into this channel below the VAD's level, so it is silence too
+    stereo = _audio(20.0, channels=2)
+    both = regions + [Region(1, 3.2, 4.2)]
+    pieces = split_pieces(both, opts.max_piece_s)
+    packed, _ = pack(stereo, both, pieces, opts)
+    a, b = pieces[0], pieces[1]
+    assert (a.region, b.region) == (0, 1)
+    between = packed[int((a.packed_start + a.duration) * SAMPLE_RATE):int(b.packed_start * SAMPLE_RATE)]
     assert len(between) == int(opts.gap_s * SAMPLE_RATE) and not between.any()
     # one mono mix split by speaker: a pause may hold the other speaker, so it is silence
     pieces = split_pieces(regions, opts.max_piece_s)

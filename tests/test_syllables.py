@@ -102,17 +102,21 @@ def test_a_fast_agent_is_fast_by_the_words_and_by_the_sound(auditor: object) -> 
     assert not f["passed"] and f["deduction"] > 0 and not f["review"]
 
 
-def test_only_a_faster_sound_puts_the_words_in_doubt() -> None:
-    """Whisper drops syllables of fast speech and adds none; the sound's count errs the other
-    way at the extremes (bench/pace: +24 % on a slow agent, -9 % on a fast one). So only
-    "too fast by the sound, not by the words" is doubted; the rest is judged by the words."""
-    chars, secs = agent_chars_and_seconds()
+def test_a_slow_agent_by_the_words_whom_the_sound_hears_within_the_norm_is_reviewed() -> None:
+    """Whisper also loses syllables of slow speech (misheard or unheard words), and the sound
+    over-counts it (bench/pace: +22 % on a 148 chars/min agent): when the two disagree by
+    more than 15 % across the norm's edge either way, a person listens; nobody is deducted.
+    Within 15 % the words decide."""
+    chars, _ = agent_chars_and_seconds()
     slow = [(t[0], t[1], {**(t[2] if len(t) > 2 else {}), "cpm": 150}) if t[0] == "agent" else t
             for t in BASE]
-    # slow by the words (150), within the norm by the sound (+24 %: 186): the words' fail stands
-    f, _, m = audit(slow, nuclei=round(chars * 1.24))
+    f, score, m = audit(slow, nuclei=round(chars * 1.24))  # the sound: 186
     assert 180 <= m.agent_speech_rate_acoustic_cpm <= 220 and m.agent_speech_rate_cpm < 180
-    assert not f["speech_rate"].passed and not f["speech_rate"].review and f["speech_rate"].deduction > 0
-    # within by the words (200), slow by the sound (140): passed, nobody listens
+    sr = f["speech_rate"]
+    assert sr.review and sr.deduction == 0 and sr.review_id == "review_rate_disagree"
+    f, _, _ = audit(slow, nuclei=round(chars * 1.1))  # the sound: 165, slow too: deducted
+    assert not f["speech_rate"].passed and not f["speech_rate"].review
+    assert f["speech_rate"].deduction > 0
+    # within by the words (200), slow by the sound (140): a person listens
     f, _, m = audit(BASE, nuclei=round(chars * 0.7))
-    assert m.agent_speech_rate_acoustic_cpm < 180 and f["speech_rate"].passed
+    assert m.agent_speech_rate_acoustic_cpm < 180 and f["speech_rate"].review

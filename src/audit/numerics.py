@@ -7,7 +7,9 @@ Whisper's features enough to change a word. Measured on the demo call: one BLAS 
 threads (the default on 2 cores) as 122024001, with the same decoder threads. The audit's
 own matrix products are small (mel filterbank, level sums, embeddings), so one thread
 costs nothing measurable; the recognizer's threads (CTranslate2's, `--threads`) are not
-BLAS's and are not touched."""
+touched. CTranslate2 itself gave the same words with 1 and 2 threads on the machine this
+was measured on (AMD EPYC, its own GEMM); with Intel MKL it does not promise it, so a
+batch (one thread per worker) and a `check` with more threads may differ there."""
 
 from __future__ import annotations
 
@@ -15,9 +17,16 @@ from functools import cache
 
 
 @cache
-def one_blas_thread() -> None:
-    """Limit NumPy's OpenBLAS (and any other OpenBLAS loaded) to one thread, for the rest of
-    this process. Idempotent."""
+def one_blas_thread() -> list[str]:
+    """Limit NumPy's BLAS (OpenBLAS, MKL, BLIS: whichever it loaded) to one thread for the
+    rest of this process, but not a BLAS that CTranslate2 itself links (conda's builds link
+    OpenBLAS: those are the recognizer's threads). Idempotent; returns the libraries
+    limited (empty when none was found, e.g. a NumPy on Apple's Accelerate)."""
     from threadpoolctl import ThreadpoolController
 
-    ThreadpoolController().select(internal_api="openblas").limit(limits=1)
+    ctl = ThreadpoolController()
+    mine = [lib.filepath for lib in ctl.lib_controllers
+            if lib.user_api == "blas" and "ctranslate2" not in lib.filepath.lower()]
+    if mine:
+        ctl.select(filepath=mine).limit(limits=1)
+    return mine

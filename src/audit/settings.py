@@ -30,10 +30,9 @@ class Settings:
       speech_rate_min_cpm, speech_rate_max_cpm: the agent's syllables per minute of speaking
         time (NORMS speech_rate, 180-220).
       speech_rate_min_speech_s: seconds of agent speech below which no rate is judged.
-      speech_rate_disagree_share: 0-1; when the rate from syllable nuclei heard in the audio
-        (metrics/syllables.py) is over the norm and over the rate from the transcript by more
-        than this share of itself while the transcript's is not over the norm, speech_rate
-        needs review (Whisper drops syllables of fast speech; it does not add any).
+      speech_rate_disagree_share: 0-1; when the rate from the transcript and the rate from
+        syllable nuclei heard in the audio (metrics/syllables.py) differ by more than this
+        share of the latter and fall on different sides of the norm, speech_rate needs review.
       speech_rate_min_utterance_s: seconds; per-utterance rates only for utterances this long.
       silence_min_s: seconds; shorter gaps with nobody speaking are not silences.
       silence_report_s: seconds; silences over this are reported (NORMS dead_air, info).

@@ -422,12 +422,10 @@ def _m_speech_rate(rule: Rule, ctx: Context) -> Outcome:
     off.sort(key=lambda uc: -abs(uc[1] - (lo + hi) / 2))
     ev = [Evidence(u.start, u.end, u.role, u.text, f"{c:.0f}/min") for u, c in off[:5]]
     heard = m.agent_speech_rate_acoustic_cpm
-    if heard and heard - rate > st.speech_rate_disagree_share * heard and heard > hi >= rate:
-        # the sound says too fast where the words do not: Whisper drops syllables of fast
-        # speech, so a person listens and nobody is deducted. Only this way round: Whisper
-        # does not add syllables (a loop is cut, speech/asr.py), and the sound's count errs
-        # the other way at the extremes (bench/pace: +24 % on a slow agent whose words were
-        # right to 2 %, -9 % on a fast one), so a slow or fast verdict by the words stands.
+    if heard and abs(heard - rate) > st.speech_rate_disagree_share * heard and \
+            (lo <= rate <= hi) != (lo <= heard <= hi):
+        # the transcript and the sound disagree on which side of the norm the agent is
+        # (Whisper drops syllables of fast speech): a person listens, nobody is deducted
         agent = [u for u in ctx.by("agent") if u.end - u.start >= st.speech_rate_min_utterance_s]
         return Outcome(True, False, ev or [Evidence(u.start, u.end, u.role, u.text) for u in agent[:3]],
                        Detail("rate_disagree", {"rate": rate, "heard": heard, "low": lo, "high": hi}))

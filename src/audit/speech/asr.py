@@ -1,8 +1,9 @@
 """Batched Whisper transcription of VAD regions.
 
 Whisper's encoder costs the same for every 30 s window however much speech it holds, so
-the speech regions of each channel are packed back to back (silence cut out, a short gap
-kept between regions so the decoder sees a pause) into as few windows as possible, decoded
+the speech regions of each channel are packed back to back into as few windows as possible
+(a speaker's own short pause kept as heard, a longer one, or one in which the other party
+spoke, cut to a short gap so the decoder still sees a pause), decoded
 as one batch with faster-whisper's BatchedInferencePipeline, and the words are mapped back
 to the region they came from by their timestamps.
 
@@ -37,8 +38,9 @@ import numpy as np
 
 from audit.audio.decode import SAMPLE_RATE, Audio
 from audit.errors import ModelError
+from audit.numerics import one_blas_thread
 from audit.records import Region, Utterance
-from audit.speech.text import collapse_repeats, spoken_units, to_simplified
+from audit.speech.text import collapse_repeats, is_number, spoken_units, to_simplified
 
 # Lines Whisper invents on noise or music: subtitle credits from its training data ("请不吝
 # 点赞 订阅 转发 打赏支持明镜与点点栏目", "字幕由…提供", "谢谢观看"). An utterance is dropped only
@@ -78,10 +80,13 @@ class AsrOptions:
     compute_type: str = "int8"
     cpu_threads: int = 0  # 0 = all cores
     window_s: float = 30.0  # Whisper's input length
-    gap_s: float = 0.8  # silence kept between packed regions (helps word times find the cut)
-    keep_pause_s: float = 3.0  # a pause of one speaker this short is packed as it was heard,
-    # as faster-whisper's VAD keeps it: with every pause replaced by gap_s of digital silence,
-    # real speech (realzh) read 18.8 % CER at 16 kHz vs 15.9 % kept (1 s: 20.2 %, 2 s: 20.2 %)
+    gap_s: float = 0.8  # silence put between packed regions whose pause is not kept (helps
+    # word times find the cut)
+    keep_pause_s: float = 3.0  # a pause of one speaker this short, in which nobody else spoke,
+    # is packed as it was heard, as faster-whisper's VAD keeps it. Measured with every pause
+    # cut to gap_s: realzh 16 kHz 18.8 % CER, kept up to 3 s 15.9 % (faster-whisper 15.9 %),
+    # synthesized calls 7.8 -> 7.4 %; 1 s and 2 s read 20.2 %: 14 clips, one of them (a 12 s
+    # meeting turn with four pauses) decides it, so the figure is noisy; 3 s keeps it whole
     lead_s: float = 0.5  # silence before a window's first region: Whisper skips a short
     # utterance at the very start of a window (喂，说吧 vanished without it)
     max_piece_s: float = 28.0  # longer regions are cut so one piece always fits a window
@@ -145,6 +150,7 @@ class Transcriber:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         self.opts = opts or AsrOptions()
+        one_blas_thread()  # Whisper's features the same in every process (numerics.py)
         threads = self.opts.cpu_threads or os.cpu_count() or 1
         try:
             self.model = WhisperModel(
@@ -377,8 +383,9 @@ def pack(audio: Audio, regions: list[Region], pieces: list[Piece], opts: AsrOpti
          shared_mix: bool = False) -> tuple[np.ndarray, list[dict[str, float]]]:
     """Concatenate pieces into <= window_s windows; returns packed audio and window bounds (s).
     Between two pieces of one channel, the pause as it was heard when it is at most
-    `keep_pause_s` (not in a `shared_mix`: there it may hold the other speaker), else
-    `gap_s` of silence."""
+    `keep_pause_s` and no region of another channel falls in it (the other party's voice
+    leaks into a channel below the VAD's level, and Whisper would hear it), and never in a
+    `shared_mix` (there the pause may hold the other speaker); else `gap_s` of silence."""
     gap = np.zeros(int(opts.gap_s * SAMPLE_RATE), np.float32)
     parts: list[np.ndarray] = []
     windows: list[dict[str, float]] = []
@@ -390,8 +397,9 @@ def pack(audio: Audio, regions: list[Region], pieces: list[Piece], opts: AsrOpti
     for p in pieces:
         ch = audio.channels[regions[p.region].channel]
         pause = gap
-        if prev is not None and prev.channel == p.channel and not shared_mix \
-                and 0 <= p.src_start - prev.src_end <= opts.keep_pause_s:
+        if prev is not None and regions[prev.region].channel == regions[p.region].channel \
+                and not shared_mix and 0 <= p.src_start - prev.src_end <= opts.keep_pause_s \
+                and not _other_spoke(regions, regions[p.region].channel, prev.src_end, p.src_start):
             pause = ch[int(prev.src_end * SAMPLE_RATE):int(p.src_start * SAMPLE_RATE)]
         prev = p
         need = p.duration + len(pause) / SAMPLE_RATE
@@ -413,6 +421,10 @@ def pack(audio: Audio, regions: list[Region], pieces: list[Piece], opts: AsrOpti
         win_len = cursor - win_start
     windows.append({"start": win_start, "end": cursor})
     return np.concatenate(parts).astype(np.float32), windows
+
+
+def _other_spoke(regions: list[Region], channel: int, start: float, end: float) -> bool:
+    return any(r.channel != channel and r.start < end and r.end > start for r in regions)
 
 
 def place_words(times: list[float], pieces: list[Piece]) -> list[int]:
@@ -484,19 +496,24 @@ def heard_words(segs: list[Any]) -> list[tuple[Any, Any]]:
     return _cut_loop(words)
 
 
-def _stacked_tail(words: list[Any], min_run: int = 2) -> int:
+def _stacked_tail(words: list[Any], min_run: int = 3) -> int:
     """How many words at the end were written after the audio ran out: the aligner gives
-    them no time at all, all at one instant (measured on real speech: a 19-character
-    sentence read once came back twice, the second time 19 words of 0 s at 5.54 s). A
-    single word of 0 s at the end is a short word said last, and is kept."""
+    them no time at all, all at one instant, and they say again what was said before
+    (measured on real speech: a 19-character sentence read once came back twice, the second
+    time 19 words of 0 s at 5.54 s). A short last word or two squeezed into the last frame
+    (再见) are speech, and kept."""
     n = 0
     while n < len(words) and words[-1 - n].end - words[-1 - n].start <= 0.0 \
             and words[-1 - n].end == words[-1].end:
         n += 1
-    return n if n >= min_run else 0
+    if n < min_run:
+        return 0
+    tail = _PUNCT.sub("", "".join(w.word for w in words[-n:]))
+    return n if tail and tail in _PUNCT.sub("", "".join(w.word for w in words[:-n])) else 0
 
 
 _LOOP_MIN = 6  # as text.collapse_repeats: 对对对对 and 好的好的好的 are speech, 6 turns are not
+_NUMBER_LOOP_MIN = 20  # a digit said again and again is a number (138 0000 0000, 1000000)
 
 
 def _cut_loop(words: list[tuple[Any, Any]], max_unit: int = 6) -> list[tuple[Any, Any]]:
@@ -510,10 +527,12 @@ def _cut_loop(words: list[tuple[Any, Any]], max_unit: int = 6) -> list[tuple[Any
     while i < len(words):
         for u in range(1, max_unit + 1):
             unit = keys[i:i + u]
+            if not any(unit):
+                continue
             reps = 1
             while keys[i + reps * u:i + (reps + 1) * u] == unit:
                 reps += 1
-            if reps >= _LOOP_MIN and any(unit):
+            if reps >= (_NUMBER_LOOP_MIN if is_number("".join(unit)) else _LOOP_MIN):
                 out.extend(words[i:i + 2 * u])
                 i += reps * u
                 break

@@ -32,12 +32,24 @@ def to_simplified(text: str) -> str:
 
 
 # Whisper sometimes loops on a token (稿,稿,稿,稿 ...); such runs would inflate speech rate
-# and match counts, so a unit repeated 6+ times in a row is cut back to two.
+# and match counts, so a unit repeated 6+ times in a row is cut back to two. Not a digit's:
+# 13800000000 and 1000000 are numbers (a loop of digits, 20+ in a row, is still cut).
 _LOOP = re.compile(r"(.{1,6}?)\1{5,}")
+_NUMBER = re.compile(r"[0-9零〇一二三四五六七八九十百千万亿两幺点.,，]+")
+
+
+def is_number(text: str) -> bool:
+    """True when `text` is only digits (Arabic or Chinese) and their separators."""
+    return bool(_NUMBER.fullmatch(text))
 
 
 def collapse_repeats(text: str) -> str:
-    return _LOOP.sub(lambda m: m.group(1) * 2, text)
+    def cut(m: re.Match[str]) -> str:
+        unit = m.group(1)
+        if is_number(unit) and len(m.group(0)) < 20 * len(unit):
+            return m.group(0)
+        return unit * 2
+    return _LOOP.sub(cut, text)
 
 
 def is_han(ch: str) -> bool:
