@@ -25,7 +25,6 @@ from audit.audio.tones import detect_ringback
 from audit.audio.vad import VadOptions, call_regions
 from audit.errors import InputError
 from audit.metrics.acoustics import measure
-from audit.numerics import one_blas_thread
 from audit.privacy.detect import detect_in
 from audit.privacy.mask import mask_utterances, privacy_report, redact
 from audit.records import CallResult, Region, Role, Utterance
@@ -62,7 +61,6 @@ class AuditOptions:
 class Auditor:
     def __init__(self, opts: AuditOptions | None = None, pack: RulePack | None = None) -> None:
         self.opts = opts or AuditOptions()
-        one_blas_thread()  # the same result through check, batch and --cluster (numerics.py)
         self.pack = pack or load(self.opts.rules)  # rule errors before the model loads
         self.model_dir = resolve(self.opts.model_dir)
         self.transcriber = Transcriber(self.model_dir, self.opts.asr)

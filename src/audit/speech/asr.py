@@ -40,7 +40,14 @@ from audit.audio.decode import SAMPLE_RATE, Audio
 from audit.errors import ModelError
 from audit.numerics import one_blas_thread
 from audit.records import Region, Utterance
-from audit.speech.text import collapse_repeats, is_number, spoken_units, to_simplified
+from audit.speech.text import (
+    LOOP_MIN,
+    NUMBER_LOOP_MIN,
+    collapse_repeats,
+    is_number,
+    spoken_units,
+    to_simplified,
+)
 
 # Lines Whisper invents on noise or music: subtitle credits from its training data ("请不吝
 # 点赞 订阅 转发 打赏支持明镜与点点栏目", "字幕由…提供", "谢谢观看"). An utterance is dropped only
@@ -512,12 +519,10 @@ def _stacked_tail(words: list[Any], min_run: int = 3) -> int:
     return n if tail and tail in _PUNCT.sub("", "".join(w.word for w in words[:-n])) else 0
 
 
-_LOOP_MIN = 6  # as text.collapse_repeats: 对对对对 and 好的好的好的 are speech, 6 turns are not
-_NUMBER_LOOP_MIN = 20  # a digit said again and again is a number (138 0000 0000, 1000000)
 
 
 def _cut_loop(words: list[tuple[Any, Any]], max_unit: int = 6) -> list[tuple[Any, Any]]:
-    """Words with a unit of 1-`max_unit` words said `_LOOP_MIN`+ times in a row cut back to
+    """Words with a unit of 1-`max_unit` words said `LOOP_MIN`+ times in a row cut back to
     two turns. Done on the window's words before they are placed, because a loop's words
     are spread over every region after it (a 12 s window of five regions came back as
     按钮，按钮，… in all five), where the text-level cut no longer sees them."""
@@ -532,7 +537,7 @@ def _cut_loop(words: list[tuple[Any, Any]], max_unit: int = 6) -> list[tuple[Any
             reps = 1
             while keys[i + reps * u:i + (reps + 1) * u] == unit:
                 reps += 1
-            if reps >= (_NUMBER_LOOP_MIN if is_number("".join(unit)) else _LOOP_MIN):
+            if reps >= (NUMBER_LOOP_MIN if is_number("".join(unit)) else LOOP_MIN):
                 out.extend(words[i:i + 2 * u])
                 i += reps * u
                 break

@@ -34,7 +34,9 @@ def to_simplified(text: str) -> str:
 # Whisper sometimes loops on a token (稿,稿,稿,稿 ...); such runs would inflate speech rate
 # and match counts, so a unit repeated 6+ times in a row is cut back to two. Not a digit's:
 # 13800000000 and 1000000 are numbers (a loop of digits, 20+ in a row, is still cut).
-_LOOP = re.compile(r"(.{1,6}?)\1{5,}")
+LOOP_MIN = 6  # turns of one unit in a row that are a loop, not speech (对对对对 is speech)
+NUMBER_LOOP_MIN = 20  # ... of a digit: a number may repeat one (138 0000 0000, 1000000)
+_LOOP = re.compile(r"(.{1,6}?)\1{" + str(LOOP_MIN - 1) + ",}")
 _NUMBER = re.compile(r"[0-9零〇一二三四五六七八九十百千万亿两幺点.,，]+")
 
 
@@ -46,7 +48,7 @@ def is_number(text: str) -> bool:
 def collapse_repeats(text: str) -> str:
     def cut(m: re.Match[str]) -> str:
         unit = m.group(1)
-        if is_number(unit) and len(m.group(0)) < 20 * len(unit):
+        if is_number(unit) and len(m.group(0)) < NUMBER_LOOP_MIN * len(unit):
             return m.group(0)
         return unit * 2
     return _LOOP.sub(cut, text)
