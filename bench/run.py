@@ -266,7 +266,7 @@ def realzh_cer(model_dir: Path) -> dict[str, Any]:
     ours = Transcriber(model_dir)
     out = {}
     for band, suffix in (("16k", ""), ("tel8k", "_tel8k")):
-        pb, pc = [], []
+        pb, pc, clips = [], [], []
         for r in rows:
             name, ref = r[0], r[4].replace(" ", "")
             path = REALZH / ("tel8k" if suffix else "") / name.replace(".wav", f"{suffix}.wav")
@@ -275,7 +275,11 @@ def realzh_cer(model_dir: Path) -> dict[str, Any]:
             pb.append((ref, "".join(s.text for s in segs)))
             utts = ours.transcribe(a, speech_regions(a.channels[0], 0))
             pc.append((ref, "".join(u.text for u in utts)))
-        out[band] = {"b_batched": pooled_cer(pb), "c_audit": pooled_cer(pc)}
+            # per clip: 14 clips of 213 characters, so one clip moves the pooled figure by points
+            clips.append({"clip": name, "chars": len(plain(ref)), "b": pooled_cer([pb[-1]]),
+                          "c": pooled_cer([pc[-1]]), "b_text": plain(pb[-1][1]),
+                          "c_text": plain(pc[-1][1])})
+        out[band] = {"b_batched": pooled_cer(pb), "c_audit": pooled_cer(pc), "clips": clips}
     return out
 
 
@@ -388,6 +392,13 @@ def render(r: dict[str, Any]) -> str:
                   "| band | (b) batched | (c) audit |", "|---|---|---|"]
         lines += [f"| {band} | {_pct(v['b_batched'])} | {_pct(v['c_audit'])} |"
                   for band, v in rz.items()]
+        lines += ["", "Clips where (c) and (b) differ by 10 points or more:", "",
+                  "| band | clip | chars | (b) | (c) | (b) heard | (c) heard |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {band} | {k['clip']} | {k['chars']} | {_pct(k['b'])} | {_pct(k['c'])} | "
+                  f"{k['b_text']} | {k['c_text']} |"
+                  for band, v in rz.items() for k in v.get("clips", [])
+                  if abs(k["c"] - k["b"]) >= 0.10]
         lines.append("")
     pace = r.get("pace") or {}
     if "skipped" in pace:

@@ -31,6 +31,29 @@ def test_a_sentence_written_again_after_the_audio_ended_is_dropped() -> None:
     assert text(heard_words([seg(said + again)])) == "欢迎大家来体验达摩院推出的语音识别模型"
 
 
+def test_a_sentence_written_twice_in_a_row_is_told_once() -> None:
+    # as measured with NumPy's BLAS on one thread: the first copy's last words and the
+    # second's first at one instant (4.06 s), the rest of both timed
+    first = [("我想", 0.0, 1.16), ("问", 1.16, 1.78), ("我在", 1.78, 3.62), ("冰", 3.62, 3.88),
+             ("台", 3.88, 4.06)] + [(w, 4.06, 4.06) for w in ("新", "区", "有", "房")]
+    second = [(w, 4.06, 4.06) for w in ("我想", "问", "我在", "冰", "台")] + \
+        [("新", 4.06, 4.3), ("区", 4.3, 4.62), ("有", 4.62, 4.92), ("房", 4.92, 5.28)]
+    words = heard_words([seg(timed("喂", 0.0) + first + second + timed("谢谢", 5.5))])
+    assert text(words) == "喂我想问我在冰台新区有房谢谢"
+    # each word keeps the time of the copy that has one
+    assert [(w.word, w.start) for w, _ in words][6:10] == [("新", 4.06), ("区", 4.3), ("有", 4.62),
+                                                       ("房", 4.92)]
+
+
+def test_a_sentence_said_twice_is_kept() -> None:
+    # timed both times: the caller did say it twice
+    said = timed("我要办理退款手续", 0.5) + timed("我要办理退款手续", 3.0)
+    assert text(heard_words([seg(said)])) == "我要办理退款手续" * 2
+    # a short phrase squeezed at one instant is no written-again sentence
+    said = timed("好的", 0.5) + [(c, 1.0, 1.0) for c in "好的好的"]
+    assert text(heard_words([seg(said)])) == "好的好的好的"
+
+
 def test_a_short_last_word_of_no_duration_is_kept() -> None:
     words = timed("谢谢", 1.0) + [("再", 1.4, 1.6), ("见", 1.6, 1.6)]
     assert text(heard_words([seg(words)])) == "谢谢再见"

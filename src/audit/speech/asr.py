@@ -496,11 +496,11 @@ def _piece_at(pieces: list[Piece], t: float) -> int:
 def heard_words(segs: list[Any]) -> list[tuple[Any, Any]]:
     """(word, its segment) of one window's segments, in the decoder's order, without what
     Whisper wrote that was not in the audio: segments it calls silence (`_is_noise`), a
-    sentence written again after the audio ended (`_stacked_tail`), and a decoding loop
-    cut back to two turns (`_cut_loop`)."""
+    sentence written again after the audio ended (`_stacked_tail`) or straight after itself
+    (`_said_twice`), and a decoding loop cut back to two turns (`_cut_loop`)."""
     words = [(w, seg) for seg in segs if not _is_noise(seg) for w in seg.words or []]
     words = words[:len(words) - _stacked_tail([w for w, _ in words])]
-    return _cut_loop(words)
+    return _cut_loop(_said_twice(words))
 
 
 def _stacked_tail(words: list[Any], min_run: int = 3) -> int:
@@ -519,6 +519,44 @@ def _stacked_tail(words: list[Any], min_run: int = 3) -> int:
     return n if tail and tail in _PUNCT.sub("", "".join(w.word for w in words[:-n])) else 0
 
 
+def _said_twice(words: list[tuple[Any, Any]], min_chars: int = 6,
+                min_run: int = 3) -> list[tuple[Any, Any]]:
+    """Words with a sentence written twice in a row (X X, X of `min_chars`+ characters) told
+    once, when the aligner found no audio for part of it: `min_run`+ words of 0 s at one
+    instant inside the pair. Measured on real speech with NumPy's BLAS on one thread: a
+    sentence read once came back as 我想问我在冰台新区有房我想问我在冰台新区有房, the first
+    copy's last words and the second's first all at 4.06 s, the rest of both timed. Each
+    word of the kept copy takes the time of whichever copy has one. A sentence people do say
+    twice is timed twice, and kept."""
+    keys = [_PUNCT.sub("", w.word) for w, _ in words]
+    n = len(words)
+    for i in range(n):
+        if not keys[i]:
+            continue
+        for u in range(1, (n - i) // 2 + 1):
+            if keys[i + u] != keys[i] or keys[i:i + u] != keys[i + u:i + 2 * u] \
+                    or len("".join(keys[i:i + u])) < min_chars \
+                    or not _zero_run([w for w, _ in words[i:i + 2 * u]], min_run):
+                continue
+            once = [b if _length(a[0]) <= 0 < _length(b[0]) else a
+                    for a, b in zip(words[i:i + u], words[i + u:i + 2 * u], strict=True)]
+            return words[:i] + once + _said_twice(words[i + 2 * u:], min_chars, min_run)
+    return words
+
+
+def _length(word: Any) -> float:
+    return float(word.end - word.start)
+
+
+def _zero_run(words: list[Any], min_run: int) -> bool:
+    """Whether `min_run`+ consecutive words have no duration, all at one instant."""
+    run = 0
+    for k, w in enumerate(words):
+        run = run + 1 if _length(w) <= 0 and (run == 0 or w.end == words[k - 1].end) else \
+            (1 if _length(w) <= 0 else 0)
+        if run >= min_run:
+            return True
+    return False
 
 
 def _cut_loop(words: list[tuple[Any, Any]], max_unit: int = 6) -> list[tuple[Any, Any]]:
