@@ -80,14 +80,40 @@ def faster_whisper_runs(items: list[dict[str, Any]], model_dir: Path) -> dict[st
         ("b_batched", lambda x: batched.transcribe(x, language="zh", beam_size=5, vad_filter=True,
                                                    batch_size=8)),
     ):
-        pairs, t0 = [], time.perf_counter()
+        pairs, t0, per_file = [], time.perf_counter(), {}
         for it in items:
+            t1 = time.perf_counter()
             a = decode(str(it["file"]))
             for ch, sig in enumerate(a.channels):
                 segs, _ = fn(sig)
                 hyp = "".join(s.text for s in segs)
                 pairs.append((truth_text(it["truth"], ch if len(a.channels) > 1 else None), hyp))
-        out[name] = {"seconds": time.perf_counter() - t0, "cer": pooled_cer(pairs)}
+            per_file[it["file"].stem] = {"seconds": time.perf_counter() - t1,
+                                         "pairs": pairs[-len(a.channels):]}
+        out[name] = {"seconds": time.perf_counter() - t0, "cer": pooled_cer(pairs),
+                     "per_file": per_file}
+    return out
+
+
+def by_layout(items: list[dict[str, Any]], b: dict[str, Any], c: dict[str, Any],
+              ) -> dict[str, Any]:
+    """(b) and (c) apart on the stereo and on the mono calls: speed (x real time) and pooled
+    CER. (c) runs its calls in parallel workers, so its wall time is shared out in
+    proportion to each call's own audit time."""
+    c_total = sum(c["per_file_s"].values()) or 1.0
+    out = {}
+    for layout in ("stereo", "mono"):
+        names = [it["file"].stem for it in items if it["truth"]["layout"] == layout]
+        if not names:
+            continue
+        audio_s = sum(c["results"][n]["duration_s"] for n in names)
+        b_s = sum(b["per_file"][n]["seconds"] for n in names)
+        c_s = c["seconds"] * sum(c["per_file_s"][n] for n in names) / c_total
+        out[layout] = {"calls": len(names), "audio_minutes": audio_s / 60,
+                       "b_x_realtime": audio_s / b_s, "c_x_realtime": audio_s / c_s,
+                       "ratio_c_over_b": b_s / c_s,
+                       "b_cer": pooled_cer([p for n in names for p in b["per_file"][n]["pairs"]]),
+                       "c_cer": pooled_cer([p for n in names for p in c["pairs"][n]])}
     return out
 
 
@@ -111,18 +137,21 @@ def audit_run(folder: Path, items: list[dict[str, Any]], model_dir: Path,
                             for r in rows.values())
     peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     results = {name: json.loads(r["result_json"]) for name, r in rows.items()}
-    pairs = []
+    pairs: dict[str, list[tuple[str, str]]] = {}
     for it in items:
         r = results[it["file"].stem]
         t = it["truth"]
         if t["layout"] == "mono":
-            pairs.append((truth_text(t, None), "".join(u["text"] for u in r["utterances"])))
+            pairs[it["file"].stem] = [(truth_text(t, None),
+                                       "".join(u["text"] for u in r["utterances"]))]
         else:
-            for ch in (0, 1):
-                pairs.append((truth_text(t, ch),
-                              "".join(u["text"] for u in r["utterances"] if u["channel"] == ch)))
-    return {"seconds": seconds, "cer": pooled_cer(pairs), "stages": stages,
-            "peak_worker_rss_mb": peak_rss_mb, "workers": stats, "results": results}
+            pairs[it["file"].stem] = [
+                (truth_text(t, ch), "".join(u["text"] for u in r["utterances"] if u["channel"] == ch))
+                for ch in (0, 1)]
+    return {"seconds": seconds, "cer": pooled_cer([p for ps in pairs.values() for p in ps]),
+            "stages": stages, "peak_worker_rss_mb": peak_rss_mb, "workers": stats,
+            "results": results, "pairs": pairs,
+            "per_file_s": {name: r["t_total"] or 0.0 for name, r in rows.items()}}
 
 
 def metric_errors(items: list[dict[str, Any]], results: dict[str, Any]) -> dict[str, Any]:
@@ -289,6 +318,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true",
                     help="skip the (c) variants, the cluster, diarization and report scale")
     args = ap.parse_args()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     model_dir = resolve(None)
     folder, items = corpus()
     audio_s = sum(decode(str(it["file"])).duration for it in items)
@@ -316,6 +346,7 @@ def main() -> None:
         "cer": {"a_plain": fw["a_plain"]["cer"], "b_batched": fw["b_batched"]["cer"],
                 "c_audit": c["cer"]},
         "stages_s": c["stages"],
+        "by_layout": by_layout(items, fw["b_batched"], c),
         "peak_worker_rss_mb": c["peak_worker_rss_mb"],
         "metric_errors": metric_errors(items, c["results"]),
         "rule_agreement": rule_agreement(items, c["results"], mismatches := []),
@@ -384,6 +415,14 @@ def render(r: dict[str, Any]) -> str:
         "Where (c)'s time goes (seconds summed over calls, per worker): " +
         ", ".join(f"{k} {v:.1f}" for k, v in r["stages_s"].items()), "",
     ]
+    if r.get("by_layout"):
+        lines += ["By layout ((c)'s wall time shared out by each call's own audit time):", "",
+                  "| calls | audio | (b) x real time | (c) x real time | (c)/(b) | CER (b) | CER (c) |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {k} ({v['calls']}) | {v['audio_minutes']:.1f} min | {v['b_x_realtime']:.1f} | "
+                  f"{v['c_x_realtime']:.1f} | **{v['ratio_c_over_b']:.2f}x** | {_pct(v['b_cer'])} | "
+                  f"{_pct(v['c_cer'])} |" for k, v in r["by_layout"].items()]
+        lines.append("")
     rz = r["realzh_cer"]
     if "skipped" in rz:
         lines += [f"Real speech: {rz['skipped']}.", ""]

@@ -334,3 +334,25 @@ def test_check_cli_audits_a_ulaw_call(tmp_path: Path) -> None:
 
     result = json.loads(r.stdout)
     assert result["duration_s"] == pytest.approx(62.87, abs=0.05)
+
+
+# --- memory: samples kept in blocks -----------------------------------------------------------
+@pytest.mark.parametrize("name", ["demo_call.wav", "mono_call.wav", "streams.mkv"])
+def test_samples_across_block_edges_are_the_same(tmp_path: Path, name: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decoded samples are kept in blocks (decode.BLOCK, 8.7 min) freed one by one as the
+    channels are assembled; with blocks of 1000 samples every edge case is crossed (a frame
+    split over two blocks, a stream that ends inside one, a party's stream shorter)."""
+    if name == "streams.mkv":
+        t = np.arange(3 * 8000) / 8000
+        agent = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        caller = (0.2 * np.sin(2 * np.pi * 900 * t[:17000])).astype(np.float32)  # shorter
+        path = _write_streams(tmp_path / name, [agent, caller], 8000, "pcm_s16le")
+    else:
+        path = SAMPLES / name
+    whole = decode(str(path))
+    monkeypatch.setattr(decode_mod, "BLOCK", 1000)
+    blocks = decode(str(path))
+    assert len(blocks.channels) == len(whole.channels)
+    for a, b in zip(whole.channels, blocks.channels, strict=True):
+        assert np.array_equal(a, b)

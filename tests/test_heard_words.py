@@ -146,3 +146,23 @@ def test_a_speakers_own_short_pause_is_packed_as_heard() -> None:
     a, b = pieces[0], pieces[1]
     between = packed[int((a.packed_start + a.duration) * SAMPLE_RATE):int(b.packed_start * SAMPLE_RATE)]
     assert len(between) == int(opts.gap_s * SAMPLE_RATE) and not between.any()
+
+
+def test_another_channel_spoke_in_a_pause() -> None:
+    from audit.records import Region
+    from audit.speech.asr import _other_spoke
+
+    regions = [Region(0, 0.0, 2.0), Region(1, 2.5, 2.8), Region(0, 3.0, 5.0), Region(1, 9.0, 12.0),
+               Region(0, 6.0, 7.0), Region(1, 5.5, 5.6)]
+    spoke = _other_spoke(regions)
+    assert spoke(0, 2.0, 3.0) and spoke(0, 5.0, 6.0) and not spoke(0, 7.0, 9.0)
+    assert spoke(1, 2.8, 9.0) and not spoke(1, 12.0, 20.0) and not spoke(1, 7.0, 9.0)
+    # the brute-force answer, on many random regions
+    rng = np.random.default_rng(1)
+    many = [Region(int(c), float(s), float(s + d)) for c, s, d in
+            zip(rng.integers(0, 3, 300), rng.uniform(0, 600, 300), rng.uniform(0.2, 4, 300), strict=True)]
+    spoke = _other_spoke(many)
+    asked = zip(rng.integers(0, 3, 500), rng.uniform(0, 600, 500), rng.uniform(0, 3, 500), strict=True)
+    for c, s, d in asked:
+        want = any(r.channel != c and r.start < s + d and r.end > s for r in many)
+        assert spoke(int(c), float(s), float(s + d)) == want

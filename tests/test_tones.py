@@ -215,3 +215,24 @@ def test_hold_music_changes_neither_speech_rate_nor_holds(auditor: Any) -> None:
     assert m["holds"][0]["duration_s"] == pytest.approx(m0["holds"][0]["duration_s"] + 10, abs=0.3)
     assert not [u for u in r["utterances"] if u["start"] < at + 9 and u["end"] > at + 1]
     assert r["score"] == plain["score"]
+
+
+def test_the_speech_gate_reads_block_by_block_as_over_the_whole_channel() -> None:
+    """speech_probability copies one block at a time (a whole 3-hour channel is 0.7 GB), and
+    never writes into the channel (faster-whisper's Silero zeroes the end of its input)."""
+    from faster_whisper.vad import get_vad_model
+
+    from audit.audio.vad import GATE_RESET, GATE_WARM, GATE_WINDOW, speech_probability
+
+    x = decode(str(SAMPLES / "demo_call.wav")).channels[0][:16000 * 12 + 77]
+    kept = x.copy()
+    got = speech_probability(x)
+    assert np.array_equal(x, kept)
+    # as computed before, on a whole-channel copy
+    model, whole = get_vad_model(), np.pad(x, (0, -len(x) % GATE_WINDOW))
+    n = len(whole) // GATE_WINDOW
+    want = np.zeros(n)
+    for a in range(0, n, GATE_RESET):
+        b, w = min(n, a + GATE_RESET), max(0, a - GATE_WARM)
+        want[a:b] = np.asarray(model(whole[w * GATE_WINDOW:b * GATE_WINDOW])).reshape(-1)[a - w:]
+    assert np.array_equal(got, want)

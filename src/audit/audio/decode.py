@@ -45,6 +45,10 @@ class Audio:
 
 # Declared and decoded lengths may differ by a frame or a resampler's tail; more is a fault.
 LENGTH_TOLERANCE_S = 1.0
+# Decoded samples are kept in blocks of this many per row (2**23: 8.7 min, 32 MB): above
+# glibc's largest mmap threshold, so each block is mapped memory that goes back to the
+# system when freed, and a block's pages count only once written.
+BLOCK = 2**23
 GAP_FILL_S = 0.1  # a stream's packets further apart than this leave a gap: filled with silence
 # Containers whose header states the length (others, such as mp3 and amr, are estimated
 # from the bit rate and may be far off without anything being wrong).
@@ -254,7 +258,7 @@ def decode(path: str, max_duration_s: float = 4 * 3600, raw: str | None = None) 
                 t.feed(None)
         except av.error.FFmpegError as e:
             # A damaged file decodes up to the damage; refuse only if nothing usable came out.
-            if not any(t.chunks for t in tracks):
+            if not any(t.blocks for t in tracks):
                 raise InputError(path, f"audio could not be decoded ({_reason(e)})") from None
             at_s = max(t.samples for t in tracks) / SAMPLE_RATE
             warnings.append(Detail("warn_decode_stopped", {"at_s": round(at_s, 1),
@@ -262,7 +266,7 @@ def decode(path: str, max_duration_s: float = 4 * 3600, raw: str | None = None) 
         source_rate = fmt.rate if fmt else streams[0].codec_context.sample_rate or SAMPLE_RATE
         starts = [float(s.start_time * s.time_base) if s.start_time is not None and s.time_base
                   else 0.0 for s in streams]
-    if not any(t.chunks for t in tracks):
+    if not any(t.blocks for t in tracks):
         why = next((t.error for t in tracks if t.error), None)
         raise InputError(path, f"audio could not be decoded ({why})" if why
                          else "contains no audio samples")
@@ -335,7 +339,7 @@ class _Track:
     def __init__(self, ctx: Any, layout: str) -> None:
         self.ctx = ctx
         self.rows = 2 if layout == "stereo" else 1
-        self.chunks: list[np.ndarray] = []  # (rows, n) float32 blocks
+        self.blocks: list[np.ndarray | None] = []  # (rows, BLOCK) float32, filled in order
         self.samples = 0  # decoded so far, at SAMPLE_RATE
         self.skipped = 0  # packets the decoder refused
         self.skipped_s = 0.0  # the silence put in their place
@@ -394,8 +398,15 @@ class _Track:
     def _resample(self, frame: Any) -> None:
         for out in self._resampler.resample(frame):
             arr = out.to_ndarray()
-            self.chunks.append(arr)
-            self.samples += arr.shape[1]
+            done = 0
+            while done < arr.shape[1]:
+                at = self.samples % BLOCK
+                if at == 0 and len(self.blocks) * BLOCK == self.samples:
+                    self.blocks.append(np.empty((self.rows, BLOCK), np.float32))
+                n = min(arr.shape[1] - done, BLOCK - at)
+                self.blocks[-1][:, at:at + n] = arr[:, done:done + n]  # type: ignore[index]
+                done += n
+                self.samples += n
 
 
 def _silence(like: Any, n: int) -> Any:
@@ -410,16 +421,19 @@ def _silence(like: Any, n: int) -> Any:
 
 def _assemble(tracks: list[_Track], offsets: list[int]) -> np.ndarray:
     """The tracks' rows one under another, each from its offset (samples), zero-padded to
-    one length: shape (rows, samples). Filled in place: a 3-hour call is 1.4 GB of samples,
-    kept once, not twice."""
+    one length: shape (rows, samples). Each block is let go once copied: a 3-hour stereo call
+    is 1.4 GB of samples, held once and one block, not twice."""
     n = max(off + t.samples for t, off in zip(tracks, offsets, strict=True))
     data = np.zeros((sum(t.rows for t in tracks), n), np.float32)
     row = 0
     for t, off in zip(tracks, offsets, strict=True):
-        for chunk in t.chunks:
-            data[row:row + chunk.shape[0], off:off + chunk.shape[1]] = chunk
-            off += chunk.shape[1]
-        t.chunks.clear()
+        left = t.samples
+        for i, block in enumerate(t.blocks):
+            k = min(BLOCK, left)
+            data[row:row + t.rows, off:off + k] = block[:, :k]  # type: ignore[index]
+            t.blocks[i] = None  # returned to the system now (a block is mapped memory)
+            off, left = off + k, left - k
+        t.blocks.clear()
         row += t.rows
     return data
 

@@ -39,16 +39,18 @@ def frame_decisions(signal: np.ndarray, opts: VadOptions) -> np.ndarray:
     vad = webrtcvad.Vad(opts.aggressiveness)
     n = SAMPLE_RATE * opts.frame_ms // 1000
     count = len(signal) // n
-    if count == 0:
-        return np.zeros(0, dtype=bool)
-    pcm = (np.clip(signal[: count * n], -1.0, 1.0) * 32767).astype("<i2")
-    raw = pcm.tobytes()
+    out = np.zeros(count, dtype=bool)
     step = n * 2
-    return np.fromiter(
-        (vad.is_speech(raw[i * step : (i + 1) * step], SAMPLE_RATE) for i in range(count)),
-        dtype=bool,
-        count=count,
-    )
+    # converted to 16-bit a block of frames at a time: a whole 3-hour channel would be
+    # another 1 GB of temporaries
+    for a in range(0, count, VAD_BLOCK):
+        b = min(count, a + VAD_BLOCK)
+        raw = (np.clip(signal[a * n:b * n], -1.0, 1.0) * 32767).astype("<i2").tobytes()
+        out[a:b] = [vad.is_speech(raw[i * step:(i + 1) * step], SAMPLE_RATE) for i in range(b - a)]
+    return out
+
+
+VAD_BLOCK = 20000  # frames (10 min at 30 ms)
 
 
 def speech_regions(signal: np.ndarray, channel: int, opts: VadOptions | None = None,
@@ -171,6 +173,7 @@ GATE_WINDOW = 512  # Silero's window at 16 kHz
 GATE_STEP_S = GATE_WINDOW / SAMPLE_RATE
 GATE_RESET = 94  # windows (3 s)
 GATE_WARM = 16  # windows (0.5 s)
+SILERO_CONTEXT = 64  # samples of the previous window the model reads before each window
 
 
 def speech_probability(signal: np.ndarray) -> np.ndarray:
@@ -180,12 +183,20 @@ def speech_probability(signal: np.ndarray) -> np.ndarray:
     from faster_whisper.vad import get_vad_model  # here: the import loads ctranslate2
 
     model = get_vad_model()
-    x = np.pad(np.asarray(signal, dtype=np.float32), (0, -len(signal) % GATE_WINDOW))
-    n = len(x) // GATE_WINDOW
+    n = -(-len(signal) // GATE_WINDOW)
     out = np.zeros(n)
     for a in range(0, n, GATE_RESET):
         b, w = min(n, a + GATE_RESET), max(0, a - GATE_WARM)
-        out[a:b] = np.asarray(model(x[w * GATE_WINDOW:b * GATE_WINDOW])).reshape(-1)[a - w:]
+        # a copy of the block alone (a whole-channel copy is 0.7 GB for 3 hours): the model
+        # writes into its input (faster-whisper 1.2: the last SILERO_CONTEXT samples are
+        # zeroed through a view). The whole-channel copy carried those zeros into the next
+        # block's lead-in; they are put there again, so the gate decides as it always did.
+        x = np.zeros((b - w) * GATE_WINDOW, np.float32)
+        part = signal[w * GATE_WINDOW:b * GATE_WINDOW]
+        x[:len(part)] = part
+        if w < a:
+            x[(a - w) * GATE_WINDOW - SILERO_CONTEXT:(a - w) * GATE_WINDOW] = 0.0
+        out[a:b] = np.asarray(model(x)).reshape(-1)[a - w:]
     return out
 
 

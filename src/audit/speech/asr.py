@@ -31,6 +31,7 @@ import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -239,7 +240,7 @@ class Transcriber:
         for i, pieces in lost.items():
             clip = np.concatenate([lead] + [
                 audio.channels[p.channel][int(p.src_start * SAMPLE_RATE):int(p.src_end * SAMPLE_RATE)]
-                for p in pieces]).astype(np.float32)
+                for p in pieces]).astype(np.float32, copy=False)
             parts.append(clip)
             windows.append({"start": cursor, "end": cursor + len(clip) / SAMPLE_RATE})
             cursor += len(clip) / SAMPLE_RATE
@@ -400,13 +401,14 @@ def pack(audio: Audio, regions: list[Region], pieces: list[Piece], opts: AsrOpti
     win_start, win_len = 0.0, 0.0
     channel = regions[pieces[0].region].channel
     lead = np.zeros(int(opts.lead_s * SAMPLE_RATE), np.float32)
+    other_spoke = _other_spoke(regions)
     prev: Piece | None = None
     for p in pieces:
         ch = audio.channels[regions[p.region].channel]
         pause = gap
         if prev is not None and regions[prev.region].channel == regions[p.region].channel \
                 and not shared_mix and 0 <= p.src_start - prev.src_end <= opts.keep_pause_s \
-                and not _other_spoke(regions, regions[p.region].channel, prev.src_end, p.src_start):
+                and not other_spoke(regions[p.region].channel, prev.src_end, p.src_start):
             pause = ch[int(prev.src_end * SAMPLE_RATE):int(p.src_start * SAMPLE_RATE)]
         prev = p
         need = p.duration + len(pause) / SAMPLE_RATE
@@ -427,11 +429,24 @@ def pack(audio: Audio, regions: list[Region], pieces: list[Piece], opts: AsrOpti
         cursor += len(seg) / SAMPLE_RATE
         win_len = cursor - win_start
     windows.append({"start": win_start, "end": cursor})
-    return np.concatenate(parts).astype(np.float32), windows
+    return np.concatenate(parts).astype(np.float32, copy=False), windows
 
 
-def _other_spoke(regions: list[Region], channel: int, start: float, end: float) -> bool:
-    return any(r.channel != channel and r.start < end and r.end > start for r in regions)
+def _other_spoke(regions: list[Region]) -> Callable[[int, float, float], bool]:
+    """(channel, start, end) -> whether a region of another channel overlaps start..end.
+    Per channel, the other channels' regions by start with the running maximum of their
+    ends, so each question is a bisection (a 3-hour call has thousands of regions)."""
+    index = {}
+    for ch in {r.channel for r in regions}:
+        others = sorted((r.start, r.end) for r in regions if r.channel != ch)
+        index[ch] = ([s for s, _ in others], list(accumulate((e for _, e in others), max)))
+
+    def spoke(channel: int, start: float, end: float) -> bool:
+        starts, ends = index[channel]
+        k = bisect_left(starts, end)  # the other channels' regions that start before `end`
+        return k > 0 and ends[k - 1] > start
+
+    return spoke
 
 
 def place_words(times: list[float], pieces: list[Piece]) -> list[int]:
