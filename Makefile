@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL := models/whisper-base
 
-.PHONY: setup demo test lint browser bench bench-corpus bench-pace bench-mono samples clean
+.PHONY: setup demo test lint browser bench bench-corpus bench-pace bench-mono bench-memory samples clean
 
 $(BIN)/audit: pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
@@ -58,6 +58,11 @@ bench: setup
 	@if [ -d ../shared/tools/tts ] && ! ls bench/pace/corpus/*.wav >/dev/null 2>&1; then \
 		$(MAKE) bench-pace; fi
 	$(BIN)/python bench/run.py
+
+# Peak memory of one worker on long recordings it makes (1 h and 3 h of line hiss; add
+# ARGS="--kinds silent spoken" for calls that talk all the way): bench/memory.json.
+bench-memory: setup
+	$(BIN)/python bench/memory.py $(ARGS)
 
 # Two-speaker mono mixes for the diarization benchmark (real speech from ../shared when there).
 bench-mono: setup
