@@ -400,9 +400,9 @@ class _Track:
             arr = out.to_ndarray()
             done = 0
             while done < arr.shape[1]:
-                at = self.samples % BLOCK
-                if at == 0 and len(self.blocks) * BLOCK == self.samples:
+                if self.samples == len(self.blocks) * BLOCK:  # the last block is full
                     self.blocks.append(np.empty((self.rows, BLOCK), np.float32))
+                at = self.samples % BLOCK
                 n = min(arr.shape[1] - done, BLOCK - at)
                 self.blocks[-1][:, at:at + n] = arr[:, done:done + n]  # type: ignore[index]
                 done += n

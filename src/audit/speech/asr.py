@@ -525,8 +525,7 @@ def _stacked_tail(words: list[Any], min_run: int = 3) -> int:
     time 19 words of 0 s at 5.54 s). A short last word or two squeezed into the last frame
     (再见) are speech, and kept."""
     n = 0
-    while n < len(words) and words[-1 - n].end - words[-1 - n].start <= 0.0 \
-            and words[-1 - n].end == words[-1].end:
+    while n < len(words) and _length(words[-1 - n]) <= 0.0 and words[-1 - n].end == words[-1].end:
         n += 1
     if n < min_run:
         return 0
@@ -567,8 +566,12 @@ def _zero_run(words: list[Any], min_run: int) -> bool:
     """Whether `min_run`+ consecutive words have no duration, all at one instant."""
     run = 0
     for k, w in enumerate(words):
-        run = run + 1 if _length(w) <= 0 and (run == 0 or w.end == words[k - 1].end) else \
-            (1 if _length(w) <= 0 else 0)
+        if _length(w) > 0:
+            run = 0
+        elif run and w.end == words[k - 1].end:
+            run += 1
+        else:
+            run = 1  # a zero-length word at another instant starts a run of its own
         if run >= min_run:
             return True
     return False
