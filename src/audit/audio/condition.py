@@ -14,6 +14,7 @@ import numpy as np
 
 from audit.audio.decode import SAMPLE_RATE, Audio
 from audit.audio.levels import frame_db, rms
+from audit.audio.samples import Channel, blocks
 from audit.strings import Detail
 
 SAME_MIX_WINDOW_S = 10.0  # one mix is told by correlation in windows of this length ...
@@ -64,7 +65,7 @@ def channel_layout(audio: Audio) -> Layout:
     return Layout([0, 1], "stereo", Detail("layout_stereo", {"corr": round(corr, 3)}))
 
 
-def _same_mix_correlation(a: np.ndarray, b: np.ndarray) -> float:
+def _same_mix_correlation(a: Channel, b: Channel) -> float:
     """The lowest correlation of the two channels over up to SAME_MIX_WINDOWS windows spread
     over the call (windows where either is silent left out; at 8 kHz, enough to compare two
     copies): one mix correlates everywhere; an agent's echo on a quiet caller's channel stops
@@ -96,7 +97,7 @@ def _max_correlation(a: np.ndarray, b: np.ndarray, max_lag: int) -> float | None
     return float(np.max(lags) / np.sqrt(ea * eb))
 
 
-def _spread_db(x: np.ndarray) -> float | None:
+def _spread_db(x: Channel) -> float | None:
     """Loud (99th percentile) minus quiet (10th) frame level in dB over the whole channel
     (one frame in a hundred louder: a caller who says a few words in a long call still
     counts); None for a channel never above DEAD_MAX_DBFS (digital silence, a faint hiss)."""
@@ -117,20 +118,30 @@ def remove_offset(audio: Audio) -> Audio:
     VAD and bias every level. Channels without either are not touched. Returns `audio`."""
     w = int(OFFSET_WINDOW_S * SAMPLE_RATE)
     for x in audio.channels:
-        if len(x) < 4 * w:
+        if len(x) < 4 * w or not _has_offset(x, 10 * w):
             continue
-        look = 10 * w  # cheap look first (means over 0.25 s): most recordings have no offset
-        n = len(x) // look
-        if n and np.max(np.abs(x[: n * look].reshape(n, look).mean(axis=1))) < OFFSET_MIN:
-            continue
-        step = 1 << 20  # in blocks, each with a margin: a 4-hour channel is 230 M samples
-        slow = np.empty_like(x)
+        # In blocks (a 4-hour channel is 230 M samples), each block's slow part from the
+        # samples as they were, its margins included: the left margin is kept from before
+        # the previous block was written back.
+        step = 1 << 20
+        before = np.zeros(0, np.float32)  # the original samples just before block `a`
         for a in range(0, len(x), step):
-            lo, hi = max(0, a - 2 * w), min(len(x), a + step + 2 * w)
-            m = _running_mean(_running_mean(x[lo:hi], w), w)
-            slow[a: min(a + step, len(x))] = m[a - lo: a - lo + min(step, len(x) - a)]
-        x -= slow
+            k = min(step, len(x) - a)
+            seg = np.concatenate([before, x[a:min(len(x), a + step + 2 * w)]])
+            at = len(before)
+            slow = _running_mean(_running_mean(seg, w), w)
+            before = seg[max(0, at + k - 2 * w):at + k]
+            x[a:a + k] = seg[at:at + k] - slow[at:at + k]
     return audio
+
+
+def _has_offset(x: Channel, look: int) -> bool:
+    """A cheap look (means over `look` samples): most recordings have no offset."""
+    n = len(x) // look
+    if n == 0:
+        return True  # too short to look at cheaply: the full pass decides
+    return any(np.max(np.abs(b.reshape(-1, look).mean(axis=1))) >= OFFSET_MIN
+               for _, b in blocks(x, 1024 * look, stop=n * look))
 
 
 def _running_mean(x: np.ndarray, w: int) -> np.ndarray:

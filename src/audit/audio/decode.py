@@ -9,12 +9,14 @@ from __future__ import annotations
 import io
 import os
 import struct
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 import av
 import numpy as np
 
+from audit.audio.samples import Channel, FileSamples
 from audit.errors import InputError
 from audit.strings import Detail
 
@@ -25,7 +27,9 @@ MAX_CHANNELS = 2
 @dataclass
 class Audio:
     path: str
-    channels: list[np.ndarray]  # float32 in [-1, 1] at SAMPLE_RATE, equal lengths
+    # float32 in [-1, 1] at SAMPLE_RATE, equal lengths: arrays, or for a long recording
+    # FileSamples (audio/samples.py), sliced the same way
+    channels: list[Channel]
     source_rate: int
     source_channels: int
     # What the file's header declares, when it says (None: it does not); compared with what
@@ -49,6 +53,9 @@ LENGTH_TOLERANCE_S = 1.0
 # glibc's largest mmap threshold, so each block is mapped memory that goes back to the
 # system when freed, and a block's pages count only once written.
 BLOCK = 2**23
+# A recording longer than this (samples per channel; 17.5 min) goes to temporary files as it
+# decodes (audio/samples.py): shorter ones, most calls, stay in memory (135 MB stereo).
+IN_MEMORY_MAX = 2 * BLOCK
 GAP_FILL_S = 0.1  # a stream's packets further apart than this leave a gap: filled with silence
 # Containers whose header states the length (others, such as mp3 and amr, are estimated
 # from the bit rate and may be far off without anything being wrong).
@@ -243,8 +250,12 @@ def decode(path: str, max_duration_s: float = 4 * 3600, raw: str | None = None) 
             raise InputError(path, "contains no audio stream")
         streams = _party_streams(container)
         n_src = streams[0].codec_context.channels or 1
-        tracks = [_Track(_codec(s, fmt), "stereo" if len(streams) == 1 and n_src >= 2 else "mono")
-                  for s in streams]
+        starts = [float(s.start_time * s.time_base) if s.start_time is not None and s.time_base
+                  else 0.0 for s in streams]
+        # a party's stream that starts later is placed where it starts
+        tracks = [_Track(_codec(s, fmt), "stereo" if len(streams) == 1 and n_src >= 2 else "mono",
+                         round((t0 - min(starts)) * SAMPLE_RATE))
+                  for s, t0 in zip(streams, starts, strict=True)]
         by_index = {s.index: t for s, t in zip(streams, tracks, strict=True)}
         try:
             for packet in container.demux(*streams):
@@ -256,25 +267,26 @@ def decode(path: str, max_duration_s: float = 4 * 3600, raw: str | None = None) 
                     )
             for t in tracks:
                 t.feed(None)
-        except av.error.FFmpegError as e:
+        except av.error.FFmpegError as e:  # before OSError: some of PyAV's errors are both
             # A damaged file decodes up to the damage; refuse only if nothing usable came out.
-            if not any(t.blocks for t in tracks):
+            if not any(t.samples for t in tracks):
                 raise InputError(path, f"audio could not be decoded ({_reason(e)})") from None
             at_s = max(t.samples for t in tracks) / SAMPLE_RATE
             warnings.append(Detail("warn_decode_stopped", {"at_s": round(at_s, 1),
                                                            "reason": _reason(e)}))
+        except OSError as e:  # the temporary files (a long recording): no room
+            raise _no_room(path, e) from None
         source_rate = fmt.rate if fmt else streams[0].codec_context.sample_rate or SAMPLE_RATE
-        starts = [float(s.start_time * s.time_base) if s.start_time is not None and s.time_base
-                  else 0.0 for s in streams]
-    if not any(t.blocks for t in tracks):
+    if not any(t.samples for t in tracks):
         why = next((t.error for t in tracks if t.error), None)
         raise InputError(path, f"audio could not be decoded ({why})" if why
                          else "contains no audio samples")
-    # a party's stream that starts later is placed where it starts
-    data = _assemble(tracks, [round((s - min(starts)) * SAMPLE_RATE) for s in starts])
-    if data.shape[1] == 0:
+    try:
+        chans = _assemble(tracks)[:MAX_CHANNELS]
+    except OSError as e:
+        raise _no_room(path, e) from None
+    if len(chans[0]) == 0:
         raise InputError(path, "contains no audio samples (zero length)")
-    chans = [data[i] for i in range(min(data.shape[0], MAX_CHANNELS))]  # rows: contiguous views
     audio = Audio(path=path, channels=chans, source_rate=source_rate,
                   source_channels=n_src if len(streams) == 1 else len(streams),
                   declared_s=declared_s, warnings=warnings)
@@ -336,10 +348,13 @@ class _Track:
     decoder refuses the comfort-noise frames of AMR with DTX: decoding that stopped there
     lost the whole call after its first pause.)"""
 
-    def __init__(self, ctx: Any, layout: str) -> None:
+    def __init__(self, ctx: Any, layout: str, offset: int = 0) -> None:
         self.ctx = ctx
         self.rows = 2 if layout == "stereo" else 1
+        self.offset = offset  # where its first sample sits in the recording (samples)
         self.blocks: list[np.ndarray | None] = []  # (rows, BLOCK) float32, filled in order
+        # a long recording's rows (IN_MEMORY_MAX): each block goes here once full
+        self.files: list[FileSamples] | None = None
         self.samples = 0  # decoded so far, at SAMPLE_RATE
         self.skipped = 0  # packets the decoder refused
         self.skipped_s = 0.0  # the silence put in their place
@@ -407,6 +422,20 @@ class _Track:
                 self.blocks[-1][:, at:at + n] = arr[:, done:done + n]  # type: ignore[index]
                 done += n
                 self.samples += n
+                if self.samples % BLOCK == 0 and (self.files or self.samples >= IN_MEMORY_MAX):
+                    self.spill()
+
+    def spill(self) -> None:
+        """Write the blocks decoded so far to the track's files (made on the first call) and
+        let them go; the last one only up to the samples it holds."""
+        if self.files is None:
+            self.files = [FileSamples() for _ in range(self.rows)]
+        for i, block in enumerate(self.blocks):
+            if block is not None:
+                k = min(BLOCK, self.samples - i * BLOCK)
+                for row, f in zip(block[:, :k], self.files, strict=True):
+                    f.write(self.offset + i * BLOCK, row)
+                self.blocks[i] = None
 
 
 def _silence(like: Any, n: int) -> Any:
@@ -419,15 +448,23 @@ def _silence(like: Any, n: int) -> Any:
     return frame
 
 
-def _assemble(tracks: list[_Track], offsets: list[int]) -> np.ndarray:
-    """The tracks' rows one under another, each from its offset (samples), zero-padded to
-    one length: shape (rows, samples). Each block is let go once copied: a 3-hour stereo call
-    is 1.4 GB of samples, held once and one block, not twice."""
-    n = max(off + t.samples for t, off in zip(tracks, offsets, strict=True))
+def _assemble(tracks: list[_Track]) -> list[Channel]:
+    """The tracks' rows, each from its track's offset, zero-padded to one length: arrays,
+    or FileSamples when a track went to files (then every track does). Each block is let go
+    once copied: a 3-hour stereo call is 1.4 GB of samples, never held twice."""
+    n = max(t.offset + t.samples for t in tracks)
+    if any(t.files for t in tracks):
+        files = []
+        for t in tracks:
+            t.spill()
+            for f in t.files or []:
+                f.resize(n)
+                files.append(f)
+        return files
     data = np.zeros((sum(t.rows for t in tracks), n), np.float32)
     row = 0
-    for t, off in zip(tracks, offsets, strict=True):
-        left = t.samples
+    for t in tracks:
+        left, off = t.samples, t.offset
         for i, block in enumerate(t.blocks):
             k = min(BLOCK, left)
             data[row:row + t.rows, off:off + k] = block[:, :k]  # type: ignore[index]
@@ -435,7 +472,12 @@ def _assemble(tracks: list[_Track], offsets: list[int]) -> np.ndarray:
             off, left = off + k, left - k
         t.blocks.clear()
         row += t.rows
-    return data
+    return list(data)  # rows: contiguous views
+
+
+def _no_room(path: str, e: OSError) -> InputError:
+    return InputError(path, f"cannot keep the decoded samples in {tempfile.gettempdir()} "
+                            f"({e.strerror or e}; TMPDIR names another folder)")
 
 
 def _as_file(path: str) -> str:

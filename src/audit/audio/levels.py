@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from audit.audio.samples import SWEEP, Channel, blocks
+
 FLOOR_RMS = 1e-5  # -100 dBFS
 SILENT_DBFS = -99.0  # the level recorded for a stretch with no samples
 
 
-def rms(x: np.ndarray) -> float:
-    """Root mean square of `x` (float32 or float64 samples), in float64 without a squared copy."""
+def rms(x: Channel) -> float:
+    """Root mean square of `x` (float32 or float64 samples, or a FileSamples channel), in
+    float64, a block at a time: no squared copy, no copy of a whole channel."""
     if len(x) == 0:
         return 0.0
-    x64 = np.asarray(x, dtype=np.float64)
-    return float(np.sqrt(np.dot(x64, x64) / len(x64)))
+    total = 0.0
+    for _, b in blocks(x):
+        b64 = np.asarray(b, dtype=np.float64)
+        total += float(np.dot(b64, b64))
+    return float(np.sqrt(total / len(x)))
 
 
 def dbfs(x: np.ndarray) -> float:
@@ -36,14 +42,18 @@ def power_to_db(power: np.ndarray) -> np.ndarray:
     return 10 * np.log10(np.maximum(np.asarray(power, dtype=np.float64), 1e-10))
 
 
-def frame_db(x: np.ndarray, n: int) -> np.ndarray:
-    """Mean-square power in dB (power_to_db) of each whole frame of `n` samples of `x`, without a
-    squared copy of the signal (a 4-hour channel is 230 M samples)."""
+def frame_db(x: Channel, n: int) -> np.ndarray:
+    """Mean-square power in dB (power_to_db) of each whole frame of `n` samples of `x`, a block
+    of frames at a time, without a squared copy (a 4-hour channel is 230 M samples)."""
     k = len(x) // n
     if k == 0:
         return np.zeros(0)
-    frames = x[: k * n].reshape(k, n)
-    return power_to_db(np.einsum("ij,ij->i", frames, frames) / n)
+    out = np.empty(k)
+    step = max(1, SWEEP // n) * n
+    for a, b in blocks(x, step, stop=k * n):
+        frames = b.reshape(-1, n)
+        out[a // n: a // n + len(frames)] = power_to_db(np.einsum("ij,ij->i", frames, frames) / n)
+    return out
 
 
 def mean_dbfs(levels: list[tuple[float, float]]) -> float | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audit.audio.decode import SAMPLE_RATE, Audio
+from audit.audio.samples import Channel
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def detect_ringback(audio: Audio) -> Ringback:
                     answered_by_s=None if opens or due > audio.duration else round(due, 3))
 
 
-def _analyse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _analyse(x: Channel) -> tuple[np.ndarray, np.ndarray]:
     """Per FRAME_S frame: the share of its power at each frequency of FREQS, and its dBFS."""
     n = int(FRAME_S * SAMPLE_RATE)
     count = len(x) // n

@@ -19,6 +19,7 @@ import webrtcvad
 
 from audit.audio.decode import SAMPLE_RATE, Audio
 from audit.audio.levels import dbfs, frame_db
+from audit.audio.samples import Channel
 from audit.audio.tones import Ringback, runs, sound_label
 from audit.records import Region
 
@@ -34,7 +35,7 @@ class VadOptions:
     min_level_dbfs: float = -50.0  # regions quieter than this are line noise the VAD let through
 
 
-def frame_decisions(signal: np.ndarray, opts: VadOptions) -> np.ndarray:
+def frame_decisions(signal: Channel, opts: VadOptions) -> np.ndarray:
     """One bool per frame: does webrtcvad hear speech."""
     vad = webrtcvad.Vad(opts.aggressiveness)
     n = SAMPLE_RATE * opts.frame_ms // 1000
@@ -53,13 +54,13 @@ def frame_decisions(signal: np.ndarray, opts: VadOptions) -> np.ndarray:
 VAD_BLOCK = 20000  # frames (10 min at 30 ms)
 
 
-def speech_regions(signal: np.ndarray, channel: int, opts: VadOptions | None = None,
+def speech_regions(signal: Channel, channel: int, opts: VadOptions | None = None,
                    ) -> list[Region]:
     opts = opts or VadOptions()
     return _regions(signal, frame_decisions(signal, opts), channel, opts)
 
 
-def _regions(signal: np.ndarray, flags: np.ndarray, channel: int, opts: VadOptions,
+def _regions(signal: Channel, flags: np.ndarray, channel: int, opts: VadOptions,
              skip: list[tuple[float, float]] | None = None) -> list[Region]:
     """Regions from webrtcvad's `flags`; the noise floor is measured outside `skip` (music
     filling the pauses is no floor)."""
@@ -101,7 +102,7 @@ def _regions(signal: np.ndarray, flags: np.ndarray, channel: int, opts: VadOptio
 ENV_STEP_S = 0.01
 
 
-def _envelope_db(signal: np.ndarray) -> np.ndarray:
+def _envelope_db(signal: Channel) -> np.ndarray:
     return frame_db(signal, int(ENV_STEP_S * SAMPLE_RATE))
 
 
@@ -176,7 +177,7 @@ GATE_WARM = 16  # windows (0.5 s)
 SILERO_CONTEXT = 64  # samples of the previous window the model reads before each window
 
 
-def speech_probability(signal: np.ndarray) -> np.ndarray:
+def speech_probability(signal: Channel) -> np.ndarray:
     """Silero VAD's speech probability per 32 ms window (the model faster-whisper ships, on
     onnxruntime, one thread). Run afresh every GATE_RESET windows after GATE_WARM windows of
     lead-in: its state saturates in long music or tones and then misses the speech after."""
@@ -200,7 +201,7 @@ def speech_probability(signal: np.ndarray) -> np.ndarray:
     return out
 
 
-def not_speech(signal: np.ndarray, flags: np.ndarray, opts: VadOptions,
+def not_speech(signal: Channel, flags: np.ndarray, opts: VadOptions,
                ) -> list[tuple[float, float]]:
     """Stretches (s) of sound in which Silero hears no speech, from the first to the last
     frame webrtcvad takes for a voice (its `flags`): at least GATE_MIN_S long and half of that

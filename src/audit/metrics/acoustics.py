@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audit.audio.decode import SAMPLE_RATE, Audio
-from audit.audio.levels import dbfs, frame_db
+from audit.audio.levels import frame_db, to_dbfs
 from audit.audio.tones import Ringback
 from audit.metrics import syllables
 from audit.metrics.voice import caller_pitch
@@ -56,8 +56,7 @@ def measure(audio: Audio, utts: list[Utterance], ringback: Ringback | None = Non
     rb = ringback or Ringback(None, 0.0)
     level = {}
     for role in ("agent", "customer"):
-        x = _samples(audio, [u for u in utts if u.role == role])
-        level[role] = (dbfs(x), float(np.mean(np.abs(x) >= CLIP_LEVEL))) if len(x) else (None, None)
+        level[role] = _level(audio, [u for u in utts if u.role == role])
     noise = {role: _noise_floor(audio, utts, role) for role in ("agent", "customer")}
     agent = [(u.channel, u.start, u.end) for u in utts if u.role == "agent"]
     return Acoustics(audio.duration, rb.rings, rb.connect_s, *level["agent"],
@@ -84,7 +83,15 @@ def _noise_floor(audio: Audio, utts: list[Utterance], role: str) -> float | None
     return round(float(np.quantile(db[keep], NOISE_QUANTILE)), 1)
 
 
-def _samples(audio: Audio, utts: list[Utterance]) -> np.ndarray:
-    parts = [audio.channels[u.channel][int(u.start * SAMPLE_RATE):int(u.end * SAMPLE_RATE)]
-             for u in utts]
-    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+def _level(audio: Audio, utts: list[Utterance]) -> tuple[float | None, float | None]:
+    """dBFS and clipped share of the samples of `utts` taken together (None, None: none),
+    summed an utterance at a time (a long call's speech is never joined into one array)."""
+    n, power, clipped = 0, 0.0, 0
+    for u in utts:
+        x = audio.channels[u.channel][int(u.start * SAMPLE_RATE):int(u.end * SAMPLE_RATE)]
+        x64 = np.asarray(x, dtype=np.float64)
+        n, power = n + len(x), power + float(np.dot(x64, x64))
+        clipped += int(np.count_nonzero(np.abs(x) >= CLIP_LEVEL))
+    if n == 0:
+        return None, None
+    return to_dbfs(float(np.sqrt(power / n))), clipped / n

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from audit.audio.decode import SAMPLE_RATE
+from audit.audio.samples import Channel
 
 FRAME_S, HOP_S = 0.025, 0.010
 BAND_HZ = (300.0, 2500.0)
@@ -69,7 +70,7 @@ def _voiced(x: np.ndarray, at: int, sr: int) -> bool:
     return bool(ac[lo:hi].max() / (ac[0] + 1e-12) >= VOICED)
 
 
-def count(audio_channels: list[np.ndarray], spans: list[tuple[int, float, float]],
+def count(audio_channels: list[Channel], spans: list[tuple[int, float, float]],
           sr: int = SAMPLE_RATE) -> int:
     """Syllable nuclei in the given (channel, start s, end s) spans of a recording."""
     return sum(len(nuclei(audio_channels[ch][int(a * sr):int(b * sr)], sr)) for ch, a, b in spans)

@@ -208,14 +208,14 @@ def opus_bytes(audio: Audio | str) -> bytes:
     a = decode(audio) if isinstance(audio, str) else audio
     buf = io.BytesIO()
     layout = "stereo" if len(a.channels) == 2 else "mono"
-    x = np.stack(a.channels).astype(np.float32)
+    n = len(a.channels[0])
     with av.open(buf, "w", format="ogg") as out:
         stream = out.add_stream("libopus", rate=48000, layout=layout)
         stream.bit_rate = AUDIO_BITRATE
         resampler = av.AudioResampler(format="s16", layout=layout, rate=48000)
-        for i in range(0, x.shape[1], 16000):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[:, i:i + 16000]),
-                                               format="fltp", layout=layout)
+        for i in range(0, n, 16000):  # a second at a time: never a copy of the whole call
+            x = np.stack([c[i:i + 16000] for c in a.channels]).astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(x, format="fltp", layout=layout)
             frame.sample_rate = 16000
             for f in resampler.resample(frame):
                 for p in stream.encode(f):

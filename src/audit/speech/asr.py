@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from audit.audio.decode import SAMPLE_RATE, Audio
+from audit.audio.samples import Channel
 from audit.errors import ModelError
 from audit.numerics import one_blas_thread
 from audit.records import Region, Utterance
@@ -84,7 +85,10 @@ def is_credit_line(text: str) -> bool:
 @dataclass(frozen=True)
 class AsrOptions:
     beam_size: int = 5  # measured: beam 5 beats greedy by 4 CER points on clean speech
-    batch_size: int = 8
+    batch_size: int = 8  # windows per beam search (a smaller batch searched 24 % slower)
+    # windows per encoder run: its working memory (self-attention over 1500 frames) grows with
+    # the batch (8 windows of 30 s: +600 MB, 2: +110 MB); its output is the same to the bit
+    encode_batch: int = 2
     compute_type: str = "int8"
     cpu_threads: int = 0  # 0 = all cores
     window_s: float = 30.0  # Whisper's input length
@@ -174,7 +178,8 @@ class Transcriber:
         # Seconds per ASR stage, for the report's timing and the benchmark. "alone" (regions
         # decoded again in their own windows) is a part of the others, not added to them.
         self.stage_s: dict[str, float] = {"encode": 0.0, "decode": 0.0, "align": 0.0, "alone": 0.0}
-        self.model.encode = _timed(self.model.encode, self.stage_s, "encode")  # type: ignore[method-assign]
+        self.model.encode = _timed(  # type: ignore[method-assign]
+            _encode_in_parts(self.model.encode, self.opts.encode_batch), self.stage_s, "encode")
         self.model.add_word_timestamps = _timed(  # type: ignore[method-assign]
             self.model.add_word_timestamps, self.stage_s, "align")
 
@@ -234,19 +239,18 @@ class Transcriber:
         if not lost:
             return {}
         t0 = time.perf_counter()
-        lead = np.zeros(int(self.opts.lead_s * SAMPLE_RATE), np.float32)
-        parts, windows, order = [], [], []
+        packed = Packed()
+        windows, order = [], []
         cursor = 0.0
         for i, pieces in lost.items():
-            clip = np.concatenate([lead] + [
-                audio.channels[p.channel][int(p.src_start * SAMPLE_RATE):int(p.src_end * SAMPLE_RATE)]
-                for p in pieces]).astype(np.float32, copy=False)
-            parts.append(clip)
-            windows.append({"start": cursor, "end": cursor + len(clip) / SAMPLE_RATE})
-            cursor += len(clip) / SAMPLE_RATE
+            n = packed.add(None, 0, int(self.opts.lead_s * SAMPLE_RATE)) + sum(
+                packed.add(audio.channels[p.channel], int(p.src_start * SAMPLE_RATE),
+                           int(p.src_end * SAMPLE_RATE)) for p in pieces)
+            windows.append({"start": cursor, "end": cursor + n / SAMPLE_RATE})
+            cursor += n / SAMPLE_RATE
             order.append(i)
         out: dict[int, _Heard] = {}
-        for k, segs in self._decode(np.concatenate(parts), windows):
+        for k, segs in self._decode(packed, windows):
             h = _Heard()
             for w, seg in heard_words(segs):
                 h.add(w.word, w.probability, seg)
@@ -281,7 +285,7 @@ class Transcriber:
                                         language="zh")
         return self._tokenizer
 
-    def _decode(self, packed: np.ndarray, windows: list[dict[str, float]],
+    def _decode(self, packed: Packed, windows: list[dict[str, float]],
                 ) -> Iterator[tuple[int, list[Any]]]:
         """(window index, its segments) of every window: features at the window's own
         (bucketed) length, batched by length, through faster-whisper's batched forward pass
@@ -292,28 +296,33 @@ class Transcriber:
         tail = int(self.opts.tail_s * frames_per_s)
         items = []
         for k, w in enumerate(windows):
-            chunk = packed[int(w["start"] * SAMPLE_RATE):int(w["end"] * SAMPLE_RATE)]
-            feat = fe(chunk)[..., :-1]
+            a, b, _ = slice(int(w["start"] * SAMPLE_RATE), int(w["end"] * SAMPLE_RATE)).indices(
+                len(packed))
+            frames = max(0, b - a) // fe.hop_length  # the features' length, before they are made
             n = fe.nb_max_frames if self.opts.full_windows else \
-                min(fe.nb_max_frames, -(-(feat.shape[-1] + tail) // bucket) * bucket)
+                min(fe.nb_max_frames, -(-(frames + tail) // bucket) * bucket)
             meta = {"offset": w["start"], "duration": w["end"] - w["start"], "segments": [],
                     "window": k}
-            items.append((n, feat, meta))
+            items.append((n, (a, b), meta))
         retry = []
-        for (n, feat, meta), segs in self._forward(items):
+        for (n, span, meta), segs in self._forward(packed, items):
             if n < fe.nb_max_frames and _implausible(segs, meta["duration"],
                                                      self.opts.max_syllables_per_s):
-                retry.append((fe.nb_max_frames, feat, meta))
+                retry.append((fe.nb_max_frames, span, meta))
             else:
                 yield meta["window"], segs
-        for (_, _, meta), segs in self._forward(retry):
+        for (_, _, meta), segs in self._forward(packed, retry):
             yield meta["window"], segs
 
-    def _forward(self, items: list[tuple[int, np.ndarray, dict[str, Any]]],
-                 ) -> Iterator[tuple[tuple[int, np.ndarray, dict[str, Any]], list[Any]]]:
+    def _forward(self, packed: Packed, items: list[tuple[int, tuple[int, int], dict[str, Any]]],
+                 ) -> Iterator[tuple[tuple[int, tuple[int, int], dict[str, Any]], list[Any]]]:
+        """Each item's (frames, samples a:b of `packed`, meta) decoded, a batch of items of one
+        length at a time; the features of a batch are made for it alone (a long call's would
+        be 32 kB per second of speech)."""
         from faster_whisper.transcribe import Segment
         from faster_whisper.transcribe import Word as FwWord
 
+        fe = self.model.feature_extractor
         opts = self._options()
         items = sorted(items, key=lambda it: it[0])
         i = 0
@@ -324,7 +333,8 @@ class Transcriber:
             batch = items[i:j]
             n = batch[0][0]
             feats = np.stack([np.pad(f[..., :n], ((0, 0), (0, max(0, n - f.shape[-1]))))
-                              for _, f, _ in batch]).astype(np.float32)
+                              for f in (fe(packed[a:b])[..., :-1] for _, (a, b), _ in batch)]
+                             ).astype(np.float32)
             t0 = time.perf_counter()
             before = self.stage_s["encode"] + self.stage_s["align"]
             results = self.pipeline.forward(feats, self.tokenizer, [b[2] for b in batch], opts)
@@ -339,6 +349,24 @@ class Transcriber:
                     temperature=0.0, words=[FwWord(**w) for w in seg.get("words", [])],
                 ) for seg in result]
             i = j
+
+
+def _encode_in_parts(encode: Callable[[np.ndarray], Any], k: int) -> Callable[[np.ndarray], Any]:
+    """`encode` (WhisperModel.encode) run on `k` windows of a batch at a time, the outputs
+    joined: the beam search still sees the whole batch."""
+    import ctranslate2
+
+    kept: list[np.ndarray] = []
+
+    def run(features: np.ndarray) -> Any:
+        if features.ndim == 2 or len(features) <= k:
+            return encode(features)
+        out = np.concatenate([np.array(encode(features[i:i + k]))
+                              for i in range(0, len(features), k)])
+        kept[:] = [out]  # the StorageView shares this memory: alive until the next batch
+        return ctranslate2.StorageView.from_array(out)
+
+    return run
 
 
 def _timed(fn: Callable[..., Any], acc: dict[str, float], key: str) -> Callable[..., Any]:
@@ -387,49 +415,87 @@ def split_pieces(regions: list[Region], max_s: float, context_s: float = 0.0,
     return pieces
 
 
+class Packed:
+    """The packed audio, described, not held: parts back to back, each a stretch of a channel
+    or silence, read from the recording when a window is decoded (a 3-hour call's speech
+    would be another 0.7 GB). Sliced like the array it describes: `packed[a:b]`."""
+
+    def __init__(self) -> None:
+        self._at: list[int] = []  # where each part starts in the packed audio (samples)
+        self._parts: list[tuple[Channel | None, int, int]] = []  # (channel or None: 0, start, n)
+        self._len = 0
+
+    def __len__(self) -> int:
+        return self._len
+
+    def add(self, channel: Channel | None, start: int, stop: int) -> int:
+        """Append channel[start:stop] (None: stop - start samples of silence); its length
+        (a stretch past the channel's end is cut there, as slicing does)."""
+        if channel is not None:
+            start, stop = min(start, len(channel)), min(stop, len(channel))
+        n = max(0, stop - start)
+        if n:
+            self._at.append(self._len)
+            self._parts.append((channel, start, n))
+            self._len += n
+        return n
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        a, b, _ = key.indices(self._len)
+        out = np.zeros(max(0, b - a), np.float32)
+        k = max(0, bisect_right(self._at, a) - 1)
+        while k < len(self._at) and self._at[k] < b:
+            ch, start, n = self._parts[k]
+            lo, hi = max(a, self._at[k]), min(b, self._at[k] + n)
+            if ch is not None and hi > lo:
+                src = start + lo - self._at[k]
+                out[lo - a:hi - a] = ch[src:src + hi - lo]
+            k += 1
+        return out
+
+
 def pack(audio: Audio, regions: list[Region], pieces: list[Piece], opts: AsrOptions,
-         shared_mix: bool = False) -> tuple[np.ndarray, list[dict[str, float]]]:
-    """Concatenate pieces into <= window_s windows; returns packed audio and window bounds (s).
-    Between two pieces of one channel, the pause as it was heard when it is at most
+         shared_mix: bool = False) -> tuple[Packed, list[dict[str, float]]]:
+    """Concatenate pieces into <= window_s windows; returns the packed audio and window bounds
+    (s). Between two pieces of one channel, the pause as it was heard when it is at most
     `keep_pause_s` and no region of another channel falls in it (the other party's voice
     leaks into a channel below the VAD's level, and Whisper would hear it), and never in a
     `shared_mix` (there the pause may hold the other speaker); else `gap_s` of silence."""
-    gap = np.zeros(int(opts.gap_s * SAMPLE_RATE), np.float32)
-    parts: list[np.ndarray] = []
+    gap = int(opts.gap_s * SAMPLE_RATE)
+    packed = Packed()
     windows: list[dict[str, float]] = []
     cursor = 0.0  # seconds of packed audio written
     win_start, win_len = 0.0, 0.0
     channel = regions[pieces[0].region].channel
-    lead = np.zeros(int(opts.lead_s * SAMPLE_RATE), np.float32)
+    lead = int(opts.lead_s * SAMPLE_RATE)
     other_spoke = _other_spoke(regions)
     prev: Piece | None = None
     for p in pieces:
         ch = audio.channels[regions[p.region].channel]
-        pause = gap
+        pause: tuple[Channel | None, int, int] = (None, 0, gap)
         if prev is not None and regions[prev.region].channel == regions[p.region].channel \
                 and not shared_mix and 0 <= p.src_start - prev.src_end <= opts.keep_pause_s \
                 and not other_spoke(regions[p.region].channel, prev.src_end, p.src_start):
-            pause = ch[int(prev.src_end * SAMPLE_RATE):int(p.src_start * SAMPLE_RATE)]
+            a, b = (min(int(t * SAMPLE_RATE), len(ch)) for t in (prev.src_end, p.src_start))
+            pause = (ch, a, b)
         prev = p
-        need = p.duration + len(pause) / SAMPLE_RATE
+        need = p.duration + (pause[2] - pause[1]) / SAMPLE_RATE
         new_channel = regions[p.region].channel != channel
         channel = regions[p.region].channel
         if win_len and (new_channel or win_len + need > opts.window_s):
             windows.append({"start": win_start, "end": win_start + win_len})
             win_start, win_len = cursor, 0.0
         if win_len:
-            parts.append(pause)
-            cursor += len(pause) / SAMPLE_RATE
+            cursor += packed.add(*pause) / SAMPLE_RATE
         else:
-            parts.append(lead)
+            packed.add(None, 0, lead)
             cursor += opts.lead_s
-        seg = ch[int(p.src_start * SAMPLE_RATE) : int(p.src_end * SAMPLE_RATE)]
+        n = packed.add(ch, int(p.src_start * SAMPLE_RATE), int(p.src_end * SAMPLE_RATE))
         p.packed_start = cursor
-        parts.append(seg)
-        cursor += len(seg) / SAMPLE_RATE
+        cursor += n / SAMPLE_RATE
         win_len = cursor - win_start
     windows.append({"start": win_start, "end": cursor})
-    return np.concatenate(parts).astype(np.float32, copy=False), windows
+    return packed, windows
 
 
 def _other_spoke(regions: list[Region]) -> Callable[[int, float, float], bool]:

@@ -28,6 +28,7 @@ import numpy as np
 
 from audit.audio.decode import SAMPLE_RATE, Audio
 from audit.audio.levels import rms, to_dbfs
+from audit.audio.samples import Channel
 from audit.records import Region
 from audit.speech.fbank import fbank
 from audit.strings import Detail
@@ -78,7 +79,7 @@ class Diarization:
         """Why, in English (logs, benchmarks); results store `why` to word it per language."""
         return self.why.text("en")
 
-    def regions(self, samples: np.ndarray) -> list[Region]:
+    def regions(self, samples: Channel) -> list[Region]:
         """Turns as speech regions with the speaker as the channel (for ASR and metrics)."""
         out = []
         for t in self.turns:
@@ -216,7 +217,10 @@ def _two_means(e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, cent
 
 
-def diarize(samples: np.ndarray, regions: list[Region], embedder: Embedder | None = None,
+EMBED_CHUNK = 1024  # windows embedded at a time (a 3-hour mono call has ~10 000)
+
+
+def diarize(samples: Channel, regions: list[Region], embedder: Embedder | None = None,
             ) -> Diarization:
     """Split the speech of a mono call into two speakers' turns."""
     embedder = embedder or MfccEmbedder()
@@ -231,7 +235,9 @@ def diarize(samples: np.ndarray, regions: list[Region], embedder: Embedder | Non
 
     if len(wins) < MIN_WINDOWS:
         return one_speaker(0.0, Detail("sep_too_little", {"windows": len(wins)}))
-    raw = embedder.embed([samples[int(a * SAMPLE_RATE):int(b * SAMPLE_RATE)] for a, b in wins])
+    raw = np.concatenate([  # some windows at a time: a long call's speech is never all held
+        embedder.embed([samples[int(a * SAMPLE_RATE):int(b * SAMPLE_RATE)] for a, b in part])
+        for part in (wins[i:i + EMBED_CHUNK] for i in range(0, len(wins), EMBED_CHUNK))])
     t1 = time.perf_counter()
     timing["embed"] = t1 - t0
     e = _normalise(raw.astype(np.float64), embedder.name)
