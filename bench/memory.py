@@ -70,6 +70,24 @@ def one(path: str) -> None:
                       "utterances": len(r.utterances), "outcome": r.outcome}))
 
 
+def run(hours: list[float], kinds: list[str]) -> list[dict[str, object]]:
+    """Each kind at each length made, audited in a fresh process, and measured."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in kinds:
+            for h in hours:
+                path = Path(tmp) / f"{kind}_{h:g}h.wav"
+                make(path, h, kind)
+                out = subprocess.run([sys.executable, __file__, "--one", str(path)],
+                                     capture_output=True, text=True, check=True)
+                row = {"kind": kind, "hours": h, **json.loads(out.stdout.splitlines()[-1])}
+                rows.append(row)
+                path.unlink()
+                print(f"{kind} {h:g} h: peak {row['peak_rss_mb']:.0f} MB (model alone "
+                      f"{row['model_rss_mb']:.0f} MB), audit {row['audit_s']:.0f} s", flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--hours", type=float, nargs="+", default=[1.0, 3.0])
@@ -80,19 +98,7 @@ def main() -> None:
     if args.one:
         one(args.one)
         return
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for kind in args.kinds:
-            for hours in args.hours:
-                path = Path(tmp) / f"{kind}_{hours:g}h.wav"
-                make(path, hours, kind)
-                out = subprocess.run([sys.executable, __file__, "--one", str(path)],
-                                     capture_output=True, text=True, check=True)
-                row = {"kind": kind, "hours": hours, **json.loads(out.stdout.splitlines()[-1])}
-                rows.append(row)
-                path.unlink()
-                print(f"{kind} {hours:g} h: peak {row['peak_rss_mb']:.0f} MB (model alone "
-                      f"{row['model_rss_mb']:.0f} MB), audit {row['audit_s']:.0f} s", flush=True)
+    rows = run(args.hours, args.kinds)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     Path(args.out, "memory.json").write_text(json.dumps(rows, indent=1) + "\n")
 

@@ -374,6 +374,10 @@ def main() -> None:
         print("cluster overhead done", flush=True)
         res["diarization"] = diarize_eval.run(args.out)["summary"]  # details: diarize_eval.md
         print("diarization done", flush=True)
+        import memory
+
+        # one worker on 1 h and 3 h recordings (~45 min): make bench-memory runs them alone
+        res["long_recordings"] = memory.run([1.0, 3.0], ["silent", "spoken"])
     sp = res["speed_x_realtime"]
     res["ratio_c_over_b"] = sp["c_audit"] / sp["b_batched"]
     res["variants"] = {k: {**v, "ratio_over_b": v["x_realtime"] / sp["b_batched"]}
@@ -412,6 +416,17 @@ def render(r: dict[str, Any]) -> str:
     lines += [
         "", f"(c)/(b) throughput: **{r['ratio_c_over_b']:.2f}x**. "
         f"Peak worker memory: {r['peak_worker_rss_mb']:.0f} MB.", "",
+    ]
+    if r.get("long_recordings"):
+        lines += ["Long recordings, one worker (`bench/memory.py`; 8 kHz stereo; silent: line "
+                  "hiss, spoken: the demo call over and over):", "",
+                  "| recording | peak memory | the model alone | audit | x real time |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {m['kind']} {m['hours']:g} h | {m['peak_rss_mb']:.0f} MB | "
+                  f"{m['model_rss_mb']:.0f} MB | {m['audit_s']:.0f} s | "
+                  f"{m['duration_s'] / m['audit_s']:.1f} |" for m in r["long_recordings"]]
+        lines.append("")
+    lines += [
         "Where (c)'s time goes (seconds summed over calls, per worker): " +
         ", ".join(f"{k} {v:.1f}" for k, v in r["stages_s"].items()), "",
     ]

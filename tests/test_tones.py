@@ -236,3 +236,44 @@ def test_the_speech_gate_reads_block_by_block_as_over_the_whole_channel() -> Non
         b, w = min(n, a + GATE_RESET), max(0, a - GATE_WARM)
         want[a:b] = np.asarray(model(whole[w * GATE_WINDOW:b * GATE_WINDOW])).reshape(-1)[a - w:]
     assert np.array_equal(got, want)
+
+
+def test_the_gate_asks_silero_only_near_a_voice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Silero is run only on blocks within GATE_MIN_S of a frame webrtcvad hears as a voice:
+    on the demo call with hold music and a minute of line hiss and digital silence added,
+    regions and labelled spans are those of asking it everywhere, and the hiss and the
+    silence cost it nothing."""
+    from audit.audio import vad
+
+    a = _demo()
+    agent = np.concatenate([overlay(a.channels[0], 31.84, music(7.4, amp=0.15)),
+                            (np.random.default_rng(0).standard_normal(60 * SR) * 3e-4)
+                            .astype(np.float32), np.zeros(60 * SR, np.float32)])
+    b = audio(agent, np.pad(a.channels[1], (0, 120 * SR)))
+    asked = []
+    real = vad.speech_probability
+
+    def counted(signal: Any, ask: Any = None) -> Any:
+        asked.append(ask)
+        return real(signal, ask)
+
+    monkeypatch.setattr(vad, "speech_probability", counted)
+    rb = detect_ringback(b)
+    got, spans = call_regions(b, [0, 1], rb), rb.spans
+    monkeypatch.setattr(vad, "speech_probability", lambda signal, ask=None: real(signal))
+    rb = detect_ringback(b)
+    assert call_regions(b, [0, 1], rb) == got and rb.spans == spans
+    tail = asked[0][-(120 * SR) // vad.GATE_WINDOW + int(vad.GATE_MIN_S / vad.GATE_STEP_S) + 1:]
+    assert len(tail) > 3700 and not tail.any()  # the last two minutes: never asked
+
+
+def test_a_block_not_asked_is_not_run() -> None:
+    from audit.audio.vad import GATE_RESET, speech_probability
+
+    x = decode(str(SAMPLES / "demo_call.wav")).channels[0][:16000 * 12]
+    whole = speech_probability(x)
+    asked = np.zeros(len(whole), bool)
+    asked[GATE_RESET + 5] = True  # the second block only
+    got = speech_probability(x, asked)
+    assert np.array_equal(got[GATE_RESET:2 * GATE_RESET], whole[GATE_RESET:2 * GATE_RESET])
+    assert not got[:GATE_RESET].any() and not got[2 * GATE_RESET:].any()
