@@ -19,7 +19,7 @@ from audit.audio.levels import frame_db, rms
 from audit.audio.samples import FileSamples, blocks
 from audit.audio.tones import detect_ringback
 from audit.audio.vad import call_regions
-from audit.errors import InputError
+from audit.errors import InputError, ScratchError
 from audit.metrics.acoustics import measure
 from audit.render.html import opus_bytes
 
@@ -85,7 +85,7 @@ def test_levels_in_blocks_equal_the_whole(monkeypatch: pytest.MonkeyPatch) -> No
 
     x = np.random.default_rng(2).standard_normal(50_000).astype(np.float32) * 0.1
     whole_rms, whole_db = rms(x), frame_db(x, 320)
-    monkeypatch.setattr(levels, "SWEEP", 4096)  # frames of 320: blocks of 12 frames
+    monkeypatch.setattr(levels, "SWEEP", 4096)  # rms: 13 blocks; frame_db: blocks of 12 frames
     assert rms(_file(x)) == pytest.approx(whole_rms, rel=1e-12)
     assert np.allclose(frame_db(_file(x), 320), whole_db, rtol=0, atol=1e-9)
     assert len(frame_db(_file(x), 320)) == 50_000 // 320
@@ -120,10 +120,29 @@ def test_no_room_for_the_samples_is_one_clear_error(tmp_path: Path, tmpfs: Path,
     write_wav(path, np.zeros((2, 8000 * 60), np.float32), 8000)  # 60 s: 7.7 MB at 16 kHz
     _in_files(monkeypatch)
     monkeypatch.setattr(tempfile, "tempdir", str(tmpfs))  # 1 MB
-    with pytest.raises(InputError) as e:
+    with pytest.raises(ScratchError) as e:
         decode(str(path))
     assert str(path) in str(e.value) and "cannot keep the decoded samples" in str(e.value)
     assert "TMPDIR" in str(e.value)
+    assert not isinstance(e.value, InputError)  # not the recording's fault
+
+
+def test_a_batch_leaves_a_call_without_room_to_its_next_run(monkeypatch: pytest.MonkeyPatch,
+                                                            ) -> None:
+    """A full temporary folder is the worker's problem, not the file's: nothing is stored
+    for the call (a failure would be stored and skipped on the next run)."""
+    from audit.batch import worker
+
+    class NoRoom:
+        opts = type("Opts", (), {"agent_channel": "auto"})()
+
+        def audit(self, path: str, raw: str | None = None) -> None:
+            raise ScratchError(path, "cannot keep the decoded samples in /tmp (No space left)")
+
+    monkeypatch.setitem(worker._AUDITORS, "local", NoRoom())
+    out = worker.audit_job({"file": "/calls/a.wav"})
+    assert out["transient"] is True and "result" not in out
+    assert out["error"].startswith("/calls/a.wav: cannot keep the decoded samples")
 
 
 def _signal_stages(audio: Audio) -> dict[str, Any]:

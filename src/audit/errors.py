@@ -22,6 +22,15 @@ class InputError(AuditError):
         self.problem = problem
 
 
+class ScratchError(AuditError):
+    """No room for a long recording's decoded samples in the temporary folder (TMPDIR):
+    not the recording's fault, so a batch stores nothing and audits it on its next run."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+
+
 class ModelError(AuditError):
     """The Whisper model directory is missing or unusable."""
 

@@ -17,7 +17,7 @@ import av
 import numpy as np
 
 from audit.audio.samples import Channel, FileSamples
-from audit.errors import InputError
+from audit.errors import InputError, ScratchError
 from audit.strings import Detail
 
 SAMPLE_RATE = 16000
@@ -454,7 +454,7 @@ def _assemble(tracks: list[_Track]) -> list[Channel]:
     once copied: a 3-hour stereo call is 1.4 GB of samples, never held twice."""
     n = max(t.offset + t.samples for t in tracks)
     if any(t.files for t in tracks):
-        files = []
+        files: list[Channel] = []
         for t in tracks:
             t.spill()
             for f in t.files or []:
@@ -475,9 +475,9 @@ def _assemble(tracks: list[_Track]) -> list[Channel]:
     return list(data)  # rows: contiguous views
 
 
-def _no_room(path: str, e: OSError) -> InputError:
-    return InputError(path, f"cannot keep the decoded samples in {tempfile.gettempdir()} "
-                            f"({e.strerror or e}; TMPDIR names another folder)")
+def _no_room(path: str, e: OSError) -> ScratchError:
+    return ScratchError(path, f"cannot keep the decoded samples in {tempfile.gettempdir()} "
+                              f"({e.strerror or e}; TMPDIR names another folder)")
 
 
 def _as_file(path: str) -> str:

@@ -20,7 +20,7 @@ def rms(x: Channel) -> float:
     if len(x) == 0:
         return 0.0
     total = 0.0
-    for _, b in blocks(x):
+    for _, b in blocks(x, SWEEP):
         b64 = np.asarray(b, dtype=np.float64)
         total += float(np.dot(b64, b64))
     return float(np.sqrt(total / len(x)))

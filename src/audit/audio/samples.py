@@ -42,8 +42,11 @@ class FileSamples:
         return DTYPE
 
     def resize(self, length: int) -> None:
-        """Make the channel `length` samples long (new samples are 0)."""
+        """Make the channel `length` samples long (new samples are 0), its disk space taken
+        now: a full disk is told here, not by a later write."""
         os.ftruncate(self._fd, length * DTYPE.itemsize)
+        if length:
+            os.posix_fallocate(self._fd, 0, length * DTYPE.itemsize)
         self._len = length
 
     def write(self, at: int, values: np.ndarray) -> None:

@@ -11,7 +11,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from audit.batch.jobs import BatchOptions
-from audit.errors import AuditError, first_line
+from audit.errors import AuditError, ScratchError, first_line
 
 # One Auditor (model + rule pack) per worker process and batch, made once: by the pool's
 # initializer here, by a Dask WorkerPlugin on a cluster, where a long-lived worker may serve
@@ -88,6 +88,8 @@ def audit_job(job: dict[str, Any]) -> dict[str, Any]:
             r = auditor.audit(job["file"], raw=job.get("raw"))
         return {"job": job, "result": auditor.result_json(r), "regions": [g.to_json() for g in r.regions],
                 "acoustics": r.acoustics, "worker": worker}
+    except ScratchError as e:  # the worker's disk, not the file: audited on the next run
+        return {"job": job, "worker": worker, "transient": True, "error": str(e)}
     except AuditError as e:
         return {"job": job, "error": str(e), "worker": worker}
     except Exception as e:  # noqa: BLE001 - one bad file must not stop the night's batch

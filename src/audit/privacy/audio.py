@@ -1,8 +1,9 @@
 """Audio with the spans where personal data was said replaced by a tone or silence.
 
 For the pages and clips the auditor writes; the recording itself is never modified (the
-masked audio is a copy in memory). Every channel is masked over each span: a caller's
-voice leaks into the agent's channel as echo, and a same-mix stereo file holds it twice.
+masked audio is a copy: in memory, or a long recording's in another temporary file). Every
+channel is masked over each span: a caller's voice leaks into the agent's channel as echo,
+and a same-mix stereo file holds it twice.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def spans_of(result: dict[str, Any], pad_s: float) -> list[tuple[float, float]]:
 def mask_audio(audio: Audio, spans: list[tuple[float, float]], tone_hz: float = 1000.0) -> Audio:
     """A copy of `audio` with every channel replaced over `spans` (seconds) by a tone of
     `tone_hz` at -20 dBFS (0: silence), faded in and out over 5 ms."""
-    channels = [c.copy() for c in audio.channels]
+    channels = [c.copy() for c in audio.channels]  # a long recording's: another temporary file
     n = len(channels[0]) if channels else 0
     fade = int(FADE_S * SAMPLE_RATE)
     for a, b in spans:

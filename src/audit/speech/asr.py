@@ -356,15 +356,12 @@ def _encode_in_parts(encode: Callable[[np.ndarray], Any], k: int) -> Callable[[n
     joined: the beam search still sees the whole batch."""
     import ctranslate2
 
-    kept: list[np.ndarray] = []
-
     def run(features: np.ndarray) -> Any:
         if features.ndim == 2 or len(features) <= k:
             return encode(features)
-        out = np.concatenate([np.array(encode(features[i:i + k]))
-                              for i in range(0, len(features), k)])
-        kept[:] = [out]  # the StorageView shares this memory: alive until the next batch
-        return ctranslate2.StorageView.from_array(out)
+        # the StorageView shares the joined array's memory and keeps it alive
+        return ctranslate2.StorageView.from_array(np.concatenate(
+            [np.array(encode(features[i:i + k])) for i in range(0, len(features), k)]))
 
     return run
 
