@@ -16,6 +16,7 @@ from conftest import ROOT, SAMPLES
 
 from audit.audio import decode as decode_mod
 from audit.audio.decode import SAMPLE_RATE, decode
+from audit.audio.samples import FileSamples
 from audit.batch.jobs import BatchOptions, discover, pending
 from audit.errors import AuditError, InputError
 from audit.results.store import connect
@@ -337,11 +338,13 @@ def test_check_cli_audits_a_ulaw_call(tmp_path: Path) -> None:
 
 
 # --- memory: samples kept in blocks -----------------------------------------------------------
+@pytest.mark.parametrize("store", ["memory", "files"])
 @pytest.mark.parametrize("name", ["demo_call.wav", "mono_call.wav", "streams.mkv"])
-def test_samples_across_block_edges_are_the_same(tmp_path: Path, name: str,
+def test_samples_across_block_edges_are_the_same(tmp_path: Path, name: str, store: str,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Decoded samples are kept in blocks (decode.BLOCK, 8.7 min) freed one by one as the
-    channels are assembled; with blocks of 1000 samples every edge case is crossed (a frame
+    channels are assembled, or past IN_MEMORY_MAX written to temporary files block by block
+    (audio/samples.py); with blocks of 1000 samples every edge case is crossed (a frame
     split over two blocks, a stream that ends inside one, a party's stream shorter)."""
     if name == "streams.mkv":
         t = np.arange(3 * 8000) / 8000
@@ -352,7 +355,12 @@ def test_samples_across_block_edges_are_the_same(tmp_path: Path, name: str,
         path = SAMPLES / name
     whole = decode(str(path))
     monkeypatch.setattr(decode_mod, "BLOCK", 1000)
+    if store == "files":
+        monkeypatch.setattr(decode_mod, "IN_MEMORY_MAX", 2000)
     blocks = decode(str(path))
     assert len(blocks.channels) == len(whole.channels)
+    assert all(isinstance(c, FileSamples if store == "files" else np.ndarray)
+               for c in blocks.channels)
+    assert blocks.duration == whole.duration
     for a, b in zip(whole.channels, blocks.channels, strict=True):
-        assert np.array_equal(a, b)
+        assert np.array_equal(a, b[:])

@@ -91,29 +91,6 @@ def test_levels_in_blocks_equal_the_whole(monkeypatch: pytest.MonkeyPatch) -> No
     assert len(frame_db(_file(x), 320)) == 50_000 // 320
 
 
-@pytest.mark.parametrize("name", ["demo_call.wav", "mono_call.wav", "streams.mkv"])
-def test_a_long_recording_decodes_into_files_with_the_same_samples(
-        tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past IN_MEMORY_MAX the samples go to files as they decode, a block at a time; a
-    party's stream that starts late or ends early is placed and padded as in memory."""
-    if name == "streams.mkv":
-        from test_decode_kinds import _write_streams
-
-        t = np.arange(3 * 8000) / 8000
-        agent = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-        caller = (0.2 * np.sin(2 * np.pi * 900 * t[:17000])).astype(np.float32)  # shorter
-        path = _write_streams(tmp_path / name, [agent, caller], 8000, "pcm_s16le")
-    else:
-        path = SAMPLES / name
-    whole = decode(str(path))
-    _in_files(monkeypatch)
-    files = decode(str(path))
-    assert all(isinstance(c, FileSamples) for c in files.channels)
-    assert files.duration == whole.duration
-    for a, b in zip(whole.channels, files.channels, strict=True):
-        assert np.array_equal(a, b[:])
-
-
 def test_no_room_for_the_samples_is_one_clear_error(tmp_path: Path, tmpfs: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "long.wav"

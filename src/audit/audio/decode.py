@@ -10,6 +10,7 @@ import io
 import os
 import struct
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -426,15 +427,20 @@ class _Track:
                     self.spill()
 
     def spill(self) -> None:
-        """Write the blocks decoded so far to the track's files (made on the first call) and
-        let them go; the last one only up to the samples it holds."""
+        """Write the blocks decoded so far to the track's files (made on the first call)."""
         if self.files is None:
             self.files = [FileSamples() for _ in range(self.rows)]
+        for at, part in self.take():
+            for row, f in zip(part, self.files, strict=True):
+                f.write(self.offset + at, row)
+
+    def take(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first sample, samples held: (rows, n)) of each block still held, in order, each
+        let go once the caller is done with it (a block is mapped memory: returned to the
+        system at once)."""
         for i, block in enumerate(self.blocks):
             if block is not None:
-                k = min(BLOCK, self.samples - i * BLOCK)
-                for row, f in zip(block[:, :k], self.files, strict=True):
-                    f.write(self.offset + i * BLOCK, row)
+                yield i * BLOCK, block[:, :min(BLOCK, self.samples - i * BLOCK)]
                 self.blocks[i] = None
 
 
@@ -464,13 +470,8 @@ def _assemble(tracks: list[_Track]) -> list[Channel]:
     data = np.zeros((sum(t.rows for t in tracks), n), np.float32)
     row = 0
     for t in tracks:
-        left, off = t.samples, t.offset
-        for i, block in enumerate(t.blocks):
-            k = min(BLOCK, left)
-            data[row:row + t.rows, off:off + k] = block[:, :k]  # type: ignore[index]
-            t.blocks[i] = None  # returned to the system now (a block is mapped memory)
-            off, left = off + k, left - k
-        t.blocks.clear()
+        for at, part in t.take():
+            data[row:row + t.rows, t.offset + at:t.offset + at + part.shape[1]] = part
         row += t.rows
     return list(data)  # rows: contiguous views
 
