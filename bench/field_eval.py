@@ -28,6 +28,12 @@ EXPECT: dict[str, dict[str, Any]] = {
     "f16_no_speech_hiss.wav": {"outcome": "no_speech"},
     "f20_amrnb.amr": {"duration_s": (81.8, 1.0)},
     "f22_two_streams.mka": {"channels": 2, "customer_spoke": True, "agent_spoke": True},
+    "g05_carrier_announcement.wav": {"outcome": "not_connected", "score": None},
+    "g07_agent_echo_on_caller.wav": {"score": (98, 2), "customer_talk": (0.14, 0.03),
+                                     "rule:farewell": True, "rule:thanks_reply": True},
+    "g13_silence_then_ringback.wav": {"rings": 2, "connect_s": (31.0, 0.5),
+                                      "answer_delay_s": (0.6, 0.5), "rule:answer_delay": True},
+    "g13c_ringback_no_silence_control.wav": {"rings": 2, "answer_delay_s": (0.6, 0.5)},
 }
 
 
@@ -37,6 +43,8 @@ def _value(r: dict[str, Any], key: str) -> Any:
         return None if f is None or not f["applicable"] else f["passed"]
     if key == "holds":
         return len(r["metrics"]["holds"])
+    if key == "customer_talk":
+        return r["metrics"]["talk_ratio"]["customer"]
     if key == "layout":
         return (r.get("layout") or {}).get("kind")
     return r["metrics"][key] if key in r["metrics"] else r.get(key)

@@ -18,6 +18,26 @@ voices {agent|customer: {speed, f0, vtl}}, turns [{role, text, at | after, speed
 (a turn's `vtl` over its voice's: 1.3 replays it 1.3x faster and higher, a raised voice)
 (`at`: seconds from connect; `after`: seconds after the previous turn's end, negative
 overlaps it), tail (seconds after the last turn), expect {rule: pass|fail|n/a}.
+
+Sound on a party's channel that is not that party speaking (all optional; a script without
+them renders exactly as before):
+- role `system`: a machine voice (`voices: {system: {...}}`, default speed 1.3, f0 1.25) played
+  on the channel of the turn's `leg: agent|customer` (on mono: in the mix); `kind` is free text
+  ("announcement:powered_off", "prompt", "voicemail"). Truth: role "system", leg, channel, kind.
+  System turns count in `silences` (sound on the line) but not in `speech_rate_cpm`.
+- `lead_silence: S`: S seconds of digital zeros at the very start of the file, before any
+  ringback; every truth time (turns, connect, silences, spans) shifts by S.
+- `echo: {delay_ms, gain_db, leg: customer}`: the other party's channel (the agent's for
+  leg customer), delayed and attenuated, added onto `leg`'s channel (stereo only).
+- `background: {text, gain_db, leg, at, until?, gap?, speed?, f0?, vtl?}`: a third voice
+  (`voices: {background: {...}}` or keys here; default speed 1.2, f0 0.9: a TV newsreader)
+  on `leg`'s channel, its peak `gain_db` from the turns' peak (-20: 20 dB under), from `at` s after
+  connect, repeated (`gap` s apart, default 1.0) and cut at `until` (seconds from connect;
+  default the end of the file). Truth: `background` with the settings and each repetition's
+  span. Echo and background go in before line noise and telephone processing.
+- `outcome: {...}`: free-form expectations about the whole call (e.g. {outcome: not_connected,
+  label: announcement:busy}), copied to the truth as `outcome`.
+FLAC: `.venv/bin/python tools/synth_calls.py --flac WAV_DIR --out DIR` converts (PyAV).
 """
 
 from __future__ import annotations
@@ -108,6 +128,45 @@ def vocal_tract(audio: np.ndarray, factor: float) -> np.ndarray:
     return np.interp(np.arange(n) * factor, np.arange(len(audio)), audio).astype(np.float32)
 
 
+SYSTEM_VOICE = {"speed": 1.3, "f0": 1.25}
+BACKGROUND_VOICE = {"speed": 1.2, "f0": 0.9}
+
+
+def _voice(tts, text: str, v: dict[str, Any]) -> np.ndarray:  # type: ignore[no-untyped-def]
+    audio = tts.synth(text, speed=v.get("speed", 1.0), f0=v.get("f0", 1.0))
+    if v.get("vtl", 1.0) != 1.0:
+        audio = vocal_tract(audio, v["vtl"])
+    a, b = bounds(audio)
+    audio = audio[a:b]
+    return audio / (np.abs(audio).max() or 1.0) * TURN_PEAK
+
+
+def _leg(where: dict[str, Any], what: str) -> str:
+    leg = where.get("leg")
+    if leg not in ("agent", "customer"):
+        sys.exit(f"{what}: `leg: agent|customer` is required (got {leg!r})")
+    return leg
+
+
+def _background(bg: dict[str, Any], voices: dict[str, Any], tts, start: float,  # type: ignore[no-untyped-def]
+                stop: float) -> tuple[np.ndarray, int, list[tuple[int, int]]]:
+    """The background voice repeated from `start` to `stop` (s of the file): its samples from
+    the start and each repetition's [first, last) sample, cut at stop."""
+    v = {**BACKGROUND_VOICE, **voices.get("background", {}),
+         **{k: bg[k] for k in ("speed", "f0", "vtl") if k in bg}}
+    piece = _voice(tts, tts.spell_digits(bg["text"]), v) * 10 ** (float(bg.get("gain_db", -20)) / 20)
+    i0, i1 = int(round(start * SR)), int(round(stop * SR))
+    gap = int(round(float(bg.get("gap", 1.0)) * SR))
+    out = np.zeros(max(i1 - i0, 0), np.float32)
+    spans, i = [], 0
+    while i < len(out):
+        seg = piece[: len(out) - i]
+        out[i:i + len(seg)] = seg
+        spans.append((i0 + i, i0 + i + len(seg)))
+        i += len(piece) + gap
+    return out, i0, spans
+
+
 def build(script: dict[str, Any], tts) -> tuple[np.ndarray, dict[str, Any]]:  # type: ignore[no-untyped-def]
     voices = script.get("voices", {})
     stereo = script.get("layout", "stereo") == "stereo"
@@ -118,14 +177,10 @@ def build(script: dict[str, Any], tts) -> tuple[np.ndarray, dict[str, Any]]:  # 
     rendered: list[tuple[dict[str, Any], np.ndarray, float]] = []
     prev_end = connect
     for turn in script["turns"]:
-        v = {**voices.get(turn["role"], {}), **{k: turn[k] for k in ("speed", "f0", "vtl") if k in turn}}
+        base = voices.get(turn["role"], SYSTEM_VOICE if turn["role"] == "system" else {})
+        v = {**base, **{k: turn[k] for k in ("speed", "f0", "vtl") if k in turn}}
         text = tts.spell_digits(turn["text"])
-        audio = tts.synth(text, speed=v.get("speed", 1.0), f0=v.get("f0", 1.0))
-        if v.get("vtl", 1.0) != 1.0:
-            audio = vocal_tract(audio, v["vtl"])
-        a, b = bounds(audio)
-        audio = audio[a:b]
-        audio = audio / (np.abs(audio).max() or 1.0) * TURN_PEAK
+        audio = _voice(tts, text, v)
         start = connect + turn["at"] if "at" in turn else prev_end + turn["after"]
         rendered.append(({**turn, "text": text}, audio, start))
         prev_end = start + len(audio) / SR
@@ -135,30 +190,68 @@ def build(script: dict[str, Any], tts) -> tuple[np.ndarray, dict[str, Any]]:  # 
     for k in range(rings):
         t = np.arange(SR) / SR
         chans[ch_of["customer"], k * 5 * SR:(k * 5 + 1) * SR] += 0.2 * np.sin(2 * np.pi * 450 * t)
+    rate = int(script.get("sample_rate", 8000))
+    lead_n = int(round(float(script.get("lead_silence", 0)) * rate))  # zeros at `rate`
+    lead = lead_n / rate
+
+    def t(i: int) -> float:  # a sample at SR before the lead -> seconds of the file
+        return round(i / SR + lead, 3)
+
     turns_out = []
     for turn, audio, start in rendered:
         i = int(round(start * SR))
-        chans[ch_of[turn["role"]], i:i + len(audio)] += audio
-        turns_out.append({"role": turn["role"], "channel": ch_of[turn["role"]],
-                          "start": round(i / SR, 3), "end": round((i + len(audio)) / SR, 3),
-                          "text": turn["text"], "chars": han_count(turn["text"]),
-                          "speech_s": round(speech_seconds(audio), 3)})
+        system = turn["role"] == "system"
+        leg = _leg(turn, f"system turn {turn['text']!r}") if system else turn["role"]
+        chans[ch_of[leg], i:i + len(audio)] += audio
+        row = {"role": turn["role"], "channel": ch_of[leg], "start": t(i), "end": t(i + len(audio)),
+               "text": turn["text"], "chars": han_count(turn["text"]),
+               "speech_s": round(speech_seconds(audio), 3)}
+        if system:
+            row.update({"leg": leg, "kind": turn.get("kind", "")})
+        turns_out.append(row)
+    extra: dict[str, Any] = {}
+    if "background" in script:
+        bg = script["background"]
+        leg = _leg(bg, "background")
+        stop = connect + float(bg["until"]) if "until" in bg else n / SR
+        sound, i0, spans = _background(bg, voices, tts, connect + float(bg.get("at", 0.0)), stop)
+        chans[ch_of[leg], i0:i0 + len(sound)] += sound[: n - i0]
+        extra["background"] = {
+            "text": tts.spell_digits(bg["text"]), "gain_db": float(bg.get("gain_db", -20)),
+            "leg": leg, "channel": ch_of[leg], "spans": [{"start": t(a), "end": t(b)} for a, b in spans]}
+    if "echo" in script:
+        if not stereo:
+            sys.exit("echo: stereo only")
+        echo = script["echo"]
+        leg = echo.get("leg", "customer")
+        src = ch_of["agent" if leg == "customer" else "customer"]
+        d = int(round(float(echo.get("delay_ms", 60)) / 1000 * SR))
+        g = 10 ** (float(echo.get("gain_db", -18)) / 20)
+        chans[ch_of[leg], d:] += (g * chans[src, : n - d]).astype(np.float32)
+        extra["echo"] = {"delay_ms": float(echo.get("delay_ms", 60)),
+                         "gain_db": float(echo.get("gain_db", -18)),
+                         "leg": leg, "channel": ch_of[leg], "from_channel": src}
+    if "outcome" in script:
+        extra["outcome"] = script["outcome"]
     rng = np.random.default_rng(0)
     chans += (NOISE_RMS * rng.standard_normal(chans.shape)).astype(np.float32)
     if script.get("telephone", True):
         chans = np.stack([telephone(c) for c in chans])
-    rate = int(script.get("sample_rate", 8000))
     out = np.stack([resample_to(c, rate) for c in chans])
+    if lead_n:
+        out = np.concatenate([np.zeros((out.shape[0], lead_n), np.float32), out], axis=1)
+        extra["lead_silence_s"] = lead
     truth = {
         "name": script["name"], "description": script.get("description", ""),
         "sample_rate": rate, "layout": "stereo" if stereo else "mono",
         "agent_channel": script.get("agent_channel", "left") if stereo else "mono",
-        "duration_s": round(n / SR, 3),
-        "ringback": {"rings": rings, "connect_s": connect} if rings else None,
+        "duration_s": round(n / SR + lead, 3),
+        "ringback": {"rings": rings, "connect_s": round(connect + lead, 3)} if rings else None,
         "expect": script.get("expect", {}), "known_misses": script.get("known_misses", {}),
         "turns": turns_out,
     }
     truth.update(_timing(turns_out))
+    truth.update(extra)
     return out, truth
 
 
@@ -190,13 +283,42 @@ def write_wav(path: Path, chans: np.ndarray, rate: int) -> None:
         w.writeframes(pcm.tobytes())
 
 
+def wav_to_flac(src: Path, dst: Path) -> None:
+    """16-bit FLAC of a WAV with PyAV (in .venv, not .venv-tts), at the strongest compression."""
+    import av
+
+    with wave.open(str(src), "rb") as w:
+        rate, nch = w.getframerate(), w.getnchannels()
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, nch)
+    with av.open(str(dst), "w", format="flac") as f:
+        st = f.add_stream("flac", rate=rate, layout="stereo" if nch == 2 else "mono")
+        st.codec_context.options = {"compression_level": "12"}
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm.reshape(1, -1)), format="s16",
+                                           layout="stereo" if nch == 2 else "mono")
+        frame.sample_rate = rate
+        for pkt in st.encode(frame):
+            f.mux(pkt)
+        for pkt in st.encode(None):
+            f.mux(pkt)
+
+
 def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help="only these scripts (default: all)")
     ap.add_argument("--scripts", default=str(ROOT / "samples" / "scripts"))
     ap.add_argument("--out", default=str(ROOT / "samples"))
     ap.add_argument("--truth-out", help="where truth files go (default: --out)")
+    ap.add_argument("--flac", metavar="WAV_DIR", help="no synthesis: convert WAV_DIR/NAME.wav to "
+                    "--out/NAME.flac (needs PyAV: run with .venv/bin/python)")
     args = ap.parse_args(argv)
+    if args.flac:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        for src in sorted(Path(args.flac).glob("*.wav")):
+            if not args.names or src.stem in args.names:
+                dst = Path(args.out) / f"{src.stem}.flac"
+                wav_to_flac(src, dst)
+                print(f"{dst.name}: {dst.stat().st_size // 1024} KB")
+        return
     tts = _tts()
     out_dir, truth_dir = Path(args.out), Path(args.truth_out or args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

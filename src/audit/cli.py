@@ -23,6 +23,7 @@ from audit import __version__
 from audit.errors import AuditError, RulePackError, StorageError
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE, EXIT_STORAGE, EXIT_NO_SPEECH = 0, 1, 2, 3, 4, 5
+EXIT_NOT_CONNECTED = 6  # check: the call never reached a person (no score, never a pass)
 
 
 def _seconds(value: str) -> float:
@@ -269,6 +270,8 @@ def _check(args: argparse.Namespace, err: Console) -> int:
         _quiet_stdout()
     if result.get("outcome") == "no_speech":
         return EXIT_NO_SPEECH
+    if result.get("outcome") == "not_connected":
+        return EXIT_NOT_CONNECTED
     return EXIT_PASS if result["passed"] else EXIT_FAIL
 
 
@@ -346,7 +349,8 @@ def _batch(args: argparse.Namespace, err: Console) -> int:
     print(f"{stats.done + stats.errors} audited in {mins:.1f} min "
           f"({stats.audio_s / 3600:.2f} h of audio, {stats.speed:.1f}x real time): "
           f"{stats.passed} passed, {stats.failed_audit} failed the audit, "
-          + (f"{stats.no_speech} had no speech, " if stats.no_speech else "") +
+          + (f"{stats.no_speech} had no speech, " if stats.no_speech else "")
+          + (f"{stats.not_connected} never connected, " if stats.not_connected else "") +
           f"{stats.errors} could not be audited; {stats.skipped} already in {args.db}"
           + (f"; {stats.duplicates} duplicates of files in this batch" if stats.duplicates else ""))
     if stats.worker_deaths:

@@ -1,9 +1,10 @@
 """One recording in, one scored CallResult out. Each stage is a public function of its
 package, and `Auditor.audit` is their composition:
 
-    decode -> remove_offset -> channel_layout -> detect_ringback
-    -> call_regions                                                     (audio/)
-    -> separate -> transcribe -> assign_roles                           (speech/)
+    decode -> remove_offset -> channel_layout -> cancel_echoes -> detect_ringback
+    -> call_regions (background voices apart)                           (audio/)
+    -> separate -> transcribe -> find_system -> assign_roles
+    -> not_connected                                                    (speech/)
     -> measure                                                          (metrics/)
     -> judge: metrics, findings, score                                  (rules/)
     -> detect personal data (reported; masked by `result_json` with redact)  (privacy/)
@@ -21,19 +22,22 @@ from typing import Any
 from audit import __version__
 from audit.audio.condition import Layout, channel_layout, remove_offset
 from audit.audio.decode import Audio, decode
-from audit.audio.tones import detect_ringback
+from audit.audio.echo import EchoPath, cancel_echoes, echo_spans
+from audit.audio.tones import Ringback, detect_ringback
 from audit.audio.vad import VadOptions, call_regions
 from audit.errors import InputError
 from audit.metrics.acoustics import measure
 from audit.privacy.detect import detect_in
 from audit.privacy.mask import mask_utterances, privacy_report, redact
-from audit.records import CallResult, Region, Role, Utterance
+from audit.records import CallResult, NotParty, Region, Role, Utterance
 from audit.rules.judge import judge, judged_with, separation_unsure
 from audit.rules.pack import RulePack, load
 from audit.speech.asr import AsrOptions, Transcriber
+from audit.speech.connection import not_connected
 from audit.speech.diarize import Diarization, Separated, default_embedder, separate
 from audit.speech.model import describe, resolve
 from audit.speech.roles import RoleDecision, assign_roles
+from audit.speech.system import find_system
 from audit.strings import Detail
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -93,9 +97,12 @@ class Auditor:
         t1 = time.perf_counter()
         remove_offset(audio)
         layout = channel_layout(audio)
+        stereo = layout.kind == "stereo"  # a party per channel
+        echoes = cancel_echoes(audio, stereo, self.opts.vad)
         channels = [0, 1] if layout.kind == "one_live" else layout.channels  # both, see below
         ringback = detect_ringback(audio)
-        regions = call_regions(audio, channels, ringback, self.opts.vad)
+        regions = call_regions(audio, channels, ringback, self.opts.vad, party_channels=stereo)
+        others = _echo(echoes, regions, ringback) + _background(ringback, self.opts.vad)
         sep = separate(audio, _live(regions, layout), layout.channels, self.embedder)
         t2 = time.perf_counter()
         stage0 = dict(self.transcriber.stage_s)
@@ -103,26 +110,40 @@ class Auditor:
             sep.audio, sep.regions, (lambda d, n: progress("asr", d, n)) if progress else None,
             shared_mix=sep.two_speakers)
         utts = sorted(heard.utterances, key=lambda u: (u.start, u.channel))
+        system = find_system(utts, self.pack.settings)  # the machine's words are nobody's
+        machine = {id(u) for u, _ in system}
+        machine_at = {(u.channel, u.start, u.end) for u, _ in system}
+        utts = [u for u in utts if id(u) not in machine]
+        others += [n for _, n in system]
         t3 = time.perf_counter()
-        decision = assign_roles(utts, sep.regions, sep.channels, self.opts.agent_channel,
-                                sep.diarization)
+        decision = assign_roles(utts, _party(sep.regions, machine_at), sep.channels,
+                                self.opts.agent_channel, sep.diarization)
         if _one_party(layout, sep, utts):
             # One voice on the only live channel, and no word of it a caller's: a stereo call
             # whose other party never spoke (the silent call), not a mix.
             layout = Layout([0, 1], "stereo", Detail("layout_one_voice", layout.why.args))
             sep = Separated(audio, regions, [0, 1], None)
-            decision = assign_roles(utts, regions, [0, 1], self.opts.agent_channel, None)
+            decision = assign_roles(utts, _party(regions, machine_at), [0, 1],
+                                    self.opts.agent_channel, None)
+        # the parties' speech: machine speech is neither speaking time nor the bound of a
+        # silence (a hold message inside a hold leaves one hold)
+        heard_regions = _party(sep.regions, machine_at)
+        _after_prompts(ringback, [n for _, n in system], utts, decision, layout.kind == "stereo")
         acoustics = measure(sep.audio, utts, ringback)
         separation = _separation(sep.diarization, decision, self.opts.lang)
         unheard = [Utterance(r.channel, r.start, r.end, "", _role_of(r.channel, decision),
                              r.level_dbfs) for r in heard.unheard]
-        j = judge(self.pack, acoustics, sep.regions, utts, len(sep.channels) == 2, self.opts.lang,
-                  separation_unsure(separation, self.pack.settings), unheard)
+        j = judge(self.pack, acoustics, heard_regions, utts, len(sep.channels) == 2, self.opts.lang,
+                  separation_unsure(separation, self.pack.settings), unheard,
+                  system=[_as_agent(n) for _, n in system if n.label == "prompt" and
+                          (layout.kind != "stereo" or n.channel == decision.agent_channel)])
         found = detect_in(utts, self.pack)  # after the rules: they judge the words as said
         mask_utterances(utts, found)  # each entity's masked form, for the report
         t4 = time.perf_counter()
         s = j.score
-        silent = no_speech(sep.regions, utts)
+        unconnected = not_connected([n for _, n in system], utts, ringback,
+                                    layout.kind == "stereo", self.pack.settings)
+        silent = None if unconnected else no_speech(heard_regions, utts)
         lang = self.opts.lang
         r = CallResult(
             file=audio.path, duration_s=audio.duration, sample_rate=audio.source_rate,
@@ -133,15 +154,18 @@ class Auditor:
                       "total": decode_s + t4 - t1,
                       **{f"asr_{k}": v - stage0[k] for k, v in self.transcriber.stage_s.items()}},
             versions=self.versions, roles_reason=decision.why.text(lang),
-            roles_why=decision.why.to_json(), regions=sep.regions,
+            roles_why=decision.why.to_json(), regions=heard_regions,
             acoustics=asdict(acoustics), separation=separation, judged_with=self.judged_with,
             warnings=[{**w.to_json(), "text": w.text(lang)} for w in audio.warnings],
             declared_s=audio.declared_s, layout=layout.to_json(lang), unheard=unheard,
             privacy=privacy_report(found, redacted=False),
+            not_party=sorted(others, key=lambda n: (n.start, n.channel)),
         )
-        if silent is not None:  # no call to judge: no score, no findings, never a pass
-            r.score, r.passed, r.fatal, r.sections, r.findings = None, False, False, {}, []
-            r.outcome, r.outcome_why = "no_speech", {**silent.to_json(), "text": silent.text(lang)}
+        for outcome, why in (("not_connected", unconnected), ("no_speech", silent)):
+            if why is not None:  # no call to judge: no score, no findings, never a pass
+                r.score, r.passed, r.fatal, r.sections, r.findings = None, False, False, {}, []
+                r.outcome, r.outcome_why = outcome, {**why.to_json(), "text": why.text(lang)}
+                break
         return r
 
 
@@ -156,6 +180,47 @@ def no_speech(regions: list[Region], utts: list[Utterance]) -> Detail | None:
     if not regions:
         return Detail("no_speech_none", {})
     return Detail("no_speech_no_words", {"seconds": round(sum(r.duration for r in regions), 1)})
+
+
+def _party(regions: list[Region], machine: set[tuple[int, float, float]]) -> list[Region]:
+    """The regions that are not machine speech (an utterance holds its region's times)."""
+    return [r for r in regions if (r.channel, r.start, r.end) not in machine]
+
+
+def _echo(paths: list[EchoPath], regions: list[Region], ringback: Ringback) -> list[NotParty]:
+    """What cancelling each echo took out of its leg's speech (not what is labelled as
+    other sound: tones, music, background voices), as NotParty records."""
+    return [NotParty(p.leg, s, e, "echo", "echo", why=Detail("echo_of", p.to_json()).to_json())
+            for p in paths for s, e in echo_spans(p, regions, ringback.on_channel(p.leg))]
+
+
+def _background(ringback: Ringback, opts: VadOptions) -> list[NotParty]:
+    """The background voices call_regions labelled, moved from the not-speech spans."""
+    why = Detail("background_voice", {"db": opts.background_below_db}).to_json()
+    out = [NotParty(ch, s, e, "background", "background", why=why)
+           for s, e, label, ch in ringback.spans if label == "background"]
+    ringback.spans = [sp for sp in ringback.spans if sp[2] != "background"]
+    return out
+
+
+def _after_prompts(ringback: Ringback, system: list[NotParty], utts: list[Utterance],
+                   decision: RoleDecision, stereo: bool) -> None:
+    """System prompts before the agent's first words are pre-answer audio, like colour
+    ringback: the answer delay runs from the end of the last of them (on the agent's leg,
+    when each party has a channel)."""
+    first = min((u.start for u in utts if u.role == "agent"), default=None)
+    if first is None:
+        return
+    ends = [n.end for n in system if n.label == "prompt" and n.start < first and
+            (not stereo or n.channel == decision.agent_channel)]
+    if ends and max(ends) > ringback.connect_s:
+        ringback.connect_s = round(min(max(ends), first), 3)
+        ringback.answered_by_s = None
+
+
+def _as_agent(n: NotParty) -> Utterance:
+    """A system prompt's words as the agent's, for the rules in settings.system_credits."""
+    return Utterance(n.channel, n.start, n.end, n.text, "agent")
 
 
 def _role_of(channel: int, decision: RoleDecision) -> Role:

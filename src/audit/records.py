@@ -88,6 +88,41 @@ class Utterance:
                    compression_ratio=d.get("compression_ratio"))
 
 
+NotPartyKind = Literal["system", "echo", "background"]
+
+
+@dataclass
+class NotParty:
+    """Sound on a party's channel that is not that party speaking, kept out of their words,
+    speaking time, talk ratio and interruptions, and shown as what it is.
+
+    kind: "system" (machine speech: a carrier announcement, an IVR / queue prompt, a hold
+    message, a voicemail greeting; speech/system.py), "echo" (the other party's voice
+    returned on this channel, delayed and attenuated; audio/echo.py), "background" (a voice
+    far under the party's own, a TV or radio; audio/vad.py). `label` names it finer
+    (announcement:powered_off, prompt, voicemail, echo, background); `text` the words heard
+    in it (system audio only); `why` says how it was told, as {key, args} (strings.DETAILS).
+    Times in seconds of the recording; `channel` as in Region (a speaker on a separated mono
+    call)."""
+
+    channel: int
+    start: float
+    end: float
+    kind: NotPartyKind
+    label: str
+    text: str = ""
+    why: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"channel": self.channel, "start": round(self.start, 3), "end": round(self.end, 3),
+                "kind": self.kind, "label": self.label, "text": self.text, "why": self.why}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> NotParty:
+        return cls(d["channel"], d["start"], d["end"], d["kind"], d.get("label", d["kind"]),
+                   d.get("text", ""), d.get("why") or {})
+
+
 @dataclass
 class Evidence:
     start: float
@@ -167,8 +202,10 @@ class CallResult:
     # which channels were audited and why (audio/condition.py Layout): {kind, channels, key,
     # args, text}
     layout: dict[str, Any] | None = None
-    # "audited", or "no_speech": nobody was heard (line noise, music, an abandoned call), so
-    # there is no call to judge: no score, never a pass; `outcome_why` says what was found
+    # "audited"; "no_speech": nobody was heard (line noise, music, an abandoned call);
+    # "not_connected": the call never reached a person (a carrier's announcement, ringing
+    # with no answer, a busy tone, a voicemail greeting; speech/connection.py). Neither is a
+    # call to judge: no score, never a pass; `outcome_why` says what was found
     outcome: str = "audited"
     outcome_why: dict[str, Any] | None = None  # {key, args, text} (strings.DETAILS)
     # speech regions (VAD) in which no word was heard, even decoded alone: text "", role
@@ -176,6 +213,8 @@ class CallResult:
     # personal data found in what was said (privacy/mask.py privacy_report): {redacted,
     # counts by type, entities with types, times and masked forms}, never the values
     privacy: dict[str, Any] | None = None
+    # sound on a party's channel that is not that party: machine speech, echo, background
+    not_party: list[NotParty] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -210,6 +249,7 @@ class CallResult:
             "unheard": [[round(u.start, 3), round(u.end, 3), u.role, u.channel]
                         for u in self.unheard],
             "privacy": self.privacy,
+            "not_party": [n.to_json() for n in self.not_party],
         }
 
 

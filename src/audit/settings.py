@@ -91,6 +91,25 @@ class Settings:
       raised_pitch_st: semitones; ... or its median pitch this much higher.
       raised_voice_baseline_s: seconds of the caller's first speech that are their baseline.
       raised_voice_min_s: seconds; shorter caller utterances are not judged (嗯, 喂).
+      carrier_announcements: kind -> what a network says when a call does not reach a
+        person (powered_off: 您拨打的电话已关机 ..., vacant, busy, unreachable, suspended,
+        no_answer, voicemail); kind `tail` (请稍后再拨 ...) is machine speech only beside an
+        announcement of another kind. Matched by sound (speech/system.py); an utterance
+        holding one is the network's, not a party's, and with no exchange between the parties
+        the call is not connected (speech/connection.py).
+      system_prompts: what an IVR, a queue or a hold message says (您的通话可能会被录音,
+        正在为您转接 ...): such an utterance is the center's machine, credits no rule and is
+        not the agent's speech; prompts before the agent's first words move the answer
+        delay's clock to their end.
+      system_threshold: similarity (0-1] an announcement or a prompt needs (stricter than
+        required phrases: a human agent must not be taken for a machine).
+      system_credits: rule ids a system prompt may credit (a center whose system announces
+        the agent's ID on connect lists self_id here); none by default.
+      exchange_min_chars: spoken characters (besides attempt_words) each party must say for
+        an exchange (on one channel or an unseparated mix, twice this in all): an
+        announcement, a busy tone or unanswered ringing with less is a call not connected.
+      attempt_words: what an agent says into a line nobody answers (喂, 您好, 听得到吗 ...):
+        not an exchange.
     """
 
     pass_mark: float
@@ -140,6 +159,12 @@ class Settings:
     raised_pitch_st: float
     raised_voice_baseline_s: float
     raised_voice_min_s: float
+    carrier_announcements: dict[str, list[str]]
+    system_prompts: list[str]
+    system_threshold: float
+    system_credits: list[str]
+    exchange_min_chars: float
+    attempt_words: list[str]
 
     def scripts(self, which: str) -> list[str]:
         """The scripts a rule's `script:` names ("" -> none)."""
@@ -154,13 +179,19 @@ class Settings:
         return next(f for f in fields(cls) if f.name == name).type == "list[str]"
 
     @classmethod
+    def is_map(cls, name: str) -> bool:
+        return next(f for f in fields(cls) if f.name == name).type == "dict[str, list[str]]"
+
+    @classmethod
     def is_count(cls, name: str) -> bool:
         return next(f for f in fields(cls) if f.name == name).type == "int"
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> Settings:
         """Settings from a mapping already checked with `problems` (no `__line__` keys)."""
-        return cls(**{k: list(v) if cls.is_list(k) else int(v) if cls.is_count(k) else v
+        return cls(**{k: list(v) if cls.is_list(k) else int(v) if cls.is_count(k) else
+                      {kind: list(p) for kind, p in v.items() if kind != "__line__"}
+                      if cls.is_map(k) else v
                       for k, v in values.items() if k in cls.names()})
 
     def to_json(self) -> dict[str, Any]:
@@ -173,10 +204,10 @@ _BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "clipping_max_share": (0, 1), "separation_min_confidence": (0, 1),
     "review_min_precision": (0, 1), "sample_min_logprob": (None, 0), "confidence_min": (0, 1),
     "speech_rate_disagree_share": (0, 1),
-    "confidence_fatal_min": (0, 1), "redact_tone_hz": (0, 4000),
+    "confidence_fatal_min": (0, 1), "redact_tone_hz": (0, 4000), "system_threshold": (0, 1),
     "volume_min_dbfs": (None, 0), "volume_max_dbfs": (None, 0),
 }
-_OPEN_LOW = {"match_threshold", "forbid_threshold"}
+_OPEN_LOW = {"match_threshold", "forbid_threshold", "system_threshold"}
 _ORDERED = (("speech_rate_min_cpm", "speech_rate_max_cpm"), ("volume_min_dbfs", "volume_max_dbfs"),
             ("silence_report_s", "dead_air_s"), ("confidence_min", "confidence_fatal_min"))
 
@@ -195,6 +226,11 @@ def problems(values: dict[str, Any], line: Any = lambda key: "?") -> list[str]:
         elif Settings.is_list(k):
             if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
                 out.append(f"{where} must be a list of strings")
+        elif Settings.is_map(k):
+            if not isinstance(v, dict) or not all(
+                    isinstance(kind, str) and isinstance(p, list) and all(isinstance(x, str) for x in p)
+                    for kind, p in v.items() if kind != "__line__"):
+                out.append(f"{where} must map names to lists of strings")
         elif not isinstance(v, (int, float)) or isinstance(v, bool):
             out.append(f"{where} must be a number, not {v!r}")
         elif Settings.is_count(k) and not float(v).is_integer():

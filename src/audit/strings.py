@@ -27,7 +27,9 @@ SIDES: dict[str, dict[str, str]] = {
 
 LABELS: dict[str, dict[str, str]] = {
     "zh": {"score": "得分", "passed": "通过", "failed": "不通过", "fatal": "致命违规",
-           "no_speech": "无语音", "not_audited": "未作为通话审核", "not_speech": "非语音",
+           "no_speech": "无语音", "not_connected": "未接通", "not_audited": "未作为通话审核",
+           "not_party": "非本方声音", "system": "系统语音", "echo": "回声", "background": "背景人声",
+           "not_speech": "非语音",
            "personal_data": "个人信息", "masked": "已遮蔽", "not_masked": "未遮蔽，--redact 遮蔽",
            "raised_voice": "嗓音高于通话开始",
            "tone_ringback": "回铃音", "tone_busy": "忙音", "tone_dtmf": "按键音", "tone_music": "音乐",
@@ -38,6 +40,7 @@ LABELS: dict[str, dict[str, str]] = {
            "evidence": "证据", "na": "不适用", "pass": "通过", "fail": "未通过",
            "agent": "坐席", "customer": "客户", "unknown": "未知", "silence": "静音",
            "hold": "保持", "wait": "等待", "dead_air": "死寂", "overlap": "抢话", "ring": "回铃",
+           "pre_answer": "接通前（回铃、彩铃或系统提示）",
            "answer": "应答", "file": "文件", "duration": "时长", "call": "通话",
            "day": "日期", "norm": "规范", "value": "实测", "audio_missing": "未附录音",
            "dashboard": "质检日报", "calls": "通话数", "hours": "音频小时", "pass_rate": "通过率",
@@ -50,7 +53,10 @@ LABELS: dict[str, dict[str, str]] = {
            "agent_channel": "坐席声道", "channels": "声道",
            "precision": "复核精度 (已复核)"},
     "en": {"score": "Score", "passed": "PASS", "failed": "FAIL", "fatal": "FATAL",
-           "no_speech": "NO SPEECH", "not_audited": "not audited as a call", "not_speech": "not speech",
+           "no_speech": "NO SPEECH", "not_connected": "NOT CONNECTED",
+           "not_audited": "not audited as a call",
+           "not_party": "not the party", "system": "system audio", "echo": "echo",
+           "background": "background voice", "not_speech": "not speech",
            "personal_data": "personal data", "masked": "masked",
            "raised_voice": "voice raised over the call's start",
            "not_masked": "not masked: --redact masks it",
@@ -62,7 +68,9 @@ LABELS: dict[str, dict[str, str]] = {
            "deduction": "Points", "evidence": "Evidence", "na": "n/a", "pass": "pass",
            "fail": "fail", "agent": "Agent", "customer": "Caller", "unknown": "Unknown",
            "silence": "silence", "hold": "hold", "wait": "wait", "dead_air": "dead air",
-           "overlap": "overlap", "ring": "ringback", "answer": "answer", "file": "File",
+           "overlap": "overlap", "ring": "ringback",
+           "pre_answer": "before the answer (ringback, music or system prompts)",
+           "answer": "answer", "file": "File",
            "duration": "Duration", "call": "Call", "day": "Day", "norm": "Norm",
            "value": "Measured", "audio_missing": "audio not attached",
            "dashboard": "Nightly QA dashboard", "calls": "Calls", "hours": "Audio hours",
@@ -167,6 +175,16 @@ DETAILS: dict[str, dict[str, str]] = {
         "layout_one_live": "只有{side}有声音，另一声道无声或只有线路噪声：按单声道混音分离说话人",
         "layout_one_voice": "只有{side}有声音，且只有一个说话人：另一方未说话",
         "no_speech_no_words": "录音中有 {seconds} 秒声音，但识别不出任何话语（噪声、音乐或无人接听）",
+        "not_connected_announcement": "未接通：第 {at} 秒起运营商提示音（{kind}，{times} 次）"
+                                      "“{text}”，双方没有对话",
+        "not_connected_busy": "未接通：第 {at} 秒起忙音，双方没有对话",
+        "not_connected_no_answer": "未接通：回铃 {rings} 声无人应答",
+        "not_connected_queue": "未接通坐席：只有中心的系统提示（在排队或转接中挂断）",
+        "system_phrase": "系统语音：听到“{phrase}”",
+        "system_repeat": "系统语音：重复了前面的运营商提示",
+        "system_head": "系统语音：运营商提示的开头",
+        "echo_of": "另一声道的回声（延迟 {delay_ms} 毫秒，低 {loss_db} dB）",
+        "background_voice": "背景人声：比本方声音低 {db} dB 以上，且不顾对话与对方同时说话",
     },
     "en": {
         "agent_spoke": "the agent spoke", "not_agent_spoke": "the agent never spoke",
@@ -252,6 +270,18 @@ DETAILS: dict[str, dict[str, str]] = {
         "layout_one_voice": "sound on the {side} only, one voice in it: the other party did not speak",
         "no_speech_no_words": "{seconds} s of sound, but no words in any of it (noise, music or "
                               "an unanswered call)",
+        "not_connected_announcement": "not connected: the network's announcement from {at} s "
+                                      "({kind}, {times}x) \"{text}\", no exchange between the parties",
+        "not_connected_busy": "not connected: busy tone from {at} s, no exchange between the parties",
+        "not_connected_no_answer": "not connected: {rings} rings and no answer",
+        "not_connected_queue": "never reached an agent: only the center's prompts (hung up in "
+                               "the queue or the transfer)",
+        "system_phrase": "system audio: heard \"{phrase}\"",
+        "system_repeat": "system audio: the network's announcement said again",
+        "system_head": "system audio: the opening of the network's announcement",
+        "echo_of": "echo of the other channel ({delay_ms} ms late, {loss_db} dB down)",
+        "background_voice": "a background voice: {db} dB or more under the party's own, "
+                            "talking over the other party regardless of the conversation",
     },
 }
 
@@ -350,6 +380,21 @@ def privacy_line(result: dict[str, Any], lang: str) -> str:
     held = sep.join(f"{(names.get(t) or {}).get(_lang(lang)) or t} {n}" for t, n in counts.items())
     state = label("masked" if p.get("redacted") else "not_masked", lang)
     return f"{label('personal_data', lang)}{'：' if _lang(lang) == 'zh' else ': '}{held}{o}{state}{c}"
+
+
+def not_party_line(result: dict[str, Any], lang: str) -> str:
+    """Sound on a party's channel that was not that party, one line ('' when none):
+    not the party: system audio 00:00–00:06 (prompt); echo 00:01–00:05, 00:09–00:11 …"""
+    kinds: dict[str, list[str]] = {}
+    for n in result.get("not_party") or []:
+        extra = f" ({n['label']})" if n["label"] != n["kind"] else ""
+        kinds.setdefault(n["kind"], []).append(f"{mmss(n['start'])}–{mmss(n['end'])}{extra}")
+    if not kinds:
+        return ""
+    sep = "；" if _lang(lang) == "zh" else "; "
+    text = sep.join(f"{label(k, lang)} {', '.join(v[:3])}{' …' if len(v) > 3 else ''}"
+                    for k, v in kinds.items())
+    return f"{label('not_party', lang)}{'：' if _lang(lang) == 'zh' else ': '}{text}"
 
 
 def mmss(t: float | None, tenths: bool = False) -> str:

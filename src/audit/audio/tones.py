@@ -60,7 +60,9 @@ DTMF_LOW = (697.0, 770.0, 852.0, 941.0)  # ITU-T Q.23 key tones: one low + one h
 DTMF_HIGH = (1209.0, 1336.0, 1477.0, 1633.0)
 
 FRAME_S = 0.05  # 20 Hz resolution: 440 and 480 Hz fall in frames of their own
-RING_SEARCH_S = 60.0  # ringback can only precede the answer
+RING_SEARCH_S = 60.0  # ringback can only precede the answer: looked for this long after the
+# recording first holds sound (a recorder started at dial may hold seconds of silence first)
+QUIET_DBFS = -40.0  # frames under this are silence or line noise, never a tone or a voice
 TONAL_SHARE = 0.6  # a frame is a tone when its frequencies hold this share of its power
 MIN_TONE_DB = -60.0  # ... and it is louder than this (dBFS)
 CHUNK_FRAMES = 6000  # frames analysed at a time (5 min), so a long call needs no big copy
@@ -93,11 +95,12 @@ class Ringback:
 
 
 def detect_ringback(audio: Audio) -> Ringback:
-    """Ringback of any plan in PLANS at the start of the recording, busy tone and DTMF anywhere.
+    """Ringback of any plan in PLANS before the answer, busy tone and DTMF anywhere.
 
     Ringback: tonal frames of a plan form bursts, bursts matching its cadence form rings, the
-    first ring starting within one period of the recording's start (the last ring may be cut
-    short by the answer). The channel and plan with the most rings win."""
+    first ring starting within one period of the first sound of the recording (digital
+    silence or line noise before it, a recorder started at dial, does not matter; the last
+    ring may be cut short by the answer). The channel and plan with the most rings win."""
     frames = [_analyse(ch) for ch in audio.channels]
     spans: list[tuple[float, float, str, int]] = []
     busy_frames: list[np.ndarray] = []
@@ -112,12 +115,13 @@ def detect_ringback(audio: Audio) -> Ringback:
         for s, e in _dtmf_spans(share, loud):
             spans.append((s, e, "dtmf", c))
     best: tuple[int, float, TonePlan, int, list[tuple[float, float]]] | None = None
-    search = int(RING_SEARCH_S / FRAME_S)
+    lead = _first_sound([level for _, level in frames])
+    search = int((lead + RING_SEARCH_S) / FRAME_S)
     for c, (share, level) in enumerate(frames):
         for plan in (p for p in PLANS if p.kind == "ringback"):
             on = _tonal(share[:search], plan.freqs) & (level[:search] > MIN_TONE_DB) \
                 & ~busy_frames[c][:search]
-            rings = _rings(_bursts(on), plan)
+            rings = _rings(_bursts(on), plan, lead)
             key = (len(rings), sum(e - s for s, e in rings))
             if rings and (best is None or key > best[:2]):
                 best = (*key, plan, c, rings)
@@ -177,10 +181,17 @@ def _fits(burst: tuple[float, float], on: float) -> bool:
     return 0.6 * on - FRAME_S <= burst[1] - burst[0] <= 1.6 * on + FRAME_S
 
 
-def _rings(bursts: list[tuple[float, float]], plan: TonePlan) -> list[tuple[float, float]]:
+def _first_sound(levels: list[np.ndarray]) -> float:
+    """Seconds to the first frame on any channel louder than QUIET_DBFS (0 when none)."""
+    loud = [int(np.argmax(lv > QUIET_DBFS)) for lv in levels if len(lv) and (lv > QUIET_DBFS).any()]
+    return min(loud) * FRAME_S if loud else 0.0
+
+
+def _rings(bursts: list[tuple[float, float]], plan: TonePlan, lead: float = 0.0,
+           ) -> list[tuple[float, float]]:
     """The longest run of rings in the plan's cadence, the first starting within a period of
-    the recording's start. Only the last ring may be cut short (answered during it), and a run
-    needs one whole ring."""
+    `lead` (s: where the recording's first sound is). Only the last ring may be cut short
+    (answered during it), and a run needs one whole ring."""
     parts, period = plan.parts(), plan.period
     best: list[tuple[float, float]] = []
     for i in range(len(bursts)):
@@ -189,7 +200,7 @@ def _rings(bursts: list[tuple[float, float]], plan: TonePlan) -> list[tuple[floa
         while j < len(bursts) and not cut:
             start = bursts[j][0]
             if (run and not 0.8 * period <= start - run[-1][0] <= 1.2 * period) or \
-                    (not run and start > period + 1.0):
+                    (not run and start > lead + period + 1.0):
                 break
             k = 0  # on-times of this ring found in place
             for a, b in parts:

@@ -33,6 +33,9 @@ class VadOptions:
     refine_db: float = 35.0  # edges: trim 10 ms frames this far below the region's peak ...
     floor_margin_db: float = 8.0  # ... or not clearly above the channel's noise floor
     min_level_dbfs: float = -50.0  # regions quieter than this are line noise the VAD let through
+    # a voice this far (dB) under the party's own on their channel (their loudest speech,
+    # smoothed over 0.5 s) is in the background: a TV or radio behind the caller, not them
+    background_below_db: float = 15.0
 
 
 def frame_decisions(signal: Channel, opts: VadOptions) -> np.ndarray:
@@ -127,11 +130,13 @@ def level_dbfs(x: np.ndarray) -> float:
 
 
 def call_regions(audio: Audio, channels: list[int], ringback: Ringback | None = None,
-                 opts: VadOptions | None = None) -> list[Region]:
+                 opts: VadOptions | None = None, party_channels: bool = False) -> list[Region]:
     """Speech regions of every audited channel, sorted by start. Never speech: the labelled
     tone spans of `ringback` on their channel, and sound in which Silero hears no speech
     (not_speech: music, noise), so neither counts as speaking time nor hides a silence or a
     hold; regions on a ringback burst (any channel) are dropped as before.
+    `party_channels`: each channel is one party's (stereo), so a voice far under that
+    party's own is a background voice (`background_spans`), labelled "background".
 
     Updates `ringback`: the music and noise spans are added to its `spans`, and music that
     ends before the first speech moves `connect_s` to its end (colour ringback, 彩铃: the
@@ -140,6 +145,7 @@ def call_regions(audio: Audio, channels: list[int], ringback: Ringback | None = 
     regions: list[Region] = []
     found: list[tuple[float, float, str, int]] = []
     fs = opts.frame_ms / 1000
+    gated: dict[int, tuple[np.ndarray, list[tuple[float, float]]]] = {}
     for ch in channels:
         x = audio.channels[ch]
         flags = frame_decisions(x, opts)
@@ -152,7 +158,17 @@ def call_regions(audio: Audio, channels: list[int], ringback: Ringback | None = 
             seg = x[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)]
             if e - s >= GATE_MIN_S and level_dbfs(seg) >= opts.min_level_dbfs:
                 found.append((s, e, sound_label(seg), ch))
-        regions += _regions(x, flags, ch, opts, tones + sounds)
+        gated[ch] = flags, tones + sounds
+    for ch in channels:
+        x = audio.channels[ch]
+        flags, skip = gated[ch]
+        others = [f for c, (f, _) in gated.items() if c != ch]
+        behind = background_spans(x, flags, opts, others[0]) if party_channels and others else []
+        centres = (np.arange(len(flags)) + 0.5) * fs
+        for s, e in behind:
+            flags[(centres >= s) & (centres < e)] = False
+        found += [(s, e, "background", ch) for s, e in behind]
+        regions += _regions(x, flags, ch, opts, skip + behind)
     regions = sorted((r for r in regions if ringback is None or not ringback.overlaps(r.start, r.end)),
                      key=lambda r: r.start)
     if ringback is not None:
@@ -163,6 +179,49 @@ def call_regions(audio: Audio, channels: list[int], ringback: Ringback | None = 
         if music_ends and max(music_ends) > ringback.connect_s:
             ringback.connect_s = round(max(music_ends), 3)
     return regions
+
+
+BACKGROUND_SMOOTH_S = 0.5  # a voice's level over this long (syllable dips filled)
+BACKGROUND_MIN_S = 1.0  # a background voice heard this long at least (not a soft syllable)
+BACKGROUND_OWN_S = 3.0  # the party's own voice needs this much speech to be known
+BACKGROUND_OWN_PCT = 95  # the party's own voice: this percentile of the smoothed level
+BACKGROUND_OVER_MIN = 0.25  # share of the quiet voice said over the other party: not a turn
+
+
+def background_spans(x: Channel, flags: np.ndarray, opts: VadOptions,
+                     other: np.ndarray | None = None) -> list[tuple[float, float]]:
+    """Stretches (s) of voice on one party's channel at least `opts.background_below_db`
+    under that party's own voice (the BACKGROUND_OWN_PCT percentile of the level, smoothed
+    over BACKGROUND_SMOOTH_S, of all the frames webrtcvad takes for voice), grouped over
+    pauses under the merge gap, spanning BACKGROUND_MIN_S and half of it voiced: a TV or
+    radio far behind the caller. Only when that quiet voice talks over the other party
+    (`other`: its channel's voice frames) for BACKGROUND_OVER_MIN of its time, as a TV does
+    whatever is said: a party who went quiet (a speakerphone, a step back) still takes
+    turns with the other. None when the channel holds under BACKGROUND_OWN_S of voice."""
+    fs = opts.frame_ms / 1000
+    if flags.sum() * fs < BACKGROUND_OWN_S:
+        return []
+    db = frame_db(x, int(fs * SAMPLE_RATE))[:len(flags)]
+    n = len(db)
+    w = max(1, int(BACKGROUND_SMOOTH_S / fs))
+    smooth = 10 * np.log10(np.convolve(10 ** (db / 10), np.ones(w) / w, mode="same") + 1e-12)
+    own = float(np.percentile(smooth[flags[:n]], BACKGROUND_OWN_PCT))
+    low = flags[:n] & (smooth < own - opts.background_below_db)
+    if other is not None:
+        k = min(n, len(other))
+        if not low.any() or (low[:k] & other[:k]).sum() < BACKGROUND_OVER_MIN * low.sum():
+            return []
+    # a background voice comes and goes with webrtcvad's frames: its frames are grouped
+    # over pauses shorter than the merge gap, as regions are
+    out: list[list[float]] = []
+    for a, b in runs(low):
+        s, e, voiced = a * fs, b * fs, (b - a) * fs
+        if out and s - out[-1][1] < opts.merge_gap_s:
+            out[-1][1], out[-1][2] = e, out[-1][2] + voiced
+        else:
+            out.append([s, e, voiced])
+    return [(round(s, 3), round(e, 3)) for s, e, v in out
+            if e - s >= BACKGROUND_MIN_S and v >= BACKGROUND_MIN_S / 2]
 
 
 GATE_LOW = 0.3  # Silero speech probability under this (averaged over GATE_SMOOTH windows) ...

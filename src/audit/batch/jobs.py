@@ -64,6 +64,7 @@ class BatchStats:
     passed: int = 0
     failed_audit: int = 0
     no_speech: int = 0  # recordings in which nobody was heard (stored as status no_speech)
+    not_connected: int = 0  # calls that never reached a person (status not_connected)
     errors: int = 0
     audio_s: float = 0.0
     started: float = field(default_factory=time.perf_counter)
@@ -263,7 +264,7 @@ def pending(jobs: list[dict[str, Any]], conn: Any, opts: BatchOptions,
         if job["sha256"] in seen:
             stats.duplicates += 1
             continue
-        if status in ("ok", "no_speech") or (status == "failed" and not opts.retry_failed):
+        if status in ("ok", "no_speech", "not_connected") or (status == "failed" and not opts.retry_failed):
             stats.skipped += 1
             continue
         seen.add(job["sha256"])

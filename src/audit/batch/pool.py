@@ -265,6 +265,8 @@ def _store(conn: Any, out: dict[str, Any], stats: BatchStats,
         stats.audio_s += r["duration_s"]
         if r.get("outcome") == "no_speech":  # not a call: neither passed nor failed
             stats.no_speech += 1
+        elif r.get("outcome") == "not_connected":
+            stats.not_connected += 1
         elif r["passed"]:
             stats.passed += 1
         else:

@@ -141,12 +141,20 @@ def redact(result: dict[str, Any], pack: RulePack) -> dict[str, Any]:
     utts, entities = entities_of(result, pack)
     out = copy.deepcopy(result)
     masked = mask_utterances(utts, entities)
-    scrub = _scrubber(utts, masked, entities)
+    # the machine's words (an announcement, a prompt) are searched on their own: a number
+    # a prompt reads out is in no party's words
+    machine = [n for n in out.get("not_party") or [] if n.get("text")]
+    words = [Utterance(n["channel"], n["start"], n["end"], n["text"]) for n in machine]
+    found = detect_in(words, pack)
+    heard = mask_utterances(words, found)
+    scrub = _scrubber(utts + words, masked + heard, entities + found)
     for k, v in out.items():
         if k == "utterances":
             for u, text in zip(v, masked, strict=True):
                 u["text"] = text
         elif k not in _OWN:
             out[k] = _walk(v, scrub)
+    for n, text in zip([n for n in out.get("not_party") or [] if n.get("text")], heard, strict=True):
+        n["text"] = text
     out["privacy"] = privacy_report(entities, redacted=True)
     return out

@@ -36,6 +36,7 @@ from audit.strings import (
     finding_message,
     label,
     mmss,
+    not_party_line,
     privacy_line,
     stored_detail,
     stored_text,
@@ -85,6 +86,11 @@ def call_view(result: dict[str, Any], lang: str = "zh",
     for u in result["utterances"]:
         lane = "agent" if u["role"] == "agent" else "customer"
         lanes[lane].append(span(u["start"], u["end"], u["role"], f"{L[u['role']]}: {u['text']}"))
+    agent_ch = {"left": 0, "right": 1}.get(result.get("agent_channel", ""))
+    for n in result.get("not_party") or []:  # on the lane of the party whose channel holds it
+        lane = "agent" if n["channel"] == agent_ch else "customer"
+        lanes[lane].append(span(n["start"], n["end"], n["kind"],
+                                f"{L[n['kind']]} ({n['label']}): {n.get('text', '')}"))
     holds = [(h["start"], h["end"]) for h in m.get("holds") or []]
     dead = [(d["start"], d["end"]) for d in m.get("dead_air") or []]
     for s in m.get("silences") or []:
@@ -96,7 +102,8 @@ def call_view(result: dict[str, Any], lang: str = "zh",
     for s in m.get("interruptions") or []:
         lanes["events"].append(span(s["start"], s["end"], "overlap", L["overlap"]))
     if m.get("connect_s"):
-        lanes["events"].append(span(0.0, m["connect_s"], "ring", f"{L['ring']} x{m.get('rings')}"))
+        lanes["events"].append(span(0.0, m["connect_s"], "ring", f"{L['ring']} x{m['rings']}"
+                                    if m.get("rings") else L["pre_answer"]))
     if m.get("answer_delay_s") is not None:
         c = m.get("connect_s") or 0.0
         lanes["events"].append(span(c, c + m["answer_delay_s"], "answer",
@@ -129,6 +136,9 @@ def call_view(result: dict[str, Any], lang: str = "zh",
     for u in result["utterances"]:
         hits = marks.get((round(u["start"], 2), round(u["end"], 2)), [])
         lines.append({**u, "parts": _split(u["text"], hits)})
+    lines += [{**n, "role": "system", "parts": [{"text": n["text"]}]}  # the machine's words
+              for n in result.get("not_party") or [] if n["kind"] == "system"]
+    lines.sort(key=lambda u: u["start"])
     rates, levels = _per_minute(result, dur)
     metric_table = [{"name": r.label, "value": r.value, "norm": r.norm,
                      "verdict": "" if r.verdict == "na" else r.verdict}
@@ -146,6 +156,7 @@ def call_view(result: dict[str, Any], lang: str = "zh",
         "layout": stored_detail(result.get("layout"), lang),
         "warnings": [stored_detail(w, lang) for w in result.get("warnings") or []],
         "privacy": privacy_line(result, lang),
+        "not_party": not_party_line(result, lang),
         "outcome_why": stored_detail(result.get("outcome_why"), lang),
         "level_series": [{"minute": k, "level": v} for k, v in enumerate(levels)],
         "level_band": (st.volume_min_dbfs, st.volume_max_dbfs),
@@ -269,6 +280,7 @@ def dashboard_view(conn: sqlite3.Connection, lang: str = "zh", pages: str | None
     ok = store.ok_calls(conn)
     failures = store.failed_files(conn)
     silent = store.no_speech_calls(conn)
+    unconnected = store.no_speech_calls(conn, "not_connected")
     fatal_rules = store.fatal_rules_by_call(conn)
     hist = [0] * 10
     for c in ok:
@@ -283,7 +295,7 @@ def dashboard_view(conn: sqlite3.Connection, lang: str = "zh", pages: str | None
         "totals": {"calls": len(ok), "hours": sum(c["duration_s"] or 0 for c in ok) / 3600,
                    "pass_rate": (sum(c["passed"] for c in ok) / len(ok)) if ok else 0.0,
                    "fatal": sum(c["fatal"] for c in ok), "failed_files": len(failures),
-                   "no_speech": len(silent)},
+                   "no_speech": len(silent), "not_connected": len(unconnected)},
         "hist": [{"label": f"{10 * i}–{10 * i + 9 if i < 9 else 100}", "n": n,
                   "h": round(100 * n / peak, 1)} for i, n in enumerate(hist)],
         "agents": summary(conn, "agent"), "rules": summary(conn, "rule", settings=settings),
@@ -291,6 +303,7 @@ def dashboard_view(conn: sqlite3.Connection, lang: str = "zh", pages: str | None
         "failures": failures,
         "no_speech": [{**c, "why": stored_detail(c["why"], lang)}
                       for c in silent],
+        "not_connected": [{**c, "why": stored_detail(c["why"], lang)} for c in unconnected],
         "days": sorted({c["day"] for c in ok if c["day"]}),
         "agent_ids": sorted({c["agent_id"] for c in ok if c["agent_id"]}),
     }

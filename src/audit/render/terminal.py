@@ -15,7 +15,16 @@ from rich.text import Text
 
 from audit.render.rows import detail, metric_rows, norms_of, section_name, talk_ratio
 from audit.rules.pack import RulePack
-from audit.strings import finding_message, label, mmss, privacy_line, role, stored_detail, stored_text
+from audit.strings import (
+    finding_message,
+    label,
+    mmss,
+    not_party_line,
+    privacy_line,
+    role,
+    stored_detail,
+    stored_text,
+)
 
 
 def render(result: dict[str, Any], console: Console, lang: str = "zh",
@@ -45,17 +54,22 @@ def render(result: dict[str, Any], console: Console, lang: str = "zh",
             kinds.setdefault(name, []).append(f"{mmss(a)}–{mmss(b)}")
         text = "; ".join(f"{k} {', '.join(v[:3])}{' …' if len(v) > 3 else ''}" for k, v in kinds.items())
         console.print(Text(f"  ({label('not_speech', lang)}: {text})", style="dim"))
+    others = not_party_line(result, lang)
+    if others:  # sound on a party's channel that was not that party: machine, echo, background
+        console.print(Text(f"  ({others})", style="dim"))
     held = privacy_line(result, lang)
     if held:
         console.print(Text(f"  ({held})", style="dim"))
     for w in result.get("warnings") or []:  # before the verdict: it is a verdict on less
         console.print(Text(f"  ! {stored_detail(w, lang)}", style="bold yellow"))
-    if result.get("outcome") == "no_speech":  # no call to judge: no score, never a pass
+    if result.get("outcome") in ("no_speech", "not_connected"):  # no call: no score, no pass
         verdict = Text()
-        verdict.append(f" {label('no_speech', lang)} ", style="bold white on yellow")
+        verdict.append(f" {label(result['outcome'], lang)} ", style="bold white on yellow")
         why = stored_detail(result.get("outcome_why"), lang)
         verdict.append(f"  {label('not_audited', lang)}: {why}", style="bold yellow")
         console.print(verdict)
+        if transcript and result.get("not_party"):
+            _transcript(result, console, lang)
         return
     verdict = Text()
     colour = "green" if result["passed"] else "red"
@@ -100,14 +114,22 @@ def render(result: dict[str, Any], console: Console, lang: str = "zh",
     console.print(f"  {label('talk_ratio', lang)}  {talk_ratio(result, lang)}")
 
     if transcript:
-        console.print(Text(f"\n{label('transcript', lang)}", style="bold"))
-        for u in result["utterances"]:
-            style = "cyan" if u["role"] == "agent" else ("magenta" if u["role"] == "customer"
-                                                          else "white")
-            line = Text(f"  {mmss(u['start'], tenths=True)} ", style="dim")
-            line.append(f"{role(u['role'], lang)} ", style=style)
-            line.append(u["text"])
-            console.print(line)
+        _transcript(result, console, lang)
+
+
+def _transcript(result: dict[str, Any], console: Console, lang: str) -> None:
+    """Every utterance, and the machine's words beside them where they were said."""
+    console.print(Text(f"\n{label('transcript', lang)}", style="bold"))
+    said = [(u["start"], u) for u in result["utterances"]] + \
+        [(n["start"], {**n, "role": "system"}) for n in result.get("not_party") or []
+         if n["kind"] == "system"]
+    for _, u in sorted(said, key=lambda p: p[0]):
+        style = {"agent": "cyan", "customer": "magenta", "system": "dim italic"}.get(u["role"], "white")
+        line = Text(f"  {mmss(u['start'], tenths=True)} ", style="dim")
+        line.append(f"{label('system', lang) if u['role'] == 'system' else role(u['role'], lang)} ",
+                    style=style)
+        line.append(u["text"], style="dim" if u["role"] == "system" else "")
+        console.print(line)
 
 
 def _highlight(text: str, match: str) -> Text:

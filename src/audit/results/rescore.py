@@ -33,8 +33,10 @@ def rescore(db: str, rules: str | None, lang: str = "zh",
         sep = result.get("separation")
         stereo = result["agent_channel"] != "mono" or bool(sep and sep["speakers"] == 2)
         unheard = [Utterance(ch, a, b, "", role) for a, b, role, ch in result.get("unheard", [])]
+        system = [Utterance(n["channel"], n["start"], n["end"], n.get("text", ""), "agent")
+                  for n in result.get("not_party", []) if n.get("label") == "prompt"]
         j = judge(pack, acoustics, regions, utts, stereo, lang,
-                  separation_unsure(sep, pack.settings), unheard)
+                  separation_unsure(sep, pack.settings), unheard, system=system)
         s = j.score
         result.update(score=s.score, passed=s.passed, fatal=s.fatal, sections=s.sections,
                       metrics=j.metrics.to_json(pack.settings),

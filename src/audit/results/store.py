@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS calls (
   agent_id TEXT,
   day TEXT,
   started_at TEXT,
-  status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'no_speech')),
+  status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'no_speech', 'not_connected')),
   error TEXT,
   duration_s REAL,
   channels INTEGER,
@@ -174,10 +174,18 @@ def _add_findings_review(conn: sqlite3.Connection) -> None:
 
 
 def _allow_no_speech(conn: sqlite3.Connection) -> None:
+    _allow_status(conn, "no_speech")
+
+
+def _allow_not_connected(conn: sqlite3.Connection) -> None:
+    _allow_status(conn, "not_connected")
+
+
+def _allow_status(conn: sqlite3.Connection, status: str) -> None:
     # SQLite cannot alter a CHECK constraint: the calls table is rebuilt from SCHEMA's and
     # its rows copied (connect() runs migrations with foreign keys off, so dropping the old
     # table does not cascade to findings, utterances, regions and metrics).
-    if "'no_speech'" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'calls'").fetchone()[0]:
+    if f"'{status}'" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'calls'").fetchone()[0]:
         return
     # SQLite's procedure for other table changes (lang_altertable.html, section 7): a user's
     # own views, triggers and indexes on calls are set aside and made again afterwards.
@@ -331,6 +339,8 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (2, "findings.review: failed, but who spoke is unsure (a person decides)", _add_findings_review),
     (3, "calls.status 'no_speech': nobody was heard, no call to judge", _allow_no_speech),
     (4, "review tables: users, reviews, appeals, trail, queue, calibration", _add_review_tables),
+    (5, "calls.status 'not_connected': the call never reached a person, no call to judge",
+     _allow_not_connected),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]  # the newest: what SCHEMA is
 
@@ -591,8 +601,9 @@ def insert_call(conn: sqlite3.Connection, meta: CallMeta, result: dict[str, Any]
     """Insert an audited call (its audit.call/1 `result`, VAD `regions`, measured `acoustics`)
     inside the caller's transaction, replacing nothing; returns the call's row id. For bulk
     loads (one transaction for many calls); the batch uses write_result. A result whose
-    outcome is "no_speech" is stored with that status and no score or verdict."""
-    silent = result.get("outcome") == "no_speech"
+    outcome is "no_speech" or "not_connected" is stored with that status and no score or
+    verdict."""
+    silent = result.get("outcome") in ("no_speech", "not_connected")
     t = result["timing_s"]
     v = result["versions"]
     cur = conn.execute(
@@ -602,7 +613,7 @@ def insert_call(conn: sqlite3.Connection, meta: CallMeta, result: dict[str, Any]
         t_decode, t_vad, t_asr, t_rules, t_total, audited_at, result_json, acoustics_json)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (meta.sha256, meta.file, meta.call_id, meta.agent_id, meta.day, meta.started_at,
-         "no_speech" if silent else "ok",
+         result["outcome"] if silent else "ok",
          result["duration_s"], result["channels"], result["sample_rate"], result["agent_channel"],
          result["score"], None if silent else int(result["passed"]),
          None if silent else int(result["fatal"]),
@@ -749,9 +760,11 @@ def summary_rows(conn: sqlite3.Connection, by: str, day: str | None = None,
 
     Per agent and per day: calls (audited), audio_hours (all), avg_score, pass_rate,
     fatal_calls, (agent: avg_speech_rate_cpm), no_speech (recordings in which nobody was
-    heard: not calls, never passed), unreadable_files and top_failures, the `top` most failed rules as
-    [(rule, times), ...] (failures needing review left out). Per rule: section, severity,
-    applicable, failed, fail_rate, needs_review, points_deducted; the most failed first.
+    heard: not calls, never passed), not_connected (calls that never reached a person: a
+    network's announcement, no answer, busy; not calls either), unreadable_files and
+    top_failures, the `top` most failed rules as [(rule, times), ...] (failures needing
+    review left out). Per rule: section, severity, applicable, failed, fail_rate,
+    needs_review, points_deducted; the most failed first.
     """
     where, args = ("AND day = ?", (day,)) if day else ("", ())
     if by == "agent":
@@ -764,6 +777,7 @@ def summary_rows(conn: sqlite3.Connection, by: str, day: str | None = None,
                    COALESCE(SUM(fatal), 0) AS fatal_calls,
                    ROUND(AVG(agent_speech_rate_cpm), 1) AS avg_speech_rate_cpm,
                    SUM(status = 'no_speech') AS no_speech,
+                   SUM(status = 'not_connected') AS not_connected,
                    SUM(status = 'failed') AS unreadable_files
             FROM calls WHERE 1 {where} GROUP BY agent ORDER BY agent""", args)  # noqa: S608
         failures = _top_failures(conn, "COALESCE(c.agent_id, '(unknown)')", top)
@@ -789,6 +803,7 @@ def summary_rows(conn: sqlite3.Connection, by: str, day: str | None = None,
                    ROUND(AVG(score), 1) AS avg_score, ROUND(AVG(passed), 3) AS pass_rate,
                    COALESCE(SUM(fatal), 0) AS fatal_calls,
                    SUM(status = 'no_speech') AS no_speech,
+                   SUM(status = 'not_connected') AS not_connected,
                    SUM(status = 'failed') AS unreadable_files
             FROM calls WHERE 1 {where} GROUP BY day ORDER BY day""", args)  # noqa: S608
         failures = _top_failures(conn, "COALESCE(c.day, '(unknown)')", top)
@@ -844,7 +859,8 @@ def stored_call(conn: sqlite3.Connection, call_id: str) -> tuple[dict[str, Any],
     """An audited call by call id, file or sha256 (the newest if several): its audit.call/1
     result and {call_id, agent_id, day, file}. AuditError if there is none."""
     row = conn.execute("SELECT call_id, agent_id, day, file, result_json FROM calls "
-                       "WHERE status IN ('ok', 'no_speech') AND (call_id = ? OR sha256 = ? OR file = ?) "
+                       "WHERE status IN ('ok', 'no_speech', 'not_connected') "
+                       "AND (call_id = ? OR sha256 = ? OR file = ?) "
                        "ORDER BY id DESC", (call_id, call_id, call_id)).fetchone()
     if row is None:
         raise AuditError(f"no audited call {call_id!r} in the database")
@@ -865,11 +881,12 @@ def failed_files(conn: sqlite3.Connection) -> list[dict[str, Any]]:
                        "ORDER BY id")
 
 
-def no_speech_calls(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Recordings in which nobody was heard, in the order stored: file, day, agent_id and
-    why (the result's outcome_why: {key, args, text})."""
+def no_speech_calls(conn: sqlite3.Connection, status: str = "no_speech") -> list[dict[str, Any]]:
+    """Recordings with no call to judge, `status` no_speech (nobody was heard) or
+    not_connected, in the order stored: file, day, agent_id and why (the result's
+    outcome_why: {key, args, text})."""
     rows = _rows(conn, "SELECT file, day, agent_id, result_json FROM calls "
-                       "WHERE status = 'no_speech' ORDER BY id")
+                       "WHERE status = ? ORDER BY id", (status,))
     for r in rows:
         r["why"] = json.loads(r.pop("result_json") or "{}").get("outcome_why")
     return rows

@@ -34,6 +34,8 @@ class Context:
     unsure_speakers: bool = False  # a mono call separated with low confidence
     # speech regions in which no word was heard (text "", with their role): rules/doubt.py
     unheard: list[Utterance] = field(default_factory=list)
+    # system prompts' words as the agent's: only rules in settings.system_credits see them
+    system: list[Utterance] = field(default_factory=list)
 
     def by(self, who: str) -> list[Utterance]:
         """Utterances of a party; on mono either party's include the unattributed ones

@@ -9,7 +9,7 @@ so no agent is blamed for what the caller may have said or Whisper did not hear.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from audit.metrics.acoustics import Acoustics
@@ -32,14 +32,18 @@ class Judgement:
 
 def judge(pack: RulePack, acoustics: Acoustics, regions: list[Region], utts: list[Utterance],
           stereo: bool, lang: str = "zh", unsure: bool = False,
-          unheard: list[Utterance] | None = None) -> Judgement:
+          unheard: list[Utterance] | None = None, system: list[Utterance] | None = None,
+          ) -> Judgement:
     """Metrics, findings and score of a call. `regions` exclude ringback bursts; `utts` are
     sorted by start and carry their roles; `stereo` is False for a mono call audited with
     roles from words; `unsure`: a mono call's speakers were separated with low confidence;
-    `unheard`: speech regions with no words (text "", with their roles; rules/doubt.py)."""
+    `unheard`: speech regions with no words (text "", with their roles; rules/doubt.py);
+    `system`: the words of system prompts as the agent's, which credit only the rules in
+    settings.system_credits (speech/system.py)."""
     metrics = compute(acoustics, regions, utts, stereo, pack.settings)
     findings = evaluate(pack, Context(utts, metrics, pack.settings, mono=not stereo, lang=lang,
-                                      unsure_speakers=unsure, unheard=unheard or []))
+                                      unsure_speakers=unsure, unheard=unheard or [],
+                                      system=system or []))
     return Judgement(metrics, findings, score(findings, list(pack.sections),
                                               pack.settings.pass_mark))
 
@@ -47,8 +51,11 @@ def judge(pack: RulePack, acoustics: Acoustics, regions: list[Region], utts: lis
 def evaluate(pack: RulePack, ctx: Context) -> list[Finding]:
     """One Finding per enabled rule of `pack`, in pack order."""
     findings = []
+    credited = replace(ctx, utterances=sorted(ctx.utterances + ctx.system,
+                                              key=lambda u: (u.start, u.channel)))
     for rule in pack.enabled_rules:
-        out: Outcome = when_fails(rule, ctx.metrics) or CHECKS[rule.check](rule, ctx)
+        c = credited if ctx.system and rule.id in ctx.settings.system_credits else ctx
+        out: Outcome = when_fails(rule, c.metrics) or CHECKS[rule.check](rule, c)
         failed = out.applicable and not out.passed
         severity = rule.severity
         deduction = rule.deduction if failed else 0.0
