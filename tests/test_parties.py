@@ -444,3 +444,12 @@ def test_machine_words_are_masked_too() -> None:
     out = redact(result, load(None))
     assert "13812345678" not in json.dumps(out, ensure_ascii=False)
     assert "通话可能会被录音" in out["not_party"][0]["text"]
+
+
+def test_system_credits_name_rules(tmp_path: Path) -> None:
+    from audit.errors import RulePackError
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("settings:\n  system_credits: [self_idd]\n", "utf-8")
+    with pytest.raises(RulePackError, match="names no rule `self_idd`"):
+        load(str(bad))

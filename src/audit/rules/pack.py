@@ -261,6 +261,9 @@ def build(data: dict[str, Any], path: str, sources: list[str]) -> RulePack:
         raw = data["settings"]
         errors = settings_problems({k: v for k, v in raw.items() if k != "__line__"},
                                    lambda k: getattr(raw, "lines", {}).get(k, "?"))
+        ids = {r.get("id") for r in data["rules"] if isinstance(r, dict)}
+        errors += [f"setting `system_credits` names no rule `{i}`"
+                   for i in raw.get("system_credits") or [] if i not in ids]
     if errors:
         raise RulePackError(path, errors)
     sections = {k: {kk: vv for kk, vv in v.items() if kk != "__line__"}
