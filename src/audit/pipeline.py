@@ -110,11 +110,11 @@ class Auditor:
             sep.audio, sep.regions, (lambda d, n: progress("asr", d, n)) if progress else None,
             shared_mix=sep.two_speakers)
         utts = sorted(heard.utterances, key=lambda u: (u.start, u.channel))
-        system = find_system(utts, self.pack.settings)  # the machine's words are nobody's
-        machine = {id(u) for u, _ in system}
-        machine_at = {(u.channel, u.start, u.end) for u, _ in system}
-        utts = [u for u in utts if id(u) not in machine]
-        others += [n for _, n in system]
+        # the machine's words are nobody's (an utterance holds its region's channel and times)
+        system = find_system(utts, self.pack.settings)
+        machine_at = {(n.channel, n.start, n.end) for n in system}
+        utts = [u for u in utts if (u.channel, u.start, u.end) not in machine_at]
+        others += system
         t3 = time.perf_counter()
         decision = assign_roles(utts, _party(sep.regions, machine_at), sep.channels,
                                 self.opts.agent_channel, sep.diarization)
@@ -128,20 +128,20 @@ class Auditor:
         # the parties' speech: machine speech is neither speaking time nor the bound of a
         # silence (a hold message inside a hold leaves one hold)
         heard_regions = _party(sep.regions, machine_at)
-        _after_prompts(ringback, [n for _, n in system], utts, decision, layout.kind == "stereo")
+        _after_prompts(ringback, system, utts, decision, layout.kind == "stereo")
         acoustics = measure(sep.audio, utts, ringback)
         separation = _separation(sep.diarization, decision, self.opts.lang)
         unheard = [Utterance(r.channel, r.start, r.end, "", _role_of(r.channel, decision),
                              r.level_dbfs) for r in heard.unheard]
         j = judge(self.pack, acoustics, heard_regions, utts, len(sep.channels) == 2, self.opts.lang,
                   separation_unsure(separation, self.pack.settings), unheard,
-                  system=[_as_agent(n) for _, n in system if n.label == "prompt" and
+                  system=[_as_agent(n) for n in system if n.label == "prompt" and
                           (layout.kind != "stereo" or n.channel == decision.agent_channel)])
         found = detect_in(utts, self.pack)  # after the rules: they judge the words as said
         mask_utterances(utts, found)  # each entity's masked form, for the report
         t4 = time.perf_counter()
         s = j.score
-        unconnected = not_connected([n for _, n in system], utts, ringback,
+        unconnected = not_connected(system, utts, ringback,
                                     layout.kind == "stereo", self.pack.settings)
         silent = None if unconnected else no_speech(heard_regions, utts)
         lang = self.opts.lang

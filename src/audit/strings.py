@@ -391,10 +391,13 @@ def not_party_line(result: dict[str, Any], lang: str) -> str:
         kinds.setdefault(n["kind"], []).append(f"{mmss(n['start'])}–{mmss(n['end'])}{extra}")
     if not kinds:
         return ""
-    sep = "；" if _lang(lang) == "zh" else "; "
-    text = sep.join(f"{label(k, lang)} {', '.join(v[:3])}{' …' if len(v) > 3 else ''}"
-                    for k, v in kinds.items())
+    text = listed({label(k, lang): v for k, v in kinds.items()}, "；" if _lang(lang) == "zh" else "; ")
     return f"{label('not_party', lang)}{'：' if _lang(lang) == 'zh' else ': '}{text}"
+
+
+def listed(kinds: dict[str, list[str]], sep: str = "; ") -> str:
+    """name a, b, c …; name d: the first three of each kind's items (spans, mostly)."""
+    return sep.join(f"{k} {', '.join(v[:3])}{' …' if len(v) > 3 else ''}" for k, v in kinds.items())
 
 
 def mmss(t: float | None, tenths: bool = False) -> str:

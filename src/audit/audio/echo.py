@@ -159,16 +159,21 @@ def _source_at(x: Channel, a: int, b: int) -> np.ndarray:
     return out
 
 
+def _lagged(x: Channel, a: int, b: int, first: int) -> np.ndarray:
+    """The source samples the taps reach for leg samples [a, b): x[a - first - ECHO_TAPS + 1
+    : b - first] (ECHO_TAPS - 1 more than b - a)."""
+    return _source_at(x, a - first - ECHO_TAPS + 1, b - first)
+
+
 def _columns(x: Channel, a: int, b: int, first: int) -> np.ndarray:
     """(b - a, ECHO_TAPS): row n holds x[n - first - j] for tap j (a view of one copy)."""
-    seg = _source_at(x, a - first - ECHO_TAPS + 1, b - first)
-    return sliding_window_view(seg, ECHO_TAPS)[:, ::-1]
+    return sliding_window_view(_lagged(x, a, b, first), ECHO_TAPS)[:, ::-1]
 
 
 def _estimate(x: Channel, taps: np.ndarray, first: int, a: int, b: int) -> np.ndarray:
     """The echo of x on the leg for samples [a, b)."""
-    seg = _source_at(x, a - first - len(taps) + 1, b - first)
-    return np.convolve(seg, taps.astype(np.float64), mode="valid").astype(np.float32)
+    return np.convolve(_lagged(x, a, b, first), taps.astype(np.float64),
+                       mode="valid").astype(np.float32)
 
 
 def cancel_echoes(audio: Audio, stereo: bool, opts: VadOptions) -> list[EchoPath]:

@@ -145,7 +145,9 @@ def call_regions(audio: Audio, channels: list[int], ringback: Ringback | None = 
     regions: list[Region] = []
     found: list[tuple[float, float, str, int]] = []
     fs = opts.frame_ms / 1000
-    gated: dict[int, tuple[np.ndarray, list[tuple[float, float]]]] = {}
+    # per channel: its voice frames (tones and other sound out), their centres (s), the
+    # stretches not measured for the noise floor
+    gated: dict[int, tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]] = {}
     for ch in channels:
         x = audio.channels[ch]
         flags = frame_decisions(x, opts)
@@ -158,13 +160,12 @@ def call_regions(audio: Audio, channels: list[int], ringback: Ringback | None = 
             seg = x[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)]
             if e - s >= GATE_MIN_S and level_dbfs(seg) >= opts.min_level_dbfs:
                 found.append((s, e, sound_label(seg), ch))
-        gated[ch] = flags, tones + sounds
+        gated[ch] = flags, centres, tones + sounds
     for ch in channels:
         x = audio.channels[ch]
-        flags, skip = gated[ch]
-        others = [f for c, (f, _) in gated.items() if c != ch]
+        flags, centres, skip = gated[ch]
+        others = [f for c, (f, _, _) in gated.items() if c != ch]
         behind = background_spans(x, flags, opts, others[0]) if party_channels and others else []
-        centres = (np.arange(len(flags)) + 0.5) * fs
         for s, e in behind:
             flags[(centres >= s) & (centres < e)] = False
         found += [(s, e, "background", ch) for s, e in behind]

@@ -18,6 +18,7 @@ from audit.rules.pack import RulePack
 from audit.strings import (
     finding_message,
     label,
+    listed,
     mmss,
     not_party_line,
     privacy_line,
@@ -52,8 +53,7 @@ def render(result: dict[str, Any], console: Console, lang: str = "zh",
             kind, _, plan = lab.partition(":")
             name = label(f"tone_{kind}", lang) + (f"({plan})" if plan else "")
             kinds.setdefault(name, []).append(f"{mmss(a)}–{mmss(b)}")
-        text = "; ".join(f"{k} {', '.join(v[:3])}{' …' if len(v) > 3 else ''}" for k, v in kinds.items())
-        console.print(Text(f"  ({label('not_speech', lang)}: {text})", style="dim"))
+        console.print(Text(f"  ({label('not_speech', lang)}: {listed(kinds)})", style="dim"))
     others = not_party_line(result, lang)
     if others:  # sound on a party's channel that was not that party: machine, echo, background
         console.print(Text(f"  ({others})", style="dim"))

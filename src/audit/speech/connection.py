@@ -22,7 +22,8 @@ from collections import Counter
 from audit.audio.tones import Ringback
 from audit.records import NotParty, Utterance
 from audit.settings import Settings
-from audit.speech.match import Stream, find
+from audit.speech.match import Stream, covered
+from audit.speech.system import announced
 from audit.speech.text import spoken_units
 from audit.strings import Detail
 
@@ -36,7 +37,7 @@ def not_connected(system: list[NotParty], utts: list[Utterance], ringback: Ringb
     stereo call), not a mix."""
     if exchange(utts, two_parties, settings):
         return None
-    said = [n for n in system if n.label.startswith("announcement:") or n.label == "voicemail"]
+    said = [n for n in system if announced(n)]
     if said:
         label, _ = Counter(n.label for n in said).most_common(1)[0]
         first = next(n for n in said if n.label == label)
@@ -74,11 +75,5 @@ def exchange(utts: list[Utterance], two_parties: bool, settings: Settings) -> bo
 
 def _words(u: Utterance, settings: Settings) -> int:
     """Spoken characters of `u` besides the attempt words in it."""
-    stream = Stream.of([u])
-    used: set[int] = set()
-    for w in sorted(settings.attempt_words, key=len, reverse=True):
-        start = 0
-        while (hit := find(stream, w, 1.0, start)) is not None:  # as said: 喂 is one syllable
-            used |= set(range(hit.first, hit.last + 1))
-            start = hit.last + 1
-    return max(0, spoken_units(u.text) - len(used))
+    # as said (similarity 1): 喂 is one syllable
+    return max(0, spoken_units(u.text) - len(covered(Stream.of([u]), settings.attempt_words, 1.0)))

@@ -187,6 +187,17 @@ def find_script(stream: Stream, script: str, threshold: float) -> Hit | None:
     return Hit(script, round(sum(h.score for h in hits) / len(hits), 3), hits[0].first, hits[-1].last)
 
 
+def covered(stream: Stream, phrases: Sequence[str], threshold: float) -> set[int]:
+    """The indices of the stream's syllables inside any occurrence of any of `phrases`."""
+    out: set[int] = set()
+    for p in phrases:
+        start = 0
+        while (hit := find(stream, p, threshold, start)) is not None:
+            out |= set(range(hit.first, hit.last + 1))
+            start = hit.last + 1
+    return out
+
+
 def find_any(stream: Stream, phrases: Sequence[str], threshold: float) -> Hit | None:
     best: Hit | None = None
     for p in phrases:

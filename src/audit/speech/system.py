@@ -26,7 +26,7 @@ from collections import Counter
 
 from audit.records import NotParty, Utterance
 from audit.settings import Settings
-from audit.speech.match import Stream, find
+from audit.speech.match import Stream, covered, find
 from audit.speech.text import is_han, spoken_units
 from audit.strings import Detail
 
@@ -41,14 +41,16 @@ TAIL_GAP_S = 2.0  # ... starting this soon after an announcement ends (on any ch
 # separated mono call may give the two halves of one announcement to two "speakers")
 
 
-def find_system(utts: list[Utterance], settings: Settings) -> list[tuple[Utterance, NotParty]]:
-    """The utterances (sorted by start) that are machine speech, each with its NotParty
-    record (kind "system", label announcement:<kind> | announcement (its opening or tail) |
-    voicemail | prompt, the words, and the phrase that told it). A network says its
-    announcement twice or more: an utterance as close as REPEAT_MIN to one heard is its
-    repeat, though misheard past the phrase's bar. A tail (请稍后再拨) is machine speech only
-    right after an announcement (TAIL_GAP_S), and a short greeting on its channel right
-    before it is its opening (您好，您拨打的…: HEAD_GAP_S)."""
+def find_system(utts: list[Utterance], settings: Settings) -> list[NotParty]:
+    """The utterances that are machine speech, as NotParty records sorted by start.
+
+    Each has kind "system", the utterance's channel and times, the words, the phrase that
+    told it, and a label: announcement:<kind> | announcement (its opening or tail) |
+    voicemail | prompt. A network says its announcement twice or more: an utterance as
+    close as REPEAT_MIN to one heard is its repeat, though misheard past the phrase's bar.
+    A tail (请稍后再拨) is machine speech only right after an announcement (TAIL_GAP_S),
+    and a short greeting on its channel right before it is its opening (您好，您拨打的…:
+    HEAD_GAP_S)."""
     first = {}  # channel -> the start of its first utterance
     for u in utts:
         first.setdefault(u.channel, u.start)
@@ -73,24 +75,25 @@ def find_system(utts: list[Utterance], settings: Settings) -> list[tuple[Utteran
             rest.append(u)  # a party quoting it (a repeat below may still make it the network's)
         else:
             out.append((u, _record(u, label, phrase)))
-    heard = [(n.label, _han(n.text)) for _, n in out if _announced(n)]
+    heard = [(n.label, _han(n.text)) for _, n in out if announced(n)]
     for u in sorted(rest, key=lambda u: u.start):
         stream = Stream.of([u])
         again = next((lab for lab, text in heard if len(text) >= 4 and find(stream, text, REPEAT_MIN)),
                      None)
         if again:
             out.append((u, _record(u, again, "", Detail("system_repeat", {}))))
-    said = [n for _, n in out if _announced(n)]
+    said = [n for _, n in out if announced(n)]
     out += [(u, _record(u, "announcement", phrase)) for u, phrase in tails
             if any(0 <= u.start - n.end <= TAIL_GAP_S for n in said)]
     taken = {id(u) for u, _ in out}
     out += [(u, _record(u, "announcement", "", Detail("system_head", {}))) for u in rest
             if id(u) not in taken and spoken_units(u.text) <= HEAD_MAX_CHARS and
             any(n.channel == u.channel and 0 <= n.start - u.end <= HEAD_GAP_S for n in said)]
-    return sorted(out, key=lambda p: (p[0].start, p[0].channel))
+    return sorted((n for _, n in out), key=lambda n: (n.start, n.channel))
 
 
-def _announced(n: NotParty) -> bool:
+def announced(n: NotParty) -> bool:
+    """Is it the network's announcement of a kind (or a voicemail greeting)?"""
     return n.label.startswith("announcement:") or n.label == "voicemail"
 
 
@@ -118,33 +121,33 @@ def _what(u: Utterance, settings: Settings) -> tuple[str, str, float]:
 
 
 def _said(u: Utterance, stream: Stream, phrases: list[str], threshold: float) -> str:
-    text = " ".join(u.text.lower().split())
-    for p in phrases:
-        if re.search("[A-Za-z]", p) and " ".join(p.lower().split()) in text:
-            return p
-    hits = [h for p in phrases if not re.search("[A-Za-z]", p)
-            and (h := find(stream, p, threshold)) is not None]
+    latin = [p for p in phrases if _is_latin(p)]
+    written = next((p for p in latin if _plain(p) in _plain(u.text)), "")
+    if written:
+        return written
+    hits = [h for p in phrases if p not in latin and (h := find(stream, p, threshold)) is not None]
     return max(hits, key=lambda h: (h.score, h.last - h.first)).phrase if hits else ""
 
 
 def _cover(u: Utterance, stream: Stream, phrases: list[str], threshold: float) -> float:
     """The share of the utterance's syllables inside machine phrases found in it (Latin
     phrases: of its letters)."""
-    text = " ".join(u.text.lower().split())
-    latin = sum(len(p) for p in phrases if re.search("[A-Za-z]", p)
-                and " ".join(p.lower().split()) in text)
-    letters = sum(ch.isascii() and ch.isalpha() for ch in text)
     if not stream.sylls:
+        text = _plain(u.text)
+        letters = sum(ch.isascii() and ch.isalpha() for ch in text)
+        latin = sum(len(p) for p in phrases if _is_latin(p) and _plain(p) in text)
         return min(1.0, latin / letters) if letters else 0.0
-    covered: set[int] = set()
-    for p in phrases:
-        if re.search("[A-Za-z]", p):
-            continue
-        start = 0
-        while start < len(stream.sylls) and (h := find(stream, p, threshold, start)) is not None:
-            covered |= set(range(h.first, h.last + 1))
-            start = h.last + 1
-    return len(covered) / len(stream.sylls)
+    han = [p for p in phrases if not _is_latin(p)]
+    return len(covered(stream, han, threshold)) / len(stream.sylls)
+
+
+def _is_latin(phrase: str) -> bool:
+    """A phrase in Latin letters, matched as written (speech/match.py reads Han only)."""
+    return re.search("[A-Za-z]", phrase) is not None
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 def _record(u: Utterance, label: str, phrase: str, why: Detail | None = None) -> NotParty:
