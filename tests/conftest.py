@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
+DATA = ROOT / "tests" / "data"
 sys.path.insert(0, str(Path(__file__).parent))  # tests/audio_util.py and friends
 
 

@@ -8,12 +8,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import SAMPLES
+from conftest import DATA, SAMPLES
 from rapidfuzz.distance import Levenshtein
 
 from audit.audio.decode import decode
 from audit.audio.vad import speech_regions
 from audit.speech.asr import is_credit_line
+from audit.speech.text import spoken_units
 
 pytestmark = pytest.mark.model
 
@@ -78,3 +79,58 @@ def test_a_lyrics_credit_is_not_speech() -> None:
     # what Whisper says of a 50 Hz hum (seen here): a credit line, not a caller's words
     assert is_credit_line("作词作曲") and is_credit_line("作词 作曲 编曲")
     assert not is_credit_line("我想问一下作曲的事") and not is_credit_line("作曲")
+
+
+def test_a_decoding_that_stops_halfway_is_decoded_again(auditor: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whisper's failure, imitated: in the packed batch each window's decoding ends early (its
+    last 40 % of words never written). The stretches its words do not reach hold syllables
+    (metrics/syllables.py), so they are decoded again alone and their words come back."""
+    t = auditor.transcriber
+    audio = decode(str(SAMPLES / "demo_call.wav"))
+    regions = speech_regions(audio.channels[0], 0)
+    full = t.transcribe_all(audio, regions)
+    original = t._decode
+    calls = []
+
+    def stopping(packed: np.ndarray, windows: list[dict[str, float]]) -> Any:
+        calls.append(len(windows))
+        for k, segs in original(packed, windows):
+            if len(calls) == 1:
+                words = [w for s in segs for w in s.words or []]
+                keep = {id(w) for w in words[:int(0.6 * len(words))]}
+                for s in segs:
+                    s.words = [w for w in s.words or [] if id(w) in keep]
+            yield k, segs
+
+    monkeypatch.setattr(t, "_decode", stopping)
+    got = t.transcribe_all(audio, regions)
+    assert len(calls) == 2  # one batch decoded again
+    back = {u.start: u.text for u in got.utterances}
+    for u in full.utterances:  # each region's words, the cut one's too, in time order
+        assert Levenshtein.distance(u.text, back.get(u.start, "")) <= max(2, 0.25 * len(u.text)), \
+            (u.text, back.get(u.start))
+    assert sum(u.duration for u in got.unheard) <= 2.0  # at most a stretch it could not hear
+
+
+def test_a_tail_nobody_can_hear_is_marked_unheard(auditor: Any) -> None:
+    """A long fast turn at 8 kHz (tests/data/words): Whisper base stops writing before its
+    end, and decoded again alone still hears nothing there (on this machine). Every second
+    of it is either covered by words or marked unheard, never silently lost."""
+    import json
+
+    path = DATA / "words" / "tail_fast_mono.flac"
+    truth = json.loads(path.with_suffix(".truth.json").read_text(encoding="utf-8"))
+    turn = truth["turns"][0]
+    audio = decode(str(path))
+    regions = speech_regions(audio.channels[0], 0)
+    got = auditor.transcriber.transcribe_all(audio, regions)
+    heard = sum(spoken_units(u.text) for u in got.utterances)
+    if heard >= 0.9 * spoken_units(turn["text"]):
+        return  # a CPU whose Whisper hears it whole: nothing was lost
+    tail = [u for u in got.unheard if u.end >= turn["end"] - 0.3]
+    assert tail, (heard, got.unheard)
+    assert tail[0].start <= turn["end"] - 1.0  # the stretch, not a sliver
+    assert tail[0].start >= turn["start"] + 3.0  # ... and not the whole turn: words before it
+    assert got.utterances and got.utterances[0].start <= turn["start"] + 0.5
+

@@ -12,7 +12,7 @@ from pypinyin.pinyin_dict import pinyin_dict
 from transcripts import BASE, DEFAULT_PACK, Turn, audit, findings, replace, said, verdict
 
 from audit.records import Utterance
-from audit.speech.match import _INITIALS, Stream, find, parse_phrase
+from audit.speech.match import _INITIALS, Stream, find, find_opening_part, find_script, parse_phrase
 from audit.speech.text import _fold, syllables, to_simplified
 
 FORBID = DEFAULT_PACK.settings.forbid_threshold
@@ -337,3 +337,30 @@ def test_decoding_loops_are_recognised() -> None:
     assert not _implausible([seg("您好这里是客户服务中心")], 3.0, 9.0)
     assert _implausible([seg("广州市佛地产" * 12)], 4.0, 9.0)  # 72 syllables in 4 s
     assert _implausible([seg("稿稿稿", cr=3.1)], 10.0, 9.0)
+
+
+def _stream(*texts: str) -> Stream:
+    return Stream.of([Utterance(0, float(i), float(i) + 1, t, "agent") for i, t in enumerate(texts)])
+
+
+OPENING = "您好，这里是…客户服务中心，工号…，很高兴为您服务"
+
+
+def test_a_script_heard_whole_by_its_sound_with_two_parts_misheard() -> None:
+    # issue 31: 您好 -> 也好 and 很高兴为您服务 -> 很高性外面服务; each part alone fails
+    hit = find_script(_stream("也好，这里是…客户服务中心工号808很高性外面服务"), OPENING, 0.8)
+    assert hit is not None and hit.phrase == OPENING and 0.8 <= hit.score < 0.95
+    # ... but not an opening that leaves parts out or says something else
+    for text in ("您好，这里是客户服务中心", "您好，很高兴为您服务", "喂，您好，有什么事",
+                 "你好，客服中心", "这里是客户服务中心，工号001。"):
+        assert find_script(_stream(text), OPENING, 0.8) is None, text
+
+
+def test_a_reply_heard_without_its_first_syllable_is_the_reply() -> None:
+    phrases = ["不客气", "这是我应该做的", "不用客气", "应该的"]
+    for text, phrase in (("客气，再见", "不客气"), ("用客气。", "不用客气"), ("不客", "不客气")):
+        hit = find_opening_part(_stream(text), phrases, 0.8)
+        assert hit is not None and hit.phrase == phrase, text
+    # a part only as a clause of its own, and only as the reply's first words
+    for text in ("客气什么，早干嘛去了", "好的，客气", "好的再见", "不用管"):
+        assert find_opening_part(_stream(text), phrases, 0.8) is None, text

@@ -18,7 +18,7 @@ from audit.records import Evidence, Utterance
 from audit.rules.pack import Rule
 from audit.rules.validate import compile_pattern
 from audit.settings import Settings
-from audit.speech.match import Hit, Stream, find, find_any, find_script
+from audit.speech.match import Hit, Stream, find, find_any, find_opening_part, find_script
 from audit.speech.numbers import DIGITS, digit_runs, party_texts, without_quantity
 from audit.speech.text import spoken_units
 from audit.strings import Detail, label
@@ -245,7 +245,12 @@ def _reply_found(rule: Rule, ctx: Context, after: float, start: float) -> Uttera
         return None
     stream = Stream.of(window)
     hit = find_any(stream, rule.phrases, _threshold(rule, ctx))
-    return stream.span(hit)[0][0] if hit else None
+    if hit:
+        return stream.span(hit)[0][0]
+    # right where it was due, the reply's first words: a phrase with its first or last
+    # syllable lost at the turn's edge (不客气 heard as 客气) is the phrase
+    first = Stream.of(window[:1])
+    return window[0] if find_opening_part(first, rule.phrases, _threshold(rule, ctx)) else None
 
 
 def check_reply(rule: Rule, ctx: Context) -> Outcome:

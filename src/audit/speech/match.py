@@ -137,9 +137,11 @@ def required_score(phrase_len: int, threshold: float) -> float:
     return max(threshold, SHORT_PHRASE_MIN) if phrase_len <= SHORT_PHRASE_SYLLABLES else threshold
 
 
-def find(stream: Stream, phrase: str, threshold: float, start: int = 0) -> Hit | None:
+def find(stream: Stream, phrase: str, threshold: float, start: int = 0,
+         short_floor: bool = True) -> Hit | None:
     """Best occurrence of `phrase` in `stream` (from syllable `start` on) scoring at least
-    the threshold, or None."""
+    the threshold (a phrase of SHORT_PHRASE_SYLLABLES or fewer at least SHORT_PHRASE_MIN,
+    unless not `short_floor`), or None."""
     plain, keys = parse_phrase(phrase)
     target = _phrase_code(phrase)
     n = len(target) // 2
@@ -148,7 +150,7 @@ def find(stream: Stream, phrase: str, threshold: float, start: int = 0) -> Hit |
     exact = stream.text.find("".join(ch for ch in spell_digits(plain) if is_han(ch)), start)
     if exact >= 0:
         return Hit(plain, 1.0, exact, exact + n - 1)
-    need = required_score(n, threshold)
+    need = required_score(n, threshold) if short_floor else threshold
     # Cheap bound first (C code over the whole stream): no substring comes close -> no window.
     if fuzz.partial_ratio(target, stream.code[2 * start:]) / 100 < need - 0.1:
         return None
@@ -170,21 +172,72 @@ SLOT = "…"  # a script's part that differs from call to call (a name, an agent
 
 
 def find_script(stream: Stream, script: str, threshold: float) -> Hit | None:
-    """A whole script (您好，这里是…客户服务中心，工号…，很高兴为您服务) in `stream`: its
-    parts between slots found in order, each at the threshold. The hit spans them all and
-    scores their mean. One misheard syllable of a two-syllable phrase (您好 heard as 也好)
-    fails the phrase but not the script it is part of."""
+    """A whole script (您好，这里是…客户服务中心，工号…，很高兴为您服务) in `stream`, its
+    parts between slots in order. The hit spans them all and scores their mean. Heard part
+    by part: each part at the threshold (one misheard syllable of a two-syllable phrase, 您好
+    heard as 也好, fails the phrase but not the script). Else heard whole by its sound:
+    each part at SCRIPT_PART_MIN at least, and the parts' scores, weighted by their
+    syllables, at the threshold (也好，这里是…客户服务中心工号808很高性外面服务: two parts
+    misheard, 0.88 over the whole)."""
     parts = [p for p in script.split(SLOT) if parse_phrase(p)[0].strip("，,。 ")]
-    pos, hits = 0, []
+    hit = _parts_in_order(stream, parts, threshold, threshold, True) or \
+        _parts_in_order(stream, parts, SCRIPT_PART_MIN, threshold, False)
+    return Hit(script, hit.score, hit.first, hit.last) if hit else None
+
+
+SCRIPT_PART_MIN = 0.5  # a script heard whole by its sound: the least each part may score
+
+
+def _parts_in_order(stream: Stream, parts: list[str], part_min: float, mean_min: float,
+                    short_floor: bool) -> Hit | None:
+    pos, hits, sizes = 0, [], []
     for part in parts:
-        hit = find(stream, part, threshold, pos)
+        hit = find(stream, part, part_min, pos, short_floor)
         if hit is None:
             return None
         hits.append(hit)
+        sizes.append(len(_phrase_code(part)) // 2)
         pos = hit.last + 1
     if not hits:
         return None
-    return Hit(script, round(sum(h.score for h in hits) / len(hits), 3), hits[0].first, hits[-1].last)
+    mean = sum(h.score * n for h, n in zip(hits, sizes, strict=True)) / sum(sizes)
+    if mean < mean_min:
+        return None
+    return Hit("", round(mean, 3), hits[0].first, hits[-1].last)
+
+
+def find_opening_part(stream: Stream, phrases: Sequence[str], threshold: float) -> Hit | None:
+    """A phrase of three or more syllables heard without its first or its last syllable at
+    the very start of `stream` (a reply's first words, where a fast speaker's first syllable
+    is lost at the turn's edge: 不客气 heard as 客气): the Hit names the whole phrase and
+    spans the part heard. The part must score the threshold (two syllables: the short bar),
+    keep the phrase's key syllables, and be a clause of its own (客气，再见 is the reply;
+    客气什么 is not)."""
+    best: Hit | None = None
+    for phrase in phrases:
+        plain, keys = parse_phrase(phrase)
+        sylls = syllables(plain)
+        n = len(sylls)
+        if n < 3:
+            continue
+        for drop in (0, n - 1):
+            if drop in keys:
+                continue
+            part = sylls[1:] if drop == 0 else sylls[:-1]
+            window = stream.code[:2 * len(part)]
+            if len(window) < 2 * len(part) or not _clause_ends(stream, len(part) - 1):
+                continue
+            score = Levenshtein.normalized_similarity(encode(part), window)
+            if score >= required_score(len(part), threshold) and (best is None or score > best.score):
+                best = Hit(plain, round(score, 3), 0, len(part) - 1)
+    return best
+
+
+def _clause_ends(stream: Stream, k: int) -> bool:
+    """Whether the stream's syllable `k` ends its utterance or a clause of it."""
+    ui, ci = stream.where[k]
+    rest = stream.utterances[ui].text[ci + 1:ci + 2]
+    return not rest or not is_han(spell_digits(rest))
 
 
 def covered(stream: Stream, phrases: Sequence[str], threshold: float) -> set[int]:
