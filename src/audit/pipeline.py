@@ -32,6 +32,7 @@ from audit.privacy.mask import mask_utterances, privacy_report, redact
 from audit.records import CallResult, NotParty, Region, Role, Utterance
 from audit.rules.judge import judge, judged_with, separation_unsure
 from audit.rules.pack import RulePack, load
+from audit.speech import vocabulary
 from audit.speech.asr import AsrOptions, Transcriber
 from audit.speech.connection import not_connected
 from audit.speech.diarize import Diarization, Separated, default_embedder, separate
@@ -109,7 +110,8 @@ class Auditor:
         heard = self.transcriber.transcribe_all(
             sep.audio, sep.regions, (lambda d, n: progress("asr", d, n)) if progress else None,
             shared_mix=sep.two_speakers)
-        utts = sorted(heard.utterances, key=lambda u: (u.start, u.channel))
+        utts = vocabulary.apply(sorted(heard.utterances, key=lambda u: (u.start, u.channel)),
+                                self.pack.settings.vocabulary)
         # the machine's words are nobody's (an utterance holds its region's channel and times)
         system = find_system(utts, self.pack.settings)
         machine_at = {(n.channel, n.start, n.end) for n in system}

@@ -45,6 +45,8 @@ class Utterance:
     log-probability, Whisper's `avg_logprob` over the words of this region alone),
     `no_speech_prob` Whisper's no-speech probability for the window it was decoded in,
     `compression_ratio` that window's text's gzip compression ratio (over 2.4: a loop).
+    `heard`: the recognizer's text when the rule pack's vocabulary rewrote it (宫号 heard,
+    工号 in `text`; speech/vocabulary.py), else None.
     """
 
     channel: int
@@ -56,6 +58,7 @@ class Utterance:
     confidence: float | None = None
     no_speech_prob: float | None = None
     compression_ratio: float | None = None
+    heard: str | None = None
 
     @property
     def avg_logprob(self) -> float | None:
@@ -78,6 +81,8 @@ class Utterance:
                      no_speech_prob=None if self.no_speech_prob is None else round(self.no_speech_prob, 3),
                      compression_ratio=None if self.compression_ratio is None
                      else round(self.compression_ratio, 2))
+        if self.heard is not None:
+            d["heard"] = self.heard
         return d
 
     @classmethod
@@ -85,7 +90,7 @@ class Utterance:
         return cls(channel=d["channel"], start=d["start"], end=d["end"], text=d["text"],
                    role=d["role"], level_dbfs=d.get("level_dbfs", -99.0),
                    confidence=d.get("confidence"), no_speech_prob=d.get("no_speech_prob"),
-                   compression_ratio=d.get("compression_ratio"))
+                   compression_ratio=d.get("compression_ratio"), heard=d.get("heard"))
 
 
 NotPartyKind = Literal["system", "echo", "background"]

@@ -110,6 +110,10 @@ class Settings:
         announcement, a busy tone or unanswered ringing with less is a call not connected.
       attempt_words: what an agent says into a line nobody answers (喂, 您好, 听得到吗 ...):
         not an exchange.
+      vocabulary: the center's own words (工号, 订单号, its name, its products; two or more
+        Han characters each): a run of whole words heard with a term's sound (toneless
+        pinyin) is written as the term in the transcript people read, search and export;
+        the recognizer's text stays in the result (speech/vocabulary.py).
     """
 
     pass_mark: float
@@ -165,6 +169,7 @@ class Settings:
     system_credits: list[str]
     exchange_min_chars: float
     attempt_words: list[str]
+    vocabulary: list[str]
 
     def scripts(self, which: str) -> list[str]:
         """The scripts a rule's `script:` names ("" -> none)."""

@@ -133,6 +133,15 @@ def privacy_report(entities: list[Entity], redacted: bool) -> dict[str, Any]:
             "entities": [e.to_json() for e in entities]}
 
 
+def _masked_alike(text: str, masked: str, heard: str) -> str | None:
+    """`heard` (the text before the vocabulary wrote its terms: the same length, other Han
+    characters in places) masked where `text` became `masked`; None when they do not line
+    up, so the unmasked words are dropped rather than kept."""
+    if not (len(text) == len(masked) == len(heard)):
+        return None
+    return "".join(m if m != t else h for t, m, h in zip(text, masked, heard, strict=True))
+
+
 def redact(result: dict[str, Any], pack: RulePack) -> dict[str, Any]:
     """`result` with its personal data masked (see the module's doc); a result already
     masked is returned as it is."""
@@ -151,6 +160,8 @@ def redact(result: dict[str, Any], pack: RulePack) -> dict[str, Any]:
     for k, v in out.items():
         if k == "utterances":
             for u, text in zip(v, masked, strict=True):
+                if u.get("heard") is not None:  # the recognizer's text: masked where text is
+                    u["heard"] = _masked_alike(u["text"], text, u["heard"])
                 u["text"] = text
         elif k not in _OWN:
             out[k] = _walk(v, scrub)

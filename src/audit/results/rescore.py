@@ -14,6 +14,7 @@ from audit.results import reviews
 from audit.results.store import calls_to_rescore, connect, update_scores
 from audit.rules.judge import judge, judged_with, separation_unsure
 from audit.rules.pack import load
+from audit.speech import vocabulary
 
 
 def rescore(db: str, rules: str | None, lang: str = "zh",
@@ -27,7 +28,9 @@ def rescore(db: str, rules: str | None, lang: str = "zh",
     rows = calls_to_rescore(conn)
     reviewed = reviews.reviewed_call_ids(conn)
     for n, (call, result, stored_regions, measured) in enumerate(rows, start=1):
-        utts = [Utterance.from_json(u) for u in result["utterances"]]
+        # the transcript follows the new pack's vocabulary (from the recognizer's text)
+        utts = vocabulary.apply([Utterance.from_json(u) for u in result["utterances"]],
+                                pack.settings.vocabulary)
         regions = [Region.from_json(r) for r in stored_regions]
         acoustics = Acoustics(**measured)
         sep = result.get("separation")
@@ -38,7 +41,8 @@ def rescore(db: str, rules: str | None, lang: str = "zh",
         j = judge(pack, acoustics, regions, utts, stereo, lang,
                   separation_unsure(sep, pack.settings), unheard, system=system)
         s = j.score
-        result.update(score=s.score, passed=s.passed, fatal=s.fatal, sections=s.sections,
+        result.update(utterances=[u.to_json() for u in utts], score=s.score, passed=s.passed,
+                      fatal=s.fatal, sections=s.sections,
                       metrics=j.metrics.to_json(pack.settings),
                       findings=[f.to_json() for f in j.findings], judged_with=norms)
         result["versions"]["rules"] = pack.fingerprint()

@@ -732,8 +732,11 @@ def compact(conn: sqlite3.Connection) -> None:
 
 
 def update_scores(conn: sqlite3.Connection, call: int, result: dict[str, Any]) -> None:
-    """Replace a call's verdict after re-scoring; its utterances and regions stay."""
+    """Replace a call's verdict after re-scoring; its utterances and regions stay, their
+    text as the result now writes it (a new pack's vocabulary)."""
     with transaction(conn):
+        conn.executemany("UPDATE utterances SET text = ? WHERE call = ? AND idx = ?",
+                         [(u["text"], call, i) for i, u in enumerate(result["utterances"])])
         conn.execute(
             """UPDATE calls SET score = ?, passed = ?, fatal = ?, agent_speech_rate_cpm = ?,
             rules_version = ?, result_json = ? WHERE id = ?""",

@@ -23,6 +23,7 @@ from audit.rules.entities import EntityKind, build_kinds, kind_problems
 from audit.rules.validate import RULE_KEYS, override_problems, validate
 from audit.settings import Settings
 from audit.settings import problems as settings_problems
+from audit.speech.text import is_han
 from audit.strings import format_message
 
 
@@ -264,6 +265,9 @@ def build(data: dict[str, Any], path: str, sources: list[str]) -> RulePack:
         ids = {r.get("id") for r in data["rules"] if isinstance(r, dict)}
         errors += [f"setting `system_credits` names no rule `{i}`"
                    for i in raw.get("system_credits") or [] if i not in ids]
+        errors += [f"setting `vocabulary`: `{t}` is not two or more Han characters"
+                   for t in raw.get("vocabulary") or []
+                   if not isinstance(t, str) or len(t) < 2 or not all(map(is_han, t))]
     if errors:
         raise RulePackError(path, errors)
     sections = {k: {kk: vv for kk, vv in v.items() if kk != "__line__"}
