@@ -23,7 +23,8 @@ time, which the pause does not distort.
 
 No speech without words: after the batch, a region with no word, a stretch of a region
 its words do not reach (the decoder ended early: no word for 0.5 s or more in which two
-or more syllable nuclei are heard, metrics/syllables.py), and a region whose syllables
+or more syllable nuclei are heard, metrics/syllables.py, in a region whose characters fall
+short of its nuclei by half the stretch's at least), and a region whose syllables
 heard far outnumber its characters are decoded again, alone, in one more batch. What the
 second pass hears in a stretch is kept when it is sure enough (`gap_min_confidence`);
 what nobody heard is returned as `unheard`, so a rule that misses a phrase there asks a
@@ -127,6 +128,8 @@ class AsrOptions:
     # the synthesized corpus's 12 calls nor realzh's 28 clips has a false stretch
     gap_min_s: float = 0.5
     gap_min_syllables: int = 2
+    unheard_min_syllables: int = 3  # ... marked unheard only with this many (a 0.6 s hole
+    # between two clauses with 2 nuclei, its words all there, was a pause)
     gap_min_confidence: float = 0.4  # words heard in such a stretch are kept only this sure
     # (geometric mean probability): a fast tail Whisper cannot hear comes back as 会不会是会
     # a region whose syllables heard are at least this many times its characters written
@@ -268,12 +271,18 @@ class Transcriber:
                 if r.duration >= self.opts.min_alone_s:
                     again[(i, "lost", r.start, r.end)] = own
                 continue
-            gaps = self._gaps(audio, r, heard[i])
+            # a stretch counts when the region's words are also fewer than its syllables by
+            # half the stretch's: Whisper's word times leave holes at a clause's pause
+            # (公号307, | 很高兴 …) in a region whose words are all there
+            syllables = self._syllables(audio, r)
+            gaps = [(a, b, n) for a, b, n in self._gaps(audio, r, heard[i])
+                    if syllables - heard[i].units >= n / 2]
             lo, hi = own[0].src_start, own[-1].src_end
-            for a, b in gaps:
-                again[(i, "gap", a, b)] = [Piece(i, max(lo, a - GAP_CONTEXT_S),
+            for a, b, n in gaps:
+                kind = "gap" if n >= self.opts.unheard_min_syllables else "hole"
+                again[(i, kind, a, b)] = [Piece(i, max(lo, a - GAP_CONTEXT_S),
                                                  min(hi, b + self.opts.context_s), channel=r.channel)]
-            if not gaps and self._lost_words(heard[i].units, self._syllables(audio, r)):
+            if not gaps and self._lost_words(heard[i].units, syllables):
                 again[(i, "short", r.start, r.end)] = own
         redone = self._alone(audio, again)
         unheard = []
@@ -284,13 +293,13 @@ class Transcriber:
                     heard[i] = h
                 else:
                     unheard.append(r)
-            elif kind == "gap":  # keep the words said in the stretch
+            elif kind in ("gap", "hole"):  # keep the words said in the stretch
                 lo, hi = a + GAP_SLACK_S, b + self.opts.context_s
                 said = _Heard([w for w in (h.words if h else []) if lo < w[3] <= hi])
                 if said.words and said.confidence >= self.opts.gap_min_confidence and \
                         not _implausible_text(said.text, b - a, self.opts):
                     heard[i] = heard[i].with_words(said, lo, hi)
-                else:
+                elif kind == "gap":  # (a hole, too few syllables to be sure, stays as it was)
                     unheard.append(Region(r.channel, a, b, r.level_dbfs))
             elif h and heard[i].units < h.units and not _implausible_text(h.text, r.duration,
                                                                            self.opts):
@@ -313,15 +322,16 @@ class Transcriber:
         return len(nuclei(np.asarray(audio.channels[ch][int(a * SAMPLE_RATE):int(b * SAMPLE_RATE)],
                                      np.float32)))
 
-    def _gaps(self, audio: Audio, r: Region, h: _Heard) -> list[tuple[float, float]]:
-        """Stretches of region `r` (s) its words do not reach, `gap_min_s` or longer, with
-        `gap_min_syllables` or more syllable nuclei heard in them."""
+    def _gaps(self, audio: Audio, r: Region, h: _Heard) -> list[tuple[float, float, int]]:
+        """Stretches of region `r` (start s, end s, nuclei) its words do not reach,
+        `gap_min_s` or longer, with `gap_min_syllables` or more syllable nuclei heard."""
         bounds = [r.start] + [t for _, _, a, b in h.words for t in (a, b)] + [r.end]
         out = []
         for a, b in zip(bounds[::2], bounds[1::2], strict=True):
-            if b - a >= self.opts.gap_min_s and \
-                    self._syllables(audio, (r.channel, a, b)) >= self.opts.gap_min_syllables:
-                out.append((a, b))
+            if b - a >= self.opts.gap_min_s:
+                n = self._syllables(audio, (r.channel, a, b))
+                if n >= self.opts.gap_min_syllables:
+                    out.append((a, b, n))
         return out
 
     def _lost_words(self, units: int, syllables: int) -> bool:
