@@ -172,3 +172,20 @@ def test_one_utterance_is_not_deducted_twice_for_the_same_words() -> None:
     # different words of one utterance are two faults
     findings, score, _ = audit(replace(BASE, 4, "大概吧，我也没办法。"))
     assert findings["forbidden_phrase"].deduction > 0 and findings["vague_words"].deduction > 0
+
+
+@pytest.mark.parametrize(("reply", "want"), [
+    ("默克请，感谢您的来电，再见。", "review"),  # 不客气 as Whisper heard a fast one (issue 31)
+    ("莫克倾，再见。", "review"),
+    ("客气，感谢您的来电，再见。", "pass"),  # its first syllable lost: the reply
+    ("好的，感谢您的来电，再见。", "fail"),  # no reply to the thanks
+    ("客气什么，早干嘛去了。", "fail"),  # not a reply to the thanks: no part, nothing near
+])
+def test_a_reply_that_sounds_near_the_phrase_is_for_review(reply: str, want: str) -> None:
+    f = judged(replace(BASE, len(BASE) - 1, reply))["thanks_reply"]
+    if want == "review":
+        assert needs_review(f, "review_near_miss"), f
+    elif want == "pass":
+        assert f.passed, f
+    else:
+        assert not f.passed and f.deduction > 0 and not f.review, f

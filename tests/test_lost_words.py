@@ -134,3 +134,13 @@ def test_a_tail_nobody_can_hear_is_marked_unheard(auditor: Any) -> None:
     assert tail[0].start >= turn["start"] + 3.0  # ... and not the whole turn: words before it
     assert got.utterances and got.utterances[0].start <= turn["start"] + 0.5
 
+
+
+def test_a_fast_agents_thanks_reply_is_never_deducted(auditor: Any) -> None:
+    """tests/data/words/thanks_fast: the agent answers the caller's 谢谢 with a fast 不客气，
+    再见 that Whisper base hears as 默克请 (on the machine that made it). Heard right, heard
+    without its first syllable, or heard near it: the agent keeps the points."""
+    result = auditor.audit(str(DATA / "words" / "thanks_fast.flac"))
+    f = next(f for f in result.findings if f.rule == "thanks_reply")
+    assert f.applicable and f.deduction == 0, f
+    assert f.passed or f.review_id == "review_near_miss", f

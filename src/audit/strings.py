@@ -145,6 +145,7 @@ DETAILS: dict[str, dict[str, str]] = {
         "review_rate_disagree": "文字与声音测得的语速不一致：需复核",
         "none_after_request": "客户最后一次提出需求后{who}未再说话",
         "review_unheard": "该说话处有语音但未识别出文字：需复核",
+        "review_near_miss": "回应听起来接近规定用语（可能误识别）：需复核",
         "review_low_confidence": "识别置信度低：需复核",
         "review_fatal_unsure": "致命违规仅有一处低置信度证据：需复核",
         # who is the agent (speech/roles.py) and how a mono call was separated (diarize.py)
@@ -232,6 +233,7 @@ DETAILS: dict[str, dict[str, str]] = {
         "review_rate_disagree": "speech rate by the words and by the sound disagree: needs review",
         "none_after_request": "{who} said nothing after the caller's last request",
         "review_unheard": "speech where it was due, but no word recognized in it: needs review",
+        "review_near_miss": "the reply sounds close to the phrase (perhaps misheard): needs review",
         "review_low_confidence": "recognized with low confidence: needs review",
         "review_fatal_unsure": "fatal on one low-confidence utterance only: needs review",
         "roles_forced": "set by --agent-channel",

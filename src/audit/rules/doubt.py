@@ -4,6 +4,8 @@ No agent may lose points for Whisper's mistakes. A failure of a rule that judges
 becomes "needs review" (no points, never fatal; rules/judge.py) when:
 - a required phrase was said only by a voice that could not be placed (mono, roles from
   words): it may be the caller's 你好, so it earns no credit, and no blame either;
+- a reply is missing, but each time the party's first clause after the trigger sounds near
+  a phrase of its length (默克请 for 不客气, rules/doubt.NEAR_MIN);
 - a phrase is missing (require, reply) and, where it was due, the party spoke in a region
   in which the recognizer heard no word even decoded alone (`unheard`), or everything the
   party said there was recognized with low confidence;
@@ -21,6 +23,7 @@ from __future__ import annotations
 from audit.records import Evidence, Utterance
 from audit.rules.checks import Context, Outcome, scope
 from audit.rules.pack import Rule
+from audit.speech.match import near_clause
 
 ABSENCE = ("require", "reply")  # fail when a phrase is not found
 PRESENCE = ("forbid", "count", "readback")  # fail on what was found
@@ -37,6 +40,8 @@ def doubt(rule: Rule, out: Outcome, ctx: Context) -> str:
         due = _due(rule, out, ctx)
         if any(u.text == "" for u in due):
             return "review_unheard"
+        if rule.check == "reply" and _near_replies(rule, out, ctx):
+            return "review_near_miss"
         heard = [u for u in due if u.text and u.confidence is not None]
         if heard and len(heard) == len([u for u in due if u.text]) and \
                 all(u.confidence < low for u in heard):  # type: ignore[operator]
@@ -56,6 +61,21 @@ def doubt(rule: Rule, out: Outcome, ctx: Context) -> str:
                 and sum(c >= low for c in known) < 2:
             return "review_fatal_unsure"
     return ""
+
+
+NEAR_MIN = 0.5  # a reply's first clause this close to a phrase of its length (by sound)
+
+
+def _near_replies(rule: Rule, out: Outcome, ctx: Context) -> bool:
+    """Whether each missed trigger was answered, first thing, by a clause that sounds near
+    one of the rule's phrases (默克请 for 不客气): misheard, perhaps; a person decides."""
+    within = rule.where.get("within_s", 15)
+    mine = sorted(ctx.by(rule.who), key=lambda u: u.start)
+    for e in out.evidence:
+        first = next((u for u in mine if e.start <= u.start <= e.end + within), None)
+        if first is None or near_clause(first.text, rule.phrases, NEAR_MIN) is None:
+            return False
+    return bool(out.evidence)
 
 
 def confidence_of(evidence: list[Evidence], ctx: Context) -> float | None:

@@ -137,8 +137,6 @@ class AsrOptions:
     # alone, the longer plausible text kept
     short_text_ratio: float = 2.0
     full_windows: bool = False  # True: pad every window to 30 s, as faster-whisper does
-    hotwords: str = ""  # faster-whisper's hotwords (a prompt of the center's terms); off:
-    # measured against the vocabulary's rewriting in bench/words.md
 
 
 @dataclass
@@ -385,7 +383,7 @@ class Transcriber:
             max_initial_timestamp=0.0, word_timestamps=True,
             prepend_punctuations="\"'“¿([{-", append_punctuations="\"'.。,，!！?？:：”)]}、",
             multilingual=False, max_new_tokens=None, clip_timestamps="0",
-            hallucination_silence_threshold=None, hotwords=self.opts.hotwords or None,
+            hallucination_silence_threshold=None, hotwords=None,
         )
 
     @property

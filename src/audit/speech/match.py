@@ -21,6 +21,7 @@ more at the end of a call, 请问有什么可以帮您 (similarity 0.9) opens it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -231,6 +232,27 @@ def find_opening_part(stream: Stream, phrases: Sequence[str], threshold: float) 
             if score >= required_score(len(part), threshold) and (best is None or score > best.score):
                 best = Hit(plain, round(score, 3), 0, len(part) - 1)
     return best
+
+
+def near_clause(text: str, phrases: Sequence[str], min_score: float) -> str | None:
+    """The phrase of as many syllables as `text`'s first clause that sounds at least
+    `min_score` like it (tokens as in `find`), the closest; None when none does. Too weak
+    to credit a phrase; strong enough that a failure resting on it needs a person (默克请,
+    再见 after a caller's 谢谢: 不客气 with two of its three finals and one initial
+    misheard, 0.5)."""
+    first = _CLAUSE.split(text.strip(), maxsplit=1)[0]
+    code = encode(syllables(first))
+    best, score = None, min_score
+    for phrase in phrases:
+        target = _phrase_code(phrase)
+        if target and len(target) == len(code):
+            s = Levenshtein.normalized_similarity(target, code)
+            if s >= score:
+                best, score = parse_phrase(phrase)[0], s
+    return best
+
+
+_CLAUSE = re.compile(r"[，,。.！!？?；;、\s]+")
 
 
 def _clause_ends(stream: Stream, k: int) -> bool:
