@@ -167,7 +167,7 @@ def metric_errors(items: list[dict[str, Any]], results: dict[str, Any]) -> dict[
         if m["agent_speech_rate_cpm"] and t["layout"] == "stereo":
             want = t["speech_rate_cpm"]["agent"]
             errs["agent_speech_rate_rel"].append(abs(m["agent_speech_rate_cpm"] - want) / want)
-            if m.get("agent_speech_rate_acoustic_cpm"):  # syllables heard (metrics/syllables.py)
+            if m.get("agent_speech_rate_acoustic_cpm"):  # syllables heard (audio/syllables.py)
                 errs["agent_speech_rate_acoustic_rel"].append(
                     abs(m["agent_speech_rate_acoustic_cpm"] - want) / want)
         errs["max_silence_s"].append(abs(m["max_silence_s"] - t["max_silence_s"]))

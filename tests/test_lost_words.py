@@ -85,7 +85,7 @@ def test_a_decoding_that_stops_halfway_is_decoded_again(auditor: Any,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Whisper's failure, imitated: in the packed batch each window's decoding ends early (its
     last 40 % of words never written). The stretches its words do not reach hold syllables
-    (metrics/syllables.py), so they are decoded again alone and their words come back."""
+    (audio/syllables.py), so they are decoded again alone and their words come back."""
     t = auditor.transcriber
     audio = decode(str(SAMPLES / "demo_call.wav"))
     regions = speech_regions(audio.channels[0], 0)

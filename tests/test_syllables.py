@@ -1,4 +1,4 @@
-"""Syllables counted from the sound (metrics/syllables.py), and the speech-rate verdict when
+"""Syllables counted from the sound (audio/syllables.py), and the speech-rate verdict when
 the transcript and the sound disagree (rules/checks.py, rules/doubt.py)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from conftest import ROOT, SAMPLES, stored_result, truth
 from transcripts import BASE, audit
 
 from audit.audio.decode import decode
-from audit.metrics.syllables import count, nuclei
+from audit.audio.syllables import count, nuclei
 
 SR = 16000
 

@@ -31,7 +31,7 @@ class Settings:
         time (NORMS speech_rate, 180-220).
       speech_rate_min_speech_s: seconds of agent speech below which no rate is judged.
       speech_rate_disagree_share: 0-1; when the rate from the transcript and the rate from
-        syllable nuclei heard in the audio (metrics/syllables.py) differ by more than this
+        syllable nuclei heard in the audio (audio/syllables.py) differ by more than this
         share of the latter and fall on different sides of the norm, speech_rate needs review.
       speech_rate_min_utterance_s: seconds; per-utterance rates only for utterances this long.
       silence_min_s: seconds; shorter gaps with nobody speaking are not silences.

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from audit.audio import syllables
 from audit.audio.decode import SAMPLE_RATE, Audio
 from audit.audio.levels import frame_db, to_dbfs
 from audit.audio.tones import Ringback
-from audit.metrics import syllables
 from audit.metrics.voice import caller_pitch
 from audit.records import Utterance
 
@@ -38,7 +38,7 @@ class Acoustics:
     # of their channel outside all speech (None: no such frames, or a result before this)
     agent_noise_floor_dbfs: float | None = None
     customer_noise_floor_dbfs: float | None = None
-    # syllable nuclei heard in the agent's speech (metrics/syllables.py): a syllable count
+    # syllable nuclei heard in the agent's speech (audio/syllables.py): a syllable count
     # the recognizer cannot lower; None in results stored before it was measured
     agent_nuclei: int | None = None
     # (start s, median F0 Hz) of the caller's utterances (metrics/voice.py): a raised voice

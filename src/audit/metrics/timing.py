@@ -8,7 +8,7 @@ Definitions
   VAD's merge gap (0.5 s) are inside a region and count as speaking; longer pauses do not.
 - characters: spoken syllables (text.spoken_units): Han characters and digits 1 each, an
   all-caps abbreviation 1 per letter, another Latin word 1; punctuation 0.
-- acoustic speech rate: syllable nuclei heard in the agent's speech (metrics/syllables.py)
+- acoustic speech rate: syllable nuclei heard in the agent's speech (audio/syllables.py)
   per minute of the agent's speaking time; reported beside the rate from the transcript,
   which Whisper lowers when people talk fast.
 - silence: a gap of at least `silence_min_s` between the end of all speech on every channel

@@ -23,7 +23,7 @@ time, which the pause does not distort.
 
 No speech without words: after the batch, a region with no word, a stretch of a region
 its words do not reach (the decoder ended early: no word for 0.5 s or more in which two
-or more syllable nuclei are heard, metrics/syllables.py, in a region whose characters fall
+or more syllable nuclei are heard, audio/syllables.py, in a region whose characters fall
 short of its nuclei by half the stretch's at least), and a region whose syllables
 heard far outnumber its characters are decoded again, alone, in one more batch. What the
 second pass hears in a stretch is kept when it is sure enough (`gap_min_confidence`);
@@ -48,8 +48,8 @@ import numpy as np
 
 from audit.audio.decode import SAMPLE_RATE, Audio
 from audit.audio.samples import Channel
+from audit.audio.syllables import nuclei
 from audit.errors import ModelError
-from audit.metrics.syllables import nuclei
 from audit.numerics import one_blas_thread
 from audit.records import Region, Utterance
 from audit.speech.text import (
@@ -122,7 +122,7 @@ class AsrOptions:
     max_syllables_per_s: float = 9.0  # more than this is a decoding loop, not speech
     min_alone_s: float = 0.3  # a region this long that got no word is decoded again alone
     # a stretch of a region its words do not reach (after its last word, before its first,
-    # between two) this long, with this many syllable nuclei heard in it (metrics/syllables),
+    # between two) this long, with this many syllable nuclei heard in it (audio/syllables),
     # is speech without words: decoded again alone, and marked unheard if still wordless.
     # 0.5 s / 2: a window cut to 认一下 of 跟您确认一下 counts 2 nuclei in 0.8 s; none of
     # the synthesized corpus's 12 calls nor realzh's 28 clips has a false stretch
