@@ -144,3 +144,15 @@ def test_a_fast_agents_thanks_reply_is_never_deducted(auditor: Any) -> None:
     f = next(f for f in result.findings if f.rule == "thanks_reply")
     assert f.applicable and f.deduction == 0, f
     assert f.passed or f.review_id == "review_near_miss", f
+
+
+def test_an_opening_said_whole_keeps_greeting_though_its_parts_are_misheard(auditor: Any) -> None:
+    """tests/data/words/opening_cut: the recorder started 0.18 s into a fast 您好，这里是客户服务
+    中心，工号三五七二，很高兴为您服务. Whisper base hears 好，这里是个户服务中心，工化在5件 (on the
+    machine that made it): 您好, 客户 and 工号 wrong. The script is there by its overall sound,
+    so greeting is credited, or at worst asks a person; it is never deducted."""
+    result = auditor.audit(str(DATA / "words" / "opening_cut.flac"))
+    f = next(f for f in result.findings if f.rule == "greeting")
+    assert f.applicable and f.deduction == 0, f
+    opening = next(u for u in result.utterances if u.role == "agent")
+    assert opening.start < 1.0 and "服务" in opening.text, opening

@@ -27,6 +27,8 @@ them renders exactly as before):
   System turns count in `silences` (sound on the line) but not in `speech_rate_cpm`.
 - `lead_silence: S`: S seconds of digital zeros at the very start of the file, before any
   ringback; every truth time (turns, connect, silences, spans) shifts by S.
+- `late_start: S`: the recorder started S seconds into the call: the file begins there (a turn
+  under way is cut), and every truth time shifts by -S (a cut turn starts at 0).
 - `echo: {delay_ms, gain_db, leg: customer}`: the other party's channel (the agent's for
   leg customer), delayed and attenuated, added onto `leg`'s channel (stereo only).
 - `background: {text, gain_db, leg, at, until?, gap?, speed?, f0?, vtl?}`: a third voice
@@ -193,9 +195,11 @@ def build(script: dict[str, Any], tts) -> tuple[np.ndarray, dict[str, Any]]:  # 
     rate = int(script.get("sample_rate", 8000))
     lead_n = int(round(float(script.get("lead_silence", 0)) * rate))  # zeros at `rate`
     lead = lead_n / rate
+    # a recorder that started late: the file begins this long into the call (a turn there is cut)
+    late = float(script.get("late_start", 0))
 
     def t(i: int) -> float:  # a sample at SR before the lead -> seconds of the file
-        return round(i / SR + lead, 3)
+        return round(max(0.0, i / SR + lead - late), 3)
 
     turns_out = []
     for turn, audio, start in rendered:
@@ -238,6 +242,9 @@ def build(script: dict[str, Any], tts) -> tuple[np.ndarray, dict[str, Any]]:  # 
     if script.get("telephone", True):
         chans = np.stack([telephone(c) for c in chans])
     out = np.stack([resample_to(c, rate) for c in chans])
+    if late:
+        out = out[:, int(round(late * rate)):]
+        extra["late_start_s"] = late
     if lead_n:
         out = np.concatenate([np.zeros((out.shape[0], lead_n), np.float32), out], axis=1)
         extra["lead_silence_s"] = lead
@@ -245,7 +252,7 @@ def build(script: dict[str, Any], tts) -> tuple[np.ndarray, dict[str, Any]]:  # 
         "name": script["name"], "description": script.get("description", ""),
         "sample_rate": rate, "layout": "stereo" if stereo else "mono",
         "agent_channel": script.get("agent_channel", "left") if stereo else "mono",
-        "duration_s": round(n / SR + lead, 3),
+        "duration_s": round(n / SR + lead - late, 3),
         "ringback": {"rings": rings, "connect_s": round(connect + lead, 3)} if rings else None,
         "expect": script.get("expect", {}), "known_misses": script.get("known_misses", {}),
         "turns": turns_out,
