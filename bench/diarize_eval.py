@@ -3,7 +3,7 @@
 On the mixes of tools/mix_mono.py (bench/mono/, made on first use): for each call and each
 mono version (16 kHz, telephone 8 kHz u-law, TTS downmix)
   - diarization alone: VAD regions (ringback bursts dropped, as the pipeline does), then
-    audit.diarize.diarize() with the default embedder and, if available, CAM++; DER with a
+    callaudit.diarize.diarize() with the default embedder and, if available, CAM++; DER with a
     0.25 s collar and with none (overlap scored), x real time of diarize() alone. "vad only"
     (every region one speaker) is the floor: what VAD misses and adds, with no separation.
   - the full Auditor on the mono file and on its stereo twin: role accuracy (share of each
@@ -33,9 +33,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from der import der, role_accuracy  # noqa: E402
 
-from audit.audio.decode import decode  # noqa: E402
-from audit.audio.tones import detect_ringback  # noqa: E402
-from audit.audio.vad import speech_regions  # noqa: E402
+from callaudit.audio.decode import decode  # noqa: E402
+from callaudit.audio.tones import detect_ringback  # noqa: E402
+from callaudit.audio.vad import speech_regions  # noqa: E402
 
 MIX_DIR = ROOT / "bench" / "mono"
 METRIC_KEYS = ("agent_speech_rate_cpm", "answer_delay_s", "agent_interruptions",
@@ -68,7 +68,7 @@ def reference(truth: dict[str, Any], key: str = "speaker") -> list[tuple[float, 
 
 def default_diarizer() -> Diarizer | None:
     try:
-        from audit.speech.diarize import diarize
+        from callaudit.speech.diarize import diarize
     except ImportError:
         return None
     return diarize
@@ -78,13 +78,13 @@ def embedders() -> tuple[list[tuple[str, object | None]], str]:
     """[(name, embedder)]: the default (None) and CAM++ when its module and model are there."""
     out: list[tuple[str, object | None]] = [("default", None)]
     try:
-        from audit.speech import embed_campp
+        from callaudit.speech import embed_campp
 
         if not embed_campp.available():
             return out, "CAM++ not available (model missing)"
         out.append(("campp", embed_campp.CamppEmbedder()))
     except ImportError:
-        return out, "CAM++ not available (no audit.embed_campp)"
+        return out, "CAM++ not available (no callaudit.embed_campp)"
     except Exception as e:  # a broken model file must not stop the benchmark
         return out, f"CAM++ failed to load: {type(e).__name__}: {e}"
     return out, ""
@@ -224,7 +224,7 @@ def markdown(result: dict[str, Any]) -> str:
 def run(out_dir: str | Path, mix_dir: str | Path = MIX_DIR, auditor: bool = True,
         only: list[str] | None = None, diarizer: Diarizer | None = None, campp: bool = True,
         ) -> dict[str, Any]:
-    """The whole benchmark; `diarizer` replaces audit.diarize.diarize (tests pass a stub)."""
+    """The whole benchmark; `diarizer` replaces callaudit.diarize.diarize (tests pass a stub)."""
     mix_dir, out = Path(mix_dir), Path(out_dir)
     calls = load_calls(mix_dir, only)
     diarizer = diarizer or default_diarizer()
@@ -235,14 +235,14 @@ def run(out_dir: str | Path, mix_dir: str | Path = MIX_DIR, auditor: bool = True
             diar += eval_diarization(mix_dir / mono, truth, label, diarizer, embs)
     aud: list[dict[str, Any]] = []
     if auditor:
-        from audit.pipeline import AuditOptions, Auditor
+        from callaudit.pipeline import AuditOptions, Auditor
 
         a = Auditor(AuditOptions())
         for truth in calls:
             for label, mono, stereo in versions(truth):
                 aud.append(eval_auditor(a, mix_dir, truth, label, mono, stereo))
     result = {"mix_dir": str(mix_dir), "calls": [c["name"] for c in calls],
-              "diarize": "available" if diarizer else "not available (no audit.diarize.diarize)",
+              "diarize": "available" if diarizer else "not available (no callaudit.diarize.diarize)",
               "campp_note": note, "diarization": diar, "auditor": aud, "summary": summarize(diar, aud)}
     out.mkdir(parents=True, exist_ok=True)
     (out / "diarize_eval.json").write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n",

@@ -64,8 +64,8 @@ def run() -> dict[str, Any]:
     if not FIELD.is_dir():
         return {"skipped": f"{FIELD} not present"}
     sys.path.insert(0, str(ROOT / "src"))
-    from audit.errors import AuditError
-    from audit.pipeline import Auditor
+    from callaudit.errors import AuditError
+    from callaudit.pipeline import Auditor
 
     auditor = Auditor()
     files: dict[str, Any] = {}

@@ -57,7 +57,7 @@ def make(path: Path, hours: float, kind: str) -> None:
 def one(path: str) -> None:
     """Audit `path` in this process; print its peak RSS and seconds as JSON."""
     sys.path.insert(0, str(ROOT / "src"))
-    from audit.pipeline import Auditor
+    from callaudit.pipeline import Auditor
 
     t0 = time.perf_counter()
     auditor = Auditor()

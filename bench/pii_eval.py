@@ -19,8 +19,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from audit.privacy.labelled import evaluate, load_cases  # noqa: E402
-from audit.rules.pack import load  # noqa: E402
+from callaudit.privacy.labelled import evaluate, load_cases  # noqa: E402
+from callaudit.rules.pack import load  # noqa: E402
 
 SETS = {"labelled": "tests/data/pii/labelled.yaml", "heldout": "tests/data/pii/heldout.yaml"}
 

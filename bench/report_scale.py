@@ -18,10 +18,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from audit.render.html import render_call, render_dashboard  # noqa: E402
-from audit.results.store import CallMeta, connect, insert_call, transaction  # noqa: E402
-from audit.rules.judge import judged_with  # noqa: E402
-from audit.rules.pack import load  # noqa: E402
+from callaudit.render.html import render_call, render_dashboard  # noqa: E402
+from callaudit.results.store import CallMeta, connect, insert_call, transaction  # noqa: E402
+from callaudit.rules.judge import judged_with  # noqa: E402
+from callaudit.rules.pack import load  # noqa: E402
 
 AGENT_LINES = ["您好，这里是客户服务中心，工号001，很高兴为您服务。", "请您稍等，我为您查询一下。",
                "感谢您的耐心等待，您的订单已经发货。", "请问还有什么可以帮您？"]

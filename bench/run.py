@@ -30,12 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from audit.audio.decode import decode  # noqa: E402
-from audit.batch.jobs import BatchOptions  # noqa: E402
-from audit.batch.pool import run  # noqa: E402
-from audit.rules.pack import load  # noqa: E402
-from audit.speech.model import resolve  # noqa: E402
-from audit.speech.text import spell_digits, to_simplified  # noqa: E402
+from callaudit.audio.decode import decode  # noqa: E402
+from callaudit.batch.jobs import BatchOptions  # noqa: E402
+from callaudit.batch.pool import run  # noqa: E402
+from callaudit.records import result_problem  # noqa: E402
+from callaudit.rules.pack import load  # noqa: E402
+from callaudit.speech.model import resolve  # noqa: E402
+from callaudit.speech.text import spell_digits, to_simplified  # noqa: E402
 
 REALZH = ROOT.parent / "shared" / "data" / "realzh"
 
@@ -137,6 +138,9 @@ def audit_run(folder: Path, items: list[dict[str, Any]], model_dir: Path,
                             for r in rows.values())
     peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     results = {name: json.loads(r["result_json"]) for name, r in rows.items()}
+    invalid = {name: p for name, r in results.items() if (p := result_problem(r))}
+    if invalid:  # every result the benchmark reads is an audit.call/1 result, or it stops
+        raise SystemExit(f"results that are not valid audit.call/1: {invalid}")
     pairs: dict[str, list[tuple[str, str]]] = {}
     for it in items:
         r = results[it["file"].stem]
@@ -290,9 +294,9 @@ def realzh_cer(model_dir: Path) -> dict[str, Any]:
 
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-    from audit.audio.vad import speech_regions
-    from audit.speech import vocabulary
-    from audit.speech.asr import Transcriber
+    from callaudit.audio.vad import speech_regions
+    from callaudit.speech import vocabulary
+    from callaudit.speech.asr import Transcriber
 
     terms = load().settings.vocabulary
     rows = [line.split("\t") for line in manifest.read_text(encoding="utf-8").splitlines()[1:]]
@@ -334,7 +338,7 @@ def realzh_cer(model_dir: Path) -> dict[str, Any]:
 def vocabulary_effect(items: list[dict[str, Any]], results: dict[str, Any]) -> dict[str, Any]:
     """(c) on the synthesized calls with the vocabulary written (`text`) and as heard
     (`heard`): CER, and how many of the truth's vocabulary terms each writes right."""
-    from audit.speech.vocabulary import write_terms
+    from callaudit.speech.vocabulary import write_terms
 
     terms = load().settings.vocabulary
     pairs: dict[str, list[tuple[str, str]]] = {"written": [], "heard": []}

@@ -49,7 +49,7 @@ def tone(freq: float, seconds: float, rate: int, amp: float = 0.3) -> np.ndarray
 def distinct_calls(dst: Path, n: int, first: int = 0) -> list[Path]:
     """n distinct good calls named {date}_{agent}_{call} (the silent-call sample at different
     gains: different content, so different identities in the database)."""
-    from audit.audio.decode import decode
+    from callaudit.audio.decode import decode
 
     a = decode(str(Path(__file__).resolve().parents[1] / "samples" / "silent_call.wav"))
     out = []

@@ -37,14 +37,38 @@ def truth(name: str) -> dict[str, Any]:
     return json.loads((SAMPLES / f"{name}.truth.json").read_text(encoding="utf-8"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that takes the real auditor runs the model, marked or not (`make test-fast`
+    deselects `model`)."""
+    for item in items:
+        if "auditor" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.model)
+
+
+def checked(result: Any) -> Any:
+    """`result` (a CallResult), after checking that its JSON is a valid audit.call/1 result
+    (the shipped schema) and reads back as the same record."""
+    from callaudit.records import CallResult, result_problem
+
+    d = result.to_json()
+    assert result_problem(d) == "", result_problem(d)
+    assert CallResult.from_json(d).to_json() == d
+    return result
+
+
 @pytest.fixture(scope="session")
 def auditor():  # type: ignore[no-untyped-def]
-    """The real pipeline with the real model. Missing model: skip locally, fail under CI."""
-    from audit.errors import ModelError
-    from audit.pipeline import Auditor
+    """The real pipeline with the real model; every result it returns is checked against the
+    schema (`checked`). Missing model: skip locally, fail under CI."""
+    from callaudit.errors import ModelError
+    from callaudit.pipeline import Auditor
+
+    class CheckedAuditor(Auditor):
+        def _audit(self, *args: Any, **kwargs: Any) -> Any:
+            return checked(super()._audit(*args, **kwargs))
 
     try:
-        return Auditor()
+        return CheckedAuditor()
     except ModelError as e:
         if os.environ.get("CI") == "true":
             raise

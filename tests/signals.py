@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.audio.decode import SAMPLE_RATE, Audio
+from callaudit.audio.decode import SAMPLE_RATE, Audio
 
 SR = SAMPLE_RATE
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from audit.review.agreement import STATES, Agreement, agreement_by_rule, cohen_kappa, fleiss_kappa
+from callaudit.review.agreement import STATES, Agreement, agreement_by_rule, cohen_kappa, fleiss_kappa
 
 
 def _from_table(rows: list[list[int]], categories: str = "ABCDE") -> list[list[str]]:

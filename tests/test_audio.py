@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from audio_util import encode, tone, write_wav
 
-from audit.audio.decode import SAMPLE_RATE, decode
-from audit.errors import InputError
+from callaudit.audio.decode import SAMPLE_RATE, decode
+from callaudit.errors import InputError
 
 
 def _stereo(rate: int, seconds: float = 2.0) -> list[np.ndarray]:

@@ -17,11 +17,11 @@ import pytest
 from audio_util import distinct_calls, write_wav
 from conftest import ROOT, SAMPLES
 
-from audit.audio.decode import decode
-from audit.batch.jobs import discover, name_fields, pattern_regex
-from audit.errors import AuditError
+from callaudit.audio.decode import decode
+from callaudit.batch.jobs import discover, name_fields, pattern_regex
+from callaudit.errors import AuditError
 
-AUDIT = [sys.executable, "-m", "audit.cli"]
+AUDIT = [sys.executable, "-m", "callaudit.cli"]
 
 
 def _calls(dst: Path, n: int, first: int = 0) -> list[Path]:
@@ -236,8 +236,8 @@ def test_a_call_that_kills_its_worker_is_a_failure_row_not_a_hang(
     """No model needed: workers without one answer each call "not audited" (nothing stored),
     except the call whose worker is killed (the CALLAUDIT_TEST_KILL hook in worker.audit_job):
     run again alone on a fresh worker, killed again, stored as failed; the batch finishes."""
-    from audit.batch.jobs import BatchOptions
-    from audit.batch.pool import run
+    from callaudit.batch.jobs import BatchOptions
+    from callaudit.batch.pool import run
 
     folder = tmp_path / "night"
     folder.mkdir()

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audit.audio.decode import decode
-from audit.errors import AuditError
-from audit.speech import embed_campp
-from audit.speech.fbank import fbank
+from callaudit.audio.decode import decode
+from callaudit.errors import AuditError
+from callaudit.speech import embed_campp
+from callaudit.speech.fbank import fbank
 
 REF = np.load(Path(__file__).parent / "data/campp_ref.npz")
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

@@ -19,11 +19,11 @@ from audio_util import distinct_calls
 from conftest import ROOT, SAMPLES
 from rapidfuzz.distance import Levenshtein
 
-from audit.batch.jobs import BatchOptions, BatchStats
-from audit.batch.pool import run
-from audit.speech.text import speakable
+from callaudit.batch.jobs import BatchOptions, BatchStats
+from callaudit.batch.pool import run
+from callaudit.speech.text import speakable
 
-AUDIT = [sys.executable, "-m", "audit.cli"]
+AUDIT = [sys.executable, "-m", "callaudit.cli"]
 PRELOAD = Path(__file__).parent / "dask" / "crash_preload.py"
 
 try:
@@ -64,7 +64,7 @@ def _heard(result: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def test_without_the_extra_the_error_names_it(tmp_path: Path) -> None:
-    code = ("import sys; sys.modules['distributed'] = None; from audit.cli import main; "
+    code = ("import sys; sys.modules['distributed'] = None; from callaudit.cli import main; "
             f"sys.exit(main(['batch', {str(SAMPLES)!r}, '--db', {str(tmp_path / 'x.sqlite')!r}, "
             "'--cluster', 'local:1']))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,

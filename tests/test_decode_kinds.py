@@ -14,14 +14,14 @@ import pytest
 from audio_util import write_wav
 from conftest import ROOT, SAMPLES
 
-from audit.audio import decode as decode_mod
-from audit.audio.decode import SAMPLE_RATE, decode
-from audit.audio.samples import FileSamples
-from audit.batch.jobs import BatchOptions, discover, pending
-from audit.errors import AuditError, InputError
-from audit.results.store import connect
+from callaudit.audio import decode as decode_mod
+from callaudit.audio.decode import SAMPLE_RATE, decode
+from callaudit.audio.samples import FileSamples
+from callaudit.batch.jobs import BatchOptions, discover, pending
+from callaudit.errors import AuditError, InputError
+from callaudit.results.store import connect
 
-AUDIT = [sys.executable, "-m", "audit.cli"]
+AUDIT = [sys.executable, "-m", "callaudit.cli"]
 
 
 def _rms(x: np.ndarray, start_s: float, end_s: float) -> float:

@@ -87,7 +87,7 @@ def test_role_accuracy() -> None:
 
 def test_eval_runs_on_the_fixtures(tmp_path: Path) -> None:
     """bench/diarize_eval.py end to end on tests/data/mono, with a stub diarizer (one speaker
-    per call) instead of audit.diarize, and without the Whisper auditor."""
+    per call) instead of callaudit.diarize, and without the Whisper auditor."""
     from types import SimpleNamespace
 
     import diarize_eval

@@ -13,9 +13,9 @@ import pytest
 from conftest import ROOT, SAMPLES, truth
 from transcripts import BASE, audit, replace
 
-from audit.audio.decode import SAMPLE_RATE, decode
-from audit.audio.vad import speech_regions
-from audit.speech.diarize import MfccEmbedder, default_embedder, diarize, pitch
+from callaudit.audio.decode import SAMPLE_RATE, decode
+from callaudit.audio.vad import speech_regions
+from callaudit.speech.diarize import MfccEmbedder, default_embedder, diarize, pitch
 
 sys.path.insert(0, str(ROOT / "bench"))
 from der import der  # noqa: E402

@@ -10,8 +10,8 @@ import copy
 import pytest
 from transcripts import BASE, DEFAULT_PACK, audit, replace
 
-from audit.records import Finding
-from audit.speech.asr import Piece, place_words
+from callaudit.records import Finding
+from callaudit.speech.asr import Piece, place_words
 
 A, C = "agent", "customer"
 FORBIDDEN = "这是规定，我有什么办法。"

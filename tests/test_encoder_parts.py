@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import SAMPLES
 
-from audit.audio.decode import decode
-from audit.speech.asr import _encode_in_parts
+from callaudit.audio.decode import decode
+from callaudit.speech.asr import _encode_in_parts
 
 
 @pytest.mark.model

@@ -14,8 +14,8 @@ from audio_util import write_wav
 from conftest import ROOT, SAMPLES, truth
 from rapidfuzz.distance import Levenshtein
 
-from audit.audio.decode import decode
-from audit.speech.text import spell_digits
+from callaudit.audio.decode import decode
+from callaudit.speech.text import spell_digits
 
 pytestmark = pytest.mark.model
 
@@ -130,7 +130,7 @@ def test_mono_call_is_separated_and_audited_like_stereo(results: dict[str, dict[
 
 def test_no_separation_falls_back_to_roles_by_words(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    p = subprocess.run([sys.executable, "-m", "audit.cli", "check", str(SAMPLES / "mono_call.wav"),
+    p = subprocess.run([sys.executable, "-m", "callaudit.cli", "check", str(SAMPLES / "mono_call.wav"),
                         "--no-separation", "--json", str(out)], capture_output=True, text=True,
                        cwd=ROOT, timeout=600)
     assert p.returncode in (0, 1), p.stderr
@@ -156,7 +156,7 @@ def test_silent_audio_is_a_valid_call(auditor: Any, tmp_path: Path) -> None:
 
 def test_cli_check_json_contract(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    p = subprocess.run([sys.executable, "-m", "audit.cli", "check",
+    p = subprocess.run([sys.executable, "-m", "callaudit.cli", "check",
                         str(SAMPLES / "demo_call.wav"), "--json", str(out)],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert p.returncode == 0, p.stderr
@@ -180,7 +180,7 @@ def test_cli_exit_codes_and_one_line_errors(tmp_path: Path) -> None:
     bad.write_text("not audio")
     for path, code in ((str(bad), 2), (str(tmp_path / "missing.wav"), 2),
                        (str(SAMPLES / "bad_call.wav"), 1)):
-        p = subprocess.run([sys.executable, "-m", "audit.cli", "check", path, "--no-transcript"],
+        p = subprocess.run([sys.executable, "-m", "callaudit.cli", "check", path, "--no-transcript"],
                            capture_output=True, text=True, cwd=ROOT, timeout=600)
         assert p.returncode == code, (path, p.stdout, p.stderr)
         assert "Traceback" not in p.stderr
@@ -189,7 +189,7 @@ def test_cli_exit_codes_and_one_line_errors(tmp_path: Path) -> None:
 
 
 def test_missing_model_is_one_clear_line(tmp_path: Path) -> None:
-    p = subprocess.run([sys.executable, "-m", "audit.cli", "check",
+    p = subprocess.run([sys.executable, "-m", "callaudit.cli", "check",
                         str(SAMPLES / "demo_call.wav"), "--model", str(tmp_path / "none")],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert p.returncode == 2 and "Traceback" not in p.stderr
@@ -203,7 +203,7 @@ def test_corrupt_model_is_one_clear_line(tmp_path: Path) -> None:
     for n in ("config.json", "tokenizer.json", "vocabulary.txt"):
         (bad / n).write_bytes((src / n).read_bytes())
     (bad / "model.bin").write_bytes((src / "model.bin").read_bytes()[:5_000_000])
-    p = subprocess.run([sys.executable, "-m", "audit.cli", "check",
+    p = subprocess.run([sys.executable, "-m", "callaudit.cli", "check",
                         str(SAMPLES / "demo_call.wav"), "--model", str(bad)],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr

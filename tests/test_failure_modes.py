@@ -1,4 +1,4 @@
-"""Failure modes (README "Failure modes"): damaged input, a database that cannot be written,
+"""Failure modes (docs/LIMITS.md, "Failure modes"): damaged input, a database that cannot be written,
 a batch that cannot read all it was given, pages that cannot mix calls up. Each is one line
 and an exit status of its own; nothing already stored is lost."""
 
@@ -18,13 +18,13 @@ import pytest
 from conftest import ROOT, SAMPLES, remount_ro
 from test_store import ACOUSTICS, REGIONS, meta, result, written
 
-from audit import cli
-from audit.audio.decode import decode
-from audit.errors import StorageError
-from audit.results import store
-from audit.results.store import CallMeta, connect, write_failure, write_result
+from callaudit import cli
+from callaudit.audio.decode import decode
+from callaudit.errors import StorageError
+from callaudit.results import store
+from callaudit.results.store import CallMeta, connect, write_failure, write_result
 
-AUDIT = [sys.executable, "-m", "audit.cli"]
+AUDIT = [sys.executable, "-m", "callaudit.cli"]
 DEMO = SAMPLES / "demo_call.wav"  # 62.87 s, 8 kHz stereo PCM, data chunk at byte 44
 
 
@@ -145,7 +145,7 @@ def test_batch_on_a_full_disk_is_one_line_and_its_own_status(
         with store.transaction(conn):
             raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr("audit.batch.pool.write_failure", failing)
+    monkeypatch.setattr("callaudit.batch.pool.write_failure", failing)
     assert cli.main(["batch", str(tmp_path / "night"), "--db", str(db)]) == cli.EXIT_STORAGE
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
@@ -193,7 +193,7 @@ def test_batch_names_duplicates_and_names_off_pattern(tmp_path: Path) -> None:
 # --- reports ----------------------------------------------------------------------------------
 def test_dashboard_pages_are_one_per_stored_call(tmp_path: Path) -> None:
     """The same call id on two days: two pages, each showing its own call."""
-    from audit.render.html import render_dashboard
+    from callaudit.render.html import render_dashboard
 
     db = tmp_path / "r.sqlite"
     conn = connect(db)
@@ -224,7 +224,7 @@ def test_result_with_an_unknown_role_is_one_line(tmp_path: Path,
     bad.write_text(json.dumps(r), encoding="utf-8")
     assert cli.main(["report", str(bad), "-o", str(tmp_path / "x.html")]) == cli.EXIT_ERROR
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "role 'supervisor'" in err and str(bad) in err
+    assert err.count("\n") == 1 and "utterances/0/role: 'supervisor'" in err and str(bad) in err
 
 
 @pytest.mark.model

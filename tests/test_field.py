@@ -14,9 +14,9 @@ import pytest
 from audio_util import write_wav
 from conftest import ROOT, truth
 
-from audit import cli
+from callaudit import cli
 
-AUDIT = [sys.executable, "-m", "audit.cli"]
+AUDIT = [sys.executable, "-m", "callaudit.cli"]
 RATE = 8000
 
 
@@ -61,7 +61,7 @@ def test_no_speech_is_never_a_passing_call(tmp_path: Path) -> None:
 def test_offset_and_rumble_are_removed_speech_kept() -> None:
     from signals import audio, voice
 
-    from audit.audio.condition import remove_offset
+    from callaudit.audio.condition import remove_offset
 
     v = np.concatenate([np.zeros(8000, np.float32), voice(2.0, amp=0.1)])
     t = np.arange(v.size) / 16000
@@ -82,7 +82,7 @@ def test_dc_offset_changes_nothing(auditor, tmp_path: Path) -> None:  # type: ig
     good call."""
     from conftest import SAMPLES
 
-    from audit.audio.decode import decode
+    from callaudit.audio.decode import decode
 
     src = decode(str(SAMPLES / "demo_call.wav"))
     shifted = write_wav(tmp_path / "dc.wav", [c + 0.05 for c in src.channels], 16000)
@@ -104,11 +104,8 @@ def test_real_words_like_subtitle_credits_are_kept(auditor) -> None:  # type: ig
 
     said = {"customer": "我想取消我订阅的视频会员每个月都在扣钱",
             "agent": "你订阅的东西你自己去取消这不关我的事"}
-    auditor.opts.agent_channel = "left"  # the cut starts after the greeting that tells
-    try:
-        r = auditor.audit(str(root / "tests" / "data" / "field" / "subscribe_call.ogg"))
-    finally:
-        auditor.opts.agent_channel = "auto"
+    # the cut starts after the greeting that tells
+    r = auditor.audit(str(root / "tests" / "data" / "field" / "subscribe_call.ogg"), agent_channel="left")
     heard = {u.role: u.text for u in r.utterances}
     assert set(heard) == {"customer", "agent"}
     for role, text in said.items():
@@ -119,7 +116,7 @@ def test_real_words_like_subtitle_credits_are_kept(auditor) -> None:  # type: ig
 def _demo_mix() -> np.ndarray:
     from conftest import SAMPLES
 
-    from audit.audio.decode import decode
+    from callaudit.audio.decode import decode
 
     a = decode(str(SAMPLES / "demo_call.wav"))
     return (a.channels[0] + a.channels[1]) * 0.7
@@ -131,7 +128,7 @@ def test_layout_by_correlation_not_equality() -> None:
     stereo call stays stereo."""
     from signals import audio
 
-    from audit.audio.condition import channel_layout
+    from callaudit.audio.condition import channel_layout
 
     mix = _demo_mix()
     quieter = np.concatenate([np.zeros(32, np.float32), mix[:-32]]) * 10 ** (-3 / 20)  # 2 ms, -3 dB
@@ -143,7 +140,7 @@ def test_layout_by_correlation_not_equality() -> None:
         assert one.kind == "one_live" and one.channels == [1], one
     from conftest import SAMPLES
 
-    from audit.audio.decode import decode
+    from callaudit.audio.decode import decode
 
     demo = decode(str(SAMPLES / "demo_call.wav"))
     assert channel_layout(demo).kind == "stereo"

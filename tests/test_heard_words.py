@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from audit.speech.asr import Piece, heard_words, place_words
+from callaudit.speech.asr import Piece, heard_words, place_words
 
 
 def seg(words: list[tuple[str, float, float]], no_speech: float = 0.1, logprob: float = -0.3):
@@ -90,7 +90,7 @@ def test_repeats_people_say_are_speech() -> None:
 def test_a_number_said_with_many_zeros_is_no_loop() -> None:
     said = "手机号13800000000金额1000000"
     assert text(heard_words([seg(timed(said, 0.5, 0.1))])) == said
-    from audit.speech.text import collapse_repeats
+    from callaudit.speech.text import collapse_repeats
 
     assert collapse_repeats(said) == said and collapse_repeats("稿" * 8) == "稿稿"
     assert collapse_repeats("0" * 30) == "00"  # a decoder looping on a digit is still cut
@@ -102,7 +102,7 @@ def test_a_segment_whisper_calls_silence_gives_no_word() -> None:
 
 
 def _audio(seconds: float, channels: int = 1):  # type: ignore[no-untyped-def]
-    from audit.audio.decode import SAMPLE_RATE, Audio
+    from callaudit.audio.decode import SAMPLE_RATE, Audio
 
     # each sample its own time, so a packed sample tells where it was taken from
     t = np.arange(int(seconds * SAMPLE_RATE), dtype=np.float32) / SAMPLE_RATE
@@ -111,9 +111,9 @@ def _audio(seconds: float, channels: int = 1):  # type: ignore[no-untyped-def]
 
 
 def test_a_speakers_own_short_pause_is_packed_as_heard() -> None:
-    from audit.audio.decode import SAMPLE_RATE
-    from audit.records import Region
-    from audit.speech.asr import AsrOptions, pack, split_pieces
+    from callaudit.audio.decode import SAMPLE_RATE
+    from callaudit.records import Region
+    from callaudit.speech.asr import AsrOptions, pack, split_pieces
 
     opts = AsrOptions(context_s=0.0)
     audio = _audio(20.0)
@@ -149,8 +149,8 @@ def test_a_speakers_own_short_pause_is_packed_as_heard() -> None:
 
 
 def test_another_channel_spoke_in_a_pause() -> None:
-    from audit.records import Region
-    from audit.speech.asr import _other_spoke
+    from callaudit.records import Region
+    from callaudit.speech.asr import _other_spoke
 
     regions = [Region(0, 0.0, 2.0), Region(1, 2.5, 2.8), Region(0, 3.0, 5.0), Region(1, 9.0, 12.0),
                Region(0, 6.0, 7.0), Region(1, 5.5, 5.6)]

@@ -3,6 +3,8 @@
 audio -> speech -> metrics -> rules -> privacy -> (pipeline, results) -> render -> review -> batch
 -> cli, and the shared vocabulary (records, settings, strings, errors, outputs) imports no stage at all.
 Imports inside functions count too: a lazy import that runs back up is still a cycle.
+The package root (`callaudit/__init__.py`) is the public face: it re-exports from any stage, and
+no module inside imports it.
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PKG = Path(__file__).resolve().parents[1] / "src" / "audit"
-ORDER = {"records": 0, "settings": 0, "strings": 0, "errors": 0, "outputs": 0, "numerics": 0, "__init__": 0,
+PKG = Path(__file__).resolve().parents[1] / "src" / "callaudit"
+ORDER = {"records": 0, "settings": 0, "strings": 0, "errors": 0, "outputs": 0, "numerics": 0, "version": 0,
          "audio": 1, "speech": 2, "metrics": 3, "rules": 4, "privacy": 4.5, "pipeline": 5, "results": 5,
          "render": 6, "review": 7, "batch": 8, "cli": 9}
 
 
 def _stage(module: str) -> str:
-    """'audit.rules.judge' -> 'rules'; 'audit' -> '__init__'."""
+    """'callaudit.rules.judge' -> 'rules'; 'callaudit' -> '__init__'."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "__init__"
 
@@ -25,30 +27,35 @@ def _stage(module: str) -> str:
 def _imports(path: Path) -> list[str]:
     out = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("audit"):
-            if node.module == "audit":
-                out += [f"audit.{a.name}" for a in node.names]
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("callaudit"):
+            if node.module == "callaudit":
+                out += [f"callaudit.{a.name}" for a in node.names]
             else:
                 out.append(node.module)
         elif isinstance(node, ast.ImportFrom) and node.level:
-            raise AssertionError(f"{path}: relative import; use `from audit.x import ...`")
+            raise AssertionError(f"{path}: relative import; use `from callaudit.x import ...`")
         elif isinstance(node, ast.Import):
-            out += [a.name for a in node.names if a.name.startswith("audit")]
+            out += [a.name for a in node.names if a.name.startswith("callaudit")]
     return out
 
 
+def _inside() -> list[Path]:
+    return [p for p in PKG.rglob("*.py") if p != PKG / "__init__.py"]
+
+
 def test_every_module_has_a_stage() -> None:
-    for path in PKG.rglob("*.py"):
+    for path in _inside():
         assert path.relative_to(PKG).parts[0].removesuffix(".py") in ORDER, path
 
 
 def test_no_import_runs_back_up() -> None:
     wrong = []
-    for path in PKG.rglob("*.py"):
+    for path in _inside():
         here = path.relative_to(PKG).parts[0].removesuffix(".py")
         for module in _imports(path):
             there = _stage(module)
-            if there == "__version__":
+            if there not in ORDER:  # `from callaudit import x`: the public face, from inside
+                wrong.append(f"{path.relative_to(PKG)} imports the package root ({module})")
                 continue
             if ORDER[there] > ORDER[here] or (ORDER[here] == 0 and ORDER[there] > 0):
                 wrong.append(f"{path.relative_to(PKG)} imports {module}")
@@ -61,7 +68,7 @@ def test_rescoring_needs_neither_the_recognizer_nor_the_vad() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, audit.results.rescore, audit.render.html; "
+    code = ("import sys, callaudit.results.rescore, callaudit.render.html; "
             "print(sorted(m for m in ('faster_whisper', 'ctranslate2', 'onnxruntime', 'webrtcvad') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

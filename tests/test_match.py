@@ -11,9 +11,9 @@ import pytest
 from pypinyin.pinyin_dict import pinyin_dict
 from transcripts import BASE, DEFAULT_PACK, Turn, audit, findings, replace, said, verdict
 
-from audit.records import Utterance
-from audit.speech.match import _INITIALS, Stream, find, find_opening_part, find_script, parse_phrase
-from audit.speech.text import _fold, syllables, to_simplified
+from callaudit.records import Utterance
+from callaudit.speech.match import _INITIALS, Stream, find, find_opening_part, find_script, parse_phrase
+from callaudit.speech.text import _fold, syllables, to_simplified
 
 FORBID = DEFAULT_PACK.settings.forbid_threshold
 REQUIRE = DEFAULT_PACK.settings.match_threshold
@@ -318,7 +318,7 @@ def test_greeting_not_found_in_noise_or_unrelated_words(noise: str) -> None:
 def test_a_call_without_greeting_fails_without_prompts() -> None:
     # The recognizer is not primed with the expected phrases (no initial prompt, no
     # hotwords: asr.py), so only words actually heard can pass the greeting rule.
-    from audit.speech.asr import AsrOptions
+    from callaudit.speech.asr import AsrOptions
 
     assert not any("prompt" in k or "hotword" in k for k in vars(AsrOptions()))
     call = replace(replace(BASE, 0, "这里是客户服务中心，工号001，请问怎么称呼您？"), 2,
@@ -329,7 +329,7 @@ def test_a_call_without_greeting_fails_without_prompts() -> None:
 def test_decoding_loops_are_recognised() -> None:
     from types import SimpleNamespace
 
-    from audit.speech.asr import _implausible
+    from callaudit.speech.asr import _implausible
 
     def seg(text: str, cr: float = 1.2) -> SimpleNamespace:
         return SimpleNamespace(text=text, compression_ratio=cr)

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from signals import SR, audio, channel, ring
 
-from audit.audio.tones import Ringback, detect_ringback
-from audit.audio.vad import speech_regions
-from audit.metrics.acoustics import measure
-from audit.metrics.timing import compute as compute_metrics
-from audit.records import Region, Utterance
-from audit.rules.pack import load
+from callaudit.audio.tones import Ringback, detect_ringback
+from callaudit.audio.vad import speech_regions
+from callaudit.metrics.acoustics import measure
+from callaudit.metrics.timing import compute as compute_metrics
+from callaudit.records import Region, Utterance
+from callaudit.rules.pack import load
 
 SETTINGS = load().settings
 AGENT_TEXT = "您好这里是客户服务中心请问有什么可以帮您"
@@ -164,7 +164,7 @@ def test_synthesized_call_timing_matches_truth(name: str) -> None:
 
     from conftest import SAMPLES
 
-    from audit.audio.decode import decode
+    from callaudit.audio.decode import decode
 
     t = json.loads((SAMPLES / f"{name}.truth.json").read_text(encoding="utf-8"))
     a = decode(str(SAMPLES / f"{name}.wav"))

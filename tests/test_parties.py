@@ -19,19 +19,19 @@ import pytest
 from audio_util import write_wav
 from conftest import ROOT, SAMPLES
 
-from audit import cli
-from audit.audio.decode import SAMPLE_RATE, Audio, decode
-from audit.audio.echo import cancel, cancel_echoes, find_echo
-from audit.audio.tones import Ringback, detect_ringback
-from audit.audio.vad import VadOptions, background_spans, frame_decisions, speech_regions
-from audit.records import NotParty, Utterance
-from audit.rules.pack import load
-from audit.settings import problems
-from audit.speech.connection import exchange, not_connected
-from audit.speech.system import find_system
+from callaudit import cli
+from callaudit.audio.decode import SAMPLE_RATE, Audio, decode
+from callaudit.audio.echo import cancel, cancel_echoes, find_echo
+from callaudit.audio.tones import Ringback, detect_ringback
+from callaudit.audio.vad import VadOptions, background_spans, frame_decisions, speech_regions
+from callaudit.records import NotParty, Utterance
+from callaudit.rules.pack import load
+from callaudit.settings import problems
+from callaudit.speech.connection import exchange, not_connected
+from callaudit.speech.system import find_system
 
 PARTIES = ROOT / "tests" / "data" / "parties"
-AUDIT = [sys.executable, "-m", "audit.cli"]
+AUDIT = [sys.executable, "-m", "callaudit.cli"]
 SETTINGS = load(None).settings
 
 
@@ -264,8 +264,8 @@ def test_an_ivr_prompt_is_not_the_agent(auditor) -> None:  # type: ignore[no-unt
 @pytest.mark.model
 def test_a_prompt_with_an_agent_id_credits_only_when_the_pack_says_so(auditor, tmp_path: Path,
                                                                         ) -> None:  # type: ignore[no-untyped-def]
-    from audit.metrics.acoustics import Acoustics
-    from audit.rules.judge import judge
+    from callaudit.metrics.acoustics import Acoustics
+    from callaudit.rules.judge import judge
 
     r = auditor.audit(str(PARTIES / "ivr_prompt_id.flac"))
     assert {f.rule: f.passed for f in r.findings}["self_id"] is False  # never by accident
@@ -417,9 +417,9 @@ def test_a_caller_gone_quiet_is_still_the_caller() -> None:
 
 def test_echo_spans_leave_the_ringback_alone() -> None:
     """Echo on a leg that also carries the ringback: the rings stay rings, not echo."""
-    from audit.audio.condition import channel_layout
-    from audit.audio.vad import call_regions
-    from audit.pipeline import _echo
+    from callaudit.audio.condition import channel_layout
+    from callaudit.audio.vad import call_regions
+    from callaudit.pipeline import _echo
 
     clean = decode(str(SAMPLES / "ringback_call.wav"))
     a = decode(str(SAMPLES / "ringback_call.wav"))
@@ -436,7 +436,7 @@ def test_echo_spans_leave_the_ringback_alone() -> None:
 
 def test_machine_words_are_masked_too() -> None:
     """A number only the machine said is masked under --redact like a party's."""
-    from audit.privacy.mask import redact
+    from callaudit.privacy.mask import redact
 
     result = {"utterances": [], "not_party": [
         {"channel": 0, "start": 0.0, "end": 5.0, "kind": "system", "label": "prompt",
@@ -448,7 +448,7 @@ def test_machine_words_are_masked_too() -> None:
 
 
 def test_system_credits_name_rules(tmp_path: Path) -> None:
-    from audit.errors import RulePackError
+    from callaudit.errors import RulePackError
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("settings:\n  system_credits: [self_idd]\n", "utf-8")

@@ -22,17 +22,17 @@ import numpy as np
 import pytest
 from conftest import ROOT, copy_database, stored_result
 
-from audit.audio.decode import SAMPLE_RATE, Audio
-from audit.cli import main
-from audit.errors import AuditError, RulePackError
-from audit.privacy.audio import TONE_LEVEL, mask_audio, spans_of
-from audit.privacy.detect import Entity, detect
-from audit.privacy.labelled import evaluate, load_cases
-from audit.privacy.mask import mask_utterances, privacy_report, redact
-from audit.records import Utterance
-from audit.results import reviews, store
-from audit.results.store import CallMeta, connect, redaction, stored_redaction
-from audit.rules.pack import RulePack, load
+from callaudit.audio.decode import SAMPLE_RATE, Audio
+from callaudit.cli import main
+from callaudit.errors import AuditError, RulePackError
+from callaudit.privacy.audio import TONE_LEVEL, mask_audio, spans_of
+from callaudit.privacy.detect import Entity, detect
+from callaudit.privacy.labelled import evaluate, load_cases
+from callaudit.privacy.mask import mask_utterances, privacy_report, redact
+from callaudit.records import Utterance
+from callaudit.results import reviews, store
+from callaudit.results.store import CallMeta, connect, redaction, stored_redaction
+from callaudit.rules.pack import RulePack, load
 
 PII = ROOT / "tests" / "data" / "pii"
 NUMBER = "13957214806"  # the mobile number put into the calls below
@@ -386,7 +386,7 @@ def test_spans_of_pads_and_merges() -> None:
 
 
 def test_page_audio_is_masked_where_the_number_was_said(pack: RulePack) -> None:
-    from audit.render.html import masked_audio
+    from callaudit.render.html import masked_audio
 
     out = redact(hand_result(), pack)
     audio = noise_audio(14.0)
@@ -448,7 +448,7 @@ def add_pii_call(conn: sqlite3.Connection, file: str, pack: RulePack, report: bo
 def plain_template(tmp_path_factory: pytest.TempPathFactory, pack: RulePack) -> Path:
     """A plain database (transcripts as said): the pii call, its recording (1 s of silence),
     and an admin account for the workbench."""
-    from audit.review import accounts
+    from callaudit.review import accounts
 
     tmp = tmp_path_factory.mktemp("pii_db")
     wav = silence_wav(tmp / "pii1.wav")
@@ -553,15 +553,15 @@ def test_audit_redact_masks_what_a_database_holds(plain_db: str, capsys: pytest.
 
 @pytest.mark.parametrize(("flag", "want"), [([], None), (["--redact"], True), (["--no-redact"], False)])
 def test_batch_redact_flags(flag: list[str], want: bool | None) -> None:
-    from audit.cli import _parser
+    from callaudit.cli import _parser
 
     assert _parser().parse_args(["batch", "calls", "--db", "x.sqlite", *flag]).redact is want
 
 
 def test_batch_sets_or_obeys_the_database(plain_db: str, tmp_path: Path) -> None:
     """The batch asks the database before it audits anything (an empty folder: no model)."""
-    from audit.batch.jobs import BatchOptions
-    from audit.batch.pool import run
+    from callaudit.batch.jobs import BatchOptions
+    from callaudit.batch.pool import run
 
     empty = tmp_path / "calls"
     empty.mkdir()
@@ -678,7 +678,7 @@ def test_report_without_redact_of_a_plain_database_shows_the_number(plain_db: st
 
 # --- 13. the workbench ------------------------------------------------------------------------
 def logged_in(db: str, **kw: Any) -> Any:
-    from audit.review.server import create_app
+    from callaudit.review.server import create_app
 
     app = create_app(db, **kw)
     app.config["WTF_CSRF_ENABLED"] = False
@@ -793,7 +793,7 @@ def test_audit_redact_leaves_no_copy_in_the_database_file(tmp_path: Path, pack: 
 
 
 def test_two_numbers_said_in_a_row_are_each_read_back(pack: RulePack) -> None:
-    from audit.rules.selftest import run, verdict
+    from callaudit.rules.selftest import run, verdict
 
     given = ["C 5-8: 订单号是2024001。", "C 9-12: 13812345678。"]
     f = run(pack, "verify_numbers", [*given, "A: 订单号2024001，手机13812345678，对吗？"])
@@ -804,9 +804,9 @@ def test_two_numbers_said_in_a_row_are_each_read_back(pack: RulePack) -> None:
 
 
 def test_masked_text_is_not_read_as_a_longer_number(pack: RulePack) -> None:
-    from audit.rules.checks import numbers_said
-    from audit.rules.selftest import run, verdict
-    from audit.speech.text import spoken_units
+    from callaudit.rules.checks import numbers_said
+    from callaudit.rules.selftest import run, verdict
+    from callaudit.speech.text import spoken_units
 
     gap = pack.settings.number_join_gap_s
     assert [n.digits for n in numbers_said([said("密码是＊＊****＊＊")], 4, gap)] == ["****"]
@@ -906,8 +906,8 @@ def test_pack_fingerprint_follows_the_entity_kinds(tmp_path: Path) -> None:
 
 
 def test_a_batch_stores_masked_once_the_database_is_set_to_mask(tmp_path: Path, pack: RulePack) -> None:
-    from audit.batch.jobs import BatchOptions, BatchStats
-    from audit.batch.pool import _as_stored, _store
+    from callaudit.batch.jobs import BatchOptions, BatchStats
+    from callaudit.batch.pool import _as_stored, _store
 
     db = str(tmp_path / "batch.sqlite")
     conn = connect(db)

@@ -26,18 +26,18 @@ from typing import Any
 
 import pytest
 
-from audit.audio.decode import decode
-from audit.privacy.audio import spans_of
-from audit.privacy.detect import detect
-from audit.privacy.labelled import LEAK_DIGITS, _digits
-from audit.records import Utterance
-from audit.rules.pack import load
-from audit.speech.numbers import digit_runs
+from callaudit.audio.decode import decode
+from callaudit.privacy.audio import spans_of
+from callaudit.privacy.detect import detect
+from callaudit.privacy.labelled import LEAK_DIGITS, _digits
+from callaudit.records import Utterance
+from callaudit.rules.pack import load
+from callaudit.speech.numbers import digit_runs
 
 pytestmark = pytest.mark.model
 DATA = Path(__file__).parent / "data" / "pii"
 CALLS = ("pii_stereo", "pii_mono")
-AUDIT = [sys.executable, "-m", "audit.cli"]
+AUDIT = [sys.executable, "-m", "callaudit.cli"]
 
 
 def _run(*args: str, ok: tuple[int, ...] = (0, 1)) -> subprocess.CompletedProcess[str]:
@@ -161,8 +161,8 @@ def test_the_audio_is_masked_where_the_numbers_were_said(run: dict[str, Any]) ->
     audio there is the tone, not the voice."""
     import numpy as np
 
-    from audit.privacy.audio import TONE_LEVEL
-    from audit.render.html import masked_audio
+    from callaudit.privacy.audio import TONE_LEVEL
+    from callaudit.render.html import masked_audio
 
     settings = load().settings
     for n in CALLS:

@@ -16,13 +16,13 @@ import pytest
 from conftest import stored_result
 from rich.console import Console
 
-from audit.cli import main
-from audit.render.html import call_view
-from audit.render.rows import metric_rows, norms_of
-from audit.render.terminal import render
-from audit.results.rescore import rescore
-from audit.results.store import CallMeta, connect, write_result
-from audit.strings import DETAILS, LABELS, METRICS, ROLES, SIDES, mmss
+from callaudit.cli import main
+from callaudit.render.html import call_view
+from callaudit.render.rows import metric_rows, norms_of
+from callaudit.render.terminal import render
+from callaudit.results.rescore import rescore
+from callaudit.results.store import CallMeta, connect, write_result
+from callaudit.strings import DETAILS, LABELS, METRICS, ROLES, SIDES, mmss
 
 CENTER = "version: c1\nsettings:\n  answer_delay_max_s: 10\n  speech_rate_max_cpm: 230\n"
 
@@ -101,7 +101,7 @@ def test_every_language_has_every_string() -> None:
 
 
 def test_every_detail_the_rules_write_has_words() -> None:
-    src = (Path(__file__).parents[1] / "src" / "audit" / "rules" / "checks.py").read_text("utf-8")
+    src = (Path(__file__).parents[1] / "src" / "callaudit" / "rules" / "checks.py").read_text("utf-8")
     keys = set(re.findall(r'(?:not_applicable|outcome\([^,]+, [^,]+,|Detail)\(?\s*"(\w+)"', src))
     keys |= {f"not_{k}" for k in ("agent_spoke", "customer_spoke")} | {"agent_spoke",
                                                                          "customer_spoke"}

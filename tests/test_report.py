@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from conftest import ROOT, SAMPLES, stored_result
 
-from audit.render.html import _split, call_view, dashboard_view, render_call, render_dashboard
-from audit.results.store import CallMeta, connect, write_failure, write_result
+from callaudit.render.html import _split, call_view, dashboard_view, render_call, render_dashboard
+from callaudit.results.store import CallMeta, connect, write_failure, write_result
 
 ARTIFACTS = ROOT / "test-artifacts"
 HOSTILE = '"><img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script></textarea>'

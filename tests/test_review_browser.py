@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from conftest import ROOT, SAMPLES, stored_result
 
-from audit.results.store import CallMeta, connect, write_result
+from callaudit.results.store import CallMeta, connect, write_result
 
 DAY = "2026-11-30"
 NAMES = ("demo_call", "bad_call", "mono_call", "ringback_call")

@@ -50,16 +50,16 @@ from test_review_server import (
     with_db,
 )
 
-from audit.batch.jobs import BatchOptions
-from audit.batch.pool import _reviewed_refresher
-from audit.cli import main
-from audit.results import reviews, store
-from audit.results.store import CallMeta
-from audit.review.queue import queue_of_day, shifts_left
-from audit.review.sampling import Candidate, PlanRules, draw, low_confidence
-from audit.review.server import create_app
-from audit.rules.pack import load
-from audit.rules.reviewed import reviewed_score
+from callaudit.batch.jobs import BatchOptions
+from callaudit.batch.pool import _reviewed_refresher
+from callaudit.cli import main
+from callaudit.results import reviews, store
+from callaudit.results.store import CallMeta
+from callaudit.review.queue import queue_of_day, shifts_left
+from callaudit.review.sampling import Candidate, PlanRules, draw, low_confidence
+from callaudit.review.server import create_app
+from callaudit.rules.pack import load
+from callaudit.rules.reviewed import reviewed_score
 
 db = test_review_server.db  # the fixtures: a fresh copy of the template database
 template_db = test_review_server.template_db

@@ -26,18 +26,18 @@ from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
 
-from audit.cli import main
-from audit.results import reviews, store
-from audit.results.export import export
-from audit.results.rescore import rescore
-from audit.results.store import MIGRATIONS, CallMeta, connect
-from audit.results.summary import summary
-from audit.review import accounts
-from audit.review.agreement import cohen_kappa
-from audit.review.server import create_app
-from audit.review.words import WORDS
-from audit.rules.pack import load
-from audit.rules.reviewed import reviewed_score
+from callaudit.cli import main
+from callaudit.results import reviews, store
+from callaudit.results.export import export
+from callaudit.results.rescore import rescore
+from callaudit.results.store import MIGRATIONS, CallMeta, connect
+from callaudit.results.summary import summary
+from callaudit.review import accounts
+from callaudit.review.agreement import cohen_kappa
+from callaudit.review.server import create_app
+from callaudit.review.words import WORDS
+from callaudit.rules.pack import load
+from callaudit.rules.reviewed import reviewed_score
 
 W = WORDS["zh"]
 DAY = "2026-11-30"

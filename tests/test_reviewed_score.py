@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from conftest import stored_result
 
-from audit.review.words import WORDS
-from audit.rules.pack import load
-from audit.rules.reviewed import reviewed_score
+from callaudit.review.words import WORDS
+from callaudit.rules.pack import load
+from callaudit.rules.reviewed import reviewed_score
 
 PACK = load(None)
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from audit.cli import main
-from audit.rules.examples import BUCKETS, Example, example_problems, examples_of, parse
-from audit.rules.pack import Rule, load
-from audit.rules.selftest import check_examples, run, verdict
+from callaudit.cli import main
+from callaudit.rules.examples import BUCKETS, Example, example_problems, examples_of, parse
+from callaudit.rules.pack import Rule, load
+from callaudit.rules.selftest import check_examples, run, verdict
 
 PACK = load()
 CASES = [(r.id, b, i, ex) for r in PACK.rules for b, i, ex in examples_of(r.examples)]

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from transcripts import BASE, audit, findings, replace, verdict
 
-from audit.cli import main
-from audit.errors import RulePackError
-from audit.rules.pack import load
-from audit.rules.validate import CHECKS, METRICS, SEVERITIES
+from callaudit.cli import main
+from callaudit.errors import RulePackError
+from callaudit.rules.pack import load
+from callaudit.rules.validate import CHECKS, METRICS, SEVERITIES
 
 
 def write(tmp_path: Path, text: str, name: str = "pack.yaml") -> str:

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from transcripts import BASE, DEFAULT_PACK, Turn, audit, findings, replace, utterances, verdict
 
-from audit.metrics.timing import compute
-from audit.records import Finding, Region, Utterance
-from audit.rules.checks import Context
-from audit.rules.judge import evaluate
-from audit.rules.pack import RulePack
-from audit.rules.score import score
+from callaudit.metrics.timing import compute
+from callaudit.records import Finding, Region, Utterance
+from callaudit.rules.checks import Context
+from callaudit.rules.judge import evaluate
+from callaudit.rules.pack import RulePack
+from callaudit.rules.score import score
 
 A, C = "agent", "customer"
 GREETING = "您好，这里是客户服务中心，工号001，很高兴为您服务。"
@@ -494,7 +494,7 @@ def mono_context(turns: list[Turn], pack: RulePack = DEFAULT_PACK) -> list[Findi
     utts = utterances(turns, stereo=False)
     assert {u.role for u in utts} == {"unknown"}
     regions = [Region(0, u.start, u.end, u.level_dbfs) for u in utts]
-    from audit.metrics.acoustics import Acoustics
+    from callaudit.metrics.acoustics import Acoustics
 
     m = compute(Acoustics(utts[-1].end + 2, None, 0.0, None, None), regions, utts, False,
                 pack.settings)
@@ -541,7 +541,7 @@ def test_a_callers_greeting_heard_as_nin_hao_does_not_credit_the_agent_on_mono()
     """Issue 20 (bench_06, mono, one voice): the agent opened 喂，什么问题？ and the caller's
     你好 came back as 您好，我家的宽带…; labelled from its words it was the agent's, and the
     agent was credited with a greeting they never said. 您好 alone does not make an agent."""
-    from audit.speech.roles import apply_mono
+    from callaudit.speech.roles import apply_mono
 
     said = ["喂，什么问题？", "您好，我家的宽带从昨天开始就上不了网了。", "好的，请您稍等，我为您查询一下。",
             "您好，这里是客户服务中心，工号001，很高兴为您服务。"]

@@ -12,16 +12,16 @@ import pytest
 from audio_util import write_wav
 from conftest import SAMPLES
 
-from audit.audio import decode as decode_mod
-from audit.audio.condition import channel_layout, remove_offset
-from audit.audio.decode import Audio, decode
-from audit.audio.levels import frame_db, rms
-from audit.audio.samples import FileSamples, blocks
-from audit.audio.tones import detect_ringback
-from audit.audio.vad import call_regions
-from audit.errors import InputError, ScratchError
-from audit.metrics.acoustics import measure
-from audit.render.html import opus_bytes
+from callaudit.audio import decode as decode_mod
+from callaudit.audio.condition import channel_layout, remove_offset
+from callaudit.audio.decode import Audio, decode
+from callaudit.audio.levels import frame_db, rms
+from callaudit.audio.samples import FileSamples, blocks
+from callaudit.audio.tones import detect_ringback
+from callaudit.audio.vad import call_regions
+from callaudit.errors import InputError, ScratchError
+from callaudit.metrics.acoustics import measure
+from callaudit.render.html import opus_bytes
 
 
 def _file(x: np.ndarray) -> FileSamples:
@@ -81,7 +81,7 @@ def test_blocks_sweep_the_whole_channel_once() -> None:
 
 
 def test_levels_in_blocks_equal_the_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    from audit.audio import levels
+    from callaudit.audio import levels
 
     x = np.random.default_rng(2).standard_normal(50_000).astype(np.float32) * 0.1
     whole_rms, whole_db = rms(x), frame_db(x, 320)
@@ -108,12 +108,10 @@ def test_a_batch_leaves_a_call_without_room_to_its_next_run(monkeypatch: pytest.
                                                             ) -> None:
     """A full temporary folder is the worker's problem, not the file's: nothing is stored
     for the call (a failure would be stored and skipped on the next run)."""
-    from audit.batch import worker
+    from callaudit.batch import worker
 
     class NoRoom:
-        opts = type("Opts", (), {"agent_channel": "auto"})()
-
-        def audit(self, path: str, raw: str | None = None) -> None:
+        def audit(self, path: str, raw: str | None = None, agent_channel: str | None = None) -> None:
             raise ScratchError(path, "cannot keep the decoded samples in /tmp (No space left)")
 
     monkeypatch.setitem(worker._AUDITORS, "local", NoRoom())

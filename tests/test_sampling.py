@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import stored_result
 
-from audit.review.sampling import (
+from callaudit.review.sampling import (
     REASONS,
     UNKNOWN_AGENT,
     Candidate,
@@ -22,8 +22,8 @@ from audit.review.sampling import (
     nights_left_in_month,
     top_up,
 )
-from audit.rules.pack import load
-from audit.settings import Settings
+from callaudit.rules.pack import load
+from callaudit.settings import Settings
 
 NONE = PlanRules(lowest=0, per_agent=0, per_agent_month=0)
 

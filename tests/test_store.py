@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from conftest import ROOT, remount_ro
 
-from audit.cli import main
-from audit.errors import AuditError, StorageError
-from audit.results import store
-from audit.results.export import export
-from audit.results.store import (
+from callaudit.cli import main
+from callaudit.errors import AuditError, StorageError
+from callaudit.results import store
+from callaudit.results.export import export
+from callaudit.results.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
     CallMeta,
@@ -28,7 +28,7 @@ from audit.results.store import (
     write_failure,
     write_result,
 )
-from audit.results.summary import summary
+from callaudit.results.summary import summary
 
 # The schema of version 1 as released (before findings.review), written out here so that the
 # test does not trust the code it tests.
@@ -326,7 +326,7 @@ def test_cli_readers_use_a_readonly_connection(tmp_path: Path, capsys: pytest.Ca
 
 def test_writers_starting_together_on_a_new_database(tmp_path: Path) -> None:
     db = tmp_path / "new.sqlite"
-    code = ("import sys; from audit.results.store import CallMeta, connect, write_result;"
+    code = ("import sys; from callaudit.results.store import CallMeta, connect, write_result;"
             "from test_store import result, REGIONS, ACOUSTICS, meta;"
             "i = int(sys.argv[1]); conn = connect(sys.argv[2]);"
             "write_result(conn, meta(i), result(), REGIONS, ACOUSTICS); conn.close()")
@@ -345,7 +345,7 @@ SQL = re.compile(r"SELECT |INSERT |UPDATE |DELETE FROM|CREATE TABLE")
 
 
 def test_only_the_store_holds_sql() -> None:
-    src = ROOT / "src" / "audit"
+    src = ROOT / "src" / "callaudit"
     holders = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
                      if SQL.search(p.read_text(encoding="utf-8")))
     assert holders == ["results/reviews.py", "results/store.py"]

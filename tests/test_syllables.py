@@ -10,8 +10,8 @@ import pytest
 from conftest import ROOT, SAMPLES, stored_result, truth
 from transcripts import BASE, audit
 
-from audit.audio.decode import decode
-from audit.audio.syllables import count, nuclei
+from callaudit.audio.decode import decode
+from callaudit.audio.syllables import count, nuclei
 
 SR = 16000
 

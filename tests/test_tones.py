@@ -12,13 +12,13 @@ import pytest
 from conftest import SAMPLES
 from signals import SR, audio, channel, dtmf, music, overlay, splice, tones, voice
 
-from audit.audio.decode import Audio, decode
-from audit.audio.tones import PLANS, Ringback, detect_ringback, sound_label
-from audit.audio.vad import call_regions, speech_regions
-from audit.metrics.acoustics import Acoustics, measure
-from audit.metrics.timing import compute, find_silences
-from audit.records import Region, Utterance
-from audit.rules.pack import load
+from callaudit.audio.decode import Audio, decode
+from callaudit.audio.tones import PLANS, Ringback, detect_ringback, sound_label
+from callaudit.audio.vad import call_regions, speech_regions
+from callaudit.metrics.acoustics import Acoustics, measure
+from callaudit.metrics.timing import compute, find_silences
+from callaudit.records import Region, Utterance
+from callaudit.rules.pack import load
 
 SETTINGS = load().settings
 RINGBACK = {p.name: p for p in PLANS if p.kind == "ringback"}
@@ -222,7 +222,7 @@ def test_the_speech_gate_reads_block_by_block_as_over_the_whole_channel() -> Non
     never writes into the channel (faster-whisper's Silero zeroes the end of its input)."""
     from faster_whisper.vad import get_vad_model
 
-    from audit.audio.vad import GATE_RESET, GATE_WARM, GATE_WINDOW, speech_probability
+    from callaudit.audio.vad import GATE_RESET, GATE_WARM, GATE_WINDOW, speech_probability
 
     x = decode(str(SAMPLES / "demo_call.wav")).channels[0][:16000 * 12 + 77]
     kept = x.copy()
@@ -243,7 +243,7 @@ def test_the_gate_asks_silero_only_near_a_voice(monkeypatch: pytest.MonkeyPatch)
     on the demo call with hold music and a minute of line hiss and digital silence added,
     regions and labelled spans are those of asking it everywhere, and the hiss and the
     silence cost it nothing."""
-    from audit.audio import vad
+    from callaudit.audio import vad
 
     a = _demo()
     agent = np.concatenate([overlay(a.channels[0], 31.84, music(7.4, amp=0.15)),
@@ -268,7 +268,7 @@ def test_the_gate_asks_silero_only_near_a_voice(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_a_block_not_asked_is_not_run() -> None:
-    from audit.audio.vad import GATE_RESET, speech_probability
+    from callaudit.audio.vad import GATE_RESET, speech_probability
 
     x = decode(str(SAMPLES / "demo_call.wav")).channels[0][:16000 * 12]
     whole = speech_probability(x)

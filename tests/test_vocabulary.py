@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from audit.errors import RulePackError
-from audit.privacy.mask import redact
-from audit.records import Utterance
-from audit.rules.pack import load
-from audit.speech.vocabulary import apply, write_terms
+from callaudit.errors import RulePackError
+from callaudit.privacy.mask import redact
+from callaudit.records import Utterance
+from callaudit.rules.pack import load
+from callaudit.speech.vocabulary import apply, write_terms
 
 TERMS = load().settings.vocabulary
 

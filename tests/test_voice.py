@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from audit.metrics.voice import caller_pitch, raised_voice
-from audit.records import Utterance
-from audit.rules.pack import load
+from callaudit.metrics.voice import caller_pitch, raised_voice
+from callaudit.records import Utterance
+from callaudit.rules.pack import load
 
 DATA = Path(__file__).parent / "data" / "upset"
 SETTINGS = load().settings
@@ -62,7 +62,7 @@ def test_no_baseline_no_judgement() -> None:
 @pytest.mark.parametrize("name", ["upset_call", "calm_call"])
 def test_the_voice_alone_makes_an_upset_caller(name: str, tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    subprocess.run([sys.executable, "-m", "audit.cli", "check", str(DATA / f"{name}.flac"),
+    subprocess.run([sys.executable, "-m", "callaudit.cli", "check", str(DATA / f"{name}.flac"),
                     "--json", str(out)], capture_output=True, timeout=600)
     r = json.loads(out.read_text(encoding="utf-8"))
     empathy = next(f for f in r["findings"] if f["rule"] == "empathy")
@@ -85,7 +85,7 @@ def test_the_pitch_of_each_caller_utterance_is_measured() -> None:
     4-5 semitones over the first two."""
     import math
 
-    from audit.audio.decode import decode
+    from callaudit.audio.decode import decode
 
     truth = json.loads((DATA / "upset_call.truth.json").read_text(encoding="utf-8"))
     utts = [Utterance(t["channel"], t["start"], t["end"], t["text"], t["role"])

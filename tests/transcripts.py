@@ -21,14 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from audit.audio.decode import SAMPLE_RATE, Audio
-from audit.metrics.acoustics import Acoustics, measure
-from audit.metrics.timing import Metrics
-from audit.records import Finding, Region, Utterance
-from audit.rules.judge import judge
-from audit.rules.pack import RulePack, load
-from audit.rules.score import Score
-from audit.speech.text import spoken_units
+from callaudit.audio.decode import SAMPLE_RATE, Audio
+from callaudit.metrics.acoustics import Acoustics, measure
+from callaudit.metrics.timing import Metrics
+from callaudit.records import Finding, Region, Utterance
+from callaudit.rules.judge import judge
+from callaudit.rules.pack import RulePack, load
+from callaudit.rules.score import Score
+from callaudit.speech.text import spoken_units
 
 Turn = tuple[Any, ...]
 DEFAULT_PACK = load()

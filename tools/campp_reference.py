@@ -1,7 +1,7 @@
 """Regenerate tests/data/campp_ref.npz: reference fbank + CAM++ embeddings from the torch originals.
 
-The parity test (tests/test_campp.py) checks our numpy fbank (audit.fbank) and the onnxruntime CAM++
-(audit.embed_campp) against what 3D-Speaker's own code computes. This script needs torch, so it runs in
+The parity test (tests/test_campp.py) checks our numpy fbank (callaudit.fbank) and the onnxruntime CAM++
+(callaudit.embed_campp) against what 3D-Speaker's own code computes. This script needs torch, so it runs in
 a separate throwaway venv, never the project's:
 
     python3 -m venv /tmp/ref-venv

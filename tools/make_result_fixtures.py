@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from audit.pipeline import Auditor  # noqa: E402
+from callaudit.pipeline import Auditor  # noqa: E402
 
 NAMES = ("demo_call", "bad_call", "ringback_call", "mono_call")
 

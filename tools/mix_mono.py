@@ -109,7 +109,7 @@ class Speaker:
     """One clip, level-normalized, with its phrases (speech runs split at short pauses)."""
 
     def __init__(self, path: Path, level_dbfs: float) -> None:
-        from audit.audio.decode import decode  # here: the TTS venv imports this module without audit
+        from callaudit.audio.decode import decode  # here: the TTS venv imports this module without audit
 
         x = decode(str(path)).channels[0].astype(np.float64)
         thr = clip_threshold(x)

@@ -1,14 +1,14 @@
 """A Dask worker preload for the fault tests: a call whose file name contains "crashme" kills
 the worker process auditing it (as a segfault in a decoder would). Tasks reach the worker as a
-reference to audit.batch.worker.audit_job, so patching that name here is what the worker runs."""
+reference to callaudit.batch.worker.audit_job, so patching that name here is what the worker runs."""
 
 import os
 
-import audit.batch.worker
+import callaudit.batch.worker
 
 # Dask may import a preload twice in one process: wrap the real function, never the wrapper
-_audit_job = getattr(audit.batch.worker, "_real_audit_job", audit.batch.worker.audit_job)
-audit.batch.worker._real_audit_job = _audit_job  # type: ignore[attr-defined]
+_audit_job = getattr(callaudit.batch.worker, "_real_audit_job", callaudit.batch.worker.audit_job)
+callaudit.batch.worker._real_audit_job = _audit_job  # type: ignore[attr-defined]
 
 
 def _crashing(job: dict) -> dict:
@@ -17,4 +17,4 @@ def _crashing(job: dict) -> dict:
     return _audit_job(job)
 
 
-audit.batch.worker.audit_job = _crashing
+callaudit.batch.worker.audit_job = _crashing

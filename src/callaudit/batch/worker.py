@@ -1,0 +1,99 @@
+"""Runs in each worker process: one Auditor (model + rule pack) per process and batch, made
+once, and one call audited per task into a small result that travels back to the driver."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+from callaudit.batch.jobs import BatchOptions
+from callaudit.errors import AuditError, ScratchError, first_line
+
+# One Auditor (model + rule pack) per worker process and batch, made once: by the pool's
+# initializer here, by a Dask WorkerPlugin on a cluster, where a long-lived worker may serve
+# batches with different rules: each batch's Auditor is kept under its own name.
+# LOADS counts how often this process loaded the model.
+_AUDITORS: dict[str, Any] = {}
+_SETUP_ERRORS: dict[str, str] = {}
+_LOCK = threading.Lock()  # a Dask worker may run tasks in several threads; an Auditor is one
+LOADS = 0
+KEEP_AUDITORS = 2  # a worker keeps the Auditors of the last two batches it served
+
+
+def load_auditor(opts: BatchOptions, threads: int, pack: Any = None, name: str = "local") -> None:
+    """Make this process's Auditor for batch `name`, unless it is already loaded."""
+    global LOADS
+    from callaudit.pipeline import AuditOptions, Auditor
+    from callaudit.speech.asr import AsrOptions
+
+    if name in _AUDITORS:
+        return
+    try:
+        auditor = Auditor(AuditOptions(model_dir=opts.model_dir, rules=opts.rules,
+                                       asr=AsrOptions(beam_size=opts.beam_size, cpu_threads=threads,
+                                                      full_windows=opts.full_windows),
+                                       max_duration_s=opts.max_duration_s, separate=opts.separate,
+                                       lang=opts.lang, max_missing_s=opts.max_missing_s,
+                                       redact=bool(opts.redact)),
+                          pack=pack)
+    except Exception as e:
+        _SETUP_ERRORS[name] = first_line(e)
+        raise
+    while len(_AUDITORS) >= KEEP_AUDITORS:
+        _AUDITORS.pop(next(iter(_AUDITORS)))
+    _AUDITORS[name] = auditor
+    LOADS += 1
+
+
+def init_worker(opts: BatchOptions, threads: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    load_auditor(opts, threads)
+
+
+def serve(conn: Connection, opts: BatchOptions, threads: int) -> None:
+    """A local-pool worker (pool.run): load the Auditor, say "ready", then audit each call the
+    parent sends until it sends None or goes away. One call at a time, so the parent knows
+    exactly which call was in flight when this process dies."""
+    with contextlib.suppress(Exception):  # if it fails, audit_job answers each call with why
+        init_worker(opts, threads)
+    conn.send({"ready": os.getpid()})
+    with contextlib.suppress(EOFError, BrokenPipeError):  # the parent is gone (killed)
+        while (job := conn.recv()) is not None:
+            conn.send(audit_job(job))
+
+
+def audit_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Runs in a worker: one call -> its result (or its error), small enough to send back."""
+
+    # Test hook (tests/test_batch.py): a worker auditing a file whose path contains
+    # $CALLAUDIT_TEST_KILL kills itself with SIGKILL, as the kernel's out-of-memory killer would.
+    kill = os.environ.get("CALLAUDIT_TEST_KILL")
+    if kill and kill in job["file"]:
+        os.kill(os.getpid(), signal.SIGKILL)
+    worker = {"pid": os.getpid(), "loads": LOADS}
+    name = job.get("auditor", "local")
+    auditor = _AUDITORS.get(name)
+    if auditor is None:  # this worker's setup failed (e.g. no model on a node that joined late)
+        why = _SETUP_ERRORS.get(name, "not set up")
+        return {"job": job, "worker": worker, "transient": True,
+                "error": f"{job['file']}: not audited: worker {os.getpid()} has no auditor ({why}); "
+                         "it is audited when the batch runs again"}
+    try:
+        with _LOCK:
+            r = auditor.audit(job["file"], raw=job.get("raw"),
+                              agent_channel=job.get("agent_channel", "auto"))
+        return {"job": job, "result": auditor.result_json(r), "regions": [g.to_json() for g in r.regions],
+                "acoustics": r.acoustics, "worker": worker}
+    except ScratchError as e:  # the worker's disk, not the file: audited on the next run
+        return {"job": job, "worker": worker, "transient": True, "error": str(e)}
+    except AuditError as e:
+        return {"job": job, "error": str(e), "worker": worker}
+    except Exception as e:  # noqa: BLE001 - one bad file must not stop the night's batch
+        return {"job": job, "error": f"{job['file']}: internal error: {type(e).__name__}: {e}",
+                "worker": worker}
+
+

@@ -1,0 +1,363 @@
+"""The plain records that flow through the pipeline, in order:
+
+Audio -> Region (VAD) -> Utterance (ASR + roles) -> Metrics + Finding -> CallResult.
+Times are seconds from the start of the recording; VAD's times are the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+Role = Literal["agent", "customer", "unknown"]
+Severity = Literal["info", "minor", "major", "fatal"]
+SCHEMA = "audit.call/1"
+
+
+@dataclass
+class Region:
+    """A stretch of speech on one channel, as the VAD found it."""
+
+    channel: int
+    start: float
+    end: float
+    level_dbfs: float = -99.0  # RMS level of the stretch, for the volume metric
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def to_json(self) -> dict[str, Any]:
+        return {"channel": self.channel, "start": self.start, "end": self.end,
+                "level_dbfs": self.level_dbfs}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Region:
+        return cls(d["channel"], d["start"], d["end"], d.get("level_dbfs", -99.0))
+
+
+@dataclass
+class Utterance:
+    """What was said in one speech region. `start`/`end` are the region's (VAD) times.
+
+    The recognizer's confidence, when known (None in results stored before it was kept):
+    `confidence` the geometric mean of its words' probabilities (0-1; exp of their mean
+    log-probability, Whisper's `avg_logprob` over the words of this region alone),
+    `no_speech_prob` Whisper's no-speech probability for the window it was decoded in,
+    `compression_ratio` that window's text's gzip compression ratio (over 2.4: a loop).
+    `heard`: the recognizer's text when the rule pack's vocabulary rewrote it (宫号 heard,
+    工号 in `text`; speech/vocabulary.py), else None.
+    """
+
+    channel: int
+    start: float
+    end: float
+    text: str
+    role: Role = "unknown"
+    level_dbfs: float = -99.0
+    confidence: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+    heard: str | None = None
+
+    @property
+    def avg_logprob(self) -> float | None:
+        import math
+
+        return None if self.confidence is None else math.log(max(self.confidence, 1e-9))
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "role": self.role,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "text": self.text,
+            "channel": self.channel,
+            "level_dbfs": self.level_dbfs,
+        }
+        if self.confidence is not None:
+            conf = round(self.confidence, 3)  # avg_logprob from what is written: it reads back
+            d.update(confidence=conf,
+                     avg_logprob=round(math.log(max(conf, 1e-9)), 3),
+                     no_speech_prob=None if self.no_speech_prob is None else round(self.no_speech_prob, 3),
+                     compression_ratio=None if self.compression_ratio is None
+                     else round(self.compression_ratio, 2))
+        if self.heard is not None:
+            d["heard"] = self.heard
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Utterance:
+        return cls(channel=d["channel"], start=d["start"], end=d["end"], text=d["text"],
+                   role=d["role"], level_dbfs=d.get("level_dbfs", -99.0),
+                   confidence=d.get("confidence"), no_speech_prob=d.get("no_speech_prob"),
+                   compression_ratio=d.get("compression_ratio"), heard=d.get("heard"))
+
+
+NotPartyKind = Literal["system", "echo", "background"]
+
+
+@dataclass
+class NotParty:
+    """Sound on a party's channel that is not that party speaking, kept out of their words,
+    speaking time, talk ratio and interruptions, and shown as what it is.
+
+    kind: "system" (machine speech: a carrier announcement, an IVR / queue prompt, a hold
+    message, a voicemail greeting; speech/system.py), "echo" (the other party's voice
+    returned on this channel, delayed and attenuated; audio/echo.py), "background" (a voice
+    far under the party's own, a TV or radio; audio/vad.py). `label` names it finer
+    (announcement:powered_off, prompt, voicemail, echo, background); `text` the words heard
+    in it (system audio only); `why` says how it was told, as {key, args} (strings.DETAILS).
+    Times in seconds of the recording; `channel` as in Region (a speaker on a separated mono
+    call)."""
+
+    channel: int
+    start: float
+    end: float
+    kind: NotPartyKind
+    label: str
+    text: str = ""
+    why: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"channel": self.channel, "start": round(self.start, 3), "end": round(self.end, 3),
+                "kind": self.kind, "label": self.label, "text": self.text, "why": self.why}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> NotParty:
+        return cls(d["channel"], d["start"], d["end"], d["kind"], d.get("label", d["kind"]),
+                   d.get("text", ""), d.get("why") or {})
+
+
+@dataclass
+class Evidence:
+    """Where a finding points: seconds of the recording (`start`, `end`), who spoke there
+    (`role`: agent, customer, unknown) and what they said (`text`, the utterance); `match`
+    the words in it that triggered the rule, `category` a forbidden phrase's list."""
+
+    start: float
+    end: float
+    role: str
+    text: str
+    match: str = ""  # the words in `text` that triggered the finding, when there are some
+    category: str = ""  # for forbidden phrases: which list the phrase is on
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "role": self.role,
+            "text": self.text,
+        }
+        if self.match:
+            d["match"] = self.match
+        if self.category:
+            d["category"] = self.category
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Evidence:
+        return cls(d["start"], d["end"], d.get("role", "unknown"), d.get("text", ""),
+                   d.get("match", ""), d.get("category", ""))
+
+
+@dataclass
+class Finding:
+    """One rule's verdict on one call.
+
+    `applicable` False: the rule did not apply (no hold, no request ...), `detail` says why.
+    Otherwise `passed`, and for a failure `deduction` points taken from `section` (0 when the
+    failure needs `review`: the recognizer may have misheard, so a person decides; rules/
+    doubt.py). `severity`: minor, major, fatal (a fatal failure fails the call). `message`
+    and `detail` are in the audit's language; `detail_id`/`detail_args` and `review_id` are
+    the same as keys of strings.DETAILS, for any language. `evidence` in time order."""
+
+    rule: str
+    section: str
+    severity: Severity
+    applicable: bool
+    passed: bool
+    deduction: float  # points actually deducted (0 when passed or not applicable)
+    message: str
+    evidence: list[Evidence] = field(default_factory=list)
+    detail: str = ""  # why: the measured value, the phrase found, why it does not apply
+    review: bool = False  # failed, but who said it is unsure: for a person to decide, 0 points
+    # the detail as a key of strings.DETAILS and its values, so any language can show it
+    detail_id: str = ""
+    detail_args: dict[str, Any] = field(default_factory=dict)
+    review_id: str = ""  # why it needs review (a key of strings.DETAILS), "" when it does not
+    # the lowest recognition confidence (0-1) of the utterances its evidence quotes; None
+    # when they carry none (timing rules, results stored before confidence was kept)
+    confidence: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["evidence"] = [e.to_json() for e in self.evidence]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Finding:
+        """A finding as `to_json` wrote it (a result stored before a field existed gets its
+        default)."""
+        known = {k: v for k, v in d.items() if k in _FINDING_FIELDS and k != "evidence"}
+        return cls(**known, evidence=[Evidence.from_json(e) for e in d.get("evidence") or []])
+
+
+@dataclass
+class CallResult:
+    """The audit of one recording: the record `Auditor.audit` returns, `to_json()` writes as
+    audit.call/1 (src/callaudit/call.schema.json, docs/RESULT.md) and `from_json` reads back.
+
+    `score` 0-100 (None when there was no call to score: `outcome` "no_speech" or
+    "not_connected"), `passed` against the pack's pass mark and never True for those, `fatal`
+    when a fatal rule failed; `sections` points by section; `findings` one per enabled rule;
+    `utterances` who said what when (seconds of the recording); `metrics` the measured
+    values (metrics/timing.py, units in the key names: _s, _cpm, _dbfs). Durations in s,
+    `sample_rate` in Hz as the file stored it. `regions` and `acoustics` are kept with a
+    stored result for re-scoring and are not part of the JSON."""
+
+    file: str
+    duration_s: float
+    sample_rate: int
+    channels: int
+    agent_channel: str  # left | right | mono
+    score: float | None  # None when there is no call to score (outcome "no_speech")
+    passed: bool
+    fatal: bool
+    sections: dict[str, float]
+    metrics: dict[str, Any]
+    findings: list[Finding]
+    utterances: list[Utterance]
+    timing_s: dict[str, float]
+    versions: dict[str, str]
+    roles_reason: str = ""  # how the agent was told apart, in the audit's language
+    roles_why: dict[str, Any] | None = None  # the same as {key, args} (strings.DETAILS)
+    # Kept with a stored result (not in the JSON) so it can be re-scored without the audio.
+    regions: list[Region] = field(default_factory=list)
+    acoustics: dict[str, Any] = field(default_factory=dict)
+    separation: dict[str, Any] | None = None  # mono calls: how the two speakers were separated
+    # the rule pack it was judged with: fingerprint, effective settings, sections, messages
+    judged_with: dict[str, Any] = field(default_factory=dict)
+    # what is wrong with the recording itself (truncated, a bad header): {key, args, text}
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    declared_s: float | None = None  # the length the file's header declares, when it does
+    # which channels were audited and why (audio/condition.py Layout): {kind, channels, key,
+    # args, text}
+    layout: dict[str, Any] | None = None
+    # "audited"; "no_speech": nobody was heard (line noise, music, an abandoned call);
+    # "not_connected": the call never reached a person (a carrier's announcement, ringing
+    # with no answer, a busy tone, a voicemail greeting; speech/connection.py). Neither is a
+    # call to judge: no score, never a pass; `outcome_why` says what was found
+    outcome: str = "audited"
+    outcome_why: dict[str, Any] | None = None  # {key, args, text} (strings.DETAILS)
+    # speech regions (VAD) in which no word was heard, even decoded alone: text "", role
+    unheard: list[Utterance] = field(default_factory=list)
+    # personal data found in what was said (privacy/mask.py privacy_report): {redacted,
+    # counts by type, entities with types, times and masked forms}, never the values
+    privacy: dict[str, Any] | None = None
+    # sound on a party's channel that is not that party: machine speech, echo, background
+    not_party: list[NotParty] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "file": self.file,
+            "outcome": self.outcome,
+            "outcome_why": self.outcome_why,
+            "layout": self.layout,
+            "duration_s": round(self.duration_s, 3),
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+            "agent_channel": self.agent_channel,
+            "roles_reason": self.roles_reason,
+            "roles_why": self.roles_why,
+            "separation": self.separation,
+            "score": self.score,
+            "passed": self.passed,
+            "fatal": self.fatal,
+            "sections": self.sections,
+            "metrics": self.metrics,
+            "findings": [f.to_json() for f in self.findings],
+            "utterances": [u.to_json() for u in self.utterances],
+            "timing_s": {k: round(v, 3) for k, v in self.timing_s.items()},
+            "versions": self.versions,
+            "judged_with": self.judged_with,
+            "warnings": self.warnings,
+            # sound that is not speech: [start, end, label, channel] (audio/tones.py labels)
+            "not_speech": [[round(a, 2), round(b, 2), lab, ch]
+                           for a, b, lab, ch in self.acoustics.get("not_speech", [])],
+            "declared_s": None if self.declared_s is None else round(self.declared_s, 3),
+            # [start, end, role, channel] of speech in which no word was heard
+            "unheard": [[round(u.start, 3), round(u.end, 3), u.role, u.channel]
+                        for u in self.unheard],
+            "privacy": self.privacy,
+            "not_party": [n.to_json() for n in self.not_party],
+        }
+
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], regions: list[Region] | None = None,
+                  acoustics: dict[str, Any] | None = None) -> CallResult:
+        """The record of an audit.call/1 JSON result (`to_json`'s output, or one read from a
+        file or the database): `to_json(from_json(d)) == d`. The parts the JSON does not hold
+        (`regions`, `acoustics`: kept beside a stored result for re-scoring) are given, or
+        empty (`acoustics` then holds only `not_speech`). Raises ValueError naming the first
+        problem when `d` is not such a result (`result_problem`)."""
+        problem = result_problem(d)
+        if problem:
+            raise ValueError(problem)
+        if acoustics is None:
+            acoustics = {"not_speech": [tuple(x) for x in d.get("not_speech") or []]}
+        return cls(
+            file=d["file"], duration_s=d["duration_s"], sample_rate=d.get("sample_rate", 0),
+            channels=d.get("channels", 0), agent_channel=d.get("agent_channel", "mono"),
+            score=d["score"], passed=d["passed"], fatal=d["fatal"], sections=d["sections"],
+            metrics=d["metrics"], findings=[Finding.from_json(f) for f in d["findings"]],
+            utterances=[Utterance.from_json(u) for u in d["utterances"]],
+            timing_s=d.get("timing_s") or {}, versions=d.get("versions") or {},
+            roles_reason=d.get("roles_reason", ""), roles_why=d.get("roles_why"),
+            regions=list(regions or []), acoustics=acoustics, separation=d.get("separation"),
+            judged_with=d.get("judged_with") or {}, warnings=d.get("warnings") or [],
+            declared_s=d.get("declared_s"), layout=d.get("layout"),
+            outcome=d.get("outcome", "audited"), outcome_why=d.get("outcome_why"),
+            unheard=[Utterance(ch, a, b, "", role) for a, b, role, ch in d.get("unheard") or []],
+            privacy=d.get("privacy"),
+            not_party=[NotParty.from_json(n) for n in d.get("not_party") or []],
+        )
+
+
+_FINDING_FIELDS = {f for f in Finding.__dataclass_fields__}
+ROLES = ("agent", "customer", "unknown")
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of an audit.call/1 result, shipped in the package
+    (callaudit/call.schema.json)."""
+    text = resources.files("callaudit").joinpath("call.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema())
+
+
+def result_problem(d: Any) -> str:
+    """The first reason a JSON value is not an audit.call/1 result (against `schema()`), as
+    one line naming where ("utterances/2/role: 'boss' is not one of ..."), or ""."""
+    if not isinstance(d, dict) or d.get("schema") != SCHEMA:
+        return f"not an {SCHEMA} result"
+    from jsonschema.exceptions import best_match
+
+    error = best_match(_validator().iter_errors(d))
+    if error is None:
+        return ""
+    where = "/".join(str(p) for p in error.absolute_path)
+    return f"{SCHEMA} result: {where + ': ' if where else ''}{error.message}"

@@ -1,0 +1,56 @@
+"""Re-run the rules of a new rule pack over stored calls, without the audio or the model.
+
+What was heard (utterances with roles, VAD regions, measured acoustics) is kept in the
+database; metrics, findings and score are recomputed from it exactly as a fresh audit would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from callaudit.metrics.acoustics import Acoustics
+from callaudit.records import Region, Utterance
+from callaudit.results import reviews
+from callaudit.results.store import calls_to_rescore, connect, update_scores
+from callaudit.rules.judge import judge, judged_with, separation_unsure
+from callaudit.rules.pack import load
+from callaudit.speech import vocabulary
+
+
+def rescore(db: str, rules: str | None, lang: str = "zh",
+            on_call: Callable[[int, int], None] | None = None) -> int:
+    """Judge every audited call of database `db` again under pack `rules` (None: the
+    default) and store the new verdicts and norms; the number of calls. `on_call(n, total)`
+    after each."""
+    pack = load(rules)
+    norms = judged_with(pack)
+    conn = connect(db)
+    rows = calls_to_rescore(conn)
+    reviewed = reviews.reviewed_call_ids(conn)
+    for n, (call, result, stored_regions, measured) in enumerate(rows, start=1):
+        # the transcript follows the new pack's vocabulary (from the recognizer's text)
+        utts = vocabulary.apply([Utterance.from_json(u) for u in result["utterances"]],
+                                pack.settings.vocabulary)
+        regions = [Region.from_json(r) for r in stored_regions]
+        acoustics = Acoustics(**measured)
+        sep = result.get("separation")
+        stereo = result["agent_channel"] != "mono" or bool(sep and sep["speakers"] == 2)
+        unheard = [Utterance(ch, a, b, "", role) for a, b, role, ch in result.get("unheard", [])]
+        system = [Utterance(n["channel"], n["start"], n["end"], n.get("text", ""), "agent")
+                  for n in result.get("not_party", []) if n.get("label") == "prompt"]
+        j = judge(pack, acoustics, regions, utts, stereo, lang,
+                  separation_unsure(sep, pack.settings), unheard, system=system)
+        s = j.score
+        result.update(utterances=[u.to_json() for u in utts], score=s.score, passed=s.passed,
+                      fatal=s.fatal, sections=s.sections,
+                      metrics=j.metrics.to_json(pack.settings),
+                      findings=[f.to_json() for f in j.findings], judged_with=norms)
+        result["versions"]["rules"] = pack.fingerprint()
+        update_scores(conn, call, result)
+        sha = reviewed.get(call)
+        if sha:  # reviews are kept; the reviewed score follows the new findings
+            reviews.refresh_reviewed(conn, sha, pack)
+        if on_call:
+            on_call(n, len(rows))
+    conn.close()
+    return len(rows)

