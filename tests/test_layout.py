@@ -73,3 +73,30 @@ def test_rescoring_needs_neither_the_recognizer_nor_the_vad() -> None:
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_no_two_modules_import_each_other() -> None:
+    """No cycle of imports among the modules (lazy imports too: rules/pack -> validate ->
+    entities -> validate -> pack was one)."""
+    graph: dict[str, set[str]] = {}
+    for path in _inside():
+        name = "callaudit." + ".".join(path.relative_to(PKG).with_suffix("").parts)
+        graph[name.removesuffix(".__init__")] = {m for m in _imports(path)}
+    cycles = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in graph:
+                continue
+            if state.get(nxt) == 1:
+                cycles.append(trail[trail.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, cycles

@@ -22,7 +22,7 @@ from typing import Any
 from callaudit.records import Utterance
 from callaudit.rules.entities import EntityKind
 from callaudit.rules.pack import RulePack
-from callaudit.rules.validate import compile_pattern
+from callaudit.rules.patterns import compile_pattern
 from callaudit.speech.numbers import DIGITS, Run, Text, digit_runs, party_texts, without_quantity
 from callaudit.speech.text import spoken_units, syllables
 

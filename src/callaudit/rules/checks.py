@@ -16,7 +16,7 @@ from rapidfuzz import fuzz
 from callaudit.metrics.timing import Metrics, Span
 from callaudit.records import Evidence, Utterance
 from callaudit.rules.pack import Rule
-from callaudit.rules.validate import compile_pattern
+from callaudit.rules.patterns import compile_pattern
 from callaudit.settings import Settings
 from callaudit.speech.match import Hit, Stream, find, find_any, find_opening_part, find_script
 from callaudit.speech.numbers import DIGITS, digit_runs, party_texts, without_quantity

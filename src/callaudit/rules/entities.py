@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from callaudit.rules.validate import compile_pattern, pattern_problem
+from callaudit.rules.patterns import compile_pattern, pattern_problem
 
 
 def _luhn(digits: str) -> bool:

@@ -12,7 +12,6 @@ import copy
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import yaml
 
 from callaudit.errors import RulePackError
 from callaudit.rules.entities import EntityKind, build_kinds, kind_problems
+from callaudit.rules.patterns import default_text
 from callaudit.rules.validate import RULE_KEYS, override_problems, validate
 from callaudit.settings import Settings
 from callaudit.settings import problems as settings_problems
@@ -179,10 +179,6 @@ def _read(path: str, text: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RulePackError(path, ["line 1: a rule pack is a mapping (rules:, settings: ...)"])
     return data
-
-
-def default_text() -> str:
-    return resources.files("callaudit").joinpath("rules/default.yaml").read_text(encoding="utf-8")
 
 
 def load(override: str | None = None) -> RulePack:

@@ -4,14 +4,10 @@ a center's override file (`override_problems`, before merging) and the merged pa
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
 from typing import Any
 
-import re2
-import yaml
-
 from callaudit.rules.examples import example_problems
+from callaudit.rules.patterns import pattern_problem
 from callaudit.settings import Settings
 from callaudit.settings import problems as settings_problems
 from callaudit.strings import placeholders
@@ -30,39 +26,6 @@ RULE_KEYS = {"id", "section", "severity", "deduction", "check", "message", "sour
              "threshold", "enabled", "min_digits", "max_count", "examples", "extra_phrases",
              "extra_categories", "extra_patterns", "allow", "script", "__line__"}
 # what a message may cite besides the settings: the rule's own numbers
-
-# A pack is written by people and may be shared, so its patterns run on RE2 (linear time):
-# under `re`, ([\u4e00-\u9fff]+)+x$ backtracks for minutes on one call.
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False  # a refused pattern is reported by validation, not on stderr
-_PY_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|\\)")
-_UNSUPPORTED = re.compile(r"invalid perl operator: \(\?(?:<?[=!]|P$)|invalid escape sequence: \\[1-9]")
-
-
-def _re2_syntax(p: str) -> str:
-    """Python's \\uXXXX escapes (kept as written in single-quoted YAML) as RE2's \\x{XXXX}."""
-    return _PY_ESCAPE.sub(lambda m: f"\\x{{{m[1] or m[2]}}}" if m[1] or m[2] else m[0], p)
-
-
-@lru_cache(maxsize=1)
-def _shipped_patterns() -> frozenset[str]:
-    from callaudit.rules.pack import default_text  # here: pack imports this module
-
-    return frozenset(p for r in yaml.safe_load(default_text())["rules"] for p in r.get("patterns") or [])
-
-
-@lru_cache(maxsize=4096)
-def compile_pattern(p: str) -> Any:
-    """A pack pattern compiled with RE2. The default pack's own lookaround patterns (ask_secret),
-    which RE2 cannot take, keep `re`: they are ours, bounded and tested by their examples; the same
-    syntax from any other file is refused by validation, so is never compiled here."""
-    try:
-        return re2.compile(_re2_syntax(p), _RE2_OPTIONS)
-    except re2.error:
-        if p in _shipped_patterns():
-            return re.compile(p)
-        raise
-
 
 def _phrases_of(r: dict[str, Any]) -> list[str]:
     """Every phrase a rule matches by sound (its lists may be malformed: checked elsewhere)."""
@@ -83,21 +46,6 @@ def _brackets_pair(phrase: str) -> bool:
         if depth not in (0, 1):
             return False
     return depth == 0
-
-
-def pattern_problem(p: str) -> str | None:
-    try:
-        compile_pattern(p)
-        return None
-    except re2.error as e:
-        why = e.args[0].decode(errors="replace") if e.args and isinstance(e.args[0], bytes) else str(e)
-    try:
-        re.compile(p)
-    except re.error as e:
-        return f"pattern {p!r} is not a valid regular expression ({e})"
-    if _UNSUPPORTED.search(why):
-        why = "backreferences and lookaround are not supported"
-    return f"pattern {p!r} is refused: {why} (patterns run in linear time, RE2 syntax)"
 
 
 def _key_line(mapping: Any, key: str) -> int | str:
