@@ -290,7 +290,6 @@ def realzh_cer(model_dir: Path) -> dict[str, Any]:
     manifest = REALZH / "manifest.tsv"
     if not manifest.exists():
         return {"skipped": f"{REALZH} not present"}
-    import dataclasses
 
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
@@ -306,9 +305,8 @@ def realzh_cer(model_dir: Path) -> dict[str, Any]:
     # hotwords are not an option of ours (the recognizer is never primed: test_match);
     # measured here by handing the decoder the same terms
     hot = Transcriber(model_dir)
-    plain_options = hot._options
-    hot._options = lambda: dataclasses.replace(  # type: ignore[method-assign]
-        plain_options(), hotwords=" ".join(terms))
+    hot._options = lambda: hot.whisper.options(  # type: ignore[method-assign]
+        hot.opts.beam_size, hotwords=" ".join(terms))
     out = {}
     for band, suffix in (("16k", ""), ("tel8k", "_tel8k")):
         pb, pc, pv, ph, clips = [], [], [], [], []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from callaudit.speech.asr import is_credit_line
+from callaudit.speech.filters import is_credit_line
 
 CREDITS = ["请不吝点赞 订阅 转发 打赏支持明镜与点点栏目", "字幕由Amara.org社区提供", "谢谢观看",
            "感谢观看！", "字幕志愿者 杨茜茜", "点赞订阅", "by索兰娅", "明镜与点点栏目",

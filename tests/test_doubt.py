@@ -11,7 +11,7 @@ import pytest
 from transcripts import BASE, DEFAULT_PACK, audit, replace
 
 from callaudit.records import Finding
-from callaudit.speech.asr import Piece, place_words
+from callaudit.speech.packing import Piece, place_words
 
 A, C = "agent", "customer"
 FORBIDDEN = "这是规定，我有什么办法。"

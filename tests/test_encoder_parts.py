@@ -11,7 +11,7 @@ import pytest
 from conftest import SAMPLES
 
 from callaudit.audio.decode import decode
-from callaudit.speech.asr import _encode_in_parts
+from callaudit.speech.whisper import _encode_in_parts
 
 
 @pytest.mark.model

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from callaudit.speech.asr import Piece, heard_words, place_words
+from callaudit.speech.filters import heard_words
+from callaudit.speech.packing import Piece, place_words
 
 
 def seg(words: list[tuple[str, float, float]], no_speech: float = 0.1, logprob: float = -0.3):
@@ -113,7 +114,8 @@ def _audio(seconds: float, channels: int = 1):  # type: ignore[no-untyped-def]
 def test_a_speakers_own_short_pause_is_packed_as_heard() -> None:
     from callaudit.audio.decode import SAMPLE_RATE
     from callaudit.records import Region
-    from callaudit.speech.asr import AsrOptions, pack, split_pieces
+    from callaudit.speech.asr import AsrOptions
+    from callaudit.speech.packing import pack, split_pieces
 
     opts = AsrOptions(context_s=0.0)
     audio = _audio(20.0)
@@ -150,7 +152,7 @@ def test_a_speakers_own_short_pause_is_packed_as_heard() -> None:
 
 def test_another_channel_spoke_in_a_pause() -> None:
     from callaudit.records import Region
-    from callaudit.speech.asr import _other_spoke
+    from callaudit.speech.packing import _other_spoke
 
     regions = [Region(0, 0.0, 2.0), Region(1, 2.5, 2.8), Region(0, 3.0, 5.0), Region(1, 9.0, 12.0),
                Region(0, 6.0, 7.0), Region(1, 5.5, 5.6)]

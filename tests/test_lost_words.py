@@ -13,7 +13,7 @@ from rapidfuzz.distance import Levenshtein
 
 from callaudit.audio.decode import decode
 from callaudit.audio.vad import speech_regions
-from callaudit.speech.asr import is_credit_line
+from callaudit.speech.filters import is_credit_line
 from callaudit.speech.text import speakable, spoken_units
 
 pytestmark = pytest.mark.model

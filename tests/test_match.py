@@ -329,14 +329,14 @@ def test_a_call_without_greeting_fails_without_prompts() -> None:
 def test_decoding_loops_are_recognised() -> None:
     from types import SimpleNamespace
 
-    from callaudit.speech.asr import _implausible
+    from callaudit.speech.filters import implausible
 
     def seg(text: str, cr: float = 1.2) -> SimpleNamespace:
         return SimpleNamespace(text=text, compression_ratio=cr)
 
-    assert not _implausible([seg("您好这里是客户服务中心")], 3.0, 9.0)
-    assert _implausible([seg("广州市佛地产" * 12)], 4.0, 9.0)  # 72 syllables in 4 s
-    assert _implausible([seg("稿稿稿", cr=3.1)], 10.0, 9.0)
+    assert not implausible([seg("您好这里是客户服务中心")], 3.0, 9.0)
+    assert implausible([seg("广州市佛地产" * 12)], 4.0, 9.0)  # 72 syllables in 4 s
+    assert implausible([seg("稿稿稿", cr=3.1)], 10.0, 9.0)
 
 
 def _stream(*texts: str) -> Stream:
