@@ -10,23 +10,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from audio_util import write_wav
-from conftest import ROOT, SAMPLES, truth
-from rapidfuzz.distance import Levenshtein
 
 from callaudit.audio.decode import decode
-from callaudit.speech.text import spell_digits
+from tests.helpers import ROOT, SAMPLES, cer, truth
+from tests.helpers.audio_util import write_wav
 
 pytestmark = pytest.mark.model
-
-
-def _plain(text: str) -> str:
-    return "".join(ch for ch in spell_digits(text) if "\u4e00" <= ch <= "\u9fff")
-
-
-def cer(ref: str, hyp: str) -> float:
-    ref, hyp = _plain(ref), _plain(hyp)
-    return Levenshtein.distance(ref, hyp) / max(1, len(ref))
 
 
 def findings(result: dict[str, Any]) -> dict[str, dict[str, Any]]:

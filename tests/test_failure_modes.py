@@ -15,14 +15,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SAMPLES, remount_ro
-from test_store import ACOUSTICS, REGIONS, meta, result, written
 
 from callaudit import cli
 from callaudit.audio.decode import decode
 from callaudit.errors import StorageError
 from callaudit.results import store
 from callaudit.results.store import CallMeta, connect, write_failure, write_result
+from tests.helpers import ROOT, SAMPLES, remount_ro
+from tests.helpers.results import ACOUSTICS, REGIONS, meta, result, written
 
 AUDIT = [sys.executable, "-m", "callaudit.cli"]
 DEMO = SAMPLES / "demo_call.wav"  # 62.87 s, 8 kHz stereo PCM, data chunk at byte 44

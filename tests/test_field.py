@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_util import write_wav
-from conftest import ROOT, truth
 
 from callaudit import cli
+from tests.helpers import DATA, ROOT, SAMPLES, cer, truth
+from tests.helpers.audio_util import write_wav
 
 AUDIT = [sys.executable, "-m", "callaudit.cli"]
 RATE = 8000
@@ -59,9 +59,8 @@ def test_no_speech_is_never_a_passing_call(tmp_path: Path) -> None:
 
 
 def test_offset_and_rumble_are_removed_speech_kept() -> None:
-    from signals import audio, voice
-
     from callaudit.audio.condition import remove_offset
+    from tests.helpers.signals import audio, voice
 
     v = np.concatenate([np.zeros(8000, np.float32), voice(2.0, amp=0.1)])
     t = np.arange(v.size) / 16000
@@ -80,8 +79,6 @@ def test_offset_and_rumble_are_removed_speech_kept() -> None:
 def test_dc_offset_changes_nothing(auditor, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The kind of f09: +0.05 full scale on both channels lost the greeting and failed a
     good call."""
-    from conftest import SAMPLES
-
     from callaudit.audio.decode import decode
 
     src = decode(str(SAMPLES / "demo_call.wav"))
@@ -99,13 +96,10 @@ def test_real_words_like_subtitle_credits_are_kept(auditor) -> None:  # type: ig
     """The kind of f15 (a 13.5 s cut of it, shipped): the caller cancels a subscription (订阅)
     and the agent answers with a forbidden phrase. Whisper's credit-line filter dropped both
     utterances, and the forbidden phrase with them."""
-    from conftest import ROOT as root
-    from test_end_to_end import cer
-
     said = {"customer": "我想取消我订阅的视频会员每个月都在扣钱",
             "agent": "你订阅的东西你自己去取消这不关我的事"}
     # the cut starts after the greeting that tells
-    r = auditor.audit(str(root / "tests" / "data" / "field" / "subscribe_call.ogg"), agent_channel="left")
+    r = auditor.audit(str(DATA / "field" / "subscribe_call.ogg"), agent_channel="left")
     heard = {u.role: u.text for u in r.utterances}
     assert set(heard) == {"customer", "agent"}
     for role, text in said.items():
@@ -114,8 +108,6 @@ def test_real_words_like_subtitle_credits_are_kept(auditor) -> None:  # type: ig
 
 
 def _demo_mix() -> np.ndarray:
-    from conftest import SAMPLES
-
     from callaudit.audio.decode import decode
 
     a = decode(str(SAMPLES / "demo_call.wav"))
@@ -126,9 +118,8 @@ def test_layout_by_correlation_not_equality() -> None:
     """Two copies of one mix, at different gain and a few ms apart, are one mix (the kind
     of f05); a one-sided channel beside a dead one is one live channel (f06); a two-party
     stereo call stays stereo."""
-    from signals import audio
-
     from callaudit.audio.condition import channel_layout
+    from tests.helpers.signals import audio
 
     mix = _demo_mix()
     quieter = np.concatenate([np.zeros(32, np.float32), mix[:-32]]) * 10 ** (-3 / 20)  # 2 ms, -3 dB
@@ -138,8 +129,6 @@ def test_layout_by_correlation_not_equality() -> None:
     for dead in (np.zeros_like(mix), (10 ** (-62 / 20) * rng.standard_normal(mix.size)).astype(np.float32)):
         one = channel_layout(audio(dead, mix))
         assert one.kind == "one_live" and one.channels == [1], one
-    from conftest import SAMPLES
-
     from callaudit.audio.decode import decode
 
     demo = decode(str(SAMPLES / "demo_call.wav"))

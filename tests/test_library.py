@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import DATA, ROOT
 
 import callaudit
 from callaudit.records import CallResult, result_problem, schema
+from tests.helpers import DATA, ROOT
 
 DOC = ROOT / "docs" / "LIBRARY.md"
 

@@ -27,7 +27,7 @@ from callaudit.audio.vad import VadOptions, call_regions
 from callaudit.errors import InputError
 from callaudit.metrics.acoustics import measure
 from callaudit.numerics import one_blas_thread
-from callaudit.privacy.detect import detect_in
+from callaudit.privacy.detect import Entity, detect_in
 from callaudit.privacy.mask import mask_utterances, privacy_report, redact
 from callaudit.records import CallResult, NotParty, Region, Role, Utterance
 from callaudit.rules.judge import judge, judged_with, separation_unsure
@@ -130,14 +130,15 @@ class Auditor:
         # NumPy's BLAS on one thread while this call is audited, as in every process that
         # audits (numerics.py); the host program's setting is back afterwards
         with one_blas_thread():
-            r = self._audit_owned(audio, progress, decode_s, agent_channel or self.opts.agent_channel)
+            r, found = self._audit_owned(audio, progress, decode_s,
+                                         agent_channel or self.opts.agent_channel)
         if self.opts.redact:  # the record a program receives is masked, not only its JSON
-            r = CallResult.from_json(redact(r.to_json(), self.pack), regions=r.regions,
+            r = CallResult.from_json(redact(r.to_json(), self.pack, found), regions=r.regions,
                                      acoustics=r.acoustics)
         return r
 
     def _audit_owned(self, audio: Audio, progress: Progress | None, decode_s: float,
-                     agent_channel: str) -> CallResult:
+                     agent_channel: str) -> tuple[CallResult, list[Entity]]:
         if self.opts.max_missing_s is not None and audio.missing_s > self.opts.max_missing_s:
             raise InputError(audio.path, f"truncated: the header declares {audio.declared_s:.1f} s, "
                              f"the file holds {audio.duration:.1f} s (more than "
@@ -215,7 +216,7 @@ class Auditor:
                 r.score, r.passed, r.fatal, r.sections, r.findings = None, False, False, {}, []
                 r.outcome, r.outcome_why = outcome, {**why.to_json(), "text": why.text(lang)}
                 break
-        return r
+        return r, found
 
 
 def no_speech(regions: list[Region], utts: list[Utterance]) -> Detail | None:

@@ -3,7 +3,7 @@
 The terminal, the HTML pages and the exports take their words from here, and the rules
 write a finding's detail as a key and its values (`Detail`), so a result judged in one
 language can be shown in the other. Rule messages are the rule pack's own (zh/en in YAML).
-Add a language by adding a table with the same keys (tests/test_render.py checks that).
+Add a language by adding a table with the same keys (tests/render/test_render.py checks that).
 """
 
 from __future__ import annotations

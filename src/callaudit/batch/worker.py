@@ -69,7 +69,7 @@ def serve(conn: Connection, opts: BatchOptions, threads: int) -> None:
 def audit_job(job: dict[str, Any]) -> dict[str, Any]:
     """Runs in a worker: one call -> its result (or its error), small enough to send back."""
 
-    # Test hook (tests/test_batch.py): a worker auditing a file whose path contains
+    # Test hook (tests/batch/test_batch.py): a worker auditing a file whose path contains
     # $CALLAUDIT_TEST_KILL kills itself with SIGKILL, as the kernel's out-of-memory killer would.
     kill = os.environ.get("CALLAUDIT_TEST_KILL")
     if kill and kill in job["file"]:

@@ -142,12 +142,17 @@ def _masked_alike(text: str, masked: str, heard: str) -> str | None:
     return "".join(m if m != t else h for t, m, h in zip(text, masked, heard, strict=True))
 
 
-def redact(result: dict[str, Any], pack: RulePack) -> dict[str, Any]:
+def redact(result: dict[str, Any], pack: RulePack, found: list[Entity] | None = None,
+           ) -> dict[str, Any]:
     """`result` with its personal data masked (see the module's doc); a result already
-    masked is returned as it is."""
+    masked is returned as it is. `found`: the entities already detected in its utterances
+    (the pipeline's), so they are not looked for twice; None: detected here."""
     if (result.get("privacy") or {}).get("redacted"):
         return result
-    utts, entities = entities_of(result, pack)
+    if found is None:
+        utts, entities = entities_of(result, pack)
+    else:
+        utts, entities = [Utterance.from_json(u) for u in result.get("utterances", [])], found
     out = copy.deepcopy(result)
     masked = mask_utterances(utts, entities)
     # the machine's words (an announcement, a prompt) are searched on their own: a number

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from callaudit.errors import AuditError
-from callaudit.results.store import _now, _rows, transaction
+from callaudit.results.database import fetch_rows, now, transaction
 from callaudit.rules.pack import RulePack
 from callaudit.rules.reviewed import reviewed_score as score_after_review
 
@@ -45,7 +45,7 @@ def _trail(conn: sqlite3.Connection, actor: str, action: str, sha256: str | None
     """Append to the trail; its id orders what people decided (clocks tie, ids do not)."""
     return int(conn.execute("INSERT INTO trail (at, actor, action, sha256, rule, before_json, after_json) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                 (_now(), actor, action, sha256, rule,
+                 (now(), actor, action, sha256, rule,
                   None if before is None else json.dumps(before, ensure_ascii=False),
                   None if after is None else json.dumps(after, ensure_ascii=False))).lastrowid or 0)
 
@@ -67,7 +67,7 @@ def add_user(conn: sqlite3.Connection, name: str, role: str, password_hash: str,
                          (role, agent_id, password_hash, name))
         else:
             conn.execute("INSERT INTO users (name, role, agent_id, password_hash, created_at) "
-                         "VALUES (?, ?, ?, ?, ?)", (name, role, agent_id, password_hash, _now()))
+                         "VALUES (?, ?, ?, ?, ?)", (name, role, agent_id, password_hash, now()))
         _trail(conn, actor, "user_set" if old else "user_add", None, None,
                dict(old) if old else None, {"name": name, "role": role, "agent_id": agent_id})
 
@@ -109,7 +109,7 @@ def user_by_id(conn: sqlite3.Connection, uid: int) -> User | None:
 
 
 def users(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    return _rows(conn, "SELECT name, role, agent_id, disabled, created_at FROM users ORDER BY name")
+    return fetch_rows(conn, "SELECT name, role, agent_id, disabled, created_at FROM users ORDER BY name")
 
 
 # --- calls as the workbench lists them ---------------------------------------------------------
@@ -125,7 +125,7 @@ def call_list(conn: sqlite3.Connection, agent_id: str | None = None, day: str | 
     if day:
         where.append("c.day = ?")
         args.append(day)
-    return _rows(conn, f"""
+    return fetch_rows(conn, f"""
         SELECT c.sha256, c.call_id, c.agent_id, c.day, c.duration_s, c.score, c.passed, c.fatal,
                r.score AS reviewed_score, r.passed AS reviewed_passed,
                (SELECT COUNT(DISTINCT rule) FROM reviews v WHERE v.sha256 = c.sha256
@@ -164,7 +164,7 @@ def add_review(conn: sqlite3.Connection, sha256: str, rule: str, state: str, rea
                      rule, before, {"state": state, "reason": reason, "calibration": calibration})
         conn.execute("INSERT INTO reviews (sha256, rule, state, reason, reviewer, rules_version, "
                      "calibration, at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     (sha256, rule, state, reason, reviewer, rules_version, calibration, _now(), seq))
+                     (sha256, rule, state, reason, reviewer, rules_version, calibration, now(), seq))
 
 
 def _latest_review(conn: sqlite3.Connection, sha256: str, rule: str, calibration: int | None,
@@ -185,7 +185,7 @@ def reviews_of_call(conn: sqlite3.Connection, sha256: str) -> dict[str, dict[str
     at, rules_version, and `source` "review" or "appeal". A decided appeal later than the
     review decides the state (finding_overturned -> overturned, finding_upheld -> confirmed)."""
     out: dict[str, dict[str, Any]] = {}
-    events = _rows(conn, """
+    events = fetch_rows(conn, """
         SELECT rule, state, reason, reviewer, at, rules_version, 'review' AS source, seq
           FROM reviews WHERE sha256 = ? AND calibration IS NULL
         UNION ALL
@@ -204,7 +204,7 @@ def my_calibration_reviews(conn: sqlite3.Connection, sha256: str, calibration: i
                            reviewer: str) -> dict[str, dict[str, Any]]:
     """rule -> this reviewer's own latest calibration review of the call (blind: no one else's)."""
     out: dict[str, dict[str, Any]] = {}
-    for r in _rows(conn, "SELECT rule, state, reason, reviewer, at, rules_version FROM reviews "
+    for r in fetch_rows(conn, "SELECT rule, state, reason, reviewer, at, rules_version FROM reviews "
                          "WHERE sha256 = ? AND calibration = ? AND reviewer = ? ORDER BY seq",
                    (sha256, calibration, reviewer)):
         out[r["rule"]] = {**r, "source": "calibration"}
@@ -216,13 +216,13 @@ def add_missed(conn: sqlite3.Connection, sha256: str, rule: str, start: float | 
     with transaction(conn):
         conn.execute("INSERT INTO missed_findings (sha256, rule, start, comment, reviewer, "
                      "rules_version, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     (sha256, rule, start, comment, reviewer, rules_version, _now()))
+                     (sha256, rule, start, comment, reviewer, rules_version, now()))
         _trail(conn, reviewer, "missed_finding", sha256, rule, None,
                {"start": start, "comment": comment})
 
 
 def missed_of_call(conn: sqlite3.Connection, sha256: str) -> list[dict[str, Any]]:
-    return _rows(conn, "SELECT id, rule, start, comment, reviewer, rules_version, at "
+    return fetch_rows(conn, "SELECT id, rule, start, comment, reviewer, rules_version, at "
                        "FROM missed_findings WHERE sha256 = ? AND calibration IS NULL ORDER BY id",
                  (sha256,))
 
@@ -230,19 +230,19 @@ def missed_of_call(conn: sqlite3.Connection, sha256: str) -> list[dict[str, Any]
 def add_note(conn: sqlite3.Connection, sha256: str, author: str, note: str) -> None:
     with transaction(conn):
         conn.execute("INSERT INTO call_notes (sha256, author, note, at) VALUES (?, ?, ?, ?)",
-                     (sha256, author, note, _now()))
+                     (sha256, author, note, now()))
         _trail(conn, author, "note", sha256, None, None, {"note": note})
 
 
 def notes_of_call(conn: sqlite3.Connection, sha256: str) -> list[dict[str, Any]]:
-    return _rows(conn, "SELECT author, note, at FROM call_notes WHERE sha256 = ? ORDER BY id",
+    return fetch_rows(conn, "SELECT author, note, at FROM call_notes WHERE sha256 = ? ORDER BY id",
                  (sha256,))
 
 
 def trail_of_call(conn: sqlite3.Connection, sha256: str) -> list[dict[str, Any]]:
     """The call's audit trail, oldest first, without calibration reviews (they are blind:
     a reviewer must not read another's verdict of the session on the call's page)."""
-    return _rows(conn, "SELECT at, actor, action, rule, before_json, after_json FROM trail "
+    return fetch_rows(conn, "SELECT at, actor, action, rule, before_json, after_json FROM trail "
                        "WHERE sha256 = ? AND action != 'calibration_review' ORDER BY id",
                  (sha256,))
 
@@ -259,7 +259,7 @@ def refresh_reviewed(conn: sqlite3.Connection, sha256: str, pack: RulePack) -> N
         missed = [m["rule"] for m in missed_of_call(conn, sha256)]
         s = score_after_review(call["result"], states, missed, pack)
         conn.execute("INSERT OR REPLACE INTO reviewed_scores VALUES (?, ?, ?, ?, ?, ?)",
-                     (sha256, s.score, int(s.passed), int(s.fatal), json.dumps(s.sections), _now()))
+                     (sha256, s.score, int(s.passed), int(s.fatal), json.dumps(s.sections), now()))
 
 
 def reviewed_score(conn: sqlite3.Connection, sha256: str) -> dict[str, Any] | None:
@@ -290,7 +290,7 @@ def add_appeal(conn: sqlite3.Connection, sha256: str, rule: str, agent: str, com
                         (sha256, rule)).fetchone():
             raise AuditError(f"an appeal of {rule} on this call is already open")
         cur = conn.execute("INSERT INTO appeals (sha256, rule, agent, comment, at) "
-                           "VALUES (?, ?, ?, ?, ?)", (sha256, rule, agent, comment, _now()))
+                           "VALUES (?, ?, ?, ?, ?)", (sha256, rule, agent, comment, now()))
         _trail(conn, agent, "appeal", sha256, rule, None, {"comment": comment})
         return int(cur.lastrowid or 0)
 
@@ -312,7 +312,7 @@ def decide_appeal(conn: sqlite3.Connection, appeal: int, decision: str, reason: 
                       "finding": "overturned" if decision == "finding_overturned" else "confirmed"})
         conn.execute("UPDATE appeals SET state = ?, decided_by = ?, decision_reason = ?, "
                      "decided_at = ?, decided_seq = ? WHERE id = ?",
-                     (decision, actor, reason, _now(), seq, appeal))
+                     (decision, actor, reason, now(), seq, appeal))
         return dict(row)
 
 
@@ -325,13 +325,13 @@ def appeals(conn: sqlite3.Connection, sha256: str | None = None, agent_id: str |
         if val is not None:
             where.append(f"{col} = ?")
             args.append(val)
-    return _rows(conn, f"""
+    return fetch_rows(conn, f"""
         SELECT a.*, c.call_id, c.agent_id FROM appeals a LEFT JOIN calls c ON c.sha256 = a.sha256
         WHERE {' AND '.join(where)} ORDER BY a.id""", tuple(args))  # noqa: S608
 
 
 def appeal_by_id(conn: sqlite3.Connection, appeal: int) -> dict[str, Any] | None:
-    rows = _rows(conn, "SELECT * FROM appeals WHERE id = ?", (appeal,))
+    rows = fetch_rows(conn, "SELECT * FROM appeals WHERE id = ?", (appeal,))
     return rows[0] if rows else None
 
 
@@ -339,7 +339,7 @@ def appeal_by_id(conn: sqlite3.Connection, appeal: int) -> dict[str, Any] | None
 def day_candidates(conn: sqlite3.Connection, day: str) -> list[dict[str, Any]]:
     """The day's audited calls as the queue draws from them: sha256, agent_id, score, fatal,
     needs_review (a failed finding marked for review), result (dict)."""
-    rows = _rows(conn, """
+    rows = fetch_rows(conn, """
         SELECT c.sha256, c.agent_id, c.score, c.fatal, c.result_json,
                EXISTS (SELECT 1 FROM findings f WHERE f.call = c.id AND f.review
                        AND f.applicable AND NOT f.passed) AS needs_review
@@ -377,7 +377,7 @@ def save_plan(conn: sqlite3.Connection, day: str, seed: str, rules: dict[str, An
             raise AuditError(f"the review queue of {day} is already drawn")
         plan = conn.execute("INSERT INTO sample_plans (day, seed, rules_json, drawn_at, drawn_by) "
                             "VALUES (?, ?, ?, ?, ?)",
-                            (day, seed, json.dumps(rules), _now(), actor)).lastrowid
+                            (day, seed, json.dumps(rules), now(), actor)).lastrowid
         conn.executemany("INSERT INTO sample_items VALUES (?, ?, ?, ?, ?)",
                          [(plan, i, sha, agent, reason) for i, (sha, agent, reason) in enumerate(picks)])
         _trail(conn, actor, "queue_drawn", None, None, None,
@@ -412,7 +412,7 @@ def plan_of_day(conn: sqlite3.Connection, day: str) -> dict[str, Any] | None:
         return None
     plan = {k: row[k] for k in ("day", "seed", "drawn_at", "drawn_by")}
     plan["rules"] = json.loads(row["rules_json"])
-    plan["items"] = _rows(conn, """
+    plan["items"] = fetch_rows(conn, """
         SELECT i.sha256, i.agent_id, i.reason, c.call_id, c.score, c.fatal,
                r.score AS reviewed_score,
                (SELECT COUNT(DISTINCT rule) FROM reviews v WHERE v.sha256 = i.sha256
@@ -427,7 +427,7 @@ def plan_of_day(conn: sqlite3.Connection, day: str) -> dict[str, Any] | None:
 def add_calibration(conn: sqlite3.Connection, name: str, calls: list[str], actor: str) -> int:
     with transaction(conn):
         cal = int(conn.execute("INSERT INTO calibrations (name, created_by, at) VALUES (?, ?, ?)",
-                               (name, actor, _now())).lastrowid or 0)
+                               (name, actor, now())).lastrowid or 0)
         conn.executemany("INSERT INTO calibration_calls VALUES (?, ?)",
                          [(cal, c) for c in dict.fromkeys(calls)])
         _trail(conn, actor, "calibration_add", None, None, None, {"name": name, "calls": calls})
@@ -437,7 +437,7 @@ def add_calibration(conn: sqlite3.Connection, name: str, calls: list[str], actor
 def close_calibration(conn: sqlite3.Connection, cal: int, actor: str) -> None:
     with transaction(conn):
         n = conn.execute("UPDATE calibrations SET closed_at = ? WHERE id = ? AND closed_at IS NULL",
-                         (_now(), cal)).rowcount
+                         (now(), cal)).rowcount
         if not n:
             raise AuditError(f"calibration {cal} is not open")
         _trail(conn, actor, "calibration_close", None, None, None, {"calibration": cal})
@@ -452,7 +452,7 @@ def open_calibration_of(conn: sqlite3.Connection, sha256: str) -> int | None:
 
 
 def calibrations(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    return _rows(conn, "SELECT k.id, k.name, k.created_by, k.at, k.closed_at, (SELECT COUNT(*) FROM "
+    return fetch_rows(conn, "SELECT k.id, k.name, k.created_by, k.at, k.closed_at, (SELECT COUNT(*) FROM "
                        "calibration_calls c WHERE c.calibration = k.id) AS calls FROM calibrations k "
                        "ORDER BY k.id DESC")
 
@@ -463,7 +463,7 @@ def calibration(conn: sqlite3.Connection, cal: int) -> dict[str, Any] | None:
     if row is None:
         return None
     d = dict(row)
-    d["calls"] = _rows(conn, "SELECT k.sha256, c.call_id, c.agent_id FROM calibration_calls k "
+    d["calls"] = fetch_rows(conn, "SELECT k.sha256, c.call_id, c.agent_id FROM calibration_calls k "
                              "LEFT JOIN calls c ON c.sha256 = k.sha256 WHERE k.calibration = ? "
                              "ORDER BY c.call_id", (cal,))
     return d

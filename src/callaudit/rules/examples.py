@@ -97,7 +97,7 @@ def parse_line(line: str, prev_end: float, stereo: bool) -> Utterance:
         end = float(last) if last else None
         if end is not None and end <= start:
             raise ValueError(f"{line!r}: ends at {end:g} s, not after it starts ({start:g} s)")
-    if end is None:  # as tests/transcripts.py: the text at its speaking rate, at least 0.4 s
+    if end is None:  # as tests/helpers/transcripts.py: the text at its speaking rate, at least 0.4 s
         end = start + max(0.4, spoken_units(text) * 60 / opts.get("cpm", DEFAULT_CPM))
     role = ROLES[who]
     channel = 1 if stereo and role == "customer" else 0

@@ -1,0 +1,160 @@
+"""The `audit` command line's arguments, every command and option with its help."""
+
+from __future__ import annotations
+
+import argparse
+
+from callaudit.cli.common import (
+    seconds,
+)
+from callaudit.version import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="audit", description="Audit Chinese call-center recordings.")
+    p.add_argument("--version", action="version", version=f"callaudit {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    c = sub.add_parser("check", help="audit one recording and print the verdict")
+    c.add_argument("file", help="recording: wav, mp3, m4a, flac, ogg, amr ...")
+    c.add_argument("--json", metavar="OUT", help="also write the result as JSON (- for stdout)")
+    c.add_argument("--model", metavar="DIR", help="CTranslate2 Whisper model directory "
+                   "(default: $CALLAUDIT_MODEL or models/whisper-base)")
+    c.add_argument("--rules", metavar="FILE", help="rule pack merged over the default")
+    c.add_argument("--agent-channel", choices=("auto", "left", "right"), default="auto")
+    c.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the report")
+    c.add_argument("--no-transcript", action="store_true", help="verdict and metrics only")
+    c.add_argument("--html", metavar="OUT", help="also write the reviewer page (one HTML file)")
+    c.add_argument("--redact", action="store_true", help="mask personal data (phone, ID and card "
+                   "numbers, codes, e-mail, names) in the verdict, the JSON and the page's text and "
+                   "audio")
+    c.add_argument("--beam-size", type=int, default=5)
+    c.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
+    c.add_argument("--no-separation", action="store_true", help="mono calls: roles from words "
+                   "only, no speaker separation")
+    c.add_argument("--max-missing", type=seconds, metavar="SECONDS", help="refuse a truncated "
+                   "recording missing more than this of its declared length (default: a warning)")
+    c.add_argument("--raw", metavar="FORMAT:RATE", help="a headerless file's format (.raw .ul .al "
+                   ".pcm .vox .sln): FORMAT:RATE[:CHANNELS], e.g. ulaw:8000 (ulaw, alaw, s16le, u8, vox)")
+
+    b = sub.add_parser("batch", help="audit a folder or a CSV manifest into a database")
+    b.add_argument("source", help="folder (searched recursively) or manifest.csv "
+                   "(columns: path, call_id, agent_id, agent_channel, started_at)")
+    b.add_argument("--db", required=True, help="SQLite results database (created if missing)")
+    b.add_argument("--workers", type=int, default=0,
+                   help="worker processes (default: one per core, as memory allows)")
+    b.add_argument("--threads", type=int, default=0, help="CPU threads per worker "
+                   "(default: cores/workers)")
+    b.add_argument("--pattern", help="file name pattern, e.g. '{date}_{agent_id}_{call_id}'")
+    b.add_argument("--model", metavar="DIR")
+    b.add_argument("--rules", metavar="FILE")
+    b.add_argument("--force", action="store_true", help="re-audit calls already stored")
+    b.add_argument("--redact", action=argparse.BooleanOptionalAction, default=None,
+                   help="store transcripts with personal data masked (default: what the database "
+                   "was made with; a new database masks; --no-redact makes one that does not)")
+    b.add_argument("--retry-failed", action="store_true", help="retry files that failed before")
+    b.add_argument("--max-hours", type=float, default=4.0, help="longer files are failures")
+    b.add_argument("--max-missing", type=seconds, metavar="SECONDS", help="a truncated recording "
+                   "missing more than this of its declared length is stored as failed "
+                   "(default: audited with a warning)")
+    b.add_argument("--beam-size", type=int, default=5)
+    b.add_argument("--lang", choices=("zh", "en"), default="zh",
+                   help="language of the stored messages and details")
+    b.add_argument("--no-separation", action="store_true", help="mono calls: roles from words "
+                   "only, no speaker separation")
+    b.add_argument("--raw", metavar="FORMAT:RATE", help="headerless files' format, e.g. ulaw:8000 "
+                   "(see check --raw; a manifest's raw column gives it per file)")
+    b.add_argument("--cluster", metavar="ADDR", help="run on Dask: local:N (N worker processes "
+                   "here) or a scheduler address, e.g. tcp://head:8786 (needs callaudit[cluster])")
+
+    sm = sub.add_parser("summary", help="per agent, rule or day, from a results database")
+    sm.add_argument("--db", required=True)
+    sm.add_argument("--by", choices=("agent", "rule", "day"), default="agent")
+    sm.add_argument("--day", help="only this day (YYYY-MM-DD)")
+    sm.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sm.add_argument("--rules", metavar="FILE", help="rule pack whose review_min_precision and "
+                    "review_min_reviewed flag rules (by rule)")
+
+    ex = sub.add_parser("export", help="write every call of a database to csv, jsonl or xlsx")
+    ex.add_argument("--db", required=True)
+    ex.add_argument("--format", choices=("csv", "jsonl", "xlsx"), required=True)
+    ex.add_argument("--out", required=True)
+    ex.add_argument("--lang", choices=("zh", "en"), default="zh",
+                    help="language of the failed findings' messages and details (xlsx)")
+    ex.add_argument("--rules", metavar="FILE", help="rule pack whose review settings flag rules")
+    ex.add_argument("--redact", action="store_true", help="mask personal data in what is written "
+                    "(a database of masked transcripts is masked anyway)")
+
+    rs = sub.add_parser("rescore", help="re-run rules over stored calls (no audio, no model)")
+    rs.add_argument("--db", required=True)
+    rs.add_argument("--rules", metavar="FILE", help="the new rule pack (default: the default)")
+    rs.add_argument("--lang", choices=("zh", "en"), default="zh")
+
+    rp = sub.add_parser("report", help="reviewer page of a call, or the nightly dashboard")
+    rp.add_argument("result", nargs="?", help="a result JSON written by `audit check --json`")
+    rp.add_argument("--audio", help="the recording, embedded in the page (or linked)")
+    rp.add_argument("--db", help="results database (with --call: one call; without: dashboard)")
+    rp.add_argument("--call", help="call id (or file, or sha256) in the database")
+    rp.add_argument("-o", "--out", required=True, help="the HTML file to write")
+    rp.add_argument("--link-audio", action="store_true",
+                    help="link the recording by relative path instead of embedding it")
+    rp.add_argument("--lang", choices=("zh", "en"), default="zh")
+    rp.add_argument("--redact", action="store_true", help="mask personal data in the pages' text, "
+                    "and embed the audio with it masked (never a link to the recording)")
+    rp.add_argument("--rules", metavar="FILE", help="dashboard: rule pack whose review settings "
+                    "flag rules")
+
+    sv = sub.add_parser("serve", help="the review workbench in a browser (needs callaudit[serve])")
+    sv.add_argument("--db", required=True, help="results database (review tables are added)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: the LAN)")
+    sv.add_argument("--port", type=int, default=8080)
+    sv.add_argument("--rules", metavar="FILE", help="rule pack for reviewed scores and the queue")
+    sv.add_argument("--lang", choices=("zh", "en"), default="zh")
+    sv.add_argument("--secure-cookies", action="store_true",
+                    help="session cookie over HTTPS only (behind a TLS proxy)")
+    sv.add_argument("--threads", type=int, default=4, help="request threads")
+    sv.add_argument("--redact", action="store_true", help="mask personal data in the pages and "
+                    "their audio (a database of masked transcripts is masked anyway)")
+    sv.add_argument("--trusted-proxy", metavar="ADDR", help="a reverse proxy's address whose "
+                    "X-Forwarded-For names the client (log-in limits count clients)")
+
+    us = sub.add_parser("users", help="accounts of the review workbench")
+    usub = us.add_subparsers(dest="users_cmd", required=True)
+    ua = usub.add_parser("add", help="add an account, or set its role and password")
+    ua.add_argument("name")
+    ua.add_argument("--role", required=True, choices=("admin", "supervisor", "reviewer", "agent"))
+    ua.add_argument("--agent-id", help="an agent's id in the calls (default: the name)")
+    ua.add_argument("--db", required=True)
+    ua.add_argument("--password-stdin", action="store_true",
+                    help="read the password from the first line of stdin (scripts)")
+    ua.add_argument("--reset", action="store_true", help="an existing account: set its password "
+                    "and role (its sessions end)")
+    ul = usub.add_parser("list", help="list the accounts")
+    ul.add_argument("--db", required=True)
+    ud = usub.add_parser("disable", help="disable an account (its reviews stay)")
+    ud.add_argument("name")
+    ud.add_argument("--db", required=True)
+
+    sp = sub.add_parser("sample", help="the day's review queue (抽检): drawn once, then shown")
+    sp.add_argument("--db", required=True)
+    sp.add_argument("--date", required=True, help="the day (YYYY-MM-DD) of the calls")
+    sp.add_argument("--rules", metavar="FILE", help="rule pack whose settings say what to draw")
+    sp.add_argument("--seed", help="seed of a new draw (default: callaudit-DATE)")
+    sp.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    rd = sub.add_parser("redact", help="mask the personal data a database holds, in place, and "
+                        "store only masked transcripts from now on")
+    rd.add_argument("--db", required=True)
+    rd.add_argument("--rules", metavar="FILE", help="rule pack whose `entities:` say what to mask")
+
+    r = sub.add_parser("rules", help="list or validate rule packs")
+    rsub = r.add_subparsers(dest="rules_cmd", required=True)
+    rl = rsub.add_parser("list", help="print the rules in force")
+    rl.add_argument("--rules", metavar="FILE", help="rule pack merged over the default")
+    rl.add_argument("--lang", choices=("zh", "en"), default="zh")
+    rc = rsub.add_parser("check", help="validate a rule pack; every error with its line")
+    rc.add_argument("file")
+    rt = rsub.add_parser("test", help="run every rule's examples; each wrong verdict with its line")
+    rt.add_argument("file", nargs="?", help="rule pack merged over the default (default: none)")
+    rsub.add_parser("default", help="print the default rule pack (a starting point to copy)")
+    return p

@@ -1,0 +1,118 @@
+"""Speaker separation of mono calls (issue 11): turns against the truth, a change inside one
+speech region, one voice, too little speech, hold music, and what an unsure separation may not
+do to the agent's score."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from callaudit.audio.decode import SAMPLE_RATE, decode
+from callaudit.audio.vad import speech_regions
+from callaudit.speech.diarize import MfccEmbedder, default_embedder, diarize, pitch
+from tests.helpers import DATA, SAMPLES, bench, truth
+from tests.helpers.transcripts import BASE, audit, replace
+
+der = bench("der").der
+
+MONO = DATA / "mono"
+
+
+def _embedders() -> list[Any]:
+    out: list[Any] = [MfccEmbedder()]
+    strong = default_embedder()
+    if strong.name != out[0].name:
+        out.append(strong)
+    return out
+
+
+EMBEDDERS = _embedders()
+
+
+def _separate(x: np.ndarray, embedder: Any) -> Any:
+    return diarize(x, speech_regions(x, 0), embedder)
+
+
+@pytest.mark.parametrize("embedder", EMBEDDERS, ids=lambda e: e.name)
+def test_two_voices_of_the_mono_sample(embedder: Any) -> None:
+    t = truth("mono_call")
+    d = _separate(decode(str(SAMPLES / "mono_call.wav")).channels[0], embedder)
+    assert d.speakers == 2 and d.confidence >= 0.5 and d.method == embedder.name
+    ref = [(x["start"], x["end"], x["role"]) for x in t["turns"]]
+    r = der(ref, [(x.start, x.end, x.speaker) for x in d.turns])
+    assert r["der"] <= 0.10, r
+    assert r["confusion"] <= 1.0, r
+    # the agent spoke first, and the first speaker is speaker 0
+    assert r["mapping"]["0"] == "agent"
+
+
+@pytest.mark.parametrize("embedder", EMBEDDERS, ids=lambda e: e.name)
+def test_a_speaker_change_inside_one_region_is_found(embedder: Any) -> None:
+    """The customer starts the instant the agent stops: no pause, so the change falls inside
+    a VAD region; it is found within half a second of where it is."""
+    t = truth("mono_call")
+    x = decode(str(SAMPLES / "mono_call.wav")).channels[0]
+    cut = [x[int(a["start"] * SAMPLE_RATE):int(a["end"] * SAMPLE_RATE)] for a in t["turns"][:3]]
+    y = np.concatenate([np.zeros(SAMPLE_RATE // 2, np.float32), *cut, np.zeros(SAMPLE_RATE // 2)])
+    regions = speech_regions(y, 0)
+    joins = np.cumsum([len(c) for c in cut])[:2] / SAMPLE_RATE + 0.5
+    assert all(any(r.start + 1 < j < r.end - 1 for r in regions) for j in joins)
+    d = diarize(y, regions, embedder)
+    # a change is where one turn ends and the next begins (the middle of any overlap there)
+    changes = [(a.end + b.start) / 2 for a, b in zip(d.turns, d.turns[1:], strict=False)
+               if a.speaker != b.speaker]
+    assert len(changes) == 2, d.turns
+    assert np.abs(np.array(changes) - joins).max() <= 0.75, (changes, joins)
+    assert [x.speaker for x in d.turns][:1] == [0]
+
+
+def test_one_voice_is_one_speaker() -> None:
+    x = decode(str(MONO / "one_speaker.wav")).channels[0]
+    for emb in EMBEDDERS:
+        d = _separate(x, emb)
+        assert d.speakers == 1 and "one voice" in d.reason, (emb.name, d.reason)
+
+
+def test_one_second_call_is_too_short_to_separate() -> None:
+    d = _separate(decode(str(MONO / "one_second.wav")).channels[0], MfccEmbedder())
+    assert d.speakers == 1 and "too little speech" in d.reason and d.confidence == 0.0
+
+
+def test_silence_and_no_regions() -> None:
+    d = diarize(np.zeros(SAMPLE_RATE * 5, np.float32), [], MfccEmbedder())
+    assert d.turns == [] and d.speakers == 1
+
+
+def test_pitch_of_a_tone() -> None:
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    for f0 in (110.0, 220.0):
+        x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in (1, 2, 3)).astype(np.float32)
+        assert np.median(pitch(x)) == pytest.approx(f0, rel=0.03)
+
+
+def test_unsure_separation_is_review_not_penalty() -> None:
+    """A password request heard from a speaker the separation is unsure of: failed, for a
+    person to review, no points taken and no fatal verdict."""
+    turns = replace(BASE, 2, "请把您的银行卡密码告诉我，我帮您核实。")
+    sure, s_sure, _ = audit(turns)
+    assert not sure["ask_secret"].passed and s_sure.fatal
+    unsure, s_unsure, _ = audit(turns, unsure=True)
+    f = unsure["ask_secret"]
+    assert not f.passed and f.review and f.deduction == 0 and f.severity != "fatal"
+    assert "needs review" in f.detail and not s_unsure.fatal and s_unsure.passed
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("name", ["one_speaker", "music_hold", "one_second"])
+def test_awkward_mono_calls_give_a_result_with_the_reason(auditor: Any, name: str) -> None:
+    r = auditor.audit(str(MONO / f"{name}.wav")).to_json()
+    sep = r["separation"]
+    assert sep is not None and sep["reason"] and sep["method"] in r["roles_reason"] \
+        or sep["reason"] in r["roles_reason"]
+    assert not r["fatal"]
+    if name != "music_hold":
+        assert sep["speakers"] == 1
+    json.dumps(r)  # serialisable as it is
