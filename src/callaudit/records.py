@@ -185,25 +185,37 @@ class Finding:
     message: str
     evidence: list[Evidence] = field(default_factory=list)
     detail: str = ""  # why: the measured value, the phrase found, why it does not apply
-    review: bool = False  # failed, but who said it is unsure: for a person to decide, 0 points
     # the detail as a key of strings.DETAILS and its values, so any language can show it
     detail_id: str = ""
     detail_args: dict[str, Any] = field(default_factory=dict)
-    review_id: str = ""  # why it needs review (a key of strings.DETAILS), "" when it does not
+    # why it failed but needs a person (a key of strings.DETAILS: review_unheard, ...), ""
+    # when it does not; such a failure deducts 0 points and is never fatal
+    review_id: str = ""
     # the lowest recognition confidence (0-1) of the utterances its evidence quotes; None
     # when they carry none (timing rules, results stored before confidence was kept)
     confidence: float | None = None
 
+    @property
+    def review(self) -> bool:
+        """Failed, but a person decides (`review_id` says why)."""
+        return bool(self.review_id)
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["evidence"] = [e.to_json() for e in self.evidence]
-        return d
+        # the JSON keeps `review` where it always was, before detail_id (audit.call/1)
+        order = list(d)
+        order.insert(order.index("detail_id"), "review")
+        return {k: (self.review if k == "review" else d[k]) for k in order}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Finding:
         """A finding as `to_json` wrote it (a result stored before a field existed gets its
-        default)."""
+        default; one stored with `review` before `review_id` existed needed review because
+        who spoke was unsure, the only reason then)."""
         known = {k: v for k, v in d.items() if k in _FINDING_FIELDS and k != "evidence"}
+        if d.get("review") and not known.get("review_id"):
+            known["review_id"] = "review_unknown_speaker"
         return cls(**known, evidence=[Evidence.from_json(e) for e in d.get("evidence") or []])
 
 

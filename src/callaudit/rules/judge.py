@@ -83,7 +83,7 @@ def evaluate(pack: RulePack, ctx: Context) -> list[Finding]:
             rule=rule.id, section=rule.section, severity=severity, applicable=out.applicable,
             passed=out.passed if out.applicable else True, deduction=deduction,
             message=rule.text(ctx.lang, ctx.settings), evidence=out.evidence, detail=detail,
-            review=bool(review_id), detail_id=out.detail.key, detail_args=out.detail.args,
+            detail_id=out.detail.key, detail_args=out.detail.args,
             review_id=review_id, confidence=confidence_of(out.evidence, ctx),
         ))
     _once(pack, findings, ctx.lang)
