@@ -28,7 +28,7 @@ def _example() -> str:
 
 
 def test_every_public_name_resolves_and_is_documented() -> None:
-    assert callaudit.__all__[0] == "__version__"
+    assert callaudit.__all__ == ["__version__", *callaudit._PUBLIC]  # the two lists agree
     for name in callaudit.__all__[1:]:
         value = getattr(callaudit, name)
         if isinstance(value, type) or callable(value):

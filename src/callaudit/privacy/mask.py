@@ -116,11 +116,6 @@ def _walk(value: Any, scrub: Callable[[str], str]) -> Any:
 _OWN = {"schema", "file", "versions", "judged_with", "timing_s", "not_speech", "unheard", "privacy"}
 
 
-def entities_of(result: dict[str, Any], pack: RulePack) -> tuple[list[Utterance], list[Entity]]:
-    utts = [Utterance.from_json(u) for u in result.get("utterances", [])]
-    return utts, detect_in(utts, pack)
-
-
 def privacy_report(entities: list[Entity], redacted: bool) -> dict[str, Any]:
     """What the result says of its personal data: whether its text is masked, how many of
     each type, and where (times, the masked form), never a value."""
@@ -149,10 +144,8 @@ def redact(result: dict[str, Any], pack: RulePack, found: list[Entity] | None = 
     (the pipeline's), so they are not looked for twice; None: detected here."""
     if (result.get("privacy") or {}).get("redacted"):
         return result
-    if found is None:
-        utts, entities = entities_of(result, pack)
-    else:
-        utts, entities = [Utterance.from_json(u) for u in result.get("utterances", [])], found
+    utts = [Utterance.from_json(u) for u in result.get("utterances", [])]
+    entities = detect_in(utts, pack) if found is None else found
     out = copy.deepcopy(result)
     masked = mask_utterances(utts, entities)
     # the machine's words (an announcement, a prompt) are searched on their own: a number
