@@ -58,6 +58,8 @@ class Settings:
       closing_replies: what a caller says that is not a request (没有了, 谢谢, 再见 ...): the
         closing part of a call starts at their last utterance that is more than these
         (rules with `where: {after_last_request: true}`).
+      request_min_syllables: a caller utterance is a request when this many syllables are
+        left beside its closing replies (没有能, 没有了 misheard, leaves 能; 我要退订 is 4).
       volume_min_dbfs, volume_max_dbfs: band of the agent's speech RMS level (NORMS volume).
       clipping_max_share: share (0-1) of agent speech samples at full scale (NORMS volume).
       call_length_review_s: seconds; longer calls are flagged for review (NORMS call_length).
@@ -87,7 +89,9 @@ class Settings:
       redact_tone_hz: pitch (Hz) of the tone over masked audio; 0: silence.
       raised_voice_db: dB; a caller utterance this much louder than the caller's own start of
         the call is said in a raised voice (metrics/voice.py; a rule's `trigger: {voice:
-        raised}` fires on two such utterances within 30 s).
+        raised}` fires on two such utterances within raised_voice_sustained_s).
+      raised_voice_sustained_s: seconds; two raised utterances this close: the caller is
+        upset, not emphatic.
       raised_pitch_st: semitones; ... or its median pitch this much higher.
       raised_voice_baseline_s: seconds of the caller's first speech that are their baseline.
       raised_voice_min_s: seconds; shorter caller utterances are not judged (嗯, 喂).
@@ -105,6 +109,10 @@ class Settings:
         required phrases: a human agent must not be taken for a machine).
       system_credits: rule ids a system prompt may credit (a center whose system announces
         the agent's ID on connect lists self_id here); none by default.
+      readback_similarity: 0-1; the agent's digits read back must be this alike to the
+        caller's (edit similarity, one digit in five may differ).
+      near_miss_similarity: 0-1; a missed reply whose first clause sounds this near a phrase
+        of its length (默克请 for 不客气) needs review, not a deduction (rules/doubt.py).
       exchange_min_chars: spoken characters (besides attempt_words) each party must say for
         an exchange (on one channel or an unseparated mix, twice this in all): an
         announcement, a busy tone or unanswered ringing with less is a call not connected.
@@ -139,6 +147,7 @@ class Settings:
     backchannel_max_s: float
     backchannels: list[str]
     closing_replies: list[str]
+    request_min_syllables: int
     opening_scripts: list[str]
     closing_scripts: list[str]
     caller_wait_phrases: list[str]
@@ -163,10 +172,13 @@ class Settings:
     raised_pitch_st: float
     raised_voice_baseline_s: float
     raised_voice_min_s: float
+    raised_voice_sustained_s: float
     carrier_announcements: dict[str, list[str]]
     system_prompts: list[str]
     system_threshold: float
     system_credits: list[str]
+    readback_similarity: float
+    near_miss_similarity: float
     exchange_min_chars: float
     attempt_words: list[str]
     vocabulary: list[str]
@@ -208,7 +220,8 @@ _BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "pass_mark": (0, 100), "match_threshold": (0, 1), "forbid_threshold": (0, 1),
     "clipping_max_share": (0, 1), "separation_min_confidence": (0, 1),
     "review_min_precision": (0, 1), "sample_min_logprob": (None, 0), "confidence_min": (0, 1),
-    "speech_rate_disagree_share": (0, 1),
+    "speech_rate_disagree_share": (0, 1), "readback_similarity": (0, 1),
+    "near_miss_similarity": (0, 1),
     "confidence_fatal_min": (0, 1), "redact_tone_hz": (0, 4000), "system_threshold": (0, 1),
     "volume_min_dbfs": (None, 0), "volume_max_dbfs": (None, 0),
 }

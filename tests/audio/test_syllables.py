@@ -1,5 +1,5 @@
 """Syllables counted from the sound (audio/syllables.py), and the speech-rate verdict when
-the transcript and the sound disagree (rules/checks.py, rules/doubt.py)."""
+the transcript and the sound disagree (rules/measures/speech_rate.py, rules/doubt.py)."""
 
 from __future__ import annotations
 

@@ -804,8 +804,8 @@ def test_two_numbers_said_in_a_row_are_each_read_back(pack: RulePack) -> None:
 
 
 def test_masked_text_is_not_read_as_a_longer_number(pack: RulePack) -> None:
-    from callaudit.rules.checks import numbers_said
     from callaudit.rules.selftest import run, verdict
+    from callaudit.speech.numbers import numbers_said
     from callaudit.speech.text import spoken_units
 
     gap = pack.settings.number_join_gap_s

@@ -101,11 +101,14 @@ def test_every_language_has_every_string() -> None:
 
 
 def test_every_detail_the_rules_write_has_words() -> None:
-    src = (ROOT / "src" / "callaudit" / "rules" / "checks.py").read_text("utf-8")
+    rules = ROOT / "src" / "callaudit" / "rules"
+    src = "\n".join(p.read_text("utf-8") for d in ("kinds", "measures") for p in (rules / d).glob("*.py"))
+    src += (rules / "context.py").read_text("utf-8")
     keys = set(re.findall(r'(?:not_applicable|outcome\([^,]+, [^,]+,|Detail)\(?\s*"(\w+)"', src))
     keys |= {f"not_{k}" for k in ("agent_spoke", "customer_spoke")} | {"agent_spoke",
                                                                          "customer_spoke"}
     keys -= {"agent", "customer"}  # roles given to evidence inside an outcome(...) call
+    keys |= {"moments_missed", "said_after_moment"}  # condition.py picks one of the two
     keys |= {"none_said_first", "none_said_last", "review_unknown_speaker", "review_separation"}
     assert len(keys) > 25
     assert keys <= set(DETAILS["en"]), keys - set(DETAILS["en"])

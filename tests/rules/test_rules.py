@@ -13,7 +13,7 @@ import pytest
 
 from callaudit.metrics.timing import compute
 from callaudit.records import Finding, Region, Utterance
-from callaudit.rules.checks import Context
+from callaudit.rules.context import Context
 from callaudit.rules.judge import evaluate
 from callaudit.rules.pack import RulePack
 from callaudit.rules.score import score

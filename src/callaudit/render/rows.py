@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from callaudit.rules.measures import MEASURES
 from callaudit.rules.pack import RulePack, load
 from callaudit.settings import Settings
 from callaudit.strings import finding_detail, label, metric_label
@@ -59,37 +60,25 @@ class MetricRow:
     verdict: str  # pass | fail | na ("" when no rule judges it)
 
 
-def _fmt(v: float | None, unit: str, nd: int = 1) -> str:
-    return "-" if v is None else f"{v:.{nd}f} {unit}".strip()
-
-
 def metric_rows(result: dict[str, Any], norms: Norms, lang: str) -> list[MetricRow]:
-    """The key metrics against their norms, as the terminal and the call page show them."""
-    m, st = result["metrics"], norms.settings
-    rings = f", ≤ {st.answer_rings_max:g} {metric_label('rings', lang)}" if m.get("rings") else ""
-    interruptions = m.get("agent_interruptions")
-    rate = _fmt(m.get("agent_speech_rate_cpm"), "/min", 0)
-    if m.get("agent_speech_rate_acoustic_cpm") is not None:  # syllables heard in the audio
-        rate += f" ({metric_label('heard', lang)} {m['agent_speech_rate_acoustic_cpm']:.0f})"
-    rows = [
-        ("answer_delay", _fmt(m.get("answer_delay_s"), "s"),
-         f"≤ {st.answer_delay_max_s:g} s{rings}", "answer_delay"),
-        ("speech_rate", rate,
-         f"{st.speech_rate_min_cpm:g}–{st.speech_rate_max_cpm:g} /min", "speech_rate"),
-        ("max_silence", _fmt(m.get("max_silence_s"), "s"),
-         f"{metric_label('dead_air_over', lang)} {st.dead_air_s:g} s", "dead_air"),
-        ("holds", str(len(m.get("holds") or [])), "", "hold_before"),
-        ("interruptions", "-" if interruptions is None else str(interruptions), "0", "interruption"),
-        ("agent_level", _fmt(m.get("agent_level_dbfs"), "dBFS"),
-         f"{st.volume_min_dbfs:g} {metric_label('to', lang)} {st.volume_max_dbfs:g} dBFS", "volume"),
-    ]
+    """The key metrics against their norms, as the terminal and the call page show them: one
+    row per metric that declares one (rules/measures/), judged by the rule of that metric."""
+    m = result["metrics"]
+    by_metric: dict[str, str] = {}
+    for r in _default_pack().rules:
+        if r.check == "metric":
+            by_metric.setdefault(r.metric, r.id)
     by_rule = {f["rule"]: f for f in result["findings"]}
     out = []
-    for key, value, norm, rule in rows:
-        f = by_rule.get(rule)
+    for measure in MEASURES.values():
+        row = measure.row
+        if row is None:
+            continue
+        f = by_rule.get(by_metric.get(measure.name, measure.name))
         verdict = "" if f is None else "na" if not f["applicable"] else \
             "pass" if f["passed"] else "fail"
-        out.append(MetricRow(key, metric_label(key, lang), value, norm, verdict))
+        out.append(MetricRow(row.key, metric_label(row.key, lang), row.value(m, lang),
+                             row.norm(norms.settings, m, lang), verdict))
     return out
 
 

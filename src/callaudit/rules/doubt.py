@@ -5,7 +5,7 @@ becomes "needs review" (no points, never fatal; rules/judge.py) when:
 - a required phrase was said only by a voice that could not be placed (mono, roles from
   words): it may be the caller's 你好, so it earns no credit, and no blame either;
 - a reply is missing, but each time the party's first clause after the trigger sounds near
-  a phrase of its length (默克请 for 不客气, rules/doubt.NEAR_MIN);
+  a phrase of its length (默克请 for 不客气, settings.near_miss_similarity);
 - a phrase is missing (require, reply) and, where it was due, the party spoke in a region
   in which the recognizer heard no word even decoded alone (`unheard`), or everything the
   party said there was recognized with low confidence;
@@ -21,12 +21,11 @@ stored before it was kept have none, and are judged as before.
 from __future__ import annotations
 
 from callaudit.records import Evidence, Utterance
-from callaudit.rules.checks import Context, Outcome, scope
-from callaudit.rules.pack import Rule
+from callaudit.rules.context import Context, Outcome, scope
+from callaudit.rules.kinds import words_judged
+from callaudit.rules.kinds.reply import within_s
+from callaudit.rules.rule import Rule
 from callaudit.speech.match import near_clause
-
-ABSENCE = ("require", "reply")  # fail when a phrase is not found
-PRESENCE = ("forbid", "count", "readback")  # fail on what was found
 
 
 def doubt(rule: Rule, out: Outcome, ctx: Context) -> str:
@@ -36,8 +35,9 @@ def doubt(rule: Rule, out: Outcome, ctx: Context) -> str:
         return "review_unknown_speaker"  # neither credited nor blamed: a person listens
     if out.detail.key == "rate_disagree":
         return "review_rate_disagree"  # the transcript and the sound disagree
-    if rule.check in ABSENCE:
-        due = _due(rule, out, ctx)
+    words = words_judged(rule)
+    if words == "absence":
+        due = out.due if out.due is not None else _due(rule, out, ctx)
         if any(u.text == "" for u in due):
             return "review_unheard"
         if rule.check == "reply" and _near_replies(rule, out, ctx):
@@ -47,7 +47,7 @@ def doubt(rule: Rule, out: Outcome, ctx: Context) -> str:
                 all(u.confidence < low for u in heard):  # type: ignore[operator]
             return "review_low_confidence"
         return ""
-    if rule.check in PRESENCE:
+    if words == "presence":
         # a phrase found across a pause quotes both utterances; one character of glue (the
         # 吗 of a confident 对吗？ before a misheard 密码告诉我) does not vouch for the hit
         said = _evidence_utterances([e for e in out.evidence if len(e.match) >= 2]
@@ -63,17 +63,15 @@ def doubt(rule: Rule, out: Outcome, ctx: Context) -> str:
     return ""
 
 
-NEAR_MIN = 0.5  # a reply's first clause this close to a phrase of its length (by sound)
-
-
 def _near_replies(rule: Rule, out: Outcome, ctx: Context) -> bool:
     """Whether each missed trigger was answered, first thing, by a clause that sounds near
-    one of the rule's phrases (默克请 for 不客气): misheard, perhaps; a person decides."""
-    within = rule.where.get("within_s", 15)
+    one of the rule's phrases (默克请 for 不客气; settings.near_miss_similarity): misheard,
+    perhaps; a person decides."""
+    within = within_s(rule)
     mine = sorted(ctx.by(rule.who), key=lambda u: u.start)
     for e in out.evidence:
         first = next((u for u in mine if e.start <= u.start <= e.end + within), None)
-        if first is None or near_clause(first.text, rule.phrases, NEAR_MIN) is None:
+        if first is None or near_clause(first.text, rule.phrases, ctx.settings.near_miss_similarity) is None:
             return False
     return bool(out.evidence)
 
@@ -104,7 +102,7 @@ def _due(rule: Rule, out: Outcome, ctx: Context) -> list[Utterance]:
     mine.sort(key=lambda u: u.start)
     if rule.check == "require":
         return scope(rule, mine, ctx)
-    within = rule.where.get("within_s", 15)
+    within = within_s(rule)
     low = ctx.settings.confidence_min
     due: list[Utterance] = []
     for e in out.evidence:  # each missed trigger: its reply was due within `within` after it

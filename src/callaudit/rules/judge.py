@@ -15,8 +15,9 @@ from typing import Any
 from callaudit.metrics.acoustics import Acoustics
 from callaudit.metrics.timing import Metrics, compute
 from callaudit.records import Finding, Region, Utterance
-from callaudit.rules.checks import CHECKS, Context, Outcome, when_fails
+from callaudit.rules.context import Context, Outcome, when_fails
 from callaudit.rules.doubt import confidence_of, doubt
+from callaudit.rules.kinds import KINDS
 from callaudit.rules.pack import RulePack
 from callaudit.rules.score import Score, score
 from callaudit.settings import Settings
@@ -55,7 +56,7 @@ def evaluate(pack: RulePack, ctx: Context) -> list[Finding]:
                                               key=lambda u: (u.start, u.channel)))
     for rule in pack.enabled_rules:
         c = credited if ctx.system and rule.id in ctx.settings.system_credits else ctx
-        out: Outcome = when_fails(rule, c.metrics) or CHECKS[rule.check](rule, c)
+        out: Outcome = when_fails(rule, c.metrics) or KINDS[rule.check].run(rule, c)
         failed = out.applicable and not out.passed
         severity = rule.severity
         deduction = rule.deduction if failed else 0.0

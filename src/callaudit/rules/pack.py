@@ -18,65 +18,16 @@ from typing import Any
 import yaml
 
 from callaudit.errors import RulePackError
+from callaudit.rules.conditions import strip_lines
 from callaudit.rules.entities import EntityKind, build_kinds, kind_problems
+from callaudit.rules.kinds import KINDS
+from callaudit.rules.measures import MEASURES
 from callaudit.rules.patterns import default_text
+from callaudit.rules.rule import Rule
 from callaudit.rules.validate import RULE_KEYS, override_problems, validate
 from callaudit.settings import Settings
 from callaudit.settings import problems as settings_problems
 from callaudit.speech.text import is_han
-from callaudit.strings import format_message
-
-
-@dataclass
-class Rule:
-    """One rule of a pack, as validated from its YAML (docs/RULES.md lists the fields).
-
-    `check` names the kind (require, forbid, reply, count, readback, metric, manual); a
-    failed rule deducts `deduction` points from its `section`, and a `fatal` one fails the
-    call whatever the score. `message` is the finding's text by language ({zh, en}),
-    `source` the norm it implements (NORMS.md ids), `examples` its own pass/fail transcripts
-    (`audit rules test` runs them). `line`/`origin`: where it was written."""
-
-    id: str
-    section: str
-    severity: str
-    deduction: float
-    check: str
-    message: dict[str, str]
-    source: str = ""
-    who: str = "agent"
-    phrases: list[str] = field(default_factory=list)
-    patterns: list[str] = field(default_factory=list)
-    categories: dict[str, list[str]] = field(default_factory=dict)
-    allow: list[str] = field(default_factory=list)  # forbid: courteous phrases that hold one
-    script: str = ""  # require: also credited by a whole script of settings (opening|closing)
-    unless: list[str] = field(default_factory=list)
-    where: dict[str, float] = field(default_factory=dict)
-    when: dict[str, bool] = field(default_factory=dict)
-    trigger: dict[str, Any] = field(default_factory=dict)
-    metric: str = ""
-    threshold: float | None = None
-    enabled: bool = True
-    min_digits: int = 4
-    max_count: int | None = None
-    examples: dict[str, list[Any]] = field(default_factory=dict)  # {fail: [...], pass: [...]}
-    line: int = 0
-    origin: str = "default.yaml"  # the file `line` is in: the default, or the override that set it
-
-    def values(self) -> dict[str, Any]:
-        """The rule's own numbers a message may cite ({max_count}, {within_s} ...)."""
-        own = {k: getattr(self, k) for k in ("min_digits", "max_count", "threshold")}
-        return {**{k: v for k, v in own.items() if v is not None}, **self.where}
-
-    def text(self, lang: str, settings: Settings) -> str:
-        """The message in `lang` (else the other language), thresholds filled from settings."""
-        template = self.message.get(lang) or self.message.get("zh") or self.message.get("en")
-        if not template:
-            return self.id
-        return format_message(template, {**settings.to_json(), **self.values()})
-
-    def messages(self, settings: Settings) -> dict[str, str]:
-        return {lang: self.text(lang, settings) for lang in ("zh", "en")}
 
 
 @dataclass
@@ -267,6 +218,12 @@ def merge(base: dict[str, Any], over: dict[str, Any], path: str) -> dict[str, An
     return out
 
 
+def _own_settings(rule: Rule) -> dict[str, Any]:
+    """The pack settings a rule's `params` stand for (a metric's band), by setting name."""
+    declared = MEASURES[rule.metric].params if rule.check == "metric" else KINDS[rule.check].params
+    return {p.setting: rule.params[p.name] for p in declared if p.setting and p.name in rule.params}
+
+
 def build(data: dict[str, Any], path: str, sources: list[str]) -> RulePack:
     errors = validate(data) + kind_problems(data.get("entities"))
     if not errors:  # an override's settings were checked, with its lines, by merge()
@@ -281,6 +238,7 @@ def build(data: dict[str, Any], path: str, sources: list[str]) -> RulePack:
                    if not isinstance(t, str) or len(t) < 2 or not all(map(is_han, t))]
     if errors:
         raise RulePackError(path, errors)
+    errors = []
     sections = {k: {kk: vv for kk, vv in v.items() if kk != "__line__"}
                 for k, v in data["sections"].items() if k != "__line__"}
     settings = Settings.from_mapping({k: v for k, v in data["settings"].items()
@@ -289,13 +247,24 @@ def build(data: dict[str, Any], path: str, sources: list[str]) -> RulePack:
     for r in data["rules"]:
         fields = {k: v for k, v in r.items()
                   if k in RULE_KEYS and not k.startswith("extra_") and k != "__line__"}
-        for k in ("message", "where", "when", "trigger", "categories", "examples"):
+        for k in ("message", "where", "when", "trigger", "categories", "examples", "params",
+                  "window"):
             if isinstance(fields.get(k), dict):
                 fields[k] = {kk: vv for kk, vv in fields[k].items() if kk != "__line__"}
+        for k in ("each", "require", "forbid", "applies"):
+            if k in fields:
+                fields[k] = strip_lines(fields[k])
         fields["deduction"] = float(fields.get("deduction", 0))
         over = "__override_line__" in r
-        rules.append(Rule(**fields, line=r["__override_line__"] if over else r.get("__line__", 0),
-                          origin=path if over else "default.yaml"))
+        line = r["__override_line__"] if over else r.get("__line__", 0)
+        rule = Rule(**fields, line=line, origin=path if over else "default.yaml")
+        rule.own_settings = _own_settings(rule)
+        own = settings_problems({**settings.to_json(), **rule.own_settings}) \
+            if rule.own_settings else []
+        errors += [f"line {line}: rule {rule.id!r}: params: {p.split(': ', 1)[1]}" for p in own]
+        rules.append(rule)
+    if errors:
+        raise RulePackError(path, errors)
     return RulePack(name=str(data.get("name", "default")), version=str(data.get("version", "0")),
                     sections=sections, settings=settings, rules=rules, sources=sources,
                     entities=build_kinds(data.get("entities") or []))

@@ -7,25 +7,27 @@ from __future__ import annotations
 from typing import Any
 
 from callaudit.rules.examples import example_problems
+from callaudit.rules.kinds import KINDS
+from callaudit.rules.kinds.reply import EVENTS
+from callaudit.rules.measures import MEASURES
 from callaudit.rules.patterns import pattern_problem
+from callaudit.rules.units import closest
 from callaudit.settings import Settings
 from callaudit.settings import problems as settings_problems
 from callaudit.strings import placeholders
 
-CHECKS = ("require", "forbid", "reply", "metric", "readback", "count", "manual")
+CHECKS = tuple(KINDS)
 SEVERITIES = ("info", "minor", "major", "fatal")
 WHO = ("agent", "customer", "any")
-METRICS = ("answer_delay", "speech_rate", "dead_air", "hold_reminder", "hold_before",
-           "response_latency", "interruption", "volume", "call_length")
-EVENTS = ("hold_end", "long_hold_end")
+METRICS = tuple(MEASURES)
 WHERE_KEYS = ("first_s", "last_s", "within_s", "after_last_request")
 WHEN_KEYS = ("agent_spoke", "customer_spoke")
 TOP_KEYS = ("name", "version", "sections", "settings", "rules", "entities")
-RULE_KEYS = {"id", "section", "severity", "deduction", "check", "message", "source", "who",
-             "phrases", "patterns", "categories", "unless", "where", "when", "trigger", "metric",
-             "threshold", "enabled", "min_digits", "max_count", "examples", "extra_phrases",
-             "extra_categories", "extra_patterns", "allow", "script", "__line__"}
-# what a message may cite besides the settings: the rule's own numbers
+# what every rule has, whatever its kind; a kind's own fields are in its Kind.fields
+COMMON_KEYS = ("id", "section", "severity", "deduction", "check", "message", "source",
+               "enabled", "when", "examples")
+RULE_KEYS = {*COMMON_KEYS, *(f for k in KINDS.values() for f in k.fields), "params",
+             "extra_phrases", "extra_categories", "extra_patterns", "__line__"}
 
 def _phrases_of(r: dict[str, Any]) -> list[str]:
     """Every phrase a rule matches by sound (its lists may be malformed: checked elsewhere)."""
@@ -56,7 +58,7 @@ def _key_line(mapping: Any, key: str) -> int | str:
 def override_problems(base: dict[str, Any], over: dict[str, Any]) -> list[str]:
     """What only an override can get wrong: top-level keys, settings, the `extra_` lists."""
     errs = [f"line {_key_line(over, k)}: unknown top-level key `{k}` (one of {list(TOP_KEYS)})"
-            for k in over if k not in TOP_KEYS and k != "__line__"]
+            f"{closest(k, TOP_KEYS)}" for k in over if k not in TOP_KEYS and k != "__line__"]
     settings = over.get("settings")
     if settings is not None and not isinstance(settings, dict):
         errs.append(f"line {_key_line(over, 'settings')}: `settings:` must be a mapping")
@@ -135,7 +137,8 @@ def validate(data: dict[str, Any]) -> list[str]:
 
 def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
     out: list[str] = []
-    out += [f"unknown field `{k}`" for k in r if k not in RULE_KEYS and k != "__override_line__"]
+    out += [f"unknown field `{k}`{closest(k, RULE_KEYS - {'__line__'})}" for k in r
+            if k not in RULE_KEYS and k != "__override_line__"]
     out += [f"missing `{k}`" for k in ("id", "section", "severity", "check", "message") if k not in r]
     if "id" in r and (not isinstance(r["id"], str) or not r["id"]):
         out.append("`id` must be a name (text)")
@@ -152,27 +155,31 @@ def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
     if "severity" in r and r["severity"] not in SEVERITIES:
         out.append(f"severity {r['severity']!r} is not one of {list(SEVERITIES)}")
     if "check" in r and r["check"] not in CHECKS:
-        out.append(f"check {r['check']!r} is not one of {list(CHECKS)}")
+        out.append(f"check {r['check']!r} is not one of {list(CHECKS)}{closest(r['check'], CHECKS)}")
     if not isinstance(r.get("deduction", 0), (int, float)) or r.get("deduction", 0) < 0:
         out.append("deduction must be a number >= 0")
     if r.get("who", "agent") not in WHO:
         out.append(f"who {r.get('who')!r} is not one of {list(WHO)}")
-    check = r.get("check")
-    if check in ("require", "count") and not r.get("phrases") and not r.get("patterns"):
-        out.append(f"a `{check}` rule needs `phrases` or `patterns`")
-    if check == "reply":
-        trig = r.get("trigger") or {}
-        if not (trig.get("phrases") or trig.get("event") in EVENTS):
-            out.append(f"a `reply` rule needs trigger.phrases or trigger.event in {list(EVENTS)}")
-        if not r.get("phrases"):
-            out.append("a `reply` rule needs `phrases` (what the reply must contain)")
-    if check == "metric" and r.get("metric") not in METRICS:
-        out.append(f"metric {r.get('metric')!r} is not one of {list(METRICS)}")
+    kind = KINDS.get(r.get("check")) if isinstance(r.get("check"), str) else None
+    if kind is not None:
+        out += kind.problems(r)
+        out += [f"field `{k}` is not read by a `{kind.name}` rule (it reads "
+                f"{', '.join(kind.fields) or 'none'})" for k in r
+                if k in RULE_KEYS and k not in COMMON_KEYS and k not in kind.fields
+                and not k.startswith("extra_") and k != "__line__"
+                and not (k == "params" and kind.params)]
+        params = r.get("params")
+        if kind.params and isinstance(params, dict):
+            known = {p.name: p for p in kind.params}
+            for k, v in _items(params):
+                out += [f"params.{k} is not a parameter of `{kind.name}` ({', '.join(known)})"
+                        f"{closest(k, known)}"] if k not in known else \
+                    [p for p in [known[k].problem(v)] if p]
     for key, allowed in (("where", WHERE_KEYS), ("when", WHEN_KEYS)):
         if not isinstance(r.get(key, {}), dict):
             out.append(f"`{key}` must be a mapping ({', '.join(allowed)})")
-        out += [f"{key}.{k} is not one of {list(allowed)}" for k, _ in _items(r.get(key))
-                if k not in allowed]
+        out += [f"{key}.{k} is not one of {list(allowed)}{closest(k, allowed)}"
+                for k, _ in _items(r.get(key)) if k not in allowed]
     for k, v in _items(r.get("where")):
         if k == "after_last_request":
             if not isinstance(v, bool):
@@ -225,8 +232,9 @@ def _rule_values(r: dict[str, Any]) -> set[str]:
     """The rule numbers this rule has for a message to cite, as Rule.values gives them:
     min_digits always (it has a default), the others only when the rule sets them."""
     where = r.get("where") if isinstance(r.get("where"), dict) else {}
+    params = r.get("params") if isinstance(r.get("params"), dict) else {}
     return {"min_digits"} | {k for k in ("max_count", "threshold") if r.get(k) is not None} \
-        | {k for k in WHERE_KEYS if k in where}
+        | {k for k in WHERE_KEYS if k in where} | {k for k in params if k != "__line__"}
 
 
 def _message_problems(msg: dict[str, Any], r: dict[str, Any]) -> list[str]:
@@ -245,7 +253,8 @@ def _message_problems(msg: dict[str, Any], r: dict[str, Any]) -> list[str]:
             if name not in known:
                 out.append(f"message.{lang}: {{{name}}} is not a setting or a value this rule "
                            "has (a name under `settings:`, or min_digits, or max_count, "
-                           "threshold, where.* when the rule sets them)")
+                           "threshold, where.*, params.* when the rule sets them)"
+                           f"{closest(name, known)}")
             elif spec not in ("", "min"):
                 out.append(f"message.{lang}: {{{name}:{spec}}}: the only format is :min "
                            "(seconds shown as minutes)")

@@ -102,3 +102,31 @@ def without_quantity(text: str, run: Run) -> Run | None:
 
 def is_digit(ch: str) -> bool:
     return ch in DIGITS
+
+
+@dataclass
+class NumberSaid:
+    utterance: Utterance  # the one it starts in
+    digits: str
+    end: float  # when the utterance of its last digit ends
+    parts: list[str]  # its digits in each utterance it spans (one part: one utterance)
+
+
+def numbers_said(utts: list[Utterance], min_len: int, gap_s: float) -> list[NumberSaid]:
+    """Digit strings (order, phone, card numbers) of `min_len`+ digits: read across one
+    party's utterances `gap_s` apart (幺三八， / 一二三四， / 五六七八 is one number,
+    speech/numbers.py); not years, amounts or counts."""
+    out = []
+    for text in party_texts(utts, gap_s):
+        for whole in digit_runs(text.text, min_len):
+            run = without_quantity(text.text, whole)
+            if run is None or len(run.digits) < min_len:
+                continue
+            parts: dict[int, str] = {}
+            for i in range(run.start, run.end):
+                o = text.owner[i]
+                if o is not None and text.text[i] in DIGITS:
+                    parts[o[0]] = parts.get(o[0], "") + DIGITS[text.text[i]]
+            first, last = min(parts), max(parts)
+            out.append(NumberSaid(utts[first], run.digits, utts[last].end, list(parts.values())))
+    return out

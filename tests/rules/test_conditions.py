@@ -1,0 +1,187 @@
+"""Rules written as conditions (rules/conditions.py, kinds/condition.py), per-rule metric
+parameters, and the center pack of examples/center.yaml: what a QA lead writes without Python."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callaudit.errors import RulePackError
+from callaudit.metrics.acoustics import Acoustics
+from callaudit.records import Region, Utterance
+from callaudit.rules.examples import BUCKETS, examples_of, parse
+from callaudit.rules.judge import judge
+from callaudit.rules.pack import RulePack, load
+from callaudit.rules.selftest import check_examples, run, verdict
+from tests.helpers import ROOT
+
+CENTER = ROOT / "examples" / "center.yaml"
+
+
+@pytest.fixture(scope="module")
+def center() -> RulePack:
+    return load(str(CENTER))
+
+
+def test_the_center_pack_proves_every_rule_by_its_examples(center: RulePack) -> None:
+    assert check_examples(center) == []
+    for rid in ("refund_time", "early_dont_know", "speech_rate", "opening_pace", "repeated_apology"):
+        ex = center.rule(rid).examples
+        assert ex.get("pass") and ex.get("fail"), rid
+
+
+def test_a_rule_of_its_own_band_leaves_the_default_alone(center: RulePack) -> None:
+    """The sales line's 200-240 band is its speech_rate rule's; the pack settings (every other
+    rule, the default's 180-220) are unchanged, and the message cites the rule's own band."""
+    rule = center.rule("speech_rate")
+    assert rule.own_settings == {"speech_rate_min_cpm": 200, "speech_rate_max_cpm": 240}
+    assert center.settings.speech_rate_max_cpm == 220
+    assert "200–240" in rule.text("zh", center.settings)
+    line = "A (cpm=230): 您好，这里是幸福银行信用卡中心，我是客户经理小王，今天来电向您介绍分期活动。"
+    assert verdict(run(center, "speech_rate", line)) == "pass"
+    assert verdict(run(load(), "speech_rate", line)) == "fail"
+
+
+def _write(tmp_path: Path, text: str) -> str:
+    p = tmp_path / "pack.yaml"
+    p.write_text(text, encoding="utf-8")
+    return str(p)
+
+
+RULE = """rules:
+  - id: r
+    section: care
+    severity: minor
+    deduction: 1
+    message: {{zh: 测试, en: test}}
+    check: {check}
+{body}
+"""
+
+
+def _problems(tmp_path: Path, body: str, check: str = "condition") -> str:
+    with pytest.raises(RulePackError) as e:
+        load(_write(tmp_path, RULE.format(check=check, body=body)))
+    return str(e.value)
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("    forbid: {sayd: {phrases: [对不起]}}", "did you mean `said`?"),
+    ("    forbid: {said: {phrases: [对不起], whoo: agent}}", "did you mean `who`?"),
+    ("    forbid: {said: {who: agent}}", "needs a matcher"),
+    ("    forbid: {said: {phrases: [对不起], repeat: {times: 1, within: 5}}}", "repeat must be"),
+    ("    forbid: {said: {phrases: [对不起], in: {first_share: 2}}}", "share of the call in (0, 1]"),
+    ("    forbid: {said: {regex: '(a)\\1'}}", "forbid.said.regex"),
+    ("    require: {said: {phrases: [好]}}\n    forbid: {said: {phrases: [不]}}", "one of `require`"),
+    ("    require: {said: {phrases: [好]}}\n    window: {after: 2}", "`window` goes with `each`"),
+    ("    each: {said: {phrases: [退款]}}\n    require: {said: {phrases: [好]}}\n"
+     "    window: {afterr: 2}", "did you mean `after`?"),
+    ("    require: {metric: {name: speech_rate, above: 3}}", "did you mean `agent_speech_rate_cpm`?"),
+    ("    require: {said: {phrases: [好], within: {utterances: 2}}}", "within goes with after"),
+])
+def test_a_condition_problem_is_named_with_its_line_and_the_nearest_key(
+        tmp_path: Path, body: str, expected: str) -> None:
+    msg = _problems(tmp_path, body)
+    assert "pack.yaml" in msg and "line 2: rule 'r'" in msg and expected in msg, msg
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("    metric: speech_rate\n    params: {max_cmp: 240}", "did you mean `max_cpm`?"),
+    ("    metric: speech_rate\n    params: {max_cpm: fast}", "params.max_cpm must be a number"),
+    ("    metric: speech_rate\n    params: {min_cpm: 250, max_cpm: 240}", "must not exceed"),
+    ("    metric: speeech_rate", "did you mean `speech_rate`?"),
+    ("    metric: dead_air\n    where: {first_s: 30}", "judged over the whole call"),
+    ("    metric: volume\n    phrases: [您好]", "field `phrases` is not read by a `metric` rule"),
+])
+def test_a_metric_rule_problem_is_named(tmp_path: Path, body: str, expected: str) -> None:
+    msg = _problems(tmp_path, body, check="metric")
+    assert "line 2: rule 'r'" in msg and expected in msg, msg
+
+
+def test_an_unknown_field_suggests_the_nearest(tmp_path: Path) -> None:
+    assert "did you mean `phrases`?" in _problems(tmp_path, "    phrase: [您好]", check="require")
+
+
+# --- the language, one operator at a time -------------------------------------------------
+def _pack(rule: dict[str, Any]) -> RulePack:
+    base = load()
+    r = dataclasses.replace(base.rules[0], id="t", check="condition", examples={}, where={},
+                            when={}, **rule)
+    return dataclasses.replace(base, rules=[r])
+
+
+def _verdict(rule: dict[str, Any], lines: list[str]) -> str:
+    return verdict(run(_pack(rule), "t", lines))
+
+
+CALL = ["A 0: 您好，请问有什么可以帮您？", "C: 我的订单号是一二三四五六七。", "A: 好的，我帮您查一下。",
+        "C 20: 好。", "A: 查到了，明天送达，还有别的问题吗？", "C: 没有了，谢谢。"]
+
+
+@pytest.mark.parametrize(("rule", "expected"), [
+    ({"require": {"said": {"who": "agent", "phrases": ["查一下"], "nth": 1}}}, "pass"),
+    ({"require": {"said": {"who": "agent", "phrases": ["查一下"], "nth": 2}}}, "fail"),
+    ({"require": {"said": {"who": "agent", "words": ["明天送达"]}}}, "pass"),
+    ({"require": {"said": {"who": "agent", "regex": "明天|后天", "exclude": "别的问题"}}}, "fail"),
+    ({"require": {"said": {"who": "customer", "number": {"min_digits": 7}}}}, "pass"),
+    ({"require": {"said": {"who": "customer", "number": {"min_digits": 8}}}}, "fail"),
+    ({"require": {"said": {"who": "agent", "like": ["您好请问有什么能帮您"]}}}, "pass"),
+    ({"require": {"said": {"who": "agent", "like": ["感谢您的来电再见"]}}}, "fail"),
+    ({"forbid": {"said": {"who": "agent", "phrases": ["查一下"],
+                          "after": {"said": {"who": "customer", "number": {"min_digits": 4}}},
+                          "within": {"utterances": 1}}}}, "fail"),
+    ({"forbid": {"said": {"who": "agent", "phrases": ["查一下"],
+                          "before": {"said": {"who": "customer", "number": {"min_digits": 4}}},
+                          "within": {"utterances": 1}}}}, "pass"),
+    ({"forbid": {"said": {"who": "agent", "phrases": ["别的问题"], "in": {"part": "opening"}}}}, "pass"),
+    ({"forbid": {"said": {"who": "agent", "phrases": ["您好"], "in": {"first_s": 1}}}}, "fail"),
+    ({"forbid": {"said": {"who": "agent", "phrases": ["别的问题"], "in": {"last_share": 0.3}}}}, "fail"),
+    ({"forbid": {"silence": {"after": "customer", "before": "agent", "over_s": 5}}}, "pass"),
+    ({"forbid": {"silence": {"after": "agent", "before": "customer", "over_s": 5}}}, "fail"),
+    ({"require": {"metric": {"name": "duration_s", "above": 60}}}, "fail"),
+    ({"require": {"not": {"metric": {"name": "duration_s", "above": 60}}}}, "pass"),
+    ({"require": {"all": [{"said": {"who": "agent", "words": ["您好"]}},
+                          {"said": {"who": "agent", "words": ["再见"]}}]}}, "fail"),
+    ({"require": {"any": [{"said": {"who": "agent", "words": ["您好"]}},
+                          {"said": {"who": "agent", "words": ["再见"]}}]}}, "pass"),
+    ({"applies": {"said": {"who": "customer", "words": ["投诉"]}},
+      "require": {"said": {"who": "agent", "words": ["再见"]}}}, "n/a"),
+    ({"each": {"said": {"who": "customer", "words": ["好。"]}}, "window": {"after_s": 1},
+      "require": {"said": {"who": "agent", "words": ["查到了"]}}}, "pass"),
+])
+def test_each_operator_finds_what_it_says(rule: dict[str, Any], expected: str) -> None:
+    assert _verdict(rule, CALL) == expected
+
+
+def test_a_rate_matcher_reads_each_utterance() -> None:
+    lines = ["A (cpm=320): 您好，这里是客户服务中心，工号一二三，很高兴为您服务。", "C: 你好。"]
+    assert _verdict({"forbid": {"said": {"who": "agent", "rate": {"above": 280}}}}, lines) == "fail"
+    assert _verdict({"forbid": {"said": {"who": "agent", "rate": {"above": 350}}}}, lines) == "pass"
+
+
+def test_a_required_condition_due_where_nothing_was_heard_goes_to_a_person() -> None:
+    """The refund time was due right where the agent spoke and no word was heard: the
+    recognizer may have lost it, so the failure is for review and costs nothing."""
+    pack = load(str(CENTER))
+    rule = dataclasses.replace(pack.rule("refund_time"), enabled=True)
+    alone = dataclasses.replace(pack, rules=[rule])
+    ex = parse(["C: 我想申请退款。", "A: 好的。", "C 10: 嗯。"])
+    utts = ex.utterances
+    regions = [Region(u.channel, u.start, u.end, u.level_dbfs) for u in utts]
+    ac = Acoustics(14.0, None, 0.0, -20.0, 0.0)
+    plain = judge(alone, ac, regions, utts, True).findings[0]
+    assert not plain.passed and plain.deduction == 5 and not plain.review_id
+    lost = Utterance(0, 4.0, 6.0, "", "agent")
+    doubted = judge(alone, ac, regions, utts, True, unheard=[lost]).findings[0]
+    assert not doubted.passed and doubted.deduction == 0 and doubted.review_id == "review_unheard"
+
+
+def test_examples_buckets_cover_the_new_rules(center: RulePack) -> None:
+    new = [r for r in center.rules if r.check == "condition"]
+    assert {r.id for r in new} == {"refund_time", "early_dont_know", "repeated_apology"}
+    for r in new:
+        for bucket, _, ex in examples_of(r.examples):
+            assert verdict(run(center, r.id, ex)) == BUCKETS[bucket]
