@@ -14,6 +14,7 @@ The Auditor loads the model and the rule pack once and audits many calls.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -99,6 +100,16 @@ class Auditor:
         self.versions = {"audit": __version__, "model": describe(self.model_dir),
                          "rules": self.pack.fingerprint()}
         self.judged_with = judged_with(self.pack)
+
+    def with_pack(self, pack: RulePack) -> Auditor:
+        """This Auditor judging with another rule pack: the model (and the speaker embedder)
+        are shared, not loaded again (a batch with scorecards holds one per business line).
+        The two are not for two threads at once, as one Auditor is not."""
+        other = copy.copy(self)
+        other.pack = pack
+        other.versions = {**self.versions, "rules": pack.fingerprint()}
+        other.judged_with = judged_with(pack)
+        return other
 
     def result_json(self, result: CallResult) -> dict[str, Any]:
         """The result as audit.call/1 JSON, its personal data masked when `opts.redact`

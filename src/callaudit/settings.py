@@ -9,6 +9,7 @@ so a message never states a threshold the center has changed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 from typing import Any
 
 
@@ -212,6 +213,12 @@ class Settings:
                       for k, v in values.items() if k in cls.names()})
 
     def to_json(self) -> dict[str, Any]:
+        """Every setting by name (a new mapping; its lists are shared: read, do not change)."""
+        return dict(self._json)
+
+    @cached_property
+    def _json(self) -> dict[str, Any]:
+        # every rule's message cites settings, on every call judged: converted once
         return asdict(self)
 
 

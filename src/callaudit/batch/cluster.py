@@ -42,22 +42,26 @@ def require_dask() -> Any:
     return distributed
 
 
-def batch_name(opts: BatchOptions, pack: Any) -> str:
-    """Names this batch's Auditor on the workers: batches with other rules or options that
-    share the cluster get their own, and the same batch re-run reuses its own."""
+def batch_name(opts: BatchOptions, pack: Any, packs: dict[str, Any] | None = None) -> str:
+    """Names this batch's Auditor on the workers: batches with other rules (or scorecards'
+    `packs`) or options that share the cluster get their own, and the same batch re-run
+    reuses its own."""
     key = repr((opts.model_dir, opts.beam_size, opts.full_windows, opts.max_duration_s,
-                opts.separate, opts.threads, opts.lang, pack.fingerprint(), bool(opts.redact)))
+                opts.separate, opts.threads, opts.lang, pack.fingerprint(), bool(opts.redact))
+               + ((tuple(sorted(packs)),) if packs else ()))
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def make_plugin(opts: BatchOptions, threads: int, pack: Any, name: str) -> Any:
-    """A WorkerPlugin that loads the Auditor when a worker starts (or restarts)."""
+def make_plugin(opts: BatchOptions, threads: int, pack: Any, name: str,
+                packs: dict[str, Any] | None = None) -> Any:
+    """A WorkerPlugin that loads the Auditor when a worker starts (or restarts); with
+    scorecards' `packs` (fingerprint -> RulePack), one judging with each."""
     distributed = require_dask()
 
     class AuditorPlugin(distributed.WorkerPlugin):
         def setup(self, worker: Any) -> None:
             _undo_malloc_trim()
-            load_auditor(opts, threads or worker.state.nthreads, pack, name)
+            load_auditor(opts, threads or worker.state.nthreads, pack, name, packs)
 
     plugin = AuditorPlugin()
     plugin.name = f"callaudit-{name}"
@@ -112,22 +116,25 @@ def dashboard_link(client: Any) -> str | None:
 
 
 def run_on_cluster(todo: list[dict[str, Any]], opts: BatchOptions, store: Store,
-                   stats: BatchStats, connected: Callable[[], None] = lambda: None) -> None:
+                   stats: BatchStats, connected: Callable[[], None] = lambda: None,
+                   packs: dict[str, Any] | None = None) -> None:
+    """`packs`: a batch with scorecards (fingerprint -> RulePack); each job's `pack` names
+    the one its worker judges it with."""
     distributed = require_dask()
     from callaudit.rules.pack import load
     from callaudit.speech.model import resolve
 
     # Workers get an absolute model path (the same path on every node) and the parsed rule
-    # pack itself, so a rule file need not exist on the workers.
+    # packs themselves, so a rule file need not exist on the workers.
     pack = load(opts.rules)
     wopts = replace(opts, model_dir=str(resolve(opts.model_dir).resolve()))
-    name = batch_name(wopts, pack)
+    name = batch_name(wopts, pack, packs)
     client, cluster = connect(opts.cluster or "local")
     try:
         stats.dashboard = dashboard_link(client)
         connected()
         try:
-            client.register_plugin(make_plugin(wopts, opts.threads, pack, name))
+            client.register_plugin(make_plugin(wopts, opts.threads, pack, name, packs))
         except AuditError:
             raise
         except Exception as e:  # e.g. a worker without the model: say which and why

@@ -30,6 +30,7 @@ class BatchOptions:
     threads: int = 0  # CTranslate2 threads per worker; 0 = cores // workers
     model_dir: str | None = None
     rules: str | None = None
+    scorecards: str | None = None  # a pack per business line (batch/scorecards.py); not with rules
     pattern: str | None = None  # filename pattern, e.g. "{date}_{agent_id}_{call_id}"
     force: bool = False
     retry_failed: bool = False
@@ -46,6 +47,9 @@ class BatchOptions:
     redact: bool | None = None
 
     def __post_init__(self) -> None:
+        if self.rules and self.scorecards:
+            raise AuditError("--rules and --scorecards: give one (a scorecard names each "
+                             "business line's pack)")
         if self.raw:  # one line now, not one failed call per file
             try:
                 parse_raw(self.raw)
@@ -97,23 +101,25 @@ _DATE = r"\d{4}-?\d{2}-?\d{2}(?:[-_T .]?\d{2}[:.-]?\d{2}(?:[:.-]?\d{2})?)?"
 PATTERN_FIELDS = ("date", "agent_id", "call_id")  # and {_anything}: a part to skip
 
 
-def pattern_regex(pattern: str) -> re.Pattern[str]:
+def pattern_regex(pattern: str, extra: tuple[str, ...] = ()) -> re.Pattern[str]:
     """'{date}_{agent_id}_{call_id}' -> a regex over the file name without its suffix.
     `{date}` matches YYYYMMDD or YYYY-MM-DD (optionally with a time); another field matches
     characters up to the text that follows it in the pattern (the last field: the rest); a
-    field named with a leading underscore ({_direction}) matches a part that is not kept.
+    field named with a leading underscore ({_direction}) matches a part that is not kept;
+    `extra` names more fields to keep (the business line's field, `{queue}`: scorecards.py).
 
     Raises AuditError (one line) for an unknown or repeated field, or two fields with no
     text between them (where one ends would be a guess)."""
     parts = re.split(r"\{([^{}]*)\}", pattern)
+    kept = PATTERN_FIELDS + tuple(f for f in extra if f.isidentifier() and f not in PATTERN_FIELDS)
     rx, seen = "", set()
     for i, p in enumerate(parts):
         if i % 2 == 0:
             rx += re.escape(p)
             continue
-        if p not in PATTERN_FIELDS and not re.fullmatch(r"_\w*", p):
+        if p not in kept and not re.fullmatch(r"_\w*", p):
             raise AuditError(f"--pattern {pattern!r}: unknown field {{{p}}} (fields: "
-                             f"{', '.join('{' + f + '}' for f in PATTERN_FIELDS)}, or {{_name}} "
+                             f"{', '.join('{' + f + '}' for f in kept)}, or {{_name}} "
                              "for a part to skip)")
         if p in seen and p != "_":
             raise AuditError(f"--pattern {pattern!r}: field {{{p}}} appears twice")
@@ -123,7 +129,7 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
             raise AuditError(f"--pattern {pattern!r}: {{{p}}} and {{{parts[i + 2]}}} need text "
                              "between them (e.g. _), or where one ends is a guess")
         body = _DATE if p == "date" else f"[^{re.escape(after)}]+" if after else ".+"
-        rx += f"(?P<{p}>{body})" if p in PATTERN_FIELDS else f"(?:{body})"
+        rx += f"(?P<{p}>{body})" if p in kept else f"(?:{body})"
     return re.compile(f"^{rx}$")
 
 
@@ -163,8 +169,13 @@ class Found:
     unmatched: list[str] = field(default_factory=list)
 
 
-def discover(source: str, pattern: str | None = None) -> Found:
+def discover(source: str, pattern: str | None = None, line_by: str | None = None) -> Found:
     """Jobs from a folder (recursive) or a CSV manifest (column `path` required).
+
+    `line_by`: the manifest column or --pattern field that names each call's business line
+    (scorecards.py): every job gets `line`, that value (None where it is empty or the name
+    does not fit the pattern). AuditError when the manifest has no such column or the
+    pattern no such field.
 
     Raises AuditError when `source` itself cannot be read. A subfolder that cannot be
     entered is not skipped silently: it is in `Found.unreadable`."""
@@ -172,7 +183,7 @@ def discover(source: str, pattern: str | None = None) -> Found:
     if not src.exists():
         raise AuditError(f"{source}: no such file or folder")
     if src.is_file() and src.suffix.lower() == ".csv":
-        return Found(_manifest(src))
+        return Found(_manifest(src, line_by))
     found = Found([])
     if src.is_file():
         files = [src]
@@ -180,7 +191,11 @@ def discover(source: str, pattern: str | None = None) -> Found:
         if not os.access(src, os.R_OK | os.X_OK):
             raise AuditError(f"{source}: cannot read this folder (permission denied)")
         files = sorted(_audio_files(src, found.unreadable))
-    rx = pattern_regex(pattern) if pattern else None
+    rx = pattern_regex(pattern, (line_by,) if line_by else ()) if pattern else None
+    if line_by and (rx is None or line_by not in rx.groupindex):
+        raise AuditError(f"{source}: the business line is the file name's {{{line_by}}} field, "
+                         + (f"and --pattern {pattern!r} has none" if pattern else
+                            f"and no --pattern gives it (e.g. '{{{line_by}}}_{{agent_id}}_{{call_id}}')"))
     for p in files:
         fields: dict[str, str] = {}
         if rx:
@@ -197,6 +212,7 @@ def discover(source: str, pattern: str | None = None) -> Found:
             "agent_id": fields.get("agent_id"),
             "day": _day(fields.get("date")) or time.strftime("%Y-%m-%d", time.localtime(mtime)),
             "started_at": fields.get("date"), "agent_channel": "auto",
+            **({"line": _value(fields.get(line_by))} if line_by else {}),
         })
     return found
 
@@ -218,11 +234,18 @@ def _audio_files(folder: Path, unreadable: list[str]) -> list[Path]:
     return out
 
 
-def _manifest(path: Path) -> list[dict[str, Any]]:
+def _value(cell: str | None) -> str | None:
+    return (cell or "").strip() or None
+
+
+def _manifest(path: Path, line_by: str | None = None) -> list[dict[str, Any]]:
     with path.open(newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     if not rows or "path" not in rows[0]:
         raise AuditError(f"{path}: a manifest needs a header row with a `path` column")
+    if line_by and line_by not in rows[0]:
+        raise AuditError(f"{path}: no `{line_by}` column, which names each call's business line "
+                         f"(columns: {', '.join(c for c in rows[0] if c)})")
     jobs = []
     for i, row in enumerate(rows, start=2):
         p = Path(row["path"])
@@ -241,6 +264,7 @@ def _manifest(path: Path) -> list[dict[str, Any]]:
             "agent_id": row.get("agent_id") or None,
             "day": _day(row.get("started_at") or row.get("day")),
             "started_at": row.get("started_at") or None, "agent_channel": channel, "raw": raw,
+            **({"line": _value(row.get(line_by))} if line_by else {}),
         })
     return jobs
 

@@ -20,6 +20,7 @@ from multiprocessing.context import SpawnContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from callaudit.batch import scorecards
 from callaudit.batch.jobs import BatchOptions, BatchStats, discover, pending
 from callaudit.batch.worker import serve
 from callaudit.errors import AuditError
@@ -31,6 +32,7 @@ from callaudit.results.store import (
     write_failure,
     write_result,
 )
+from callaudit.rules.pack import RulePack
 
 WORKER_MEMORY_GB = 0.8  # measured peak RSS of one worker with Whisper base int8: ~0.65 GB
 
@@ -57,12 +59,16 @@ def run(source: str, opts: BatchOptions,
     memory) is replaced; the one call it was auditing runs again alone on a fresh worker,
     and if that worker dies too the call is stored as failed ("worker died"). Calls on the
     other workers are not touched; stats.worker_deaths counts the deaths (see _local_pool)."""
-    found = discover(source, opts.pattern)
+    cards = scorecards.load(opts.scorecards) if opts.scorecards else None
+    found = discover(source, opts.pattern, cards.by if cards else None)
+    if cards:
+        cards.assign(found.jobs)  # each call's pack, or why it is not judged
+    packs = cards.packs if cards else None
     conn = connect(opts.db)
     opts = replace(opts, redact=redaction(conn, opts.redact))  # the database says, or is told once
     stats = BatchStats(unreadable=found.unreadable, unmatched=found.unmatched)
-    refresh = _reviewed_refresher(conn, opts)
-    as_stored = _as_stored(conn, opts)
+    refresh = _reviewed_refresher(conn, opts, packs)
+    as_stored = _as_stored(conn, opts, packs)
     todo = list(pending(found.jobs, conn, opts, stats))
     if opts.limit is not None:
         todo = todo[: opts.limit]
@@ -81,7 +87,7 @@ def run(source: str, opts: BatchOptions,
         try:
             run_on_cluster(todo, opts, lambda out: _store(conn, out, stats, on_progress, refresh,
                                                           as_stored), stats,
-                           lambda: on_progress(stats, None) if on_progress else None)
+                           lambda: on_progress(stats, None) if on_progress else None, packs)
         finally:
             conn.close()
         return stats
@@ -90,7 +96,7 @@ def run(source: str, opts: BatchOptions,
     threads = opts.threads or max(1, (os.cpu_count() or 1) // workers)
     try:
         _local_pool(todo, opts, workers, threads, stats,
-                    lambda out: _store(conn, out, stats, on_progress, refresh, as_stored))
+                    lambda out: _store(conn, out, stats, on_progress, refresh, as_stored), packs)
     finally:
         conn.close()
     return stats
@@ -110,9 +116,11 @@ class _Worker:
 
 
 def _local_pool(todo: list[dict[str, Any]], opts: BatchOptions, workers: int, threads: int,
-                stats: BatchStats, store: Callable[[dict[str, Any]], None]) -> None:
+                stats: BatchStats, store: Callable[[dict[str, Any]], None],
+                packs: dict[str, RulePack] | None = None) -> None:
     """Audit `todo` on `workers` processes, each sent one call at a time, and store each
-    result as it arrives.
+    result as it arrives. `packs`: a batch with scorecards, each worker judges a call with
+    the pack its job names (sent to the workers: the files need not be read again).
 
     A worker that dies (kill -9, the out-of-memory killer) closes its pipe, so its death is
     seen at once, and so is the one call it was auditing: calls on the other workers are not
@@ -125,7 +133,7 @@ def _local_pool(todo: list[dict[str, Any]], opts: BatchOptions, workers: int, th
     load_deaths = 0  # workers that died loading the model, since one last came up
     pool: list[_Worker] = []
     try:
-        pool.extend(_start(ctx, opts, threads) for _ in range(workers))
+        pool.extend(_start(ctx, opts, threads, packs) for _ in range(workers))
         while queue or any(w.job for w in pool):
             _dispatch(pool, queue, died)
             for conn in wait([w.conn for w in pool]):
@@ -152,7 +160,7 @@ def _local_pool(todo: list[dict[str, Any]], opts: BatchOptions, workers: int, th
                         store({"job": job, "error": f"{job['file']}: worker died while auditing "
                                                     f"it ({why}); not audited"})
                         job = None
-                    pool.append(_start(ctx, opts, threads, job))  # a call not sent stays its own
+                    pool.append(_start(ctx, opts, threads, packs, job))  # a call not sent stays its own
                     continue
                 if "ready" in msg:
                     w.ready, load_deaths = True, 0
@@ -163,7 +171,7 @@ def _local_pool(todo: list[dict[str, Any]], opts: BatchOptions, workers: int, th
                     _send(w, None)
                     pool.remove(w)
                     w.proc.join()
-                    pool.append(_start(ctx, opts, threads))
+                    pool.append(_start(ctx, opts, threads, packs))
     except BaseException:
         for w in pool:
             w.proc.terminate()  # Ctrl-C: stop the workers now; every stored call is whole
@@ -176,9 +184,9 @@ def _local_pool(todo: list[dict[str, Any]], opts: BatchOptions, workers: int, th
 
 
 def _start(ctx: SpawnContext, opts: BatchOptions, threads: int,
-           job: dict[str, Any] | None = None) -> _Worker:
+           packs: dict[str, RulePack] | None, job: dict[str, Any] | None = None) -> _Worker:
     conn, child = ctx.Pipe()
-    proc = ctx.Process(target=serve, args=(child, opts, threads), daemon=True)
+    proc = ctx.Process(target=serve, args=(child, opts, threads, packs), daemon=True)
     proc.start()
     child.close()  # the worker holds the only other end: its death is an EOF here
     return _Worker(proc, conn, job)
@@ -209,32 +217,38 @@ def _how(code: int | None) -> str:
     return f"killed by signal {-code}" if code and code < 0 else f"exited with code {code}"
 
 
-def _reviewed_refresher(conn: Any, opts: BatchOptions) -> Callable[[str], None]:
+def _reviewed_refresher(conn: Any, opts: BatchOptions, packs: dict[str, RulePack] | None = None,
+                        ) -> Callable[..., None]:
     """What re-auditing a reviewed call (--force) does after storing it: its reviewed score
-    is computed again from the new findings and what people decided (kept by content hash)."""
+    is computed again from the new findings and what people decided (kept by content hash),
+    with the pack the call was judged with (`refresh(sha, pack)`: a key of `packs`)."""
     from callaudit.results import reviews
     from callaudit.rules.pack import load
 
     decided = set(reviews.reviewed_calls(conn))
     pack = load(opts.rules) if decided else None
 
-    def refresh(sha: str) -> None:
+    def refresh(sha: str, key: str | None = None) -> None:
         if pack is not None and sha in decided:
-            reviews.refresh_reviewed(conn, sha, pack)
+            reviews.refresh_reviewed(conn, sha, (packs or {}).get(key or "", pack))
     return refresh
 
 
-def _as_stored(conn: Any, opts: BatchOptions) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def _as_stored(conn: Any, opts: BatchOptions, packs: dict[str, RulePack] | None = None,
+               ) -> Callable[..., dict[str, Any]]:
     """A result as this database keeps it: masked when it stores masked transcripts, though
-    the batch began on a plain one (`audit redact` ran meanwhile): never a mix."""
+    the batch began on a plain one (`audit redact` ran meanwhile): never a mix. Masked with
+    the pack the call was judged with (`apply(result, pack)`: a key of `packs`)."""
     pack: list[Any] = []
 
-    def apply(r: dict[str, Any]) -> dict[str, Any]:
+    def apply(r: dict[str, Any], key: str | None = None) -> dict[str, Any]:
         if (r.get("privacy") or {}).get("redacted") or not stored_redaction(conn):
             return r
         from callaudit.privacy.mask import redact
         from callaudit.rules.pack import load
 
+        if packs and key in packs:
+            return redact(r, packs[key])
         pack[:] = pack or [load(opts.rules)]
         return redact(r, pack[0])
 
@@ -243,24 +257,25 @@ def _as_stored(conn: Any, opts: BatchOptions) -> Callable[[dict[str, Any]], dict
 
 def _store(conn: Any, out: dict[str, Any], stats: BatchStats,
            on_progress: Callable[[BatchStats, dict[str, Any] | None], None] | None,
-           refresh: Callable[[str], None] | None = None,
-           as_stored: Callable[[dict[str, Any]], dict[str, Any]] = lambda r: r) -> None:
+           refresh: Callable[..., None] | None = None,
+           as_stored: Callable[..., dict[str, Any]] = lambda r, key=None: r) -> None:
     job = out["job"]
     if "worker" in out:
         stats.model_loads[out["worker"]["pid"]] = out["worker"]["loads"]
     meta = CallMeta(file=job["file"], sha256=job["sha256"], call_id=job["call_id"],
                     agent_id=job.get("agent_id"), day=job.get("day"),
-                    started_at=job.get("started_at"), agent_channel=job.get("agent_channel", "auto"))
+                    started_at=job.get("started_at"), agent_channel=job.get("agent_channel", "auto"),
+                    line=job.get("line"))
     if out.get("transient"):  # not the file's fault: nothing stored, a re-run audits it
         stats.errors += 1
     elif "error" in out:
         write_failure(conn, meta, out["error"])
         stats.errors += 1
     else:
-        r = as_stored(out["result"])
+        r = as_stored(out["result"], job.get("pack"))
         write_result(conn, meta, r, out["regions"], out["acoustics"])
         if refresh:
-            refresh(meta.sha256)
+            refresh(meta.sha256, job.get("pack"))
         stats.done += 1
         stats.audio_s += r["duration_s"]
         if r.get("outcome") == "no_speech":  # not a call: neither passed nor failed

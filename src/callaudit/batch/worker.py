@@ -18,14 +18,19 @@ from callaudit.errors import AuditError, ScratchError, first_line
 # batches with different rules: each batch's Auditor is kept under its own name.
 # LOADS counts how often this process loaded the model.
 _AUDITORS: dict[str, Any] = {}
+# A batch with scorecards (scorecards.py): its Auditor judging with each line's pack, by the
+# pack's fingerprint (the job's `pack`); one model for them all (Auditor.with_pack).
+_PACK_AUDITORS: dict[str, dict[str, Any]] = {}
 _SETUP_ERRORS: dict[str, str] = {}
 _LOCK = threading.Lock()  # a Dask worker may run tasks in several threads; an Auditor is one
 LOADS = 0
 KEEP_AUDITORS = 2  # a worker keeps the Auditors of the last two batches it served
 
 
-def load_auditor(opts: BatchOptions, threads: int, pack: Any = None, name: str = "local") -> None:
-    """Make this process's Auditor for batch `name`, unless it is already loaded."""
+def load_auditor(opts: BatchOptions, threads: int, pack: Any = None, name: str = "local",
+                 packs: dict[str, Any] | None = None) -> None:
+    """Make this process's Auditor for batch `name`, unless it is already loaded; with
+    `packs` (fingerprint -> RulePack, a batch with scorecards) one judging with each."""
     global LOADS
     from callaudit.pipeline import AuditOptions, Auditor
     from callaudit.speech.asr import AsrOptions
@@ -44,22 +49,26 @@ def load_auditor(opts: BatchOptions, threads: int, pack: Any = None, name: str =
         _SETUP_ERRORS[name] = first_line(e)
         raise
     while len(_AUDITORS) >= KEEP_AUDITORS:
-        _AUDITORS.pop(next(iter(_AUDITORS)))
+        _PACK_AUDITORS.pop(old := next(iter(_AUDITORS)), None)
+        _AUDITORS.pop(old)
     _AUDITORS[name] = auditor
+    if packs:
+        _PACK_AUDITORS[name] = {key: auditor.with_pack(p) for key, p in packs.items()}
     LOADS += 1
 
 
-def init_worker(opts: BatchOptions, threads: int) -> None:
+def init_worker(opts: BatchOptions, threads: int, packs: dict[str, Any] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    load_auditor(opts, threads)
+    load_auditor(opts, threads, packs=packs)
 
 
-def serve(conn: Connection, opts: BatchOptions, threads: int) -> None:
+def serve(conn: Connection, opts: BatchOptions, threads: int,
+          packs: dict[str, Any] | None = None) -> None:
     """A local-pool worker (pool.run): load the Auditor, say "ready", then audit each call the
     parent sends until it sends None or goes away. One call at a time, so the parent knows
     exactly which call was in flight when this process dies."""
     with contextlib.suppress(Exception):  # if it fails, audit_job answers each call with why
-        init_worker(opts, threads)
+        init_worker(opts, threads, packs)
     conn.send({"ready": os.getpid()})
     with contextlib.suppress(EOFError, BrokenPipeError):  # the parent is gone (killed)
         while (job := conn.recv()) is not None:
@@ -77,8 +86,11 @@ def audit_job(job: dict[str, Any]) -> dict[str, Any]:
     worker = {"pid": os.getpid(), "loads": LOADS}
     name = job.get("auditor", "local")
     auditor = _AUDITORS.get(name)
+    if auditor is not None and job.get("pack"):  # scorecards: the pack of the call's line
+        auditor = _PACK_AUDITORS.get(name, {}).get(job["pack"])
     if auditor is None:  # this worker's setup failed (e.g. no model on a node that joined late)
-        why = _SETUP_ERRORS.get(name, "not set up")
+        why = _SETUP_ERRORS.get(name) or ("not set up" if name not in _AUDITORS else
+                                          f"none for rule pack {job.get('pack')}")
         return {"job": job, "worker": worker, "transient": True,
                 "error": f"{job['file']}: not audited: worker {os.getpid()} has no auditor ({why}); "
                          "it is audited when the batch runs again"}

@@ -47,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: cores/workers)")
     b.add_argument("--pattern", help="file name pattern, e.g. '{date}_{agent_id}_{call_id}'")
     b.add_argument("--model", metavar="DIR")
-    b.add_argument("--rules", metavar="FILE")
+    packs = b.add_mutually_exclusive_group()
+    packs.add_argument("--rules", metavar="FILE")
+    packs.add_argument("--scorecards", metavar="FILE", help="a rule pack per business line "
+                       "(YAML: by, lines, default; docs/BATCH.md): each call judged by its line's")
     b.add_argument("--force", action="store_true", help="re-audit calls already stored")
     b.add_argument("--redact", action=argparse.BooleanOptionalAction, default=None,
                    help="store transcripts with personal data masked (default: what the database "
@@ -69,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sm = sub.add_parser("summary", help="per agent, rule or day, from a results database")
     sm.add_argument("--db", required=True)
-    sm.add_argument("--by", choices=("agent", "rule", "day"), default="agent")
+    sm.add_argument("--by", choices=("agent", "rule", "day", "line"), default="agent",
+                    help="line: the business line of `batch --scorecards`")
     sm.add_argument("--day", help="only this day (YYYY-MM-DD)")
     sm.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sm.add_argument("--rules", metavar="FILE", help="rule pack whose review_min_precision and "
@@ -157,4 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     rt = rsub.add_parser("test", help="run every rule's examples; each wrong verdict with its line")
     rt.add_argument("file", nargs="?", help="rule pack merged over the default (default: none)")
     rsub.add_parser("default", help="print the default rule pack (a starting point to copy)")
+    ry = rsub.add_parser("try", help="what a draft pack would change on stored calls: re-judged, "
+                         "nothing written (no audio, no model)")
+    ry.add_argument("file", metavar="PACK", help="the draft rule pack (merged over the default)")
+    ry.add_argument("--db", required=True, help="results database (opened read-only)")
+    ry.add_argument("--limit", type=int, metavar="N", help="only the first N stored calls")
+    ry.add_argument("--workers", type=int, default=0, metavar="N",
+                    help="processes that judge (default: one per core)")
+    ry.add_argument("--examples", type=int, default=3, metavar="N",
+                    help="calls named per rule and kind of change (default 3)")
+    ry.add_argument("--format", choices=("table", "json"), default="table")
+    ry.add_argument("--lang", choices=("zh", "en"), default="zh")
     return p

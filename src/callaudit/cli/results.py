@@ -39,7 +39,8 @@ def batch_command(args: argparse.Namespace, err: Console) -> int:
 
         require_dask()
     opts = BatchOptions(db=args.db, workers=args.workers, threads=args.threads,
-                        model_dir=args.model, rules=args.rules, pattern=args.pattern,
+                        model_dir=args.model, rules=args.rules, scorecards=args.scorecards,
+                        pattern=args.pattern,
                         force=args.force, retry_failed=args.retry_failed,
                         max_duration_s=args.max_hours * 3600, beam_size=args.beam_size,
                         cluster=args.cluster, separate=not args.no_separation,

@@ -29,7 +29,7 @@ from callaudit.render.rows import (
     talk_ratio,
 )
 from callaudit.results import store
-from callaudit.results.summary import summary
+from callaudit.results.summary import business_lines, summary
 from callaudit.settings import Settings
 from callaudit.strings import (
     LABELS,
@@ -299,6 +299,7 @@ def dashboard_view(conn: sqlite3.Connection, lang: str = "zh", pages: str | None
         "hist": [{"label": f"{10 * i}–{10 * i + 9 if i < 9 else 100}", "n": n,
                   "h": round(100 * n / peak, 1)} for i, n in enumerate(hist)],
         "agents": summary(conn, "agent"), "rules": summary(conn, "rule", settings=settings),
+        "lines": business_lines(conn),
         "worst": worst,
         "failures": failures,
         "no_speech": [{**c, "why": stored_detail(c["why"], lang)}

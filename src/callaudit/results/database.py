@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS calls (
   t_decode REAL, t_vad REAL, t_asr REAL, t_rules REAL, t_total REAL,
   audited_at TEXT NOT NULL,
   result_json TEXT,
-  acoustics_json TEXT
+  acoustics_json TEXT,
+  line TEXT  -- the business line (batch --scorecards) whose pack judged it, NULL: none given
 );
 CREATE INDEX IF NOT EXISTS calls_file ON calls(file);
 CREATE INDEX IF NOT EXISTS calls_agent ON calls(agent_id, day);
@@ -189,6 +190,12 @@ def _allow_status(conn: sqlite3.Connection, status: str) -> None:
         conn.execute(sql)
 
 
+def _add_calls_line(conn: sqlite3.Connection) -> None:
+    # A database migrated from version 1 or 2 has it already: step 3 rebuilt calls from SCHEMA.
+    if "line" not in {r[1] for r in conn.execute("PRAGMA table_info(calls)")}:
+        conn.execute("ALTER TABLE calls ADD COLUMN line TEXT")
+
+
 # The review workbench's tables (audit serve): people, their verdicts on findings, appeals,
 # the nightly queue and calibration sessions. Keyed by the call's sha256 and the rule id, not
 # by row ids: a re-audit or a re-score replaces a call's rows, never what people decided.
@@ -327,6 +334,8 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (4, "review tables: users, reviews, appeals, trail, queue, calibration", _add_review_tables),
     (5, "calls.status 'not_connected': the call never reached a person, no call to judge",
      _allow_not_connected),
+    (6, "calls.line: the business line whose scorecard (rule pack) judged the call",
+     _add_calls_line),
 ]
 
 
@@ -471,11 +480,22 @@ def _check_readable(conn: sqlite3.Connection, path: str | Path) -> None:
         raise AuditError(f"{path}: not a callaudit results database (no calls table)")
     # A database the previous release wrote says version 1 even when it has every column
     # (it added `review` without saying so): what a reader needs is the columns, not the number.
-    if version < SCHEMA_VERSION and _missing_columns(conn):
+    missing = _missing_columns(conn) if version < SCHEMA_VERSION else set()
+    if missing - READER_DEFAULTS:
         raise AuditError(f"{path}: results database schema version {version} is older than this "
                          f"callaudit ({SCHEMA_VERSION}) and a read-only command does not upgrade it; "
                          f"run a writer command on it once, e.g. `audit rescore --db {path}` "
                          "(with the --rules it was audited with)")
+    for table in sorted({t for t, _ in missing}):  # what a reader can do without reads as NULL
+        nulls = ", ".join(f'NULL AS "{c}"' for t, c in sorted(missing) if t == table)
+        conn.execute(f'CREATE TEMP VIEW "{table}" AS SELECT *, {nulls} FROM main."{table}"')  # noqa: S608
+
+
+# Columns a migration added that a read-only command can do without, (table, column): on a
+# database not yet upgraded (readers never migrate) they read as NULL, through a temporary
+# view that stands for the table in the reader's connection only. So `audit summary` reads
+# what the previous release wrote.
+READER_DEFAULTS = {("calls", "line")}
 
 
 def _columns(conn: sqlite3.Connection) -> set[tuple[str, str]]:

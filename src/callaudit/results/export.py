@@ -56,7 +56,7 @@ def export(conn: sqlite3.Connection, fmt: str, out: str, lang: str = "zh",
                 r.pop("id")
                 d = r["result"] or {"file": r["file"], "status": "failed", "error": r["error"]}
                 d.update(call_id=r["call_id"], agent_id=r["agent_id"], day=r["day"],
-                         status=r["status"])
+                         status=r["status"], line=r["line"])
                 if r["result"]:  # what people decided (复核, 申诉), beside the machine's verdict
                     d["review"] = reviews.review_of_call(conn, r["sha256"])
                 f.write(json.dumps(d, ensure_ascii=False) + "\n")

@@ -28,20 +28,21 @@ def stored_result(conn: sqlite3.Connection, call: int) -> dict[str, Any] | None:
     return json.loads(row[0]) if row and row[0] else None
 
 
-SUMMARY_BY = ("agent", "rule", "day")
+SUMMARY_BY = ("agent", "rule", "day", "line")
 
 
 def summary_rows(conn: sqlite3.Connection, by: str, day: str | None = None,
                  top: int = 3) -> list[dict[str, Any]]:
-    """One row per agent, rule or day (`by`), of one `day` or of all.
+    """One row per agent, rule, day or business line (`by`), of one `day` or of all.
 
-    Per agent and per day: calls (audited), audio_hours (all), avg_score, pass_rate,
-    fatal_calls, (agent: avg_speech_rate_cpm), no_speech (recordings in which nobody was
-    heard: not calls, never passed), not_connected (calls that never reached a person: a
-    network's announcement, no answer, busy; not calls either), unreadable_files and
-    top_failures, the `top` most failed rules as [(rule, times), ...] (failures needing
-    review left out). Per rule: section, severity, applicable, failed, fail_rate,
-    needs_review, points_deducted; the most failed first.
+    Per agent, per day and per line (calls.line, `audit batch --scorecards`): calls
+    (audited), audio_hours (all), avg_score, pass_rate, fatal_calls, (agent:
+    avg_speech_rate_cpm), no_speech (recordings in which nobody was heard: not calls,
+    never passed), not_connected (calls that never reached a person: a network's
+    announcement, no answer, busy; not calls either), unreadable_files and top_failures,
+    the `top` most failed rules as [(rule, times), ...] (failures needing review left
+    out). Per rule: section, severity, applicable, failed, fail_rate, needs_review,
+    points_deducted; the most failed first.
     """
     where, args = ("AND day = ?", (day,)) if day else ("", ())
     if by == "agent":
@@ -73,19 +74,19 @@ def summary_rows(conn: sqlite3.Connection, by: str, day: str | None = None,
             FROM findings f JOIN calls c ON c.id = f.call
             WHERE c.status = 'ok' {where.replace('day', 'c.day')}
             GROUP BY f.rule, f.section ORDER BY failed DESC, f.rule""", args)  # noqa: S608
-    if by == "day":
+    if by in ("day", "line"):  # a fixed column name, never user text
         rows = fetch_rows(conn, f"""
-            SELECT COALESCE(day, '(unknown)') AS day, SUM(status = 'ok') AS calls,
+            SELECT COALESCE({by}, '(unknown)') AS {by}, SUM(status = 'ok') AS calls,
                    ROUND(SUM(duration_s) / 3600.0, 3) AS audio_hours,
                    ROUND(AVG(score), 1) AS avg_score, ROUND(AVG(passed), 3) AS pass_rate,
                    COALESCE(SUM(fatal), 0) AS fatal_calls,
                    SUM(status = 'no_speech') AS no_speech,
                    SUM(status = 'not_connected') AS not_connected,
                    SUM(status = 'failed') AS unreadable_files
-            FROM calls WHERE 1 {where} GROUP BY day ORDER BY day""", args)  # noqa: S608
-        failures = _top_failures(conn, "COALESCE(c.day, '(unknown)')", top)
+            FROM calls WHERE 1 {where} GROUP BY {by} ORDER BY {by}""", args)  # noqa: S608
+        failures = _top_failures(conn, f"COALESCE(c.{by}, '(unknown)')", top)
         for r in rows:
-            r["top_failures"] = failures.get(r["day"], [])
+            r["top_failures"] = failures.get(r[by], [])
         return rows
     raise ValueError(f"by must be one of {', '.join(SUMMARY_BY)}, not {by!r}")
 
@@ -106,7 +107,7 @@ def _top_failures(conn: sqlite3.Connection, key_sql: str, top: int) -> dict[Any,
 
 CALL_COLUMNS = ("id", "call_id", "agent_id", "day", "file", "status", "error", "duration_s",
                 "agent_channel", "score", "passed", "fatal", "agent_speech_rate_cpm",
-                "rules_version", "model_version", "audited_at")
+                "rules_version", "model_version", "audited_at", "line")
 
 
 def call_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -123,11 +124,12 @@ def call_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def result_rows(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
     """Every stored call in the order stored, one at a time: id, call_id, agent_id, day, file,
-    status, error, sha256 and result (its audit.call/1 dict; None for a file that failed)."""
+    status, error, sha256, line and result (its audit.call/1 dict; None for a file that
+    failed)."""
     for r in conn.execute("SELECT id, call_id, agent_id, day, file, status, error, sha256, "
-                          "result_json FROM calls ORDER BY id"):
+                          "line, result_json FROM calls ORDER BY id"):
         d = {k: r[k] for k in ("id", "call_id", "agent_id", "day", "file", "status", "error",
-                               "sha256")}
+                               "sha256", "line")}
         d["result"] = json.loads(r["result_json"]) if r["result_json"] else None
         yield d
 
@@ -182,11 +184,13 @@ class CallsToRescore:
     """The audited calls as they were when asked for, read one at a time (a night of results
     need not fit in memory): len() is how many; iterating yields (id, result, regions,
     acoustics) with result the audit.call/1 dict, regions [{channel, start, end, level_dbfs}]
-    by start, acoustics the measured values dict. A call deleted meanwhile is skipped."""
+    by start, acoustics the measured values dict. A call deleted meanwhile is skipped.
+    `ids`: only these calls (in that order), e.g. a share of them for one process."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, ids: list[int] | None = None) -> None:
         self._conn = conn
-        self._ids = [r[0] for r in conn.execute("SELECT id FROM calls WHERE status = 'ok' ORDER BY id")]
+        self._ids = list(ids) if ids is not None else \
+            [r[0] for r in conn.execute("SELECT id FROM calls WHERE status = 'ok' ORDER BY id")]
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -202,6 +206,6 @@ class CallsToRescore:
             yield call, json.loads(row["result_json"]), regions, json.loads(row["acoustics_json"])
 
 
-def calls_to_rescore(conn: sqlite3.Connection) -> CallsToRescore:
-    """The audited calls with what re-scoring needs (see CallsToRescore)."""
-    return CallsToRescore(conn)
+def calls_to_rescore(conn: sqlite3.Connection, ids: list[int] | None = None) -> CallsToRescore:
+    """The audited calls (or those of `ids`) with what re-scoring needs (see CallsToRescore)."""
+    return CallsToRescore(conn, ids)

@@ -2,19 +2,52 @@
 
 What was heard (utterances with roles, VAD regions, measured acoustics) is kept in the
 database; metrics, findings and score are recomputed from it exactly as a fresh audit would.
+`rejudge` does it for one stored call and writes nothing (`audit rules try`, results/preview.py,
+uses it as is); `rescore` stores what it returns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from callaudit.metrics.acoustics import Acoustics
 from callaudit.records import Region, Utterance
 from callaudit.results import reviews
 from callaudit.results.store import calls_to_rescore, connect, update_scores
 from callaudit.rules.judge import judge, judged_with, separation_unsure
-from callaudit.rules.pack import load
+from callaudit.rules.pack import RulePack, load
 from callaudit.speech import vocabulary
+
+
+def rejudge(pack: RulePack, result: dict[str, Any], stored_regions: list[dict[str, Any]],
+            measured: dict[str, Any], lang: str = "zh",
+            norms: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A stored call's audit.call/1 `result` judged again under `pack` from its `stored_regions`
+    and `measured` acoustics (as calls_to_rescore yields them): a new result dict with the new
+    utterance text (the pack's vocabulary), score, verdict, metrics, findings, norms
+    (`norms`: judged_with(pack), given to save working it out per call) and rules version.
+    `result` is left as it was; nothing is written."""
+    # the transcript follows the new pack's vocabulary (from the recognizer's text)
+    utts = vocabulary.apply([Utterance.from_json(u) for u in result["utterances"]],
+                            pack.settings.vocabulary)
+    regions = [Region.from_json(r) for r in stored_regions]
+    acoustics = Acoustics(**measured)
+    sep = result.get("separation")
+    stereo = result["agent_channel"] != "mono" or bool(sep and sep["speakers"] == 2)
+    unheard = [Utterance(ch, a, b, "", role) for a, b, role, ch in result.get("unheard", [])]
+    system = [Utterance(n["channel"], n["start"], n["end"], n.get("text", ""), "agent")
+              for n in result.get("not_party", []) if n.get("label") == "prompt"]
+    j = judge(pack, acoustics, regions, utts, stereo, lang,
+              separation_unsure(sep, pack.settings), unheard, system=system)
+    s = j.score
+    norms = judged_with(pack) if norms is None else norms
+    new = dict(result)
+    new.update(utterances=[u.to_json() for u in utts], score=s.score, passed=s.passed,
+               fatal=s.fatal, sections=s.sections, metrics=j.metrics.to_json(pack.settings),
+               findings=[f.to_json() for f in j.findings],
+               judged_with=norms, versions={**result["versions"], "rules": norms["rules"]})
+    return new
 
 
 def rescore(db: str, rules: str | None, lang: str = "zh",
@@ -28,25 +61,7 @@ def rescore(db: str, rules: str | None, lang: str = "zh",
     rows = calls_to_rescore(conn)
     reviewed = reviews.reviewed_call_ids(conn)
     for n, (call, result, stored_regions, measured) in enumerate(rows, start=1):
-        # the transcript follows the new pack's vocabulary (from the recognizer's text)
-        utts = vocabulary.apply([Utterance.from_json(u) for u in result["utterances"]],
-                                pack.settings.vocabulary)
-        regions = [Region.from_json(r) for r in stored_regions]
-        acoustics = Acoustics(**measured)
-        sep = result.get("separation")
-        stereo = result["agent_channel"] != "mono" or bool(sep and sep["speakers"] == 2)
-        unheard = [Utterance(ch, a, b, "", role) for a, b, role, ch in result.get("unheard", [])]
-        system = [Utterance(n["channel"], n["start"], n["end"], n.get("text", ""), "agent")
-                  for n in result.get("not_party", []) if n.get("label") == "prompt"]
-        j = judge(pack, acoustics, regions, utts, stereo, lang,
-                  separation_unsure(sep, pack.settings), unheard, system=system)
-        s = j.score
-        result.update(utterances=[u.to_json() for u in utts], score=s.score, passed=s.passed,
-                      fatal=s.fatal, sections=s.sections,
-                      metrics=j.metrics.to_json(pack.settings),
-                      findings=[f.to_json() for f in j.findings], judged_with=norms)
-        result["versions"]["rules"] = pack.fingerprint()
-        update_scores(conn, call, result)
+        update_scores(conn, call, rejudge(pack, result, stored_regions, measured, lang, norms))
         sha = reviewed.get(call)
         if sha:  # reviews are kept; the reviewed score follows the new findings
             reviews.refresh_reviewed(conn, sha, pack)

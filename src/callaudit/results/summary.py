@@ -1,4 +1,4 @@
-"""Summaries of the results database: per agent, per rule, per day.
+"""Summaries of the results database: per agent, per rule, per day, per business line.
 
 The rows come from callaudit.results.store (the only module with SQL); this one shapes and writes them.
 """
@@ -15,13 +15,14 @@ from callaudit.results import reviews, store
 from callaudit.rules.pack import load
 from callaudit.settings import Settings
 
-BY = store.SUMMARY_BY  # agent, rule, day
+BY = store.SUMMARY_BY  # agent, rule, day, line
 TOP_FAILURES = 3
 
 
 def summary(conn: sqlite3.Connection, by: str, day: str | None = None,
             settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Per agent, rule or day (of one day or all), top failures as 'rule (n), rule (n)'.
+    """Per agent, rule, day or business line (of one day or all), top failures as
+    'rule (n), rule (n)'.
 
     Per rule, what the reviews teach (all days): reviewed (failed findings a person
     reviewed), precision (confirmed / reviewed), missed (findings reviewers added) and
@@ -43,6 +44,13 @@ def summary(conn: sqlite3.Connection, by: str, day: str | None = None,
                      low_precision=int(p is not None and t["reviewed"] >= st.review_min_reviewed
                                        and p < st.review_min_precision))
     return rows
+
+
+def business_lines(conn: sqlite3.Connection, day: str | None = None) -> list[dict[str, Any]]:
+    """The summary by business line (`audit batch --scorecards`) for a dashboard: none when
+    the calls are of one line or of none (nothing to compare)."""
+    rows = summary(conn, "line", day)
+    return rows if len(rows) > 1 else []
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:

@@ -23,6 +23,7 @@ class CallMeta:
     day: str | None = None
     started_at: str | None = None
     agent_channel: str = "auto"
+    line: str | None = None  # the business line (batch --scorecards)
 
 
 def _replace(conn: sqlite3.Connection, meta: CallMeta) -> None:
@@ -53,8 +54,8 @@ def insert_call(conn: sqlite3.Connection, meta: CallMeta, result: dict[str, Any]
         """INSERT INTO calls (sha256, file, call_id, agent_id, day, started_at, status,
         duration_s, channels, sample_rate, agent_channel, score, passed, fatal,
         agent_speech_rate_cpm, audit_version, model_version, rules_version,
-        t_decode, t_vad, t_asr, t_rules, t_total, audited_at, result_json, acoustics_json)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        t_decode, t_vad, t_asr, t_rules, t_total, audited_at, result_json, acoustics_json, line)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (meta.sha256, meta.file, meta.call_id, meta.agent_id, meta.day, meta.started_at,
          result["outcome"] if silent else "ok",
          result["duration_s"], result["channels"], result["sample_rate"], result["agent_channel"],
@@ -62,7 +63,7 @@ def insert_call(conn: sqlite3.Connection, meta: CallMeta, result: dict[str, Any]
          None if silent else int(result["fatal"]),
          result["metrics"].get("agent_speech_rate_cpm"), v["audit"], v["model"], v["rules"],
          t.get("decode"), t.get("vad"), t.get("asr"), t.get("rules"), t.get("total"), now(),
-         json.dumps(result, ensure_ascii=False), json.dumps(acoustics)),
+         json.dumps(result, ensure_ascii=False), json.dumps(acoustics), meta.line),
     )
     call = int(cur.lastrowid or 0)
     _insert_children(conn, call, result, regions)
@@ -104,9 +105,9 @@ def write_failure(conn: sqlite3.Connection, meta: CallMeta, error: str) -> None:
         _replace(conn, meta)
         conn.execute(
             """INSERT INTO calls (sha256, file, call_id, agent_id, day, started_at, status, error,
-            audited_at) VALUES (?, ?, ?, ?, ?, ?, 'failed', ?, ?)""",
+            audited_at, line) VALUES (?, ?, ?, ?, ?, ?, 'failed', ?, ?, ?)""",
             (meta.sha256, meta.file, meta.call_id, meta.agent_id, meta.day, meta.started_at,
-             error, now()),
+             error, now(), meta.line),
         )
 
 

@@ -46,6 +46,7 @@ from callaudit.privacy.mask import redact as mask
 from callaudit.render.html import call_view, opus_bytes, template_filters
 from callaudit.results import reviews, store
 from callaudit.results.reviews import User
+from callaudit.results.summary import business_lines
 from callaudit.review import accounts
 from callaudit.review.agreement import agreement_by_rule
 from callaudit.review.queue import queue_of_day
@@ -279,8 +280,10 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         if not accounts.can(u, "see_all_calls"):
             agent = u.agent_id or "\0"  # an agent without an id sees nothing
         day = request.args.get("day") or None
+        # per business line (scorecards) for those who see every call, when there are several
+        lines = business_lines(conn(), day) if accounts.can(u, "see_all_calls") else []
         return render_template("calls.html.j2", calls=reviews.call_list(conn(), agent, day),
-                               day=day, agent=agent, days=reviews.days(conn()))
+                               day=day, agent=agent, days=reviews.days(conn()), lines=lines)
 
     @app.get("/calls/<sha>")
     @login_required

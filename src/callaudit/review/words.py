@@ -33,6 +33,7 @@ WORDS: dict[str, dict[str, str]] = {
         "not_appealable": "不能申诉（未扣分、已推翻或已申诉过）",
         "already_reviewed": "已有复核结论的通话不能盲评", "close": "结束校准",
         "closed": "已结束", "finding_state": "该发现当前状态", "supplement": "补充之后审核的必检通话",
+        "lines": "各业务线", "line": "业务线", "pass_rate": "通过率", "avg_score": "平均分",
     },
     "en": {
         "app": "callaudit review", "login": "Log in", "logout": "Log out", "name": "Name",
@@ -71,5 +72,7 @@ WORDS: dict[str, dict[str, str]] = {
         "already_reviewed": "calls with a verdict already cannot be reviewed blind",
         "close": "Close the session", "closed": "closed", "finding_state": "Finding now",
         "supplement": "Add must-review calls audited since",
+        "lines": "Business lines", "line": "Line", "pass_rate": "Pass rate",
+        "avg_score": "Average score",
     },
 }

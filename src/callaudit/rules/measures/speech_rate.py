@@ -73,7 +73,7 @@ MEASURE = Measure(
             Param("min_speech_s", "agent speech below which no rate is judged", "s",
                   "speech_rate_min_speech_s", low=0)),
     fails="the agent's rate is outside the band (by the words and the sound on opposite sides "
-          "of it: needs review); with `where: {first_s | last_s}` the rate of that part, by the words",
+          "of it: needs review); with `where: {first_s}` or `{last_s}` the rate of that part, by the words",
     not_applicable="under `min_speech_s` of agent speech",
     row=Row("speech_rate", _value, _norm),
 )
