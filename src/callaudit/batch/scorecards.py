@@ -139,7 +139,8 @@ def load(path: str) -> Scorecards:
                     continue
                 seen[name] = kat
                 file = _scalar((kat, v), f"lines: {name}", errors)
-                key = pack(file, kat, f"lines: {name}") if file else None
+                key = _built_in(packs) if file == BUILT_IN else \
+                    pack(file, kat, f"lines: {name}") if file else None
                 if key:
                     lines[name] = key
     default: str | None = None

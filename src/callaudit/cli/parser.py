@@ -91,7 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     rs = sub.add_parser("rescore", help="re-run rules over stored calls (no audio, no model)")
     rs.add_argument("--db", required=True)
-    rs.add_argument("--rules", metavar="FILE", help="the new rule pack (default: the default)")
+    rs_packs = rs.add_mutually_exclusive_group()
+    rs_packs.add_argument("--rules", metavar="FILE", help="the new rule pack (default: the default)")
+    rs_packs.add_argument("--scorecards", metavar="FILE", help="a rule pack per business line "
+                          "(docs/BATCH.md): each stored call judged by its line's")
     rs.add_argument("--lang", choices=("zh", "en"), default="zh")
 
     rp = sub.add_parser("report", help="reviewer page of a call, or the nightly dashboard")
@@ -166,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     ry.add_argument("file", metavar="PACK", help="the draft rule pack (merged over the default)")
     ry.add_argument("--db", required=True, help="results database (opened read-only)")
     ry.add_argument("--limit", type=int, metavar="N", help="only the first N stored calls")
+    ry.add_argument("--line", metavar="NAME", help="only the calls of this business line "
+                    "(`batch --scorecards`): a draft of that line's pack")
     ry.add_argument("--workers", type=int, default=0, metavar="N",
                     help="processes that judge (default: one per core)")
     ry.add_argument("--examples", type=int, default=3, metavar="N",

@@ -20,6 +20,7 @@ from callaudit.cli.common import (
     some,
 )
 from callaudit.errors import AuditError, StorageError
+from callaudit.rules.pack import RulePack
 
 
 def batch_command(args: argparse.Namespace, err: Console) -> int:
@@ -105,8 +106,21 @@ def db_command(args: argparse.Namespace, err: Console) -> int:
     if args.cmd == "rescore":
         from callaudit.results.rescore import rescore
 
-        n = rescore(db, args.rules, args.lang)
-        print(f"re-scored {n} calls in {db}")
+        if args.scorecards:
+            from callaudit.batch.scorecards import load as load_scorecards
+
+            cards = load_scorecards(args.scorecards)
+
+            def pack_of(line: str | None) -> RulePack | None:
+                key = cards.pack_of(line)
+                return None if key is None else cards.packs[key]
+
+            n = rescore(db, None, args.lang, pack_of=pack_of)
+            print(f"re-scored {n} calls in {db}, each with its business line's pack "
+                  f"({args.scorecards}); calls of no listed line and no default left as stored")
+        else:
+            n = rescore(db, args.rules, args.lang)
+            print(f"re-scored {n} calls in {db}")
         return EXIT_PASS
     if args.cmd == "redact":
         from callaudit.results.redact import redact_stored

@@ -74,7 +74,7 @@ def try_command(args: argparse.Namespace, pack: RulePack, out: Console) -> int:
     t0 = time.perf_counter()
     limit = None if args.limit is None else max(0, args.limit)
     p = preview(existing_db(args.db), pack, args.lang, limit, max(0, args.examples),
-                max(0, args.workers))
+                max(0, args.workers), line=args.line)
     took = time.perf_counter() - t0
     if args.format == "json":
         d = p.to_json()

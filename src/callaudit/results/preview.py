@@ -31,7 +31,7 @@ from typing import Any
 
 from callaudit.results import reviews
 from callaudit.results.rescore import rejudge
-from callaudit.results.store import calls_to_rescore, connect, ok_calls
+from callaudit.results.store import call_lines, calls_to_rescore, connect, ok_calls
 from callaudit.rules.judge import judged_with
 from callaudit.rules.pack import RulePack
 
@@ -227,16 +227,20 @@ def _judged(db: str, pack: RulePack, lang: str, ids: list[int], workers: int) ->
 
 
 def preview(db: str | Path, pack: RulePack, lang: str = "zh", limit: int | None = None,
-            examples: int = 3, workers: int = 1) -> Preview:
-    """Judge the audited calls of `db` (the first `limit` stored, or all) again under `pack`
-    and count what changes; `examples` calls named per kind of change; `workers` processes
-    (0: one per core) share the judging. The database is only read (AuditError when it cannot
-    be, as connect() says)."""
+            examples: int = 3, workers: int = 1, line: str | None = None) -> Preview:
+    """Judge the audited calls of `db` (the first `limit` stored, or all; with `line`, only
+    the calls of that business line, `batch --scorecards`) again under `pack` and count what
+    changes; `examples` calls named per kind of change; `workers` processes (0: one per core)
+    share the judging. The database is only read (AuditError when it cannot be, as
+    connect() says)."""
     t0 = time.perf_counter()
     db = str(db)
     conn = connect(db, readonly=True)
     try:
         meta = {r["id"]: r for r in ok_calls(conn)}
+        if line is not None:
+            of_line = {c for c, ln in call_lines(conn).items() if ln == line}
+            meta = {c: r for c, r in meta.items() if c in of_line}
         standing: dict[str, dict[str, dict[str, Any]]] = {}
         missed: dict[str, list[str]] = {}
         if reviews.has_review_tables(conn):

@@ -154,6 +154,12 @@ def ok_calls(conn: sqlite3.Connection) -> list[dict[str, Any]]:
                       "passed, fatal FROM calls WHERE status = 'ok' ORDER BY score, id")
 
 
+def call_lines(conn: sqlite3.Connection) -> dict[int, str | None]:
+    """The business line of every audited call (`batch --scorecards`; None: not given), by id."""
+    return {r["id"]: r["line"] for r in fetch_rows(
+        conn, "SELECT id, line FROM calls WHERE status = 'ok' ORDER BY id")}
+
+
 def failed_files(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """The files that could not be audited, in the order stored: file, error, day, agent_id."""
     return fetch_rows(conn, "SELECT file, error, day, agent_id FROM calls WHERE status = 'failed' "

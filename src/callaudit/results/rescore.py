@@ -14,7 +14,7 @@ from typing import Any
 from callaudit.metrics.acoustics import Acoustics
 from callaudit.records import Region, Utterance
 from callaudit.results import reviews
-from callaudit.results.store import calls_to_rescore, connect, update_scores
+from callaudit.results.store import call_lines, calls_to_rescore, connect, update_scores
 from callaudit.rules.judge import judge, judged_with, separation_unsure
 from callaudit.rules.pack import RulePack, load
 from callaudit.speech import vocabulary
@@ -51,21 +51,32 @@ def rejudge(pack: RulePack, result: dict[str, Any], stored_regions: list[dict[st
 
 
 def rescore(db: str, rules: str | None, lang: str = "zh",
-            on_call: Callable[[int, int], None] | None = None) -> int:
+            on_call: Callable[[int, int], None] | None = None,
+            pack_of: Callable[[str | None], RulePack | None] | None = None) -> int:
     """Judge every audited call of database `db` again under pack `rules` (None: the
-    default) and store the new verdicts and norms; the number of calls. `on_call(n, total)`
-    after each."""
-    pack = load(rules)
-    norms = judged_with(pack)
+    default), or, with `pack_of`, under the pack of the call's business line (`pack_of(line)`;
+    None: the call is left as stored), and store the new verdicts and norms; the number of
+    calls judged. `on_call(n, total)` after each."""
     conn = connect(db)
+    lines = call_lines(conn) if pack_of else {}
+    one = None if pack_of else load(rules)
+    norms: dict[str, dict[str, Any]] = {}
     rows = calls_to_rescore(conn)
     reviewed = reviews.reviewed_call_ids(conn)
+    done = 0
     for n, (call, result, stored_regions, measured) in enumerate(rows, start=1):
-        update_scores(conn, call, rejudge(pack, result, stored_regions, measured, lang, norms))
-        sha = reviewed.get(call)
-        if sha:  # reviews are kept; the reviewed score follows the new findings
-            reviews.refresh_reviewed(conn, sha, pack)
+        pack = one if pack_of is None else pack_of(lines.get(call))
+        if pack is not None:
+            key = pack.fingerprint()
+            if key not in norms:
+                norms[key] = judged_with(pack)
+            update_scores(conn, call, rejudge(pack, result, stored_regions, measured, lang,
+                                              norms[key]))
+            done += 1
+            sha = reviewed.get(call)
+            if sha:  # reviews are kept; the reviewed score follows the new findings
+                reviews.refresh_reviewed(conn, sha, pack)
         if on_call:
             on_call(n, len(rows))
     conn.close()
-    return len(rows)
+    return done

@@ -42,6 +42,7 @@ from callaudit.results.queries import (  # noqa: F401 - re-exported
     SUMMARY_BY,
     CallsToRescore,
     call_ids,
+    call_lines,
     call_rows,
     calls_to_rescore,
     failed_files,
