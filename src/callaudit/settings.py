@@ -8,6 +8,7 @@ so a message never states a threshold the center has changed.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import asdict, dataclass, fields
 from functools import cached_property
 from typing import Any
@@ -247,7 +248,8 @@ def problems(values: dict[str, Any], line: Any = lambda key: "?") -> list[str]:
             continue
         where = f"line {line(k)}: setting `{k}`"
         if k not in known:
-            out.append(f"{where} is not a known setting")
+            near = difflib.get_close_matches(k, known, n=1, cutoff=0.6)
+            out.append(f"{where} is not a known setting" + (f" (did you mean `{near[0]}`?)" if near else ""))
         elif Settings.is_list(k):
             if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
                 out.append(f"{where} must be a list of strings")

@@ -85,7 +85,10 @@ def _problems(tmp_path: Path, body: str, check: str = "condition") -> str:
 def test_a_condition_problem_is_named_with_its_line_and_the_nearest_key(
         tmp_path: Path, body: str, expected: str) -> None:
     msg = _problems(tmp_path, body)
-    assert "pack.yaml" in msg and "line 2: rule 'r'" in msg and expected in msg, msg
+    # the line of the condition that is wrong (the rule's, 2, for what is wrong with the rule)
+    line = next(ln for ln in msg.splitlines() if expected in ln)
+    at = 2 if "forbid: {said: {phrases: [不]}}" in body or "window" in body else 8
+    assert "pack.yaml" in msg and f"line {at}: rule 'r'" in line, msg
 
 
 @pytest.mark.parametrize(("body", "expected"), [
@@ -185,3 +188,13 @@ def test_examples_buckets_cover_the_new_rules(center: RulePack) -> None:
     for r in new:
         for bucket, _, ex in examples_of(r.examples):
             assert verdict(run(center, r.id, ex)) == BUCKETS[bucket]
+
+
+def test_an_unknown_setting_suggests_the_nearest_and_problems_come_in_line_order(tmp_path: Path) -> None:
+    text = ("settings:\n  speech_rate_max_cmp: 230\nrules:\n  - id: speech_rate\n"
+            "    params: {max_cmp: 240}\n  - id: greeting\n    chek: require\n")
+    with pytest.raises(RulePackError) as e:
+        load(_write(tmp_path, text))
+    lines = e.value.errors
+    assert "did you mean `speech_rate_max_cpm`?" in lines[0] and "line 2:" in lines[0]
+    assert "did you mean `max_cpm`?" in lines[1] and "did you mean `check`?" in lines[2], lines

@@ -253,7 +253,15 @@ def _silence(m: dict[str, Any], ctx: Context, allowed: set[int] | None) -> Found
 
 # --- validation ----------------------------------------------------------------------------
 def problems(node: Any, where: str) -> list[str]:
-    """Every problem of condition `node` at `where` (its path in the rule, for the message)."""
+    """Every problem of condition `node` at `where` (its path in the rule, for the message),
+    each starting `@N ` with the line it is on when the YAML reader recorded it
+    (rules/validate.py turns that into the problem's line)."""
+    out = _problems(node, where)
+    line = node.get("__line__") if isinstance(node, dict) else None
+    return [p if p.startswith("@") or line is None else f"@{line} {p}" for p in out]
+
+
+def _problems(node: Any, where: str) -> list[str]:
     if not isinstance(node, dict):
         return [f"{where} must be a condition: a mapping with one of {list(OPERATORS)}"]
     ops = [k for k in node if k in OPERATORS]
@@ -273,6 +281,11 @@ def problems(node: Any, where: str) -> list[str]:
         return problems(arg, at)
     if not isinstance(arg, dict):
         return [f"{at} must be a mapping"]
+    line = arg.get("__line__")
+    return [p if p.startswith("@") or line is None else f"@{line} {p}" for p in _leaf(op, arg, at)]
+
+
+def _leaf(op: str, arg: dict[str, Any], at: str) -> list[str]:
     if op == "metric":
         out = [] if arg.get("name") in METRIC_VALUES else \
             [f"{at}.name {arg.get('name')!r} is not one of {list(METRIC_VALUES)}"

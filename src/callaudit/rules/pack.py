@@ -214,7 +214,7 @@ def merge(base: dict[str, Any], over: dict[str, Any], path: str) -> dict[str, An
             else:
                 target[k] = v
     if errors:  # with the problems of the merged rules, so every error shows at once
-        raise RulePackError(path, errors + validate(out))
+        raise RulePackError(path, by_line(errors + validate(out)))
     return out
 
 
@@ -222,6 +222,14 @@ def _own_settings(rule: Rule) -> dict[str, Any]:
     """The pack settings a rule's `params` stand for (a metric's band), by setting name."""
     declared = MEASURES[rule.metric].params if rule.check == "metric" else KINDS[rule.check].params
     return {p.setting: rule.params[p.name] for p in declared if p.setting and p.name in rule.params}
+
+
+def by_line(errors: list[str]) -> list[str]:
+    """Problems in the order of their lines in the file (those without one first)."""
+    def line(e: str) -> int:
+        head = e.split(":", 1)[0]
+        return int(head[5:]) if head.startswith("line ") and head[5:].isdigit() else 0
+    return sorted(errors, key=line)
 
 
 def build(data: dict[str, Any], path: str, sources: list[str]) -> RulePack:

@@ -131,8 +131,15 @@ def validate(data: dict[str, Any]) -> list[str]:
         if rid in seen:
             problems.insert(0, "duplicate id")
         seen.add(rid)
-        errs += [f"line {ln}: rule {r.get('id')!r}: {p}" for p in problems]
+        errs += [f"line {_own_line(p, ln)}: rule {r.get('id')!r}: "
+                 f"{p.split(' ', 1)[1] if p.startswith('@') else p}" for p in problems]
     return errs
+
+
+def _own_line(problem: str, rule_line: Any) -> Any:
+    """The line a problem names itself (`@N ...`: a condition's own line), else the rule's."""
+    head = problem.split(" ", 1)[0]
+    return head[1:] if head.startswith("@") and head[1:].isdigit() else rule_line
 
 
 def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
