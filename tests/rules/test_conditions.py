@@ -198,3 +198,118 @@ def test_an_unknown_setting_suggests_the_nearest_and_problems_come_in_line_order
     lines = e.value.errors
     assert "did you mean `speech_rate_max_cpm`?" in lines[0] and "line 2:" in lines[0]
     assert "did you mean `max_cpm`?" in lines[1] and "did you mean `check`?" in lines[2], lines
+
+
+# --- trust: a condition rule never blames the agent for a mishearing or the caller ---------
+def _judge(rule: dict[str, Any], lines: list[str], conf: dict[int, float] | None = None,
+           unheard: list[Utterance] | None = None, stereo: bool = True,
+           nuclei: int | None = None) -> Any:
+    """The finding of a condition rule on scripted lines; `conf`: line index -> the
+    recognizer's confidence of that utterance; `unheard`: speech with no words heard."""
+    pack = _pack({"severity": "major", "deduction": 5.0, **rule})
+    ex = parse({"lines": lines, "stereo": stereo})
+    utts = [dataclasses.replace(u, confidence=(conf or {}).get(i, 0.95))
+            for i, u in enumerate(ex.utterances)]
+    regions = [Region(u.channel, u.start, u.end, u.level_dbfs) for u in utts + (unheard or [])]
+    end = max(u.end for u in utts) + 2
+    ac = Acoustics(end, None, 0.0, -20.0, 0.0, agent_nuclei=nuclei)
+    return judge(pack, ac, regions, utts, stereo, unheard=unheard).findings[0]
+
+
+COMPLAINT = ["C: 我要投诉你们。", "A: 这个我不知道。", "C: 你们怎么回事？"]
+
+
+def test_the_caller_s_confident_words_do_not_vouch_for_a_misheard_agent_phrase() -> None:
+    rule = {"forbid": {"all": [{"said": {"who": "customer", "words": ["投诉"]}},
+                               {"said": {"who": "agent", "phrases": ["[不]知道"]}}]}}
+    sure = _judge(rule, COMPLAINT)
+    assert not sure.passed and sure.deduction == 5 and "不知道" in sure.detail
+    unsure = _judge(rule, COMPLAINT, conf={1: 0.3})
+    assert not unsure.passed and unsure.deduction == 0 and unsure.review_id == "review_low_confidence"
+
+
+def test_a_not_turns_the_doubt_round() -> None:
+    never = {"require": {"not": {"said": {"who": "agent", "phrases": ["[不]知道"]}}}}
+    f = _judge(never, COMPLAINT, conf={1: 0.3})
+    assert f.review_id == "review_low_confidence" and f.deduction == 0
+    assert [e.match for e in f.evidence] == ["不知道"]
+    assert _judge(never, COMPLAINT).deduction == 5
+    # "after a complaint, an apology": the apology may be in speech nobody could hear
+    sorry = {"forbid": {"all": [{"said": {"who": "customer", "words": ["投诉"]}},
+                                {"not": {"said": {"who": "agent", "phrases": ["抱歉", "对不起"]}}}]}}
+    assert _judge(sorry, COMPLAINT).deduction == 5
+    lost = Utterance(0, 9.0, 11.0, "", "agent")
+    g = _judge(sorry, COMPLAINT + ["A 9-11: 。"][:0], unheard=[lost])
+    assert g.deduction == 0 and g.review_id == "review_unheard"
+
+
+def test_a_silence_is_the_vad_s_not_a_gap_in_the_words() -> None:
+    rule = {"forbid": {"silence": {"after": "agent", "before": "agent", "over_s": 5}}}
+    # the caller talks over the gap between the agent's two turns: no silence
+    assert _judge(rule, ["A 0-5: 您好，请问有什么可以帮您？", "C 4-12: 我想查一下我的订单到哪里了。",
+                         "A 13-15: 好的。"]).passed
+    # speech with no words heard is no silence either
+    lines = ["A 0-3: 您好。", "A 12-14: 好的。"]
+    assert not _judge(rule, lines).passed
+    assert _judge(rule, lines, unheard=[Utterance(0, 4.0, 10.0, "", "agent")]).passed
+
+
+def test_a_silence_is_a_moment() -> None:
+    rule = {"each": {"silence": {"after": "agent", "before": "agent", "over_s": 5}},
+            "require": {"said": {"who": "agent", "phrases": ["久等了"]}}, "window": {"after": 1}}
+    assert _judge(rule, ["A 0-3: 您好，我查一下。", "A 12-15: 让您久等了，查到了。"]).passed
+    f = _judge(rule, ["A 0-3: 您好，我查一下。", "A 12-15: 查到了。"])
+    assert not f.passed
+    assert [(e.start, e.end) for e in f.evidence] == [(0.0, 3.0), (3.0, 12.0)]
+
+
+def test_a_rate_condition_is_checked_against_the_sound() -> None:
+    rule = {"forbid": {"metric": {"name": "agent_speech_rate_cpm", "above": 250}}}
+    lines = ["A (cpm=300): 您好，这里是客户服务中心，工号一二三，很高兴为您服务，请问有什么可以帮您？"]
+    f = _judge(rule, lines)
+    assert not f.passed and f.deduction == 5 and f.evidence and "agent_speech_rate_cpm" in f.evidence[0].text
+    # the sound heard 200 syllables a minute: the transcript's 300 may be a mishearing
+    n = round(200 * (f.evidence[0].end - 2) / 60)
+    g = _judge(rule, lines, nuclei=n)
+    assert g.review_id == "review_rate_disagree" and g.deduction == 0
+
+
+def test_on_mono_a_voice_nobody_placed_earns_no_credit() -> None:
+    rule = {"require": {"said": {"who": "agent", "phrases": ["您好"]}}}
+    f = _judge(rule, ["? 0: 您好。", "? +1: 我想查订单。"], stereo=False)
+    assert not f.passed and f.deduction == 0 and f.review_id == "review_unknown_speaker"
+    assert _judge(rule, ["A 0: 您好。", "? +1: 我想查订单。"], stereo=False).passed
+
+
+def test_like_keeps_its_key_syllables_and_nth_counts_each_utterance() -> None:
+    assert _verdict({"require": {"said": {"who": "agent", "like": ["我[不]知道"]}}},
+                    ["A: 好的我知道。"]) == "fail"
+    assert _verdict({"require": {"said": {"who": "agent", "like": ["我[不]知道"]}}},
+                    ["A: 这个我不知道。"]) == "pass"
+    # the second 对不起 is counted in its own utterance, though the first is joined to it
+    assert _verdict({"require": {"said": {"who": "agent", "phrases": ["对不起"], "nth": 2}}},
+                    ["A: 好的。", "A +0.2: 对不起。"]) == "fail"
+    assert _verdict({"require": {"said": {"who": "agent", "phrases": ["对不起"], "nth": 2}}},
+                    ["A: 对不起。", "A +0.2: 对不起。"]) == "pass"
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("    each: {said: {phrases: [退款]}}\n    window: {after: 0}\n    require: {said: {phrases: [好]}}",
+     "whole number of utterances >= 1"),
+    ("    forbid: {said: {phrases: [对不起], repeat: {times: 3, within: 2}}}", "M >= N"),
+    ("    forbid: {said: {number: {min_digit: 11}}}", "did you mean `min_digits`?"),
+    ("    forbid: {said: {phrases: ['我[不知道']}}", "brackets mark key syllables"),
+    ("    forbid: {said: {like: [密码告诉我], unless: [不要]}}", "unless goes with"),
+    ("    each: {metric: {name: duration_s, above: 1}}\n    require: {said: {phrases: [好]}}",
+     "`each` must find moments"),
+])
+def test_conditions_that_could_never_judge_right_are_refused(
+        tmp_path: Path, body: str, expected: str) -> None:
+    assert expected in _problems(tmp_path, body)
+
+
+def test_a_rule_of_the_default_can_be_written_anew_as_a_condition(tmp_path: Path) -> None:
+    pack = load(_write(tmp_path, "rules:\n  - id: greeting\n    check: condition\n"
+                                 "    require: {said: {who: agent, phrases: [您好], in: {first_s: 10}}}\n"
+                                 "    examples: {pass: ['A: 您好。'], fail: ['A: 喂。']}\n"))
+    assert pack.rule("greeting").check == "condition" and check_examples(pack) == []

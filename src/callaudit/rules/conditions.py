@@ -33,9 +33,9 @@ from callaudit.records import Evidence, Utterance
 from callaudit.rules.context import Context, last_request, neutralised
 from callaudit.rules.patterns import compile_pattern, pattern_problem
 from callaudit.rules.units import closest
-from callaudit.speech.match import Stream, encode, find_any
+from callaudit.speech.match import Stream, encode, find_any, parse_phrase
 from callaudit.speech.numbers import numbers_said
-from callaudit.speech.text import spoken_units, syllables
+from callaudit.speech.text import is_han, spell_digits, spoken_units, syllables
 
 OPERATORS = ("said", "silence", "metric", "all", "any", "not")
 MATCHERS = ("phrases", "words", "regex", "like", "number", "rate")
@@ -61,42 +61,46 @@ class Found:
     spans: list[Evidence] = field(default_factory=list)
 
 
-def evaluate(node: dict[str, Any], ctx: Context, allowed: set[int] | None = None) -> Found:
+def evaluate(node: dict[str, Any], ctx: Context, allowed: set[int] | None = None,
+             strict: bool = False) -> Found:
     """Evaluate condition `node` on the call; `allowed`: the indices of ctx.utterances it may
-    look at (a window around a moment), None for all."""
+    look at (a window around a moment), None for all; `strict`: on mono, a voice nobody could
+    place (role unknown) is nobody's (see kinds/condition.py)."""
     op = next(k for k in OPERATORS if k in node)
     arg = node[op]
     if op == "all":
-        parts = [evaluate(c, ctx, allowed) for c in arg]
+        parts = [evaluate(c, ctx, allowed, strict) for c in arg]
         return Found(all(p.holds for p in parts), [h for p in parts for h in p.hits],
                      [s for p in parts for s in p.spans])
     if op == "any":
-        parts = [p for p in (evaluate(c, ctx, allowed) for c in arg) if p.holds]
+        parts = [p for p in (evaluate(c, ctx, allowed, strict) for c in arg) if p.holds]
         return Found(bool(parts), [h for p in parts for h in p.hits], [s for p in parts for s in p.spans])
     if op == "not":
-        return Found(not evaluate(arg, ctx, allowed).holds)
+        return Found(not evaluate(arg, ctx, allowed, strict).holds)
     if op == "metric":
         v = getattr(ctx.metrics, arg["name"])
         ok = v is not None and ("above" not in arg or v > arg["above"]) and \
             ("below" not in arg or v < arg["below"])
-        return Found(ok)
+        shown = f"{arg['name']} = {v:g}" if isinstance(v, (int, float)) else ""
+        return Found(ok, [], [Evidence(0.0, ctx.metrics.duration_s, "", shown)] if ok else [])
     if op == "silence":
         return _silence(arg, ctx, allowed)
-    return _said(arg, ctx, allowed)
+    return _said(arg, ctx, allowed, strict)
 
 
-def _party(u: Utterance, who: str, ctx: Context) -> bool:
-    return who == "any" or u.role == who or (ctx.mono and u.role == "unknown")
+def _party(u: Utterance, who: str, ctx: Context, strict: bool = False) -> bool:
+    return who == "any" or u.role == who or (ctx.mono and not strict and u.role == "unknown")
 
 
-def _said(m: dict[str, Any], ctx: Context, allowed: set[int] | None) -> Found:
+def _said(m: dict[str, Any], ctx: Context, allowed: set[int] | None, strict: bool) -> Found:
     utts = ctx.utterances
     who = m.get("who", "agent")
-    idx = [i for i, u in enumerate(utts) if (allowed is None or i in allowed) and _party(u, who, ctx)]
+    idx = [i for i, u in enumerate(utts)
+           if (allowed is None or i in allowed) and _party(u, who, ctx, strict)]
     idx = _in(m.get("in"), idx, ctx)
     for rel in ("after", "before", "around"):
         if rel in m:
-            idx = _near(rel, evaluate(m[rel], ctx), m.get("within") or {}, idx, ctx)
+            idx = _near(rel, evaluate(m[rel], ctx, None, strict), m.get("within") or {}, idx, ctx)
     hits: list[tuple[int, str]] = []
     mine = [utts[i] for i in idx]
     for pos, i in enumerate(idx):
@@ -110,27 +114,38 @@ def _said(m: dict[str, Any], ctx: Context, allowed: set[int] | None) -> Found:
     return Found(bool(hits), hits)
 
 
-def _in(where: dict[str, Any] | None, idx: list[int], ctx: Context) -> list[int]:
-    """The utterances within a part of the call: its first/last seconds or share (of the
-    recording's length), or the opening (up to the caller's first request) / closing (from
-    their last request on)."""
+def bounds(where: dict[str, Any] | None, ctx: Context) -> tuple[float, float]:
+    """The stretch of the recording (s) an `in` scope covers: its first/last seconds or share,
+    the opening (up to the caller's first request) or the closing (from their last request
+    on); where no request can be told (no caller speech, mono without roles), the first or
+    last third of the call."""
+    total = ctx.metrics.duration_s
+    lo, hi = 0.0, max(total, max((u.end for u in ctx.utterances), default=0.0))
     if not where:
-        return idx
-    utts, total = ctx.utterances, ctx.metrics.duration_s
+        return lo, hi
     if "first_s" in where or "first_share" in where:
-        end = where["first_s"] if "first_s" in where else where["first_share"] * total
-        idx = [i for i in idx if utts[i].start < end]
+        hi = min(hi, where["first_s"] if "first_s" in where else where["first_share"] * total)
     if "last_s" in where or "last_share" in where:
-        start = total - (where["last_s"] if "last_s" in where else where["last_share"] * total)
-        idx = [i for i in idx if utts[i].end > start]
+        lo = max(lo, total - (where["last_s"] if "last_s" in where else where["last_share"] * total))
     part = where.get("part")
     if part == "closing":
         last = last_request(ctx)
-        idx = [i for i in idx if last is None or utts[i].start >= last.start]
+        lo = max(lo, last.start if last is not None else total * 2 / 3)
     elif part == "opening":
         first = _first_request(ctx)
-        idx = [i for i in idx if first is None or utts[i].start <= first.start]
-    return idx
+        hi = min(hi, first.start + 1e-6 if first is not None else total / 3)
+    return lo, hi
+
+
+def _in(where: dict[str, Any] | None, idx: list[int], ctx: Context) -> list[int]:
+    """The utterances of `idx` that start within the `in` scope's stretch (`bounds`), or end
+    within it for the last seconds / share and the closing."""
+    if not where:
+        return idx
+    lo, hi = bounds(where, ctx)
+    utts = ctx.utterances
+    return [i for i in idx if utts[i].start < hi and utts[i].end > lo and
+            (utts[i].start >= lo or "last_s" in where or "last_share" in where)]
 
 
 def _first_request(ctx: Context) -> Utterance | None:
@@ -173,10 +188,15 @@ def _match(m: dict[str, Any], u: Utterance, nxt: list[Utterance], ctx: Context) 
     utterance across a short pause), or None."""
     words = ""
     if "phrases" in m:
-        pair = [u] + [x for x in nxt if x.start - u.end < ctx.settings.phrase_join_gap_s]
-        stream = Stream.of(pair)
-        hit = find_any(stream, m["phrases"], float(m.get("threshold", ctx.settings.match_threshold)))
-        if hit is None or stream.where[hit.first][0] != 0:
+        threshold = float(m.get("threshold", ctx.settings.match_threshold))
+        # in the utterance itself first; else across a short pause into the party's next one,
+        # starting in this one (so each utterance's own match is counted, for nth and repeat)
+        for pair in ([u], [u] + [x for x in nxt if x.start - u.end < ctx.settings.phrase_join_gap_s]):
+            stream = Stream.of(pair)
+            hit = find_any(stream, m["phrases"], threshold)
+            if hit is not None and stream.where[hit.first][0] == 0:
+                break
+        else:
             return None
         words = stream.span(hit)[0][1]
     if "words" in m:
@@ -216,8 +236,14 @@ def _match(m: dict[str, Any], u: Utterance, nxt: list[Utterance], ctx: Context) 
 
 def _alike(text: str, example: str) -> float:
     """How alike by sound (0-1) an utterance is to an example sentence: the example against
-    the utterance's closest stretch when the utterance is longer."""
-    a, b = encode(syllables(example)), Stream.of([Utterance(0, 0, 0, text)]).code
+    the utterance's closest stretch when the utterance is longer; 0 when a key syllable of the
+    example (`[不]`) is not heard in the utterance (我知道 is not like 我[不]知道)."""
+    clean, keys = parse_phrase(example)
+    sylls = syllables("".join(ch for ch in clean if is_han(spell_digits(ch))))
+    heard = Stream.of([Utterance(0, 0, 0, text)])
+    if any(k < len(sylls) and sylls[k] not in heard.sylls for k in keys):
+        return 0.0
+    a, b = encode(sylls), heard.code
     if not a or not b:
         return 0.0
     if len(b) > len(a):
@@ -234,21 +260,59 @@ def _repeated(hits: list[tuple[int, str]], times: int, within: int) -> list[tupl
 
 
 def _silence(m: dict[str, Any], ctx: Context, allowed: set[int] | None) -> Found:
-    """Silences over `over_s` from the end of an `after` party's utterance to the start of the
-    next utterance, by the `before` party; the evidence is the silence."""
-    utts, spans = ctx.utterances, []
-    for i in range(len(utts) - 1):
-        if allowed is not None and i + 1 not in allowed:
+    """Silences of the call (metrics/timing.py: nobody speaking, by the VAD, so speech in which
+    no word was heard is no silence) longer than `over_s`, after an utterance of the `after`
+    party and before one of the `before` party. Its hit is the utterance before it (a moment
+    for `each`, an anchor for `after`: what comes after it), its evidence the silence."""
+    utts, hits, spans = ctx.utterances, [], []
+    for s in ctx.metrics.silences:
+        if s.duration <= m["over_s"]:
             continue
-        a = utts[i]
-        b = next((x for x in utts[i + 1:] if x.start >= a.end), None)
-        nearest = max((x.end for x in utts[:i + 1]), default=a.end)
-        if b is None or not _party(a, m.get("after", "any"), ctx) or \
-                not _party(b, m.get("before", "any"), ctx) or nearest > a.end:
+        before = [i for i, u in enumerate(utts) if u.end <= s.start + 0.05]
+        nxt = next((i for i, u in enumerate(utts) if u.start >= s.end - 0.05), None)
+        if not before or nxt is None or (allowed is not None and nxt not in allowed):
             continue
-        if b.start - a.end > m["over_s"]:
-            spans.append(Evidence(a.end, b.start, b.role, b.text))
-    return Found(bool(spans), [], spans)
+        last = max(before, key=lambda i: utts[i].end)
+        if _party(utts[last], m.get("after", "any"), ctx) and \
+                _party(utts[nxt], m.get("before", "any"), ctx):
+            hits.append((last, ""))
+            spans.append(Evidence(s.start, s.end, utts[nxt].role, ""))
+    return Found(bool(hits), hits, spans)
+
+
+def parts(node: dict[str, Any], failed_require: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The `said` conditions of a failed rule's condition by what the failure rests on:
+    (missing, found). A failed `require` (`failed_require`) rests on its said conditions not
+    holding, a failed `forbid` on them holding; each `not` turns that round. rules/doubt.py
+    asks of the missing ones whether the words may have been lost, of the found ones whether
+    they may have been misheard."""
+    missing: list[dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
+
+    def walk(n: dict[str, Any], absent: bool) -> None:
+        if "said" in n:
+            (missing if absent else found).append(n["said"])
+        for k in ("all", "any"):
+            for c in n.get(k) or []:
+                walk(c, absent)
+        if "not" in n:
+            walk(n["not"], not absent)
+
+    walk(node, failed_require)
+    return missing, found
+
+
+def uses_rate(node: Any) -> bool:
+    """Whether a condition reads a speech rate (a `rate` matcher, or a metric condition on
+    one): the recognizer drops syllables of fast speech, so rules/doubt.py cross-checks it
+    against the rate heard in the sound."""
+    if isinstance(node, dict):
+        if "rate" in node or str(node.get("name", "")).endswith("speech_rate_cpm"):
+            return True
+        return any(uses_rate(v) for v in node.values())
+    if isinstance(node, list):
+        return any(uses_rate(v) for v in node)
+    return False
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -321,8 +385,18 @@ def _said_problems(m: dict[str, Any], at: str) -> list[str]:
     for k in ("threshold", "similarity"):
         if k in m and not (_number(m[k]) and 0 < m[k] <= 1):
             out.append(f"{at}.{k} must be a number in (0, 1]")
-    if "number" in m and not (isinstance(m["number"], dict) and _whole(m["number"].get("min_digits", 4), 1)):
-        out.append(f"{at}.number must be {{min_digits: N}} (N >= 1)")
+    num = m.get("number")
+    if "number" in m and not (isinstance(num, dict) and _whole(num.get("min_digits", 4), 1)
+                              and all(k in ("min_digits", "__line__") for k in num)):
+        out.append(f"{at}.number must be {{min_digits: N}} (N >= 1)"
+                   + (closest(next(iter(m["number"])), ("min_digits",)) if isinstance(m["number"], dict)
+                      and m["number"] else ""))
+    for k in ("phrases", "like"):
+        given = m.get(k) if isinstance(m.get(k), list) else []
+        out += [f"{at}.{k}: {p!r}: brackets mark key syllables and must pair: 我[不]知道"
+                for p in given if isinstance(p, str) and not _pairs(p)]
+    if "unless" in m and not any(k in m for k in ("phrases", "words", "regex")):
+        out.append(f"{at}.unless goes with phrases, words or regex (the words it cancels)")
     if "rate" in m and not (isinstance(m["rate"], dict) and m["rate"] and all(
             k in ("above", "below") and _number(v) for k, v in m["rate"].items() if k != "__line__")):
         out.append(f"{at}.rate must be {{above: CPM}} and/or {{below: CPM}} (characters/min)")
@@ -354,9 +428,10 @@ def _said_problems(m: dict[str, Any], at: str) -> list[str]:
         out.append(f"{at}.nth must be a whole number >= 1")
     if "repeat" in m:
         r = m["repeat"]
-        if not (isinstance(r, dict) and _whole(r.get("times"), 2) and _whole(r.get("within"), 1)):
+        if not (isinstance(r, dict) and _whole(r.get("times"), 2) and _whole(r.get("within"), 1)
+                and r["within"] >= r["times"]):
             out.append(f"{at}.repeat must be {{times: N, within: M}} (N >= 2 matches within M "
-                       "consecutive utterances)")
+                       ">= N consecutive utterances)")
     return out
 
 
@@ -369,9 +444,20 @@ def window_problems(w: Any, at: str, keys: tuple[str, ...]) -> list[str]:
     if len([k for k in given if k in keys]) != 1:
         out.append(f"{at} must have exactly one of {list(keys)}")
     for k in given:
-        if k in keys and not (_number(w[k]) and w[k] >= 0):
-            out.append(f"{at}.{k} must be a number >= 0")
+        if k in keys and k.endswith("s") and k != "utterances" and not (_number(w[k]) and w[k] > 0):
+            out.append(f"{at}.{k} must be a number of seconds > 0")
+        elif k in keys and (k == "utterances" or not k.endswith("s")) and not _whole(w[k], 1):
+            out.append(f"{at}.{k} must be a whole number of utterances >= 1")
     return out
+
+
+def _pairs(phrase: str) -> bool:
+    depth = 0
+    for ch in phrase:
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if depth not in (0, 1):
+            return False
+    return depth == 0
 
 
 def _unknown(m: dict[str, Any], keys: tuple[str, ...], at: str) -> list[str]:

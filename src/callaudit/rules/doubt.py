@@ -21,6 +21,7 @@ stored before it was kept have none, and are judged as before.
 from __future__ import annotations
 
 from callaudit.records import Evidence, Utterance
+from callaudit.rules.conditions import uses_rate
 from callaudit.rules.context import Context, Outcome, scope
 from callaudit.rules.kinds import words_judged
 from callaudit.rules.kinds.reply import within_s
@@ -35,6 +36,8 @@ def doubt(rule: Rule, out: Outcome, ctx: Context) -> str:
         return "review_unknown_speaker"  # neither credited nor blamed: a person listens
     if out.detail.key == "rate_disagree":
         return "review_rate_disagree"  # the transcript and the sound disagree
+    if rule.check == "condition":
+        return _condition(rule, out, ctx)
     words = words_judged(rule)
     if words == "absence":
         due = out.due if out.due is not None else _due(rule, out, ctx)
@@ -74,6 +77,37 @@ def _near_replies(rule: Rule, out: Outcome, ctx: Context) -> bool:
         if first is None or near_clause(first.text, rule.phrases, ctx.settings.near_miss_similarity) is None:
             return False
     return bool(out.evidence)
+
+
+def _condition(rule: Rule, out: Outcome, ctx: Context) -> str:
+    """A failed condition rule (kinds/condition.py) rests on words missing where they were
+    due (`out.due`: review when speech there had no words heard, or only words heard with
+    low confidence), on a speech rate (review when the transcript's and the sound's rates
+    disagree), and on words found: only the agent's are weighed, since the agent is the one
+    who loses points (the caller's confident 投诉 does not vouch for a misheard 不知道)."""
+    st = ctx.settings
+    if out.due:
+        if any(u.text == "" for u in out.due):
+            return "review_unheard"
+        heard = [u for u in out.due if u.text and u.confidence is not None]
+        if heard and len(heard) == len([u for u in out.due if u.text]) and \
+                all(u.confidence < st.confidence_min for u in heard):  # type: ignore[operator]
+            return "review_low_confidence"
+    if uses_rate(rule.require or rule.forbid) or uses_rate(rule.each) or uses_rate(rule.applies):
+        m = ctx.metrics
+        rate, heard_rate = m.agent_speech_rate_cpm, m.agent_speech_rate_acoustic_cpm
+        if rate and heard_rate and abs(heard_rate - rate) > st.speech_rate_disagree_share * heard_rate:
+            return "review_rate_disagree"
+    said = [u for u in _evidence_utterances(out.evidence, ctx) if u.role in ("agent", "unknown")]
+    known = [u.confidence for u in said if u.confidence is not None]
+    if not said or len(known) < len(said):
+        return ""
+    if all(c < st.confidence_min for c in known):
+        return "review_low_confidence"
+    if rule.severity == "fatal" and all(c < st.confidence_fatal_min for c in known) and \
+            sum(c >= st.confidence_min for c in known) < 2:
+        return "review_fatal_unsure"
+    return ""
 
 
 def confidence_of(evidence: list[Evidence], ctx: Context) -> float | None:

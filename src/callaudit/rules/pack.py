@@ -24,7 +24,7 @@ from callaudit.rules.kinds import KINDS
 from callaudit.rules.measures import MEASURES
 from callaudit.rules.patterns import default_text
 from callaudit.rules.rule import Rule
-from callaudit.rules.validate import RULE_KEYS, override_problems, validate
+from callaudit.rules.validate import COMMON_KEYS, RULE_KEYS, override_problems, validate
 from callaudit.settings import Settings
 from callaudit.settings import problems as settings_problems
 from callaudit.speech.text import is_han
@@ -197,6 +197,11 @@ def merge(base: dict[str, Any], over: dict[str, Any], path: str) -> dict[str, An
             out["rules"].append(r)
             by_id[r["id"]] = r
             continue
+        if r.get("check") not in (None, target.get("check")) and r["check"] in KINDS:
+            # a rule of the default written anew as another kind: what the old kind read goes
+            keep = set(COMMON_KEYS) | set(KINDS[r["check"]].fields) | {"__line__", "params"}
+            for k in [k for k in target if k not in keep]:
+                del target[k]
         for k, v in r.items():
             if k in ("extra_phrases", "extra_patterns") and not isinstance(v, list):
                 continue  # reported by override_problems (list("您好") would split it)

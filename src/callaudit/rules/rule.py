@@ -13,11 +13,11 @@ from callaudit.strings import format_message
 class Rule:
     """One rule of a pack, as validated from its YAML (docs/RULES.md lists the fields).
 
-    `check` names the kind (require, forbid, reply, count, readback, metric, manual); a
-    failed rule deducts `deduction` points from its `section`, and a `fatal` one fails the
-    call whatever the score. `message` is the finding's text by language ({zh, en}),
-    `source` the norm it implements (NORMS.md ids), `examples` its own pass/fail transcripts
-    (`audit rules test` runs them). `line`/`origin`: where it was written."""
+    `check` names the kind (require, forbid, reply, count, readback, metric, manual,
+    condition: rules/kinds/); a failed rule deducts `deduction` points from its `section`,
+    and a `fatal` one fails the call whatever the score. `message` is the finding's text by
+    language ({zh, en}), `source` the norm it implements (NORMS.md ids), `examples` its own
+    pass/fail transcripts (`audit rules test` runs them). `line`/`origin`: where it was written."""
 
     id: str
     section: str

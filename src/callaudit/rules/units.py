@@ -2,7 +2,8 @@
 and page rows and the rule reference (docs/RULES.md) are generated from one place.
 
 A check kind (rules/kinds/<name>.py) is one `Kind`; a metric a rule can judge
-(rules/measures/<name>.py) is one `Measure`. rules/registry.py lists them.
+(rules/measures/<name>.py) is one `Measure`; rules/kinds/__init__.py and
+rules/measures/__init__.py list them.
 """
 
 from __future__ import annotations
