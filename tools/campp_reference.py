@@ -1,8 +1,9 @@
 """Regenerate tests/data/campp_ref.npz: reference fbank + CAM++ embeddings from the torch originals.
 
-The parity test (tests/speech/test_embed_campp.py) checks our numpy fbank (callaudit.fbank) and the
-onnxruntime CAM++ (callaudit.embed_campp) against what 3D-Speaker's own code computes. This script
-needs torch, so it runs in a separate throwaway venv, never the project's:
+The parity test (tests/speech/test_embed_campp.py) checks our fbank (callaudit.speech.fbank, on
+kaldi-native-fbank) and the onnxruntime CAM++ (callaudit.speech.embed_campp) against what
+3D-Speaker's own code computes. This script needs torch, so it runs in a separate throwaway
+venv, never the project's:
 
     python3 -m venv /tmp/ref-venv
     /tmp/ref-venv/bin/pip install torch==2.13.0 numpy

