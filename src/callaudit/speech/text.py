@@ -97,7 +97,13 @@ def _fold(syllable: str) -> str:
 
 def syllables(text: str) -> list[str]:
     """Folded pinyin, one syllable per character of `speakable(text)`."""
+    return list(_syllables(text))
+
+
+@lru_cache(maxsize=65536)
+def _syllables(text: str) -> tuple[str, ...]:
+    # every rule reads the same utterances (alone, in pairs, in runs): pinyin once per text
     chars = speakable(text)
     if not chars:
-        return []
-    return [_fold(s) for s in lazy_pinyin(chars, style=Style.NORMAL, errors="replace")]
+        return ()
+    return tuple(_fold(s) for s in lazy_pinyin(chars, style=Style.NORMAL, errors="replace"))
