@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from callaudit.results.store import CallMeta, connect, write_result
+from callaudit.review.words import WORDS
 from tests.helpers import ROOT, SAMPLES, stored_result
 
 DAY = "2026-11-30"
@@ -232,7 +233,7 @@ def test_review_story_in_chromium(server: dict[str, Any], browser: Any) -> None:
     _login(page, "lead", PASSWORDS["lead"])
     page.goto(f"{base}/appeals")
     arow = page.locator("#appeals tr[data-appeal]")
-    assert arow.count() == 1 and appealed in arow.inner_text() and "a1" in arow.inner_text()
+    assert arow.count() == 1 and appealed in arow.inner_text() and "A1" in arow.inner_text()  # agent id
     arow.locator("select[name=decision]").select_option("finding_overturned")
     arow.locator("input[name=reason]").fill("听了录音，结尾确有道别")
     arow.locator("button").click()
@@ -246,8 +247,9 @@ def test_review_story_in_chromium(server: dict[str, Any], browser: Any) -> None:
     trail = [[c.strip() for c in r.split("\t")]
              for r in page.locator("#trail tr").all_inner_texts()[1:]]
     actions = {(r[1], r[2]) for r in trail}
-    assert {("rev", "review"), ("rev", "note"), ("a1", "appeal"),
-            ("lead", "appeal_decision")} <= actions, trail
+    w = WORDS["zh"]  # the trail names its actions in words.py's words
+    assert {("rev", w["act_review"]), ("rev", w["act_note"]), ("a1", w["act_appeal"]),
+            ("lead", w["act_appeal_decision"])} <= actions, trail
     assert {r[1] for r in trail} == {"rev", "a1", "lead"}
 
     # h. the recording: real Ogg/Opus from /calls/<sha>/audio, as long as the call. (This browser

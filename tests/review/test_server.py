@@ -477,10 +477,11 @@ def test_appeal_and_decision(db: str) -> None:
     trail = re.search(r'<table id="trail">(.*?)</table>', page, re.S)
     assert trail
     rows = re.findall(r"<tr><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", trail.group(1))
-    assert rows == [("agent2", "appeal", "interruption"), ("super", "appeal_decision", "interruption"),
-                    ("agent2", "appeal", "confirm_need"), ("super", "appeal_decision", "confirm_need")]
+    stored = [("agent2", "appeal", "interruption"), ("super", "appeal_decision", "interruption"),
+              ("agent2", "appeal", "confirm_need"), ("super", "appeal_decision", "confirm_need")]
+    assert rows == [(a, W["act_" + b], r) for a, b, r in stored]  # actions in words, not codes
     assert sql(db, "SELECT actor, action FROM trail WHERE sha256 = ? ORDER BY id", RING) == [
-        (a, b) for a, b, _ in rows]
+        (a, b) for a, b, _ in stored]
 
 
 def test_the_trail_is_append_only(db: str) -> None:
@@ -574,7 +575,7 @@ def test_calibration_is_blind_and_measures_agreement(db: str) -> None:
     kappa = cohen_kappa([verdicts["rev1"][h][0] for h in order], [verdicts["rev2"][h][0] for h in order])
     assert kappa is not None and abs(kappa - 1 / 3) < 1e-9
     cells = re.findall(r"<td>([^<]*)</td>", row.group(1))
-    assert cells == ["confirm_need", "2", "2", "0.50", f"{kappa:.2f}", "cohen"]
+    assert cells == ["confirm_need", "2", "2", "0.50", f"{kappa:.2f}", W["method_cohen"]]
     assert 'data-rule="interruption"' not in session  # rated by one reviewer only
     # a reviewer sees the session, not the agreement; an agent neither
     seen = r1.get(f"/calibration/{cal}").text

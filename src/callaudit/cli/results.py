@@ -162,7 +162,7 @@ def report_command(args: argparse.Namespace) -> int:
     from callaudit.privacy.mask import redact
     from callaudit.records import result_problem
     from callaudit.render.html import render_call, render_dashboard
-    from callaudit.results.store import connect, stored_call
+    from callaudit.results.store import connect, recording_file, stored_call
     from callaudit.rules.pack import load
 
     check_writable(args.out)
@@ -173,7 +173,8 @@ def report_command(args: argparse.Namespace) -> int:
         masked = masking(args, conn)
         if args.call:
             result, meta = stored_call(conn, args.call)
-            audio = args.audio or (meta["file"] if Path(meta["file"]).exists() else None)
+            file = recording_file(meta["file"], db)  # as stored, from whatever folder
+            audio = args.audio or (str(file) if file.exists() else None)
             render_call(redact(result, pack) if masked else result, args.out, audio=audio,
                         link_audio=args.link_audio, lang=args.lang, meta=meta,
                         masked=pack.settings if masked else None)

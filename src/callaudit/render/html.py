@@ -334,7 +334,8 @@ def render_dashboard(db: str, out: str, lang: str = "zh", link_audio: bool = Tru
     target.mkdir(exist_ok=True)
     for c in view["worst"]:
         result, meta = store.stored_call(conn, c["sha256"])  # this call, not another with its id
-        audio = c["file"] if link_audio and Path(c["file"]).exists() else None
+        file = store.recording_file(c["file"], db)  # as stored, from whatever folder
+        audio = str(file) if link_audio and file.exists() else None
         if redact is not None:
             from callaudit.privacy.mask import redact as mask
 

@@ -569,6 +569,21 @@ def database_file(conn: sqlite3.Connection) -> str:
         return "results database"
 
 
+def recording_file(file: str, db: str | Path | None = None) -> Path:
+    """Where a stored recording path `file` is. writes.py stores paths absolute; a relative
+    one (stored by an older release) is taken beside the database `db` when the file is
+    there, else relative to the current folder: the same recording whatever folder a reader
+    runs from (docs/DATABASE.md, `calls.file`)."""
+    path = Path(file)
+    if path.is_absolute() or not file:
+        return path
+    if db is not None:
+        beside = Path(db).resolve().parent / path
+        if beside.exists():
+            return beside
+    return path.absolute()
+
+
 def now() -> str:
     """The local time as stored (ISO 8601, seconds)."""
     return time.strftime("%Y-%m-%dT%H:%M:%S")

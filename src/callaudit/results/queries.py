@@ -160,10 +160,13 @@ def call_lines(conn: sqlite3.Connection) -> dict[int, str | None]:
         conn, "SELECT id, line FROM calls WHERE status = 'ok' ORDER BY id")}
 
 
-def failed_files(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """The files that could not be audited, in the order stored: file, error, day, agent_id."""
-    return fetch_rows(conn, "SELECT file, error, day, agent_id FROM calls WHERE status = 'failed' "
-                      "ORDER BY id")
+def failed_files(conn: sqlite3.Connection, day: str | None = None,
+                 limit: int = -1) -> list[dict[str, Any]]:
+    """The files that could not be audited, in the order stored: file, error, day, agent_id,
+    call_id, audited_at; only `day`'s when given, at most `limit` (-1: all)."""
+    return fetch_rows(conn, "SELECT file, error, day, agent_id, call_id, audited_at FROM calls "
+                      "WHERE status = 'failed' AND (? IS NULL OR day = ?) ORDER BY id LIMIT ?",
+                      (day, day, limit))
 
 
 def no_speech_calls(conn: sqlite3.Connection, status: str = "no_speech") -> list[dict[str, Any]]:

@@ -434,6 +434,28 @@ def add_calibration(conn: sqlite3.Connection, name: str, calls: list[str], actor
     return cal
 
 
+def calibration_blockers(conn: sqlite3.Connection, shas: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Why each of the calls `shas` cannot join a new calibration session, for those that
+    cannot (the others are left out): {"why": "reviewed"} when a verdict is already on its
+    page (a review, a decided appeal or a missed finding: not blind), or {"why":
+    "in_calibration", "calibration": id, "name": name} when an open session holds it."""
+    wanted = json.dumps(list(dict.fromkeys(shas)))
+    out: dict[str, dict[str, Any]] = {}
+    for r in conn.execute("""
+        SELECT k.sha256, s.id, s.name FROM calibration_calls k JOIN calibrations s
+          ON s.id = k.calibration
+        WHERE s.closed_at IS NULL AND k.sha256 IN (SELECT value FROM json_each(?))
+        ORDER BY s.id""", (wanted,)):
+        out.setdefault(r[0], {"why": "in_calibration", "calibration": int(r[1]), "name": r[2]})
+    for (h,) in conn.execute("""
+        SELECT sha256 FROM reviews WHERE calibration IS NULL AND sha256 IN (SELECT value FROM json_each(?1))
+        UNION SELECT sha256 FROM appeals WHERE state != 'open' AND sha256 IN (SELECT value FROM json_each(?1))
+        UNION SELECT sha256 FROM missed_findings WHERE calibration IS NULL
+          AND sha256 IN (SELECT value FROM json_each(?1))""", (wanted,)):
+        out[h] = {"why": "reviewed"}  # the stronger reason: no session can take it blind
+    return out
+
+
 def close_calibration(conn: sqlite3.Connection, cal: int, actor: str) -> None:
     with transaction(conn):
         n = conn.execute("UPDATE calibrations SET closed_at = ? WHERE id = ? AND closed_at IS NULL",

@@ -34,6 +34,7 @@ from callaudit.results.database import (  # noqa: F401 - re-exported
     connect,
     fetch_rows,
     now,
+    recording_file,
     run_step,
     transaction,
 )

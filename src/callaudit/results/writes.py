@@ -4,8 +4,9 @@ whole (never doubled), the redaction setting, re-scored verdicts."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from callaudit.errors import AuditError
@@ -26,9 +27,17 @@ class CallMeta:
     line: str | None = None  # the business line (batch --scorecards)
 
 
+def _absolute(meta: CallMeta) -> CallMeta:
+    """`meta` with its file as an absolute path (relative to the current folder now): a
+    stored path means the same recording whatever folder a reader runs from."""
+    return replace(meta, file=os.path.abspath(meta.file)) if meta.file else meta
+
+
 def _replace(conn: sqlite3.Connection, meta: CallMeta) -> None:
-    # The same content (any path) or the same path (older content) is replaced, never doubled.
-    conn.execute("DELETE FROM calls WHERE sha256 = ? OR file = ?", (meta.sha256, meta.file))
+    # The same content (any path) or the same path (older content; stored absolute, or as
+    # given by a release before absolute paths) is replaced, never doubled.
+    conn.execute("DELETE FROM calls WHERE sha256 = ? OR file IN (?, ?)",
+                 (meta.sha256, meta.file, os.path.abspath(meta.file)))
 
 
 def write_result(conn: sqlite3.Connection, meta: CallMeta, result: dict[str, Any],
@@ -46,7 +55,8 @@ def insert_call(conn: sqlite3.Connection, meta: CallMeta, result: dict[str, Any]
     inside the caller's transaction, replacing nothing; returns the call's row id. For bulk
     loads (one transaction for many calls); the batch uses write_result. A result whose
     outcome is "no_speech" or "not_connected" is stored with that status and no score or
-    verdict."""
+    verdict. The file is stored as an absolute path."""
+    meta = _absolute(meta)
     silent = result.get("outcome") in ("no_speech", "not_connected")
     t = result["timing_s"]
     v = result["versions"]
@@ -100,14 +110,15 @@ def _insert_verdict(conn: sqlite3.Connection, call: int, result: dict[str, Any])
 
 
 def write_failure(conn: sqlite3.Connection, meta: CallMeta, error: str) -> None:
-    """Store a file that could not be audited (status 'failed', its one-line `error`)."""
+    """Store a file that could not be audited (status 'failed', its one-line `error`); its
+    path absolute, as write_result stores it."""
     with transaction(conn):
         _replace(conn, meta)
         conn.execute(
             """INSERT INTO calls (sha256, file, call_id, agent_id, day, started_at, status, error,
             audited_at, line) VALUES (?, ?, ?, ?, ?, ?, 'failed', ?, ?, ?)""",
-            (meta.sha256, meta.file, meta.call_id, meta.agent_id, meta.day, meta.started_at,
-             error, now(), meta.line),
+            (meta.sha256, os.path.abspath(meta.file), meta.call_id, meta.agent_id, meta.day,
+             meta.started_at, error, now(), meta.line),
         )
 
 

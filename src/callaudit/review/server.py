@@ -11,6 +11,7 @@ An agent sees only their own calls. Served by waitress (`serve`), a production W
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
 import sqlite3
@@ -43,7 +44,7 @@ from callaudit.audio.decode import decode
 from callaudit.errors import AuditError
 from callaudit.privacy.audio import mask_audio, spans_of
 from callaudit.privacy.mask import redact as mask
-from callaudit.render.html import call_view, opus_bytes, template_filters
+from callaudit.render.html import call_view, mmss, opus_bytes, template_filters
 from callaudit.results import reviews, store
 from callaudit.results.reviews import User
 from callaudit.results.summary import business_lines
@@ -52,7 +53,8 @@ from callaudit.review.agreement import agreement_by_rule
 from callaudit.review.queue import queue_of_day
 from callaudit.review.words import WORDS
 from callaudit.rules.pack import load
-from callaudit.strings import LABELS
+from callaudit.rules.reviewed import standing_failures
+from callaudit.strings import LABELS, finding_message
 
 MAX_TEXT = 2000  # characters of a note, reason or comment
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -120,6 +122,7 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
                       WTF_CSRF_TIME_LIMIT=None, MAX_CONTENT_LENGTH=64 * 1024,
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS))
     app.config["DB"] = db
+    db_path = Path(db).resolve()  # relative recording paths of older rows are beside it
     CSRFProtect(app)
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://")
     logins = LoginManager(app)
@@ -127,6 +130,10 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     logins.session_protection = "strong"
     W, L = WORDS[lang], LABELS[lang]
     logins.login_message = W["please_login"]
+    # what the pages show of stored values: times without ISO's T and seconds, who acted
+    # (the command line by name), what the trail kept as labelled fields, not JSON
+    app.jinja_env.filters.update(when=_when, actor=lambda v: _actor(v, W),
+                                 fields=lambda v: _fields(v, W))
 
     def conn() -> sqlite3.Connection:
         if "conn" not in g:
@@ -164,7 +171,7 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
 
     @app.errorhandler(CSRFError)
     def _csrf(e: CSRFError) -> tuple[str, int]:
-        return render_template("message.html.j2", title="CSRF", text=e.description), 400
+        return render_template("message.html.j2", title=W["try_again"], text=W["csrf"]), 400
 
     @app.errorhandler(403)
     def _forbidden(_: Exception) -> tuple[str, int]:
@@ -208,8 +215,13 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     def text(field: str, required: bool = True) -> str:
         v = (request.form.get(field) or "").strip()[:MAX_TEXT]
         if required and not v:
-            raise AuditError(f"{field}: {W['reason_needed'] if field == 'reason' else 'required'}")
+            if field == "reason":
+                raise AuditError(W["reason_needed"])
+            raise AuditError(f"{W[FIELD_WORDS.get(field, field)]}：{W['required']}")
         return v
+
+    def recording(file: str) -> Path:
+        return store.recording_file(file, db_path)  # the same from whatever folder serve runs
 
     def rescore(sha: str) -> None:
         reviews.refresh_reviewed(conn(), sha, pack)
@@ -223,6 +235,30 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         appealed = {a["rule"] for a in reviews.appeals(conn(), sha256=sha)}
         return sorted(r for r in against - appealed
                       if standing.get(r, {}).get("state", "confirmed") == "confirmed")
+
+    def after_review(result: dict[str, Any], standing: dict[str, dict[str, Any]],
+                     missed: list[dict[str, Any]]) -> dict[str, Any]:
+        """What stands after review, as the call page shows it beside the machine's verdict:
+        `fatal`, the fatal failures [{message, missed}] (the reviewed score's own reckoning,
+        rules/reviewed.py), and `added`, rule -> the points a reviewer's missed finding deducts."""
+        kept = standing_failures(result, {r: v["state"] for r, v in standing.items()},
+                                 [m["rule"] for m in missed], pack)
+        found = {f["rule"]: f for f in result["findings"]}
+        failed = {r for r, f in found.items() if f["applicable"] and not f["passed"]}
+        rules = {r.id: r for r in pack.rules}
+
+        def says(rid: str) -> str:
+            own = rules[rid].message.get(lang, "") if rid in rules else ""
+            return finding_message(found.get(rid) or {"rule": rid, "message": own}, result, lang) or rid
+
+        return {"fatal": [{"message": says(f.rule), "missed": f.rule not in failed}
+                          for f in kept if f.severity == "fatal"],
+                "added": {f.rule: f.deduction for f in kept if f.rule not in failed}}
+
+    def held(cal: int) -> str:
+        """Why a call of open calibration session `cal` takes no ordinary verdict, naming it."""
+        k = reviews.calibration(conn(), cal)
+        return f"{W['in_calibration']} · {W['session_named'].format(k['name'] if k else cal)}"
 
     def back(sha: str, cal: int | None = None) -> Response:
         return redirect(url_for("call", sha=sha, calibration=cal))  # type: ignore[return-value]
@@ -269,6 +305,8 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     def draw_queue() -> Any:
         day = request.form.get("day", "")
         with _flashed(ValueError):  # a bad day
+            if day not in reviews.days(conn()):
+                raise AuditError(f"{day[:32]}：{W['no_calls_on_day']}")
             queue_of_day(conn(), day, pack, me().name)
         return redirect(url_for("queue", day=day))
 
@@ -282,8 +320,11 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         day = request.args.get("day") or None
         # per business line (scorecards) for those who see every call, when there are several
         lines = business_lines(conn(), day) if accounts.can(u, "see_all_calls") else []
+        # the recordings of the night that could not be audited: for reviewers, not agents
+        failed = store.failed_files(conn(), day, limit=500) if accounts.can(u, "see_all_calls") else []
         return render_template("calls.html.j2", calls=reviews.call_list(conn(), agent, day),
-                               day=day, agent=agent, days=reviews.days(conn()), lines=lines)
+                               day=day, agent=agent, days=reviews.days(conn()), lines=lines,
+                               failed=failed)
 
     @app.get("/calls/<sha>")
     @login_required
@@ -300,6 +341,7 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
             meta["file"] = Path(c["file"]).name
         view = call_view(result, lang, meta)
         in_calibration = reviews.open_calibration_of(conn(), sha)
+        holder = reviews.calibration(conn(), in_calibration) if in_calibration is not None else None
         if cal is not None:  # blind: only this reviewer's own verdicts of this session
             standing = reviews.my_calibration_reviews(conn(), sha, cal, u.name)
         else:
@@ -310,11 +352,13 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         appeal_list = [] if blind else reviews.appeals(conn(), sha256=sha)
         open_appeals = {a["rule"] for a in appeal_list if a["state"] == "open"}
         missed = [] if blind else reviews.missed_of_call(conn(), sha)
+        reviewed = None if blind else reviews.reviewed_score(conn(), sha)
         return render_template(
             "review_call.html.j2", **view, sha=sha, calibration=cal, in_calibration=in_calibration,
-            audio_src=url_for("audio", sha=sha) if Path(c["file"]).is_file() else None,
+            audio_src=url_for("audio", sha=sha) if recording(c["file"]).is_file() else None,
             standing=standing, current_rules=c["rules_version"],
-            reviewed=None if blind else reviews.reviewed_score(conn(), sha),
+            reviewed=reviewed, held_by=holder["name"] if holder else None,
+            after=after_review(c["result"], standing, missed) if reviewed else None,
             notes=reviews.notes_of_call(conn(), sha) if staff and not blind else [],
             missed=missed, appeals=appeal_list, open_appeals=open_appeals,
             appealable=appealable(sha, c["result"]) if accounts.can(u, "appeal") else [],
@@ -331,7 +375,7 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     def audio(sha: str) -> Any:
         c = the_call(sha)
         try:
-            path = Path(c["file"])
+            path = recording(c["file"])
             s = pack.settings
             spans = tuple(spans_of(c["result"], s.redact_audio_pad_s)) if masked else None
             data = _opus(str(path), path.stat().st_mtime_ns, spans, s.redact_tone_hz)
@@ -351,7 +395,9 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         with _flashed():
             failed = {f["rule"] for f in c["result"]["findings"] if f["applicable"] and not f["passed"]}
             if rule not in failed:
-                raise AuditError(f"{rule!r} is not a failed finding of this call")
+                raise AuditError(f"{rule[:64]}：{W['not_failed']}")
+            if state not in reviews.STATES:
+                raise AuditError(W["bad_state"])
             if cal is not None and not _in_calibration(cal, sha):
                 abort(404)
             if cal is not None and not _in_calibration(cal, sha, open_only=True):
@@ -359,7 +405,7 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
             if cal is None:
                 busy = reviews.open_calibration_of(conn(), sha)
                 if busy is not None:
-                    raise AuditError(W["in_calibration"])
+                    raise AuditError(held(busy))
                 standing = reviews.reviews_of_call(conn(), sha).get(rule)
                 if standing and standing["source"] == "appeal" and not accounts.can(me(), "decide_appeal"):
                     raise AuditError(W["decided_on_appeal"])
@@ -376,9 +422,9 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         with _flashed():
             rule = request.form.get("rule", "")
             if rule not in {r.id for r in pack.enabled_rules}:
-                raise AuditError(f"{rule!r} is not a rule of the pack in force")
+                raise AuditError(f"{rule[:64]}：{W['not_a_rule']}")
             reviews.add_missed(conn(), sha, rule,
-                               _time(request.form.get("start", ""), c["result"]["duration_s"]),
+                               _time(request.form.get("start", ""), c["result"]["duration_s"], W),
                                text("comment"), me().name, c["rules_version"])
             rescore(sha)
         return back(sha)
@@ -399,7 +445,7 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         rule = request.form.get("rule", "")
         with _flashed():
             if rule not in appealable(sha, c["result"]):
-                raise AuditError(f"{rule!r}: {W['not_appealable']}")
+                raise AuditError(f"{rule[:64]}：{W['not_appealable']}")
             reviews.add_appeal(conn(), sha, rule, me().name, text("comment"))
         return back(sha)
 
@@ -421,8 +467,13 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         if a is None:
             abort(404)
         with _flashed():
-            if reviews.open_calibration_of(conn(), a["sha256"]) is not None:
-                raise AuditError(W["in_calibration"])
+            busy = reviews.open_calibration_of(conn(), a["sha256"])
+            if busy is not None:
+                raise AuditError(held(busy))
+            if a["state"] != "open":
+                raise AuditError(W["appeal_decided"])
+            if request.form.get("decision", "") not in reviews.DECISIONS:
+                raise AuditError(W["bad_decision"])
             now = reviews.reviews_of_call(conn(), a["sha256"]).get(a["rule"])
             reviews.decide_appeal(conn(), aid, request.form.get("decision", ""), text("reason"),
                                   me().name, now["state"] if now else "unreviewed")
@@ -437,7 +488,14 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         day = request.args.get("day") or None
         return render_template("calibrations.html.j2", sessions=reviews.calibrations(conn()),
                                days=reviews.days(conn()), day=day,
-                               calls=reviews.call_list(conn(), day=day, limit=200) if day else [])
+                               calls=calibration_candidates(day) if day else [])
+
+    def calibration_candidates(day: str) -> list[dict[str, Any]]:
+        """The day's calls a new session takes: none with a verdict on its page already, none
+        held by an open session (calibration_add refuses those)."""
+        calls = reviews.call_list(conn(), day=day, limit=1000)
+        blocked = reviews.calibration_blockers(conn(), [c["sha256"] for c in calls])
+        return [c for c in calls if c["sha256"] not in blocked][:200]
 
     @app.post("/calibration")
     @need("calibrate")
@@ -446,16 +504,23 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
                                     if reviews.call_by_sha(conn(), s)))
         try:
             if len(chosen) < 1:
-                raise AuditError("choose at least one call")
-            seen = [s for s in chosen if reviews.reviews_of_call(conn(), s)
-                    or reviews.missed_of_call(conn(), s)]
-            if seen:  # a verdict already on the page: not blind
-                raise AuditError(f"{W['already_reviewed']}: {len(seen)}")
+                raise AuditError(W["choose_calls"])
+            blocked = reviews.calibration_blockers(conn(), chosen)
+            if blocked:  # a verdict already on the page (not blind), or held by another session
+                raise AuditError("；".join(refused(s, why) for s, why in blocked.items()))
             cal = reviews.add_calibration(conn(), text("name"), chosen, me().name)
         except AuditError as e:
             flash(str(e), "error")
             return redirect(url_for("calibration_list"))
         return redirect(url_for("calibration_page", cal=cal))
+
+    def refused(sha: str, why: dict[str, Any]) -> str:
+        """A call a new session cannot take: which (its call id) and why."""
+        c = reviews.call_by_sha(conn(), sha)
+        name = (c and c["call_id"]) or sha[:12]
+        if why["why"] == "reviewed":
+            return f"{name}: {W['already_reviewed']}"
+        return f"{name}: {W['in_open_session'].format(why['name'])}"
 
     @app.get("/calibration/<int:cal>")
     @need("review")
@@ -472,6 +537,11 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     @need("calibrate")
     def calibration_close(cal: int) -> Any:
         with _flashed():
+            k = reviews.calibration(conn(), cal)
+            if k is None:
+                abort(404)
+            if k["closed_at"]:
+                raise AuditError(W["already_closed"])
             reviews.close_calibration(conn(), cal, me().name)
         return redirect(url_for("calibration_page", cal=cal))
 
@@ -511,24 +581,74 @@ def _local_path(nxt: str) -> str:
     return "" if parts.scheme or parts.netloc or nxt.startswith("//") else nxt
 
 
-def _time(value: str, duration_s: float) -> float | None:
+def _time(value: str, duration_s: float, words: dict[str, str] = WORDS["en"]) -> float | None:
     """'1:05' or '65' or '' -> seconds into a call of `duration_s` (None when empty);
-    AuditError for anything else, or a time outside the call."""
+    AuditError for anything else, or a time outside the call, said in `words`."""
     value = value.strip()[:32]
     if not value:
         return None
     try:
         parts = [float(p) for p in value.split(":")]
     except ValueError:
-        raise AuditError(f"time {value!r}: give m:ss or seconds") from None
+        raise AuditError(f"{value}：{words['bad_time']}") from None
     if len(parts) > 3 or not all(math.isfinite(p) and p >= 0 for p in parts):
-        raise AuditError(f"time {value!r}: give m:ss or seconds")
+        raise AuditError(f"{value}：{words['bad_time']}")
     t = 0.0
     for p in parts:
         t = 60 * t + p
     if t > duration_s:
-        raise AuditError(f"time {value!r} is after the end of the call ({duration_s:.0f} s)")
+        raise AuditError(f"{value}：{words['time_after_end']} ({duration_s:.0f} {words['seconds']})")
     return t
+
+
+FIELD_WORDS = {"name": "calib_name"}  # a form field -> its words.py key, where they differ
+ACTOR_CLI = "(command line)"  # the actor of what the command line did (audit users, sample)
+
+
+def _when(value: Any) -> Any:
+    """A stored ISO time ('2026-11-30T09:05:33') as people read it: '2026-11-30 09:05'."""
+    if isinstance(value, str) and len(value) >= 16 and value[10] == "T":
+        return value[:10] + " " + value[11:16]
+    return "" if value is None else value
+
+
+def _actor(value: Any, words: dict[str, str]) -> Any:
+    return words["command_line"] if value == ACTOR_CLI else value
+
+
+def _fields(raw: Any, words: dict[str, str]) -> list[tuple[str, str]]:
+    """What the trail kept before or after a change (JSON, or a dict) as (label, value) pairs
+    in `words`: states and roles by their names, times as m:ss, a list by its length."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return [("", raw)]
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        return [("", str(raw))]
+
+    def value(key: str, v: Any) -> str:
+        if isinstance(v, bool):
+            return words["yes" if v else "no"]
+        if key == "start" and isinstance(v, (int, float)):
+            return str(mmss(v))
+        if key == "role" and isinstance(v, str):
+            return words.get("role_" + v, v)
+        if key in ("state", "finding", "decision") and isinstance(v, str):
+            return words.get(v, v)
+        if key in ("at", "drawn_at", "closed_at"):
+            return str(_when(v))
+        if isinstance(v, dict):
+            return "、".join(f"{words.get('plan_' + k, words.get('f_' + k, k))}: {value(k, x)}"
+                            for k, x in v.items() if x is not None)
+        if isinstance(v, list):
+            return str(len(v))
+        return str(_actor(v, words))
+
+    return [(words.get("f_" + k, words.get("plan_" + k, k)), value(k, v)) for k, v in raw.items()
+            if v is not None and v != ""]
 
 
 @lru_cache(maxsize=16)

@@ -30,10 +30,19 @@ def reviewed_score(result: dict[str, Any], states: Mapping[str, str], missed: It
     """Score of an audit.call/1 `result` with `states` (rule -> confirmed | overturned |
     not_applicable: the standing review of that rule's finding) and the rule ids of `missed`
     findings added by reviewers."""
-    rules = {r.id: r for r in pack.rules}
     settings = (result.get("judged_with") or {}).get("settings") or {}
     pass_mark = float(settings.get("pass_mark", pack.settings.pass_mark))
     sections = list((result.get("judged_with") or {}).get("sections") or pack.sections)
+    return score(standing_failures(result, states, missed, pack), sections, pass_mark)
+
+
+def standing_failures(result: dict[str, Any], states: Mapping[str, str], missed: Iterable[str],
+                      pack: RulePack) -> list[Finding]:
+    """The failed findings that stand after review (arguments as `reviewed_score`'s), each
+    with the deduction and severity it counts with: the machine's failures not overturned,
+    then the missed findings that deduct, in the order they were added. What a page shows
+    as failed after review (a fatal one among them: the call fails as fatal)."""
+    rules = {r.id: r for r in pack.rules}
     kept: list[Finding] = []
     standing: set[str] = set()  # rules whose failure stands after review
     for f in result["findings"]:
@@ -52,7 +61,7 @@ def reviewed_score(result: dict[str, Any], states: Mapping[str, str], missed: It
         if rule and rid not in standing and states.get(rid) not in ("overturned", "not_applicable"):
             standing.add(rid)
             kept.append(_failed(rid, rule.section, rule.severity, rule.deduction))
-    return score(kept, sections, pass_mark)
+    return kept
 
 
 def _failed(rule: str, section: str, severity: str, deduction: float) -> Finding:
