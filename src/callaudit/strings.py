@@ -120,6 +120,38 @@ TRY: dict[str, dict[str, str]] = {
            "caught_ex": "missed, caught by the draft"},
 }
 
+# `audit summary`'s table: a header for every column results/summary.py writes (the csv and
+# json keep those snake_case keys), the words of its values, and its title.
+SUMMARY: dict[str, dict[str, str]] = {
+    "zh": {"agent": "坐席", "rule": "规则", "day": "日期", "line": "业务线", "calls": "通话",
+           "audio_hours": "音频小时", "avg_score": "平均分", "pass_rate": "通过率",
+           "fatal_calls": "致命", "avg_speech_rate_cpm": "语速", "no_speech": "无语音",
+           "not_connected": "未接通", "unreadable_files": "无法质检", "top_failures": "常见扣分项",
+           "rule_id": "规则编号", "section": "类别", "severity": "级别", "applicable": "适用",
+           "failed": "不通过", "fail_rate": "不通过率", "needs_review": "待复核",
+           "points_deducted": "扣分", "reviewed": "已复核", "precision": "复核精度",
+           "missed": "漏判", "low_precision": "精度低", "yes": "是", "unknown": "(未知)",
+           "no_calls": "(无通话)", "by": "按{by}", "fatal": "致命", "major": "严重",
+           "minor": "一般", "info": "提示", "sep": "、"},
+    "en": {"agent": "Agent", "rule": "Rule", "day": "Day", "line": "Line", "calls": "Calls",
+           "audio_hours": "Audio h", "avg_score": "Score", "pass_rate": "Pass",
+           "fatal_calls": "Fatal", "avg_speech_rate_cpm": "Chars/min", "no_speech": "No speech",
+           "not_connected": "Not conn.", "unreadable_files": "Unreadable",
+           "top_failures": "Top failures", "rule_id": "Rule id", "section": "Section",
+           "severity": "Severity", "applicable": "Applies", "failed": "Failed",
+           "fail_rate": "Fail rate", "needs_review": "Review", "points_deducted": "Points",
+           "reviewed": "Reviewed", "precision": "Precision", "missed": "Missed",
+           "low_precision": "Low precision", "yes": "yes", "unknown": "(unknown)",
+           "no_calls": "(no calls)", "by": "by {by}", "fatal": "fatal", "major": "major",
+           "minor": "minor", "info": "info", "sep": ", "},
+}
+
+
+def summary_word(key: str, lang: str) -> str:
+    """A header or value word of `audit summary`'s table ('' keys: the key itself)."""
+    return SUMMARY[_lang(lang)].get(key, key)
+
+
 # The metric rows of the terminal and the call page: (key, label). Values and norms are
 # formatted in render/rows.py from the result and the settings it was judged with.
 METRICS: dict[str, dict[str, str]] = {

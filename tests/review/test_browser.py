@@ -212,7 +212,8 @@ def test_review_story_in_chromium(server: dict[str, Any], browser: Any) -> None:
     page.wait_for_load_state("load")
     assert page.locator("#trail").count() == 0  # the audit trail is for reviewers
     assert page.locator(".review-form").count() == 0  # an agent does not review
-    options = page.locator("#appeal-form select[name=rule] option").all_inner_texts()
+    # the rules by name, grouped by section; their ids are the options' values (issue 34)
+    options = page.eval_on_selector_all("#appeal-form select[name=rule] option", "os => os.map(o => o.value)")
     assert "farewell" in options and not overturned & set(options)
     appealed = "farewell"
     page.select_option("#appeal-form select[name=rule]", appealed)

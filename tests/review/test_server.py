@@ -66,6 +66,9 @@ from tests.helpers.review import (
     written,
 )
 
+PACK = load(None)
+NAMES = {r.id: r.text("zh", PACK.settings) for r in PACK.rules}  # rules as pages name them
+
 
 # === 1. nothing without a session ==============================================================
 def test_no_page_and_no_action_without_a_session(db: str) -> None:
@@ -403,7 +406,9 @@ def test_a_missed_finding_deducts_its_rule_once(db: str) -> None:
                             comment="没有问候"))
     assert reviewed_on_page(page) == RING_SCORE - 10 == stored_reviewed(db, RING)
     assert sql(db, "SELECT rule, start, comment FROM missed_findings") == [("greeting", 5.0, "没有问候")]
-    assert re.search(r'<tr data-rule="greeting"><td>greeting</td><td>00:05</td>', page)
+    # the rule by its name, its id as a secondary label (issue 34)
+    assert re.search(r'<tr data-rule="greeting"><td class="rule"><span class="rule-name">'
+                     r'开场未问候（您好）</span> <span class="rid">greeting</span></td><td>00:05</td>', page)
     post(rev, f"/calls/{RING}/missed", rule="greeting", start="30", comment="again")
     assert stored_reviewed(db, RING) == RING_SCORE - 10  # once per rule
     # a missed finding of a rule the machine already failed: its failure stands, no more
@@ -476,7 +481,8 @@ def test_appeal_and_decision(db: str) -> None:
     # the trail, with who did what
     trail = re.search(r'<table id="trail">(.*?)</table>', page, re.S)
     assert trail
-    rows = re.findall(r"<tr><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", trail.group(1))
+    rows = re.findall(r'<tr><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td class="rule">.*?'
+                      r'<span class="rid">([^<]*)</span></td>', trail.group(1))
     stored = [("agent2", "appeal", "interruption"), ("super", "appeal_decision", "interruption"),
               ("agent2", "appeal", "confirm_need"), ("super", "appeal_decision", "confirm_need")]
     assert rows == [(a, W["act_" + b], r) for a, b, r in stored]  # actions in words, not codes
@@ -505,7 +511,7 @@ def test_an_upheld_appeal_of_a_missed_finding_removes_its_deduction(db: str) -> 
     rev, agent, sup = client(app, "rev1"), client(app, "agent2"), client(app, "super")
     post(rev, f"/calls/{RING}/missed", rule="greeting", start="0:01", comment="没有问候")
     assert stored_reviewed(db, RING) == RING_SCORE - 10
-    assert "<option>greeting</option>" in agent.get(f"/calls/{RING}").text  # offered for appeal
+    assert '<option value="greeting">' in agent.get(f"/calls/{RING}").text  # offered for appeal
     post(agent, f"/calls/{RING}/appeal", rule="greeting", comment="我问候了")
     (aid,) = sql(db, "SELECT id FROM appeals")[0]
     post(sup, f"/appeals/{aid}", decision="finding_overturned", reason="录音里有问候")
@@ -574,8 +580,9 @@ def test_calibration_is_blind_and_measures_agreement(db: str) -> None:
     order = sorted([RING, BAD])  # items in call order
     kappa = cohen_kappa([verdicts["rev1"][h][0] for h in order], [verdicts["rev2"][h][0] for h in order])
     assert kappa is not None and abs(kappa - 1 / 3) < 1e-9
-    cells = re.findall(r"<td>([^<]*)</td>", row.group(1))
-    assert cells == ["confirm_need", "2", "2", "0.50", f"{kappa:.2f}", W["method_cohen"]]
+    cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))]
+    assert cells == [f"{NAMES['confirm_need']} confirm_need", "2", "2", "0.50", f"{kappa:.2f}",
+                     W["method_cohen"]]
     assert 'data-rule="interruption"' not in session  # rated by one reviewer only
     # a reviewer sees the session, not the agreement; an agent neither
     seen = r1.get(f"/calibration/{cal}").text
@@ -615,8 +622,9 @@ def test_precision_per_rule(db: str, tmp_path: Path) -> None:
     page = rev.get("/rules").text
     row = re.search(r'<tr data-rule="confirm_need" class="([^"]*)">(.*?)</tr>', page, re.S)
     assert row and row.group(1) == ""  # 4 reviewed: fewer than review_min_reviewed (5)
-    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row.group(2))
-    assert cells[:7] == ["confirm_need", "4", "3", "1", "0", "75%", "1"]
+    cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(2))]
+    assert cells[0] == f"{NAMES['confirm_need']} confirm_need"  # by name, the id secondary
+    assert cells[1:7] == ["4", "3", "1", "0", "75%", "1"]
     rules = {r["rule"]: r for r in with_db(db, lambda c: summary(c, "rule"))}
     assert rules["confirm_need"]["precision"] == 0.75
     assert (rules["confirm_need"]["reviewed"], rules["confirm_need"]["missed"]) == (4, 1)

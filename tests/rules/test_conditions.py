@@ -313,3 +313,11 @@ def test_a_rule_of_the_default_can_be_written_anew_as_a_condition(tmp_path: Path
                                  "    require: {said: {who: agent, phrases: [您好], in: {first_s: 10}}}\n"
                                  "    examples: {pass: ['A: 您好。'], fail: ['A: 喂。']}\n"))
     assert pack.rule("greeting").check == "condition" and check_examples(pack) == []
+
+
+def test_a_message_split_by_an_unquoted_comma_is_refused(tmp_path: Path) -> None:
+    msg = _problems(tmp_path, "    phrases: [您好]\n    message: {zh: 未问候, en: No greeting, hello}",
+                    check="require")
+    assert "`hello}`" in msg or "`hello`" in msg, msg
+    for r in load().rules:  # the default's own messages are whole
+        assert set(r.message) <= {"zh", "en"} and all(r.message.values()), r.id

@@ -75,9 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--by", choices=("agent", "rule", "day", "line"), default="agent",
                     help="line: the business line of `batch --scorecards`")
     sm.add_argument("--day", help="only this day (YYYY-MM-DD)")
-    sm.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sm.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                    help="table: for people (--lang); csv, json: for machines (snake_case keys, "
+                    "rule ids, raw numbers)")
     sm.add_argument("--rules", metavar="FILE", help="rule pack whose review_min_precision and "
-                    "review_min_reviewed flag rules (by rule)")
+                    "review_min_reviewed flag rules (by rule), and that names rules the stored "
+                    "results do not")
+    sm.add_argument("--lang", choices=("zh", "en"), default="zh",
+                    help="language of the table's headers, rule names and values")
+    sm.add_argument("--wide", action="store_true", help="every column (the default table has "
+                    "the ones that fit 80 columns)")
 
     ex = sub.add_parser("export", help="write every call of a database to csv, jsonl or xlsx")
     ex.add_argument("--db", required=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -146,15 +147,27 @@ def db_command(args: argparse.Namespace, err: Console) -> int:
     elif args.format == "json":
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
     else:
-        from rich.table import Table
-
-        t = Table(title=f"{db}: by {args.by}")
-        for col in rows[0] if rows else ["(no calls)"]:
-            t.add_column(col, overflow="fold")
-        for r in rows:
-            t.add_row(*("" if v is None else str(v) for v in r.values()))
-        Console().print(t)
+        summary_table(conn, args, Path(db).name)
     return EXIT_PASS
+
+
+def summary_table(conn: sqlite3.Connection, args: argparse.Namespace, title: str) -> None:
+    """`audit summary --format table`: headers, rule names and values in --lang; on a
+    terminal a rich table (the columns that fit 80, --wide: all), piped: tab-separated
+    lines, one row a line (render/summary_table.py)."""
+    from callaudit.render.summary_table import Names, lines, table
+    from callaudit.results.store import stored_norms
+    from callaudit.results.summary import summary
+    from callaudit.rules.pack import load
+
+    pack = load(args.rules)
+    rows = summary(conn, args.by, args.day, pack.settings, joined=False)
+    names = Names(args.lang, stored_norms(conn), pack)
+    out = Console(emoji=False, highlight=False)
+    if out.is_terminal:
+        out.print(table(rows, args.by, names, title, wide=args.wide))
+    else:
+        sys.stdout.write("".join(line + "\n" for line in lines(rows, args.by, names, args.wide)))
 
 
 def report_command(args: argparse.Namespace) -> int:

@@ -31,6 +31,22 @@ def stored_result(conn: sqlite3.Connection, call: int) -> dict[str, Any] | None:
 SUMMARY_BY = ("agent", "rule", "day", "line")
 
 
+def stored_norms(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The `judged_with` of the newest stored result of each rule pack (rules version) the
+    calls were judged with, newest first: what names their rules (messages) and sections."""
+    out = []
+    for r in conn.execute("""SELECT result_json FROM calls WHERE id IN (
+            SELECT MAX(id) FROM calls WHERE result_json IS NOT NULL GROUP BY rules_version)
+            ORDER BY id DESC"""):
+        try:
+            jw = json.loads(r[0]).get("judged_with") or {}
+        except (ValueError, AttributeError):
+            continue
+        if jw:
+            out.append(jw)
+    return out
+
+
 def summary_rows(conn: sqlite3.Connection, by: str, day: str | None = None,
                  top: int = 3) -> list[dict[str, Any]]:
     """One row per agent, rule, day or business line (`by`), of one `day` or of all.

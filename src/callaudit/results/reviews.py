@@ -117,6 +117,8 @@ def call_list(conn: sqlite3.Connection, agent_id: str | None = None, day: str | 
               limit: int = 500) -> list[dict[str, Any]]:
     """Audited calls, newest day first, lowest score first within a day: sha256, call_id,
     agent_id, day, duration_s, score, passed, fatal, reviewed_score, reviewed_passed,
+    reviewed_fatal (whether the reviewed score fails as fatal: a reviewer added a missed fatal
+    finding, or overturned the fatal one; None before any review),
     reviews (how many findings were reviewed), open_appeals. `agent_id`/`day` filter."""
     where, args = ["c.status = 'ok'"], []
     if agent_id is not None:
@@ -127,7 +129,7 @@ def call_list(conn: sqlite3.Connection, agent_id: str | None = None, day: str | 
         args.append(day)
     return fetch_rows(conn, f"""
         SELECT c.sha256, c.call_id, c.agent_id, c.day, c.duration_s, c.score, c.passed, c.fatal,
-               r.score AS reviewed_score, r.passed AS reviewed_passed,
+               r.score AS reviewed_score, r.passed AS reviewed_passed, r.fatal AS reviewed_fatal,
                (SELECT COUNT(DISTINCT rule) FROM reviews v WHERE v.sha256 = c.sha256
                   AND v.calibration IS NULL) AS reviews,
                (SELECT COUNT(*) FROM appeals a WHERE a.sha256 = c.sha256 AND a.state = 'open')

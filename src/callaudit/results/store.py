@@ -53,6 +53,7 @@ from callaudit.results.queries import (  # noqa: F401 - re-exported
     ok_calls,
     result_rows,
     stored_call,
+    stored_norms,
     stored_result,
     summary_rows,
 )

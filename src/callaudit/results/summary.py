@@ -20,9 +20,9 @@ TOP_FAILURES = 3
 
 
 def summary(conn: sqlite3.Connection, by: str, day: str | None = None,
-            settings: Settings | None = None) -> list[dict[str, Any]]:
+            settings: Settings | None = None, joined: bool = True) -> list[dict[str, Any]]:
     """Per agent, rule, day or business line (of one day or all), top failures as
-    'rule (n), rule (n)'.
+    'rule (n), rule (n)' (`joined`; else as [(rule, n), ...], for a view that names them).
 
     Per rule, what the reviews teach (all days): reviewed (failed findings a person
     reviewed), precision (confirmed / reviewed), missed (findings reviewers added) and
@@ -31,7 +31,7 @@ def summary(conn: sqlite3.Connection, by: str, day: str | None = None,
     if by not in BY:
         raise AuditError(f"--by must be one of {', '.join(BY)}")
     rows = store.summary_rows(conn, by, day, top=TOP_FAILURES)
-    for r in rows:
+    for r in rows if joined else ():
         if "top_failures" in r:
             r["top_failures"] = ", ".join(f"{rule} ({n})" for rule, n in r["top_failures"])
     if by == "rule" and reviews.has_review_tables(conn):

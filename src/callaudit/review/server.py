@@ -135,6 +135,31 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     app.jinja_env.filters.update(when=_when, actor=lambda v: _actor(v, W),
                                  fields=lambda v: _fields(v, W))
 
+    # rules by their names (the id only as a secondary label): the pack's words, a stored
+    # result's own (judged_with) where a page shows one call
+    names = {r.id: r.text(lang, pack.settings) for r in pack.rules}
+
+    def rule_names(result: dict[str, Any] | None = None) -> dict[str, str]:
+        stored = ((result or {}).get("judged_with") or {}).get("messages") or {}
+        return {**names, **{r: m[lang] for r, m in stored.items() if isinstance(m, dict) and m.get(lang)}}
+
+    def rule_groups(ids: list[str], result: dict[str, Any] | None = None
+                    ) -> list[tuple[str, list[tuple[str, str]]]]:
+        """Rule ids as a dropdown offers them: [(section name, [(id, name)])], the sections in
+        their order (the result's, else the pack's), the rules in the pack's order."""
+        sections = ((result or {}).get("judged_with") or {}).get("sections") or pack.sections
+        said = rule_names(result)
+        of = {r.id: r.section for r in pack.rules}
+        order = {r.id: i for i, r in enumerate(pack.rules)}
+        keys = list(sections) + sorted({of.get(r, "") for r in ids} - set(sections))
+        groups = []
+        for key in keys:
+            rids = sorted((r for r in ids if of.get(r, "") == key), key=lambda r: order.get(r, len(order)))
+            if rids:
+                label = (sections.get(key) or {}).get(lang) or key or W["other_rules"]
+                groups.append((label, [(r, said.get(r, r)) for r in rids]))
+        return groups
+
     def conn() -> sqlite3.Connection:
         if "conn" not in g:
             g.conn = store.connect(db)
@@ -167,7 +192,8 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     @app.context_processor
     def _words() -> dict[str, Any]:
         u = current_user.user if current_user.is_authenticated else None
-        return {"W": W, "L": L, "lang": lang, "me": u, "can": (lambda a: bool(u and accounts.can(u, a)))}
+        return {"W": W, "L": L, "lang": lang, "me": u, "RN": names,
+                "can": (lambda a: bool(u and accounts.can(u, a)))}
 
     @app.errorhandler(CSRFError)
     def _csrf(e: CSRFError) -> tuple[str, int]:
@@ -361,9 +387,11 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
             after=after_review(c["result"], standing, missed) if reviewed else None,
             notes=reviews.notes_of_call(conn(), sha) if staff and not blind else [],
             missed=missed, appeals=appeal_list, open_appeals=open_appeals,
-            appealable=appealable(sha, c["result"]) if accounts.can(u, "appeal") else [],
+            appealable=rule_groups(appealable(sha, c["result"]), c["result"])
+            if accounts.can(u, "appeal") else [],
             trail=reviews.trail_of_call(conn(), sha) if staff and not blind else [],
-            rule_ids=[r.id for r in pack.enabled_rules])
+            rule_groups=rule_groups([r.id for r in pack.enabled_rules], c["result"]),
+            RN=rule_names(c["result"]))
 
     def _in_calibration(cal: int, sha: str, open_only: bool = False) -> bool:
         k = reviews.calibration(conn(), cal)
@@ -458,6 +486,10 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         for a in rows:  # what the finding stands at now, for whoever decides
             now = reviews.reviews_of_call(conn(), a["sha256"]).get(a["rule"])
             a["finding_state"] = now["state"] if now else "unreviewed"
+            # a call held by an open calibration session takes no decision until it closes
+            a["held_by"] = reviews.open_calibration_of(conn(), a["sha256"]) if a["state"] == "open" else None
+            k = reviews.calibration(conn(), a["held_by"]) if a["held_by"] is not None else None
+            a["held_name"] = k["name"] if k else None
         return render_template("appeals.html.j2", appeals=rows)
 
     @app.post("/appeals/<int:aid>")

@@ -154,6 +154,8 @@ def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
             isinstance(msg.get(k), str) and msg.get(k) for k in ("zh", "en"))):
         out.append("`message` must be {zh: ..., en: ...}")
     elif isinstance(msg, dict):
+        out += [f"message: `{k}` is not a language (zh, en): a comma in an unquoted message "
+                "splits it; quote the message" for k, _ in _items(msg) if k not in ("zh", "en")]
         out += _message_problems(msg, r)
     if not isinstance(r.get("enabled", True), bool):
         out.append("`enabled` must be true or false")
