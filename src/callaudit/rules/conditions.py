@@ -30,10 +30,10 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
 from callaudit.records import Evidence, Utterance
-from callaudit.rules.context import Context, last_request, neutralised
+from callaudit.rules.context import Context, last_request, neutralised, requests
 from callaudit.rules.patterns import compile_pattern, pattern_problem
 from callaudit.rules.units import closest
-from callaudit.speech.match import Stream, encode, find_any, parse_phrase
+from callaudit.speech.match import Stream, brackets_pair, encode, find_any, parse_phrase
 from callaudit.speech.numbers import numbers_said
 from callaudit.speech.text import is_han, spell_digits, spoken_units, syllables
 
@@ -132,8 +132,8 @@ def bounds(where: dict[str, Any] | None, ctx: Context) -> tuple[float, float]:
         last = last_request(ctx)
         lo = max(lo, last.start if last is not None else total * 2 / 3)
     elif part == "opening":
-        first = _first_request(ctx)
-        hi = min(hi, first.start + 1e-6 if first is not None else total / 3)
+        made = requests(ctx)
+        hi = min(hi, made[0].start + 1e-6 if made else total / 3)
     return lo, hi
 
 
@@ -146,18 +146,6 @@ def _in(where: dict[str, Any] | None, idx: list[int], ctx: Context) -> list[int]
     utts = ctx.utterances
     return [i for i in idx if utts[i].start < hi and utts[i].end > lo and
             (utts[i].start >= lo or "last_s" in where or "last_share" in where)]
-
-
-def _first_request(ctx: Context) -> Utterance | None:
-    replies = [r for r in ctx.settings.closing_replies]
-    for u in ctx.utterances:
-        if u.role == "customer":
-            rest = u.text
-            for r in sorted(replies, key=len, reverse=True):
-                rest = rest.replace(r, "")
-            if spoken_units(rest) >= ctx.settings.request_min_syllables:
-                return u
-    return None
 
 
 def _near(rel: str, anchor: Found, within: dict[str, Any], idx: list[int], ctx: Context) -> list[int]:
@@ -394,7 +382,7 @@ def _said_problems(m: dict[str, Any], at: str) -> list[str]:
     for k in ("phrases", "like"):
         given = m.get(k) if isinstance(m.get(k), list) else []
         out += [f"{at}.{k}: {p!r}: brackets mark key syllables and must pair: 我[不]知道"
-                for p in given if isinstance(p, str) and not _pairs(p)]
+                for p in given if isinstance(p, str) and not brackets_pair(p)]
     if "unless" in m and not any(k in m for k in ("phrases", "words", "regex")):
         out.append(f"{at}.unless goes with phrases, words or regex (the words it cancels)")
     if "rate" in m and not (isinstance(m["rate"], dict) and m["rate"] and all(
@@ -453,13 +441,7 @@ def window_problems(w: Any, at: str, keys: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _pairs(phrase: str) -> bool:
-    depth = 0
-    for ch in phrase:
-        depth += {"[": 1, "]": -1}.get(ch, 0)
-        if depth not in (0, 1):
-            return False
-    return depth == 0
+
 
 
 def _unknown(m: dict[str, Any], keys: tuple[str, ...], at: str) -> list[str]:

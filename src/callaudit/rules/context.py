@@ -121,18 +121,27 @@ CLAUSE_END = re.compile(r"[，,。.！!？?；;：:]")
 PUNCT_ALL = re.compile(r"[\s\W_]+")
 
 
-def last_request(ctx: Context) -> Utterance | None:
-    """The caller's last utterance that says more than closing replies (settings.
-    closing_replies: 没有了, 谢谢, 好的, 再见 ...), by at least settings.request_min_syllables
-    syllables; None when they made no request (or roles are unknown)."""
+def requests(ctx: Context) -> list[Utterance]:
+    """The caller's utterances that say more than closing replies (settings.closing_replies:
+    没有了, 谢谢, 好的, 再见 ...), by at least settings.request_min_syllables syllables, in
+    order; none when roles are unknown."""
     replies = sorted(ctx.settings.closing_replies, key=len, reverse=True)
-    for u in reversed([u for u in ctx.utterances if u.role == "customer"]):
+    out = []
+    for u in ctx.utterances:
+        if u.role != "customer":
+            continue
         rest = PUNCT_ALL.sub("", u.text)
         for r in replies:
             rest = rest.replace(r, "")
         if spoken_units(rest) >= ctx.settings.request_min_syllables:
-            return u
-    return None
+            out.append(u)
+    return out
+
+
+def last_request(ctx: Context) -> Utterance | None:
+    """The caller's last request (`requests`); None when they made none."""
+    made = requests(ctx)
+    return made[-1] if made else None
 
 
 def pattern_hit(patterns: list[str], utts: list[Utterance]) -> tuple[Utterance, str] | None:

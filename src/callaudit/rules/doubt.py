@@ -40,29 +40,44 @@ def doubt(rule: Rule, out: Outcome, ctx: Context) -> str:
         return _condition(rule, out, ctx)
     words = words_judged(rule)
     if words == "absence":
-        due = out.due if out.due is not None else _due(rule, out, ctx)
-        if any(u.text == "" for u in due):
+        due = _due(rule, out, ctx)
+        if _unheard(due):
             return "review_unheard"
         if rule.check == "reply" and _near_replies(rule, out, ctx):
             return "review_near_miss"
-        heard = [u for u in due if u.text and u.confidence is not None]
-        if heard and len(heard) == len([u for u in due if u.text]) and \
-                all(u.confidence < low for u in heard):  # type: ignore[operator]
-            return "review_low_confidence"
-        return ""
+        return "review_low_confidence" if _all_unsure(due, low) else ""
     if words == "presence":
         # a phrase found across a pause quotes both utterances; one character of glue (the
         # 吗 of a confident 对吗？ before a misheard 密码告诉我) does not vouch for the hit
-        said = _evidence_utterances([e for e in out.evidence if len(e.match) >= 2]
-                                    or out.evidence, ctx)
-        known = [u.confidence for u in said if u.confidence is not None]
-        if not said or len(known) < len(said):
-            return ""  # a result stored before confidence was kept: judged as before
-        if all(c < low for c in known):
-            return "review_low_confidence"
-        if rule.severity == "fatal" and all(c < ctx.settings.confidence_fatal_min for c in known) \
-                and sum(c >= low for c in known) < 2:
-            return "review_fatal_unsure"
+        return _misheard(_evidence_utterances([e for e in out.evidence if len(e.match) >= 2]
+                                              or out.evidence, ctx), rule, ctx)
+    return ""
+
+
+def _unheard(due: list[Utterance]) -> bool:
+    """Where words were due, the party spoke and no word was heard."""
+    return any(u.text == "" for u in due)
+
+
+def _all_unsure(due: list[Utterance], low: float) -> bool:
+    """Everything the party was heard saying where words were due is below `low`."""
+    heard = [u for u in due if u.text and u.confidence is not None]
+    return bool(heard) and len(heard) == len([u for u in due if u.text]) and \
+        all(u.confidence < low for u in heard)  # type: ignore[operator]
+
+
+def _misheard(said: list[Utterance], rule: Rule, ctx: Context) -> str:
+    """Why the words a failure found may be the recognizer's (review_low_confidence,
+    review_fatal_unsure), or ""."""
+    low = ctx.settings.confidence_min
+    known = [u.confidence for u in said if u.confidence is not None]
+    if not said or len(known) < len(said):
+        return ""  # a result stored before confidence was kept: judged as before
+    if all(c < low for c in known):
+        return "review_low_confidence"
+    if rule.severity == "fatal" and all(c < ctx.settings.confidence_fatal_min for c in known) \
+            and sum(c >= low for c in known) < 2:
+        return "review_fatal_unsure"
     return ""
 
 
@@ -86,28 +101,17 @@ def _condition(rule: Rule, out: Outcome, ctx: Context) -> str:
     disagree), and on words found: only the agent's are weighed, since the agent is the one
     who loses points (the caller's confident 投诉 does not vouch for a misheard 不知道)."""
     st = ctx.settings
-    if out.due:
-        if any(u.text == "" for u in out.due):
-            return "review_unheard"
-        heard = [u for u in out.due if u.text and u.confidence is not None]
-        if heard and len(heard) == len([u for u in out.due if u.text]) and \
-                all(u.confidence < st.confidence_min for u in heard):  # type: ignore[operator]
-            return "review_low_confidence"
+    if out.due and _unheard(out.due):
+        return "review_unheard"
+    if out.due and _all_unsure(out.due, st.confidence_min):
+        return "review_low_confidence"
     if uses_rate(rule.require or rule.forbid) or uses_rate(rule.each) or uses_rate(rule.applies):
         m = ctx.metrics
         rate, heard_rate = m.agent_speech_rate_cpm, m.agent_speech_rate_acoustic_cpm
         if rate and heard_rate and abs(heard_rate - rate) > st.speech_rate_disagree_share * heard_rate:
             return "review_rate_disagree"
     said = [u for u in _evidence_utterances(out.evidence, ctx) if u.role in ("agent", "unknown")]
-    known = [u.confidence for u in said if u.confidence is not None]
-    if not said or len(known) < len(said):
-        return ""
-    if all(c < st.confidence_min for c in known):
-        return "review_low_confidence"
-    if rule.severity == "fatal" and all(c < st.confidence_fatal_min for c in known) and \
-            sum(c >= st.confidence_min for c in known) < 2:
-        return "review_fatal_unsure"
-    return ""
+    return _misheard(said, rule, ctx)
 
 
 def confidence_of(evidence: list[Evidence], ctx: Context) -> float | None:

@@ -109,3 +109,24 @@ def closest(name: Any, known: Any) -> str:
         return ""
     near = difflib.get_close_matches(name, [str(k) for k in known], n=1, cutoff=0.6)
     return f" (did you mean `{near[0]}`?)" if near else ""
+
+
+def param_problems(params: Any, declared: tuple[Param, ...], owner: str) -> list[str]:
+    """Every problem of a rule's `params` against the parameters `owner` (a kind or metric,
+    as the message names it) declares: not a mapping, an unknown name (with the nearest),
+    a value out of its type or range."""
+    if params is None:
+        return []
+    known = {p.name: p for p in declared}
+    if not isinstance(params, dict):
+        return [f"`params` must be a mapping ({', '.join(known) or 'none for ' + owner})"]
+    out: list[str] = []
+    for k, v in params.items():
+        if k == "__line__":
+            continue
+        if k not in known:
+            out.append(f"params.{k} is not a parameter of {owner} "
+                       f"({', '.join(known) or 'it has none'}){closest(k, known)}")
+        else:
+            out += [p for p in [known[k].problem(v)] if p]
+    return out

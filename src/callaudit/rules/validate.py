@@ -11,9 +11,10 @@ from callaudit.rules.kinds import KINDS
 from callaudit.rules.kinds.reply import EVENTS
 from callaudit.rules.measures import MEASURES
 from callaudit.rules.patterns import pattern_problem
-from callaudit.rules.units import closest
+from callaudit.rules.units import closest, param_problems
 from callaudit.settings import Settings
 from callaudit.settings import problems as settings_problems
+from callaudit.speech.match import brackets_pair
 from callaudit.strings import placeholders
 
 CHECKS = tuple(KINDS)
@@ -39,15 +40,6 @@ def _phrases_of(r: dict[str, Any]) -> list[str]:
         if isinstance(cats, dict):
             lists += list(cats.values())
     return [p for v in lists if isinstance(v, list) for p in v if isinstance(p, str)]
-
-
-def _brackets_pair(phrase: str) -> bool:
-    depth = 0
-    for ch in phrase:
-        depth += {"[": 1, "]": -1}.get(ch, 0)
-        if depth not in (0, 1):
-            return False
-    return depth == 0
 
 
 def _key_line(mapping: Any, key: str) -> int | str:
@@ -177,13 +169,8 @@ def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
                 if k in RULE_KEYS and k not in COMMON_KEYS and k not in kind.fields
                 and not k.startswith("extra_") and k != "__line__"
                 and not (k == "params" and kind.params)]
-        params = r.get("params")
-        if kind.params and isinstance(params, dict):
-            known = {p.name: p for p in kind.params}
-            for k, v in _items(params):
-                out += [f"params.{k} is not a parameter of `{kind.name}` ({', '.join(known)})"
-                        f"{closest(k, known)}"] if k not in known else \
-                    [p for p in [known[k].problem(v)] if p]
+        if kind.params:
+            out += param_problems(r.get("params"), kind.params, f"`{kind.name}`")
     for key, allowed in (("where", WHERE_KEYS), ("when", WHEN_KEYS)):
         if not isinstance(r.get(key, {}), dict):
             out.append(f"`{key}` must be a mapping ({', '.join(allowed)})")
@@ -220,7 +207,7 @@ def _rule_problems(r: dict[str, Any], sections: set[str]) -> list[str]:
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             out.append(f"`{k}` must be a list of strings")
     out += [f"phrase {p!r}: brackets mark key syllables and must pair: 请问[还]有什么可以帮您"
-            for p in _phrases_of(r) if not _brackets_pair(p)]
+            for p in _phrases_of(r) if not brackets_pair(p)]
     if r.get("script") not in (None, "opening", "closing"):
         out.append("`script` must be opening or closing (settings.opening_scripts, closing_scripts)")
     pats = r.get("patterns")

@@ -106,6 +106,16 @@ class Stream:
 
 
 @lru_cache(maxsize=4096)
+def brackets_pair(phrase: str) -> bool:
+    """Whether a phrase's key-syllable brackets pair, one level deep (请问[还]有 ...)."""
+    depth = 0
+    for ch in phrase:
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if depth not in (0, 1):
+            return False
+    return depth == 0
+
+
 def parse_phrase(phrase: str) -> tuple[str, tuple[int, ...]]:
     """('请问[还]有…') -> ('请问还有…', (2,)): the phrase without brackets, and the positions
     (among its speakable syllables) of its key syllables."""

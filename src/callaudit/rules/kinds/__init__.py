@@ -21,7 +21,5 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
 
 def words_judged(rule: Rule) -> str:
     """"absence" when the rule fails on words not found, "presence" when on words found, ""
-    when it judges no words (rules/doubt.py)."""
-    if rule.check == "condition":
-        return "absence" if rule.require else "presence"
+    when it judges no words, or (`condition`) when each failure says (rules/doubt.py)."""
     return KINDS[rule.check].judges_words

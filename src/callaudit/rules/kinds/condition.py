@@ -55,9 +55,13 @@ def _evidence(hits: list[tuple[int, str]], spans: list[Evidence], ctx: Context) 
     """What a condition found as evidence: its words, or the stretches it measured (a silence)
     without the utterance that merely follows them; each once."""
     worded = [evidence_of(ctx.utterances[i], w) for i, w in hits if w]
-    out = worded + spans or [evidence_of(ctx.utterances[i], w) for i, w in hits]
+    return _once(worded + spans or [evidence_of(ctx.utterances[i], w) for i, w in hits])
+
+
+def _once(evidence: list[Evidence]) -> list[Evidence]:
+    """Each moment of evidence once (overlapping windows find the same words again)."""
     seen: set[tuple[float, float, str]] = set()
-    return [e for e in out if (k := (e.start, e.end, e.match)) not in seen and not seen.add(k)]
+    return [e for e in evidence if (k := (e.start, e.end, e.match)) not in seen and not seen.add(k)]
 
 
 def check(rule: Rule, ctx: Context) -> Outcome:
@@ -112,9 +116,7 @@ def _each(rule: Rule, ctx: Context) -> Outcome:
                 if rule.require else _evidence(found.hits, found.spans, ctx)
     if failed:
         key = "moments_missed" if rule.require else "said_after_moment"
-        seen: set[tuple[float, float, str]] = set()
-        missed = [e for e in missed if (k := (e.start, e.end, e.match)) not in seen and not seen.add(k)]
-        return Outcome(True, False, missed, Detail(key, {"n": failed, "total": len(moments)}),
+        return Outcome(True, False, _once(missed), Detail(key, {"n": failed, "total": len(moments)}),
                        due=due(rule, ctx, near))
     if unsure:  # held only by words nobody could place
         return Outcome(True, False, [], Detail("found_unknown_speaker", {"phrase": ""}))
@@ -180,7 +182,7 @@ def problems(r: dict[str, Any]) -> list[str]:
 
 
 KIND = Kind(
-    name="condition", run=check, problems=problems, judges_words="presence",
+    name="condition", run=check, problems=problems,  # doubt: per failure (out.due, evidence)
     fields=("require", "forbid", "each", "window", "applies"),
     doc="conditions written in the pack (docs/RULES.md, Conditions)",
     passes="`require` holds (around every moment of `each`), or `forbid` does not",

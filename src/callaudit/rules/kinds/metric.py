@@ -9,7 +9,7 @@ from typing import Any
 from callaudit.rules.context import Context, Outcome
 from callaudit.rules.measures import MEASURES
 from callaudit.rules.rule import Rule
-from callaudit.rules.units import Kind, closest
+from callaudit.rules.units import Kind, closest, param_problems
 
 
 def check(rule: Rule, ctx: Context) -> Outcome:
@@ -23,19 +23,7 @@ def problems(r: dict[str, Any]) -> list[str]:
     measure = MEASURES.get(name) if isinstance(name, str) else None
     if measure is None:
         return [f"metric {name!r} is not one of {list(MEASURES)}{closest(name, MEASURES)}"]
-    out = []
-    params = r.get("params")
-    known = {p.name: p for p in measure.params}
-    if params is not None and not isinstance(params, dict):
-        return [f"`params` must be a mapping ({', '.join(known) or 'none for this metric'})"]
-    for k, v in (params or {}).items():
-        if k == "__line__":
-            continue
-        if k not in known:
-            out.append(f"params.{k} is not a parameter of metric {name!r} "
-                       f"({', '.join(known) or 'it has none'}){closest(k, known)}")
-        else:
-            out += [p for p in [known[k].problem(v)] if p]
+    out = param_problems(r.get("params"), measure.params, f"metric {name!r}")
     where = r.get("where") if isinstance(r.get("where"), dict) else {}
     if any(k in where for k in ("first_s", "last_s")) and not measure.windowed:
         out.append(f"metric {name!r} is judged over the whole call: `where.first_s` / "

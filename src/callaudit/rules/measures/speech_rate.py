@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from callaudit.records import Evidence
+from callaudit.records import Evidence, Utterance
 from callaudit.rules.context import Context, Outcome, not_applicable, outcome, scope
 from callaudit.rules.rule import Rule
 from callaudit.rules.units import Measure, Param, Row
@@ -22,9 +22,7 @@ def run(rule: Rule, ctx: Context) -> Outcome:
     if m.agent_speech_rate_cpm is None or m.agent_speaking_s < st.speech_rate_min_speech_s:
         return not_applicable("too_little_speech", seconds=st.speech_rate_min_speech_s)
     rate = m.agent_speech_rate_cpm
-    off = [(u, c) for u, c in m.utterance_rates if u.role == "agent" and not lo <= c <= hi]
-    off.sort(key=lambda uc: -abs(uc[1] - (lo + hi) / 2))
-    ev = [Evidence(u.start, u.end, u.role, u.text, f"{c:.0f}/min") for u, c in off[:5]]
+    ev = _off_band([(u, c) for u, c in m.utterance_rates if u.role == "agent"], lo, hi)
     heard = m.agent_speech_rate_acoustic_cpm
     if heard and abs(heard - rate) > st.speech_rate_disagree_share * heard and \
             (lo <= rate <= hi) != (lo <= heard <= hi):
@@ -46,11 +44,15 @@ def _windowed(rule: Rule, ctx: Context) -> Outcome:
     if speaking < st.speech_rate_min_speech_s:
         return not_applicable("too_little_speech", seconds=st.speech_rate_min_speech_s)
     rate = sum(spoken_units(u.text) for u in agent) * 60 / speaking
-    off = [(u, spoken_units(u.text) * 60 / (u.end - u.start)) for u in agent
-           if u.end - u.start >= st.speech_rate_min_utterance_s]
-    off = sorted([(u, c) for u, c in off if not lo <= c <= hi], key=lambda uc: -abs(uc[1] - (lo + hi) / 2))
-    ev = [Evidence(u.start, u.end, u.role, u.text, f"{c:.0f}/min") for u, c in off[:5]]
+    ev = _off_band([(u, spoken_units(u.text) * 60 / (u.end - u.start)) for u in agent
+                    if u.end - u.start >= st.speech_rate_min_utterance_s], lo, hi)
     return outcome(lo <= rate <= hi, ev, "speech_rate", rate=rate, low=lo, high=hi)
+
+
+def _off_band(rates: list[tuple[Utterance, float]], lo: float, hi: float) -> list[Evidence]:
+    """The five utterances whose own rate lies furthest outside the band, as evidence."""
+    off = sorted([(u, c) for u, c in rates if not lo <= c <= hi], key=lambda uc: -abs(uc[1] - (lo + hi) / 2))
+    return [Evidence(u.start, u.end, u.role, u.text, f"{c:.0f}/min") for u, c in off[:5]]
 
 
 def _value(m: dict[str, Any], lang: str) -> str:
