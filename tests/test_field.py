@@ -85,7 +85,7 @@ def test_dc_offset_changes_nothing(auditor, tmp_path: Path) -> None:  # type: ig
     shifted = write_wav(tmp_path / "dc.wav", [c + 0.05 for c in src.channels], 16000)
     clean, dc = auditor.audit(str(SAMPLES / "demo_call.wav")), auditor.audit(str(shifted))
     assert dc.score == pytest.approx(clean.score, abs=2) and dc.passed == clean.passed
-    assert dc.metrics["answer_delay_s"] == pytest.approx(clean.metrics["answer_delay_s"], abs=0.15)
+    assert dc.metrics.answer_delay_s == pytest.approx(clean.metrics.answer_delay_s, abs=0.15)
     ok = {f.rule: f.passed for f in clean.findings}
     assert {f.rule: f.passed for f in dc.findings if f.rule in ("greeting", "self_id")} == \
         {r: ok[r] for r in ("greeting", "self_id")}
@@ -150,8 +150,8 @@ def test_one_mix_on_two_channels_is_audited_as_mono(auditor, tmp_path: Path, kin
     mix = _demo_mix()
     right = mix * 10 ** (-3 / 20) if kind == "same_mix" else np.zeros_like(mix)
     r = auditor.audit(str(write_wav(tmp_path / f"{kind}.wav", [mix, right], 16000)))
-    assert r.layout is not None and r.layout["kind"] == kind
-    assert r.agent_channel == "mono" and r.metrics["customer_spoke"] is True
+    assert r.layout is not None and r.layout.kind == kind
+    assert r.agent_channel == "mono" and r.metrics.customer_spoke is True
     said = sum(len(t["text"]) for t in truth("demo_call")["turns"])
     assert 0.7 * said < sum(len(u.text) for u in r.utterances) < 1.3 * said  # every word once
     silent = {f.rule: f for f in r.findings}["silent_call"]

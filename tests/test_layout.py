@@ -15,7 +15,8 @@ from pathlib import Path
 from tests.helpers import ROOT
 
 PKG = ROOT / "src" / "callaudit"
-ORDER = {"records": 0, "settings": 0, "strings": 0, "errors": 0, "outputs": 0, "numerics": 0, "version": 0,
+ORDER = {"parts": 0, "records": 0, "settings": 0, "strings": 0, "errors": 0, "outputs": 0, "numerics": 0,
+         "version": 0,
          "audio": 1, "speech": 2, "metrics": 3, "rules": 4, "privacy": 4.5, "pipeline": 5, "results": 5,
          "render": 6, "review": 7, "batch": 8, "cli": 9}
 

@@ -130,7 +130,7 @@ def test_redaction_applies_to_the_record_a_program_receives(
     its utterances and its evidence, not only in its JSON."""
     monkeypatch.setattr(auditor, "opts", dataclasses.replace(auditor.opts, redact=True))
     r = auditor.audit(str(ROOT / "samples" / "demo_call.wav"))
-    assert r.privacy and r.privacy["redacted"] and sum(r.privacy["counts"].values()) >= 1
+    assert r.privacy and r.privacy.redacted and sum(r.privacy.counts.values()) >= 1
     said = " ".join(u.text for u in r.utterances)
     quoted = " ".join(e.text for f in r.findings for e in f.evidence)
     assert "*" in said
@@ -160,3 +160,30 @@ def test_the_docs_example_runs_from_a_wheel_in_a_clean_virtual_environment(tmp_p
     lines = out.stdout.splitlines()
     assert re.match(r"samples/demo_call\.wav: score \d+(\.\d+)?, (pass|fail)", lines[0]), lines
     assert lines[-1].startswith("samples/demo_call.wav "), lines
+
+
+def test_the_schema_names_every_field_of_the_typed_parts() -> None:
+    """The schema and the records say the same: a metric added to CallMetrics (or a field to
+    a part) without its schema entry, or the other way round, fails here."""
+    from dataclasses import fields
+
+    from callaudit.parts import CallMetrics, JudgedWith, Separation
+
+    props = schema()["properties"]
+    assert {f.name for f in fields(CallMetrics)} == set(props["metrics"]["properties"])
+    assert {f.name for f in fields(JudgedWith)} == set(props["judged_with"]["properties"])
+    sep = props["separation"]["oneOf"][1]["properties"]
+    assert {f.name for f in fields(Separation)} == set(sep)
+
+
+def test_typed_parts_read_back_from_a_stored_result() -> None:
+    d = json.loads((DATA / "results" / "mono_call.json").read_text("utf-8"))["result"]
+    r = CallResult.from_json(d)
+    assert r.separation is not None and r.separation.speakers == 2
+    assert r.separation.why.in_lang("en") and r.metrics.get("answer_delay_s") == \
+        d["metrics"]["answer_delay_s"]
+    assert r.metrics.get("no_such_metric", "x") == "x"
+    assert [s.start for s in r.metrics.silences] == [s["start"] for s in d["metrics"]["silences"]]
+    assert r.judged_with.rules == d["judged_with"]["rules"]
+    with pytest.raises(ValueError, match="audit.call/1"):
+        CallResult.from_json({**d, "findings": [{"rule": "x"}]}, check=False)

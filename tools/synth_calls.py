@@ -37,6 +37,11 @@ them renders exactly as before):
   connect, repeated (`gap` s apart, default 1.0) and cut at `until` (seconds from connect;
   default the end of the file). Truth: `background` with the settings and each repetition's
   span. Echo and background go in before line noise and telephone processing.
+- `sounds: [{leg, at, dur, seed?, gain_db?, band?}]`: a burst of band-limited noise (a
+  click of the headset, a knock, line crackle; nobody speaks in it) on `leg`'s channel, `at` s
+  after connect, `dur` s long (10 ms attack, 50 ms release), its peak `gain_db` from the
+  turns' peak (default 0), its noise drawn from `seed` (default 0), `band` [lo, hi] Hz
+  (default [300, 3400]). Truth: `sounds`, each with its span and `said: ""`.
 - `outcome: {...}`: free-form expectations about the whole call (e.g. {outcome: not_connected,
   label: announcement:busy}), copied to the truth as `outcome`.
 FLAC: `.venv/bin/python tools/synth_calls.py --flac WAV_DIR --out DIR` converts (PyAV).
@@ -169,6 +174,22 @@ def _background(bg: dict[str, Any], voices: dict[str, Any], tts, start: float,  
     return out, i0, spans
 
 
+def noise_burst(dur: float, seed: int = 0, band: tuple[float, float] = (300.0, 3400.0)) -> np.ndarray:
+    """`dur` s of noise from `seed`, band-limited to `band` Hz (FFT brick wall), peak 1, with
+    a 10 ms attack and a 50 ms release: a sound that is no speech."""
+    n = int(round(dur * SR))
+    spec = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / SR)
+    spec[(f < band[0]) | (f > band[1])] = 0
+    x = np.fft.irfft(spec, n)
+    env = np.ones(n)
+    a, r = min(n, int(0.01 * SR)), min(n, int(0.05 * SR))
+    env[:a] = np.linspace(0, 1, a)
+    env[n - r:] = np.minimum(env[n - r:], np.linspace(1, 0, r))
+    x = x * env
+    return (x / (np.abs(x).max() or 1.0)).astype(np.float32)
+
+
 def build(script: dict[str, Any], tts) -> tuple[np.ndarray, dict[str, Any]]:  # type: ignore[no-untyped-def]
     voices = script.get("voices", {})
     stereo = script.get("layout", "stereo") == "stereo"
@@ -223,6 +244,20 @@ def build(script: dict[str, Any], tts) -> tuple[np.ndarray, dict[str, Any]]:  # 
         extra["background"] = {
             "text": tts.spell_digits(bg["text"]), "gain_db": float(bg.get("gain_db", -20)),
             "leg": leg, "channel": ch_of[leg], "spans": [{"start": t(a), "end": t(b)} for a, b in spans]}
+    if "sounds" in script:
+        rows = []
+        for snd in script["sounds"]:
+            leg = _leg(snd, "sound")
+            x = noise_burst(float(snd["dur"]), int(snd.get("seed", 0)),
+                            tuple(snd.get("band", (300.0, 3400.0)))) * TURN_PEAK \
+                * 10 ** (float(snd.get("gain_db", 0)) / 20)
+            i = int(round((connect + float(snd["at"])) * SR))
+            x = x[: max(0, n - i)]
+            chans[ch_of[leg], i:i + len(x)] += x
+            rows.append({"kind": "noise", "leg": leg, "channel": ch_of[leg], "start": t(i),
+                         "end": t(i + len(x)), "seed": int(snd.get("seed", 0)),
+                         "gain_db": float(snd.get("gain_db", 0)), "said": ""})
+        extra["sounds"] = rows
     if "echo" in script:
         if not stereo:
             sys.exit("echo: stereo only")

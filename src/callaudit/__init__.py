@@ -30,6 +30,15 @@ if TYPE_CHECKING:
     from callaudit.audio.decode import Audio, decode
     from callaudit.audio.vad import VadOptions
     from callaudit.errors import AuditError, InputError, ModelError, RulePackError
+    from callaudit.parts import (
+        CallMetrics,
+        ChannelLayout,
+        JudgedWith,
+        PrivacyReport,
+        Reason,
+        Separation,
+        Stretch,
+    )
     from callaudit.pipeline import AuditOptions, Auditor, audit_file
     from callaudit.records import (
         SCHEMA,
@@ -64,6 +73,13 @@ _PUBLIC = {
     "Utterance": ("callaudit.records", "Utterance"),
     "Region": ("callaudit.records", "Region"),
     "NotParty": ("callaudit.records", "NotParty"),
+    "CallMetrics": ("callaudit.parts", "CallMetrics"),
+    "ChannelLayout": ("callaudit.parts", "ChannelLayout"),
+    "Separation": ("callaudit.parts", "Separation"),
+    "PrivacyReport": ("callaudit.parts", "PrivacyReport"),
+    "JudgedWith": ("callaudit.parts", "JudgedWith"),
+    "Reason": ("callaudit.parts", "Reason"),
+    "Stretch": ("callaudit.parts", "Stretch"),
     "SCHEMA": ("callaudit.records", "SCHEMA"),
     "schema": ("callaudit.records", "schema"),
     "result_problem": ("callaudit.records", "result_problem"),
@@ -91,6 +107,13 @@ __all__ = [
     "Utterance",
     "Region",
     "NotParty",
+    "CallMetrics",
+    "ChannelLayout",
+    "Separation",
+    "PrivacyReport",
+    "JudgedWith",
+    "Reason",
+    "Stretch",
     "SCHEMA",
     "schema",
     "result_problem",

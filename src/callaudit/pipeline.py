@@ -28,8 +28,9 @@ from callaudit.audio.vad import VadOptions, call_regions
 from callaudit.errors import InputError
 from callaudit.metrics.acoustics import measure
 from callaudit.numerics import one_blas_thread
+from callaudit.parts import CallMetrics, ChannelLayout, Reason, Separation
 from callaudit.privacy.detect import Entity, detect_in
-from callaudit.privacy.mask import mask_utterances, privacy_report, redact
+from callaudit.privacy.mask import mask_utterances, privacy_report, redact, redact_result
 from callaudit.records import CallResult, NotParty, Region, Role, Utterance
 from callaudit.rules.judge import judge, judged_with, separation_unsure
 from callaudit.rules.pack import RulePack, load
@@ -144,8 +145,7 @@ class Auditor:
             r, found = self._audit_owned(audio, progress, decode_s,
                                          agent_channel or self.opts.agent_channel)
         if self.opts.redact:  # the record a program receives is masked, not only its JSON
-            r = CallResult.from_json(redact(r.to_json(), self.pack, found), regions=r.regions,
-                                     acoustics=r.acoustics)
+            r = redact_result(r, self.pack, found)
         return r
 
     def _audit_owned(self, audio: Audio, progress: Progress | None, decode_s: float,
@@ -210,22 +210,24 @@ class Auditor:
             file=audio.path, duration_s=audio.duration, sample_rate=audio.source_rate,
             channels=audio.source_channels, agent_channel=decision.label, score=s.score,
             passed=s.passed, fatal=s.fatal, sections=s.sections,
-            metrics=j.metrics.to_json(self.pack.settings), findings=j.findings, utterances=utts,
+            metrics=CallMetrics.from_json(j.metrics.to_json(self.pack.settings)),
+            findings=j.findings, utterances=utts,
             timing_s={"decode": decode_s, "vad": t2 - t1, "asr": t3 - t2, "rules": t4 - t3,
                       "total": decode_s + t4 - t1,
                       **{f"asr_{k}": v - stage0[k] for k, v in self.transcriber.stage_s.items()}},
             versions=self.versions, roles_reason=decision.why.text(lang),
-            roles_why=decision.why.to_json(), regions=heard_regions,
+            roles_why=Reason(decision.why.key, decision.why.to_json()["args"]), regions=heard_regions,
             acoustics=asdict(acoustics), separation=separation, judged_with=self.judged_with,
-            warnings=[{**w.to_json(), "text": w.text(lang)} for w in audio.warnings],
-            declared_s=audio.declared_s, layout=layout.to_json(lang), unheard=unheard,
+            warnings=[_reason(w, lang) for w in audio.warnings],
+            declared_s=audio.declared_s, layout=ChannelLayout.from_json(layout.to_json(lang)),
+            unheard=unheard,
             privacy=privacy_report(found, redacted=False),
             not_party=sorted(others, key=lambda n: (n.start, n.channel)),
         )
         for outcome, why in (("not_connected", unconnected), ("no_speech", silent)):
             if why is not None:  # no call to judge: no score, no findings, never a pass
                 r.score, r.passed, r.fatal, r.sections, r.findings = None, False, False, {}, []
-                r.outcome, r.outcome_why = outcome, {**why.to_json(), "text": why.text(lang)}
+                r.outcome, r.outcome_why = outcome, _reason(why, lang)
                 break
         return r, found
 
@@ -304,14 +306,18 @@ def _one_party(layout: Layout, sep: Separated, utts: list[Utterance]) -> bool:
 
 
 def _separation(sep: Diarization | None, decision: RoleDecision, lang: str,
-                ) -> dict[str, Any] | None:
+                ) -> Separation | None:
     if sep is None:
         return None
-    return {"method": sep.method, "speakers": sep.speakers, "confidence": sep.confidence,
-            "reason": sep.why.text(lang), "why": sep.why.to_json(),
-            "agent_speaker": decision.agent_channel,
-            "overlaps": [list(o) for o in sep.overlaps],
-            "timing_s": {k: round(v, 3) for k, v in sep.timing_s.items()}}
+    return Separation(sep.method, sep.speakers, sep.confidence,
+                      Reason(sep.why.key, sep.why.to_json()["args"]), decision.agent_channel,
+                      [list(o) for o in sep.overlaps],
+                      {k: round(v, 3) for k, v in sep.timing_s.items()}, sep.why.text(lang))
+
+
+def _reason(why: Detail, lang: str) -> Reason:
+    """A Detail as stored in a result: its key and args, and its text in `lang`."""
+    return Reason(why.key, why.to_json()["args"], why.text(lang))
 
 
 def audit_file(path: str, **options: Any) -> CallResult:

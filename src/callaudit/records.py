@@ -13,6 +13,16 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
+from callaudit.parts import (
+    CallMetrics,
+    ChannelLayout,
+    JudgedWith,
+    PrivacyReport,
+    Reason,
+    Separation,
+)
+from callaudit.strings import detail_text
+
 Role = Literal["agent", "customer", "unknown"]
 Severity = Literal["info", "minor", "major", "fatal"]
 SCHEMA = "audit.call/1"
@@ -50,7 +60,9 @@ class Utterance:
     `no_speech_prob` Whisper's no-speech probability for the window it was decoded in,
     `compression_ratio` that window's text's gzip compression ratio (over 2.4: a loop).
     `heard`: the recognizer's text when the rule pack's vocabulary rewrote it (宫号 heard,
-    工号 in `text`; speech/vocabulary.py), else None.
+    工号 in `text`; speech/vocabulary.py), else None. `dense`: the text is denser than
+    speech can be for its sound (speech/filters.unsupported): it may be the recognizer's,
+    not the speaker's, so a failure resting on it goes to a person (rules/doubt.py).
     """
 
     channel: int
@@ -63,6 +75,7 @@ class Utterance:
     no_speech_prob: float | None = None
     compression_ratio: float | None = None
     heard: str | None = None
+    dense: bool = False
 
     @property
     def avg_logprob(self) -> float | None:
@@ -88,6 +101,8 @@ class Utterance:
                      else round(self.compression_ratio, 2))
         if self.heard is not None:
             d["heard"] = self.heard
+        if self.dense:
+            d["dense"] = True
         return d
 
     @classmethod
@@ -95,7 +110,8 @@ class Utterance:
         return cls(channel=d["channel"], start=d["start"], end=d["end"], text=d["text"],
                    role=d["role"], level_dbfs=d.get("level_dbfs", -99.0),
                    confidence=d.get("confidence"), no_speech_prob=d.get("no_speech_prob"),
-                   compression_ratio=d.get("compression_ratio"), heard=d.get("heard"))
+                   compression_ratio=d.get("compression_ratio"), heard=d.get("heard"),
+                   dense=bool(d.get("dense", False)))
 
 
 NotPartyKind = Literal["system", "echo", "background"]
@@ -200,6 +216,23 @@ class Finding:
         """Failed, but a person decides (`review_id` says why)."""
         return bool(self.review_id)
 
+    def detail_in(self, lang: str) -> str:
+        """The detail in `lang`: from its key when it has one, else the text it was stored
+        with (results written before details had keys); why it needs review after it."""
+        if not self.detail_id:
+            return self.detail
+        text = detail_text(self.detail_id, self.detail_args, lang)
+        if self.review_id:
+            text += "; " + detail_text(self.review_id, {}, lang)
+        return text
+
+    @property
+    def verdict(self) -> str:
+        """"na" (not applicable), "pass", "fail", or "review" (failed, a person decides)."""
+        if not self.applicable:
+            return "na"
+        return "pass" if self.passed else "review" if self.review else "fail"
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["evidence"] = [e.to_json() for e in self.evidence]
@@ -228,7 +261,9 @@ class CallResult:
     "not_connected"), `passed` against the pack's pass mark and never True for those, `fatal`
     when a fatal rule failed; `sections` points by section; `findings` one per enabled rule;
     `utterances` who said what when (seconds of the recording); `metrics` the measured
-    values (metrics/timing.py, units in the key names: _s, _cpm, _dbfs). Durations in s,
+    values (a CallMetrics, units in the names: _s, _cpm, _dbfs); `layout`, `separation`,
+    `privacy`, `judged_with`, `warnings`, `outcome_why`, `roles_why`: the typed parts of
+    parts.py. Durations in s,
     `sample_rate` in Hz as the file stored it. `regions` and `acoustics` are kept with a
     stored result for re-scoring and are not part of the JSON."""
 
@@ -241,64 +276,67 @@ class CallResult:
     passed: bool
     fatal: bool
     sections: dict[str, float]
-    metrics: dict[str, Any]
+    metrics: CallMetrics
     findings: list[Finding]
     utterances: list[Utterance]
     timing_s: dict[str, float]
     versions: dict[str, str]
     roles_reason: str = ""  # how the agent was told apart, in the audit's language
-    roles_why: dict[str, Any] | None = None  # the same as {key, args} (strings.DETAILS)
+    roles_why: Reason | None = None  # the same as a key of strings.DETAILS
     # Kept with a stored result (not in the JSON) so it can be re-scored without the audio.
     regions: list[Region] = field(default_factory=list)
     acoustics: dict[str, Any] = field(default_factory=dict)
-    separation: dict[str, Any] | None = None  # mono calls: how the two speakers were separated
+    separation: Separation | None = None  # mono calls: how the two speakers were separated
     # the rule pack it was judged with: fingerprint, effective settings, sections, messages
-    judged_with: dict[str, Any] = field(default_factory=dict)
-    # what is wrong with the recording itself (truncated, a bad header): {key, args, text}
-    warnings: list[dict[str, Any]] = field(default_factory=list)
+    judged_with: JudgedWith = field(default_factory=JudgedWith)
+    # what is wrong with the recording itself (truncated, a bad header)
+    warnings: list[Reason] = field(default_factory=list)
     declared_s: float | None = None  # the length the file's header declares, when it does
-    # which channels were audited and why (audio/condition.py Layout): {kind, channels, key,
-    # args, text}
-    layout: dict[str, Any] | None = None
+    # which channels were audited and why (audio/condition.py Layout)
+    layout: ChannelLayout | None = None
     # "audited"; "no_speech": nobody was heard (line noise, music, an abandoned call);
     # "not_connected": the call never reached a person (a carrier's announcement, ringing
     # with no answer, a busy tone, a voicemail greeting; speech/connection.py). Neither is a
     # call to judge: no score, never a pass; `outcome_why` says what was found
     outcome: str = "audited"
-    outcome_why: dict[str, Any] | None = None  # {key, args, text} (strings.DETAILS)
+    outcome_why: Reason | None = None
     # speech regions (VAD) in which no word was heard, even decoded alone: text "", role
     unheard: list[Utterance] = field(default_factory=list)
-    # personal data found in what was said (privacy/mask.py privacy_report): {redacted,
-    # counts by type, entities with types, times and masked forms}, never the values
-    privacy: dict[str, Any] | None = None
+    # personal data found in what was said (privacy/mask.py privacy_report): types, times
+    # and masked forms, never the values
+    privacy: PrivacyReport | None = None
     # sound on a party's channel that is not that party: machine speech, echo, background
     not_party: list[NotParty] = field(default_factory=list)
+
+    def message_of(self, f: Finding, lang: str) -> str:
+        """Finding `f`'s rule message in `lang`, as the pack it was judged with words it."""
+        return self.judged_with.messages.get(f.rule, {}).get(lang) or f.message
 
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
             "file": self.file,
             "outcome": self.outcome,
-            "outcome_why": self.outcome_why,
-            "layout": self.layout,
+            "outcome_why": _json(self.outcome_why),
+            "layout": _json(self.layout),
             "duration_s": round(self.duration_s, 3),
             "sample_rate": self.sample_rate,
             "channels": self.channels,
             "agent_channel": self.agent_channel,
             "roles_reason": self.roles_reason,
-            "roles_why": self.roles_why,
-            "separation": self.separation,
+            "roles_why": _json(self.roles_why),
+            "separation": _json(self.separation),
             "score": self.score,
             "passed": self.passed,
             "fatal": self.fatal,
             "sections": self.sections,
-            "metrics": self.metrics,
+            "metrics": self.metrics.to_json(),
             "findings": [f.to_json() for f in self.findings],
             "utterances": [u.to_json() for u in self.utterances],
             "timing_s": {k: round(v, 3) for k, v in self.timing_s.items()},
             "versions": self.versions,
-            "judged_with": self.judged_with,
-            "warnings": self.warnings,
+            "judged_with": self.judged_with.to_json(),
+            "warnings": [w.to_json() for w in self.warnings],
             # sound that is not speech: [start, end, label, channel] (audio/tones.py labels)
             "not_speech": [[round(a, 2), round(b, 2), lab, ch]
                            for a, b, lab, ch in self.acoustics.get("not_speech", [])],
@@ -306,40 +344,57 @@ class CallResult:
             # [start, end, role, channel] of speech in which no word was heard
             "unheard": [[round(u.start, 3), round(u.end, 3), u.role, u.channel]
                         for u in self.unheard],
-            "privacy": self.privacy,
+            "privacy": _json(self.privacy),
             "not_party": [n.to_json() for n in self.not_party],
         }
 
 
     @classmethod
     def from_json(cls, d: dict[str, Any], regions: list[Region] | None = None,
-                  acoustics: dict[str, Any] | None = None) -> CallResult:
+                  acoustics: dict[str, Any] | None = None, check: bool = True) -> CallResult:
         """The record of an audit.call/1 JSON result (`to_json`'s output, or one read from a
         file or the database): `to_json(from_json(d)) == d`. The parts the JSON does not hold
         (`regions`, `acoustics`: kept beside a stored result for re-scoring) are given, or
         empty (`acoustics` then holds only `not_speech`). Raises ValueError naming the first
-        problem when `d` is not such a result (`result_problem`)."""
-        problem = result_problem(d)
+        problem when `d` is not such a result (`result_problem`). `check=False` skips the
+        schema check (11 ms) for a result this package wrote (the database's): a malformed
+        one still raises ValueError."""
+        problem = result_problem(d) if check else ""
         if problem:
             raise ValueError(problem)
+        try:
+            return cls._from_json(d, regions, acoustics)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ValueError(result_problem(d) or f"{SCHEMA} result: {e!r}") from e
+
+    @classmethod
+    def _from_json(cls, d: dict[str, Any], regions: list[Region] | None,
+                   acoustics: dict[str, Any] | None) -> CallResult:
         if acoustics is None:
             acoustics = {"not_speech": [tuple(x) for x in d.get("not_speech") or []]}
         return cls(
             file=d["file"], duration_s=d["duration_s"], sample_rate=d.get("sample_rate", 0),
             channels=d.get("channels", 0), agent_channel=d.get("agent_channel", "mono"),
             score=d["score"], passed=d["passed"], fatal=d["fatal"], sections=d["sections"],
-            metrics=d["metrics"], findings=[Finding.from_json(f) for f in d["findings"]],
+            metrics=CallMetrics.from_json(d["metrics"]),
+            findings=[Finding.from_json(f) for f in d["findings"]],
             utterances=[Utterance.from_json(u) for u in d["utterances"]],
             timing_s=d.get("timing_s") or {}, versions=d.get("versions") or {},
-            roles_reason=d.get("roles_reason", ""), roles_why=d.get("roles_why"),
-            regions=list(regions or []), acoustics=acoustics, separation=d.get("separation"),
-            judged_with=d.get("judged_with") or {}, warnings=d.get("warnings") or [],
-            declared_s=d.get("declared_s"), layout=d.get("layout"),
-            outcome=d.get("outcome", "audited"), outcome_why=d.get("outcome_why"),
+            roles_reason=d.get("roles_reason", ""), roles_why=Reason.from_json(d.get("roles_why")),
+            regions=list(regions or []), acoustics=acoustics,
+            separation=Separation.from_json(d.get("separation")),
+            judged_with=JudgedWith.from_json(d.get("judged_with")),
+            warnings=[w for w in map(Reason.from_json, d.get("warnings") or []) if w],
+            declared_s=d.get("declared_s"), layout=ChannelLayout.from_json(d.get("layout")),
+            outcome=d.get("outcome", "audited"), outcome_why=Reason.from_json(d.get("outcome_why")),
             unheard=[Utterance(ch, a, b, "", role) for a, b, role, ch in d.get("unheard") or []],
-            privacy=d.get("privacy"),
+            privacy=PrivacyReport.from_json(d.get("privacy")),
             not_party=[NotParty.from_json(n) for n in d.get("not_party") or []],
         )
+
+
+def _json(part: Any) -> Any:
+    return None if part is None else part.to_json()
 
 
 _FINDING_FIELDS = {f for f in Finding.__dataclass_fields__}

@@ -218,6 +218,7 @@ DETAILS: dict[str, dict[str, str]] = {
         "review_near_miss": "回应听起来接近规定用语（可能误识别）：需复核",
         "review_low_confidence": "识别置信度低：需复核",
         "review_fatal_unsure": "致命违规仅有一处低置信度证据：需复核",
+        "review_dense": "所依据的文字比该段语音能说出的字还多（可能是识别器写出的）：需复核",
         # who is the agent (speech/roles.py) and how a mono call was separated (diarize.py)
         "roles_forced": "由 --agent-channel 指定",
         "roles_cues": "{side}有坐席用语（得分 {score} 对 {other}）",
@@ -310,6 +311,7 @@ DETAILS: dict[str, dict[str, str]] = {
         "review_near_miss": "the reply sounds close to the phrase (perhaps misheard): needs review",
         "review_low_confidence": "recognized with low confidence: needs review",
         "review_fatal_unsure": "fatal on one low-confidence utterance only: needs review",
+        "review_dense": "rests on text denser than its speech can hold (the recognizer's?): needs review",
         "roles_forced": "set by --agent-channel",
         "roles_cues": "agent phrases from {side} (cue score {score} vs {other})",
         "roles_first": "no distinguishing agent phrases; {side} spoke first",
@@ -419,56 +421,6 @@ def _value(name: str, v: Any, lang: str) -> Any:
 def stored_text(text: str, detail: dict[str, Any] | None, lang: str) -> str:
     """A stored reason in `lang` from its {key, args} when the result has them, else as stored."""
     return detail_text(detail["key"], detail.get("args") or {}, lang) if detail else text
-
-
-def stored_detail(d: dict[str, Any] | None, lang: str) -> str:
-    """A stored {key, args, text} (a layout, a warning, an outcome's reason) in `lang`; ""
-    for None."""
-    return stored_text((d or {}).get("text", ""), d, lang)
-
-
-def finding_detail(f: dict[str, Any], lang: str) -> str:
-    """A stored finding's detail in `lang`: from its key when the result has one, else the
-    text it was stored with (results written before details had keys)."""
-    if not f.get("detail_id"):
-        return str(f.get("detail", ""))
-    text = detail_text(f["detail_id"], f.get("detail_args") or {}, lang)
-    if f.get("review_id"):
-        text += "; " + detail_text(f["review_id"], {}, lang)
-    return text
-
-
-def finding_message(f: dict[str, Any], result: dict[str, Any], lang: str) -> str:
-    """A stored finding's rule message in `lang`, as the result's own pack words it."""
-    messages = (result.get("judged_with") or {}).get("messages") or {}
-    return messages.get(f["rule"], {}).get(lang) or str(f.get("message", ""))
-
-
-def privacy_line(result: dict[str, Any], lang: str) -> str:
-    """What personal data the call's words held and whether the text is masked, one line
-    ('' when none): 个人信息：手机号 2、身份证号 1（已遮蔽）."""
-    p = result.get("privacy") or {}
-    counts = p.get("counts") or {}
-    if not counts:
-        return ""
-    names = p.get("labels") or {}
-    sep, (o, c) = ("、", "（）") if _lang(lang) == "zh" else (", ", "()")
-    held = sep.join(f"{(names.get(t) or {}).get(_lang(lang)) or t} {n}" for t, n in counts.items())
-    state = label("masked" if p.get("redacted") else "not_masked", lang)
-    return f"{label('personal_data', lang)}{'：' if _lang(lang) == 'zh' else ': '}{held}{o}{state}{c}"
-
-
-def not_party_line(result: dict[str, Any], lang: str) -> str:
-    """Sound on a party's channel that was not that party, one line ('' when none):
-    not the party: system audio 00:00–00:06 (prompt); echo 00:01–00:05, 00:09–00:11 …"""
-    kinds: dict[str, list[str]] = {}
-    for n in result.get("not_party") or []:
-        extra = f" ({n['label']})" if n["label"] != n["kind"] else ""
-        kinds.setdefault(n["kind"], []).append(f"{mmss(n['start'])}–{mmss(n['end'])}{extra}")
-    if not kinds:
-        return ""
-    text = listed({label(k, lang): v for k, v in kinds.items()}, "；" if _lang(lang) == "zh" else "; ")
-    return f"{label('not_party', lang)}{'：' if _lang(lang) == 'zh' else ': '}{text}"
 
 
 def listed(kinds: dict[str, list[str]], sep: str = "; ") -> str:

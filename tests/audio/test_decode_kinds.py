@@ -292,6 +292,7 @@ def test_raw_leaves_files_with_a_header_alone(tmp_path: Path) -> None:
     assert decode(str(p), raw="ulaw:8000").duration == pytest.approx(1.0, abs=0.01)
 
 
+@pytest.mark.slow
 def test_check_cli_headerless_one_line(tmp_path: Path) -> None:
     p = tmp_path / "call.ul"
     p.write_bytes(_mulaw(_tone(440, 1.0, 8000)))

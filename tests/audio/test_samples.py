@@ -14,12 +14,12 @@ from callaudit.audio import decode as decode_mod
 from callaudit.audio.condition import channel_layout, remove_offset
 from callaudit.audio.decode import Audio, decode
 from callaudit.audio.levels import frame_db, rms
+from callaudit.audio.opus import opus_bytes
 from callaudit.audio.samples import FileSamples, blocks
 from callaudit.audio.tones import detect_ringback
 from callaudit.audio.vad import call_regions
 from callaudit.errors import InputError, ScratchError
 from callaudit.metrics.acoustics import measure
-from callaudit.render.html import opus_bytes
 from tests.helpers import SAMPLES
 from tests.helpers.audio_util import write_wav
 

@@ -190,6 +190,7 @@ def gate_scores() -> dict[str, Any]:
             for key, c in counts.items()}
 
 
+@pytest.mark.slow
 def test_the_gate_keeps_speech_and_drops_music_and_tones() -> None:
     s = gate_scores()
     assert s["gate"]["recall"] >= 0.99 and s["gate"]["precision"] >= 0.98, s
@@ -238,6 +239,7 @@ def test_the_speech_gate_reads_block_by_block_as_over_the_whole_channel() -> Non
     assert np.array_equal(got, want)
 
 
+@pytest.mark.slow
 def test_the_gate_asks_silero_only_near_a_voice(monkeypatch: pytest.MonkeyPatch) -> None:
     """Silero is run only on blocks within GATE_MIN_S of a frame webrtcvad hears as a voice:
     on the demo call with hold music and a minute of line hiss and digital silence added,

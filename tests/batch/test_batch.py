@@ -231,6 +231,7 @@ def test_rescore_reproduces_and_changes_verdicts(tmp_path: Path) -> None:
     assert not rate["passed"] and demo["score"] == 95 and "strict" in demo["versions"]["rules"]
 
 
+@pytest.mark.slow
 def test_a_call_that_kills_its_worker_is_a_failure_row_not_a_hang(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No model needed: workers without one answer each call "not audited" (nothing stored),

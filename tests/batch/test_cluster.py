@@ -73,6 +73,7 @@ def test_without_the_extra_the_error_names_it(tmp_path: Path) -> None:
     assert "pip install 'callaudit[cluster]'" in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_a_fast_clear_error(tmp_path: Path) -> None:
     addr = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
     p = subprocess.run([*AUDIT, "batch", str(SAMPLES), "--db", str(tmp_path / "x.sqlite"),

@@ -38,6 +38,26 @@ def stored_result(name: str) -> dict[str, Any]:
     return json.loads((DATA / "results" / f"{name}.json").read_text("utf-8"))
 
 
+def record(d: dict[str, Any], regions: list[dict[str, Any]] | None = None,
+           acoustics: dict[str, Any] | None = None) -> Any:
+    """A result dict (stored, or made by hand: no schema check) as the CallResult the store
+    writes, with the VAD `regions` and measured `acoustics` kept beside it."""
+    from callaudit.records import CallResult, Region
+
+    return CallResult.from_json(d, [Region.from_json(r) for r in regions or []],
+                                acoustics, check=False)
+
+
+def record_of(doc: dict[str, Any]) -> Any:
+    """A stored audit ({result, regions, acoustics}, tests/data/results) as its CallResult."""
+    return record(doc["result"], doc["regions"], doc["acoustics"])
+
+
+def stored(name: str) -> Any:
+    """The stored audit of a sample call `name` (tests/data/results) as its CallResult."""
+    return record_of(stored_result(name))
+
+
 def truth(name: str) -> dict[str, Any]:
     return json.loads((SAMPLES / f"{name}.truth.json").read_text(encoding="utf-8"))
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from callaudit.results.store import CallMeta, connect, write_failure, write_result
+from tests.helpers import record
 
 
 def result(score: float = 80.0, failed_rule: str = "greeting", review: bool = False) -> dict[str, Any]:
@@ -44,8 +45,8 @@ def meta(i: int, agent: str = "A001", day: str = "2026-11-22") -> CallMeta:
 def written(tmp_path: Path) -> Path:
     db = tmp_path / "night.sqlite"
     conn = connect(db)
-    write_result(conn, meta(1), result(70.0), REGIONS, ACOUSTICS)
-    write_result(conn, meta(2, "A002"), result(90.0, review=True), REGIONS, ACOUSTICS)
+    write_result(conn, meta(1), record(result(70.0), REGIONS, ACOUSTICS))
+    write_result(conn, meta(2, "A002"), record(result(90.0, review=True), REGIONS, ACOUSTICS))
     write_failure(conn, meta(3), "/rec/c3.wav: not a readable audio file")
     conn.close()
     return db

@@ -18,7 +18,7 @@ from callaudit.results import store
 from callaudit.results.store import CallMeta, connect
 from callaudit.review.server import create_app
 from callaudit.review.words import WORDS
-from tests.helpers import ROOT, stored_result
+from tests.helpers import ROOT, record_of, stored_result
 
 W = WORDS["zh"]
 DAY = "2026-11-30"
@@ -53,8 +53,7 @@ def add_call(conn: sqlite3.Connection, name: str, key: str | None = None, agent:
     # a copy under another key needs a file of its own (the same file would replace the call)
     file = str(ROOT / "samples" / f"{name}.wav") if key is None else f"/rec/{key}.wav"
     store.write_result(conn, CallMeta(file=file, sha256=h,
-                                      call_id=call_id or key or name, agent_id=agent, day=day),
-                       d["result"], d["regions"], d["acoustics"])
+                                      call_id=call_id or key or name, agent_id=agent, day=day), record_of(d))
     return h
 
 

@@ -52,9 +52,9 @@ def utterances(turns: list[Turn], stereo: bool = True, level: float = -20.0) -> 
     out: list[Utterance] = []
     end = 0.0
     for t in turns:
-        if len(t) == 4:  # (role, start, end, text)
-            role, start, stop, text = t
-            opts: dict[str, Any] = {}
+        if len(t) >= 4:  # (role, start, end, text[, opts])
+            role, start, stop, text = t[:4]
+            opts: dict[str, Any] = t[4] if len(t) > 4 else {}
         else:
             role, text = t[0], t[1]
             opts = t[2] if len(t) > 2 else {}
@@ -64,7 +64,8 @@ def utterances(turns: list[Turn], stereo: bool = True, level: float = -20.0) -> 
         channel = (0 if role == "agent" else 1) if stereo else 0
         out.append(Utterance(channel, round(start, 3), round(stop, 3), text,
                              role if stereo else opts.get("mono_role", "unknown"),
-                             level_dbfs=opts.get("level", level), confidence=opts.get("conf")))
+                             level_dbfs=opts.get("level", level), confidence=opts.get("conf"),
+                             dense=opts.get("dense", False)))
         end = stop
     return sorted(out, key=lambda u: u.start)
 

@@ -24,15 +24,17 @@ import pytest
 from callaudit.audio.decode import SAMPLE_RATE, Audio
 from callaudit.cli import main
 from callaudit.errors import AuditError, RulePackError
-from callaudit.privacy.audio import TONE_LEVEL, mask_audio, spans_of
+from callaudit.parts import PrivacyReport
+from callaudit.privacy.audio import TONE_LEVEL, mask_audio, masked_audio, spans_of
 from callaudit.privacy.detect import Entity, detect
 from callaudit.privacy.labelled import evaluate, load_cases
 from callaudit.privacy.mask import mask_utterances, privacy_report, redact
-from callaudit.records import Utterance
+from callaudit.records import CallResult, Utterance
 from callaudit.results import reviews, store
 from callaudit.results.store import CallMeta, connect, redaction, stored_redaction
 from callaudit.rules.pack import RulePack, load
-from tests.helpers import DATA, copy_database, stored_result
+from tests.helpers import DATA, copy_database, record, record_of, stored_result
+from tests.helpers.results import result as small_result
 
 PII = DATA / "pii"
 NUMBER = "13957214806"  # the mobile number put into the calls below
@@ -372,23 +374,29 @@ def test_mask_audio_silence_and_edges() -> None:
     assert len(c) == len(orig)
 
 
+def with_privacy(d: dict[str, Any]) -> CallResult:
+    """A call carrying the privacy report of the (hand-made) result `d`."""
+    from dataclasses import replace
+
+    return replace(record(small_result()), privacy=PrivacyReport.from_json(d.get("privacy")))
+
+
 def test_spans_of_pads_and_merges() -> None:
     def entity(*pieces: tuple[float, float]) -> dict[str, Any]:
-        return {"pieces": [{"start": a, "end": b} for a, b in pieces]}
+        return {"type": "phone", "start": pieces[0][0], "end": pieces[-1][1],
+                "pieces": [{"start": a, "end": b} for a, b in pieces]}
 
-    result = {"privacy": {"entities": [entity((10.0, 11.0)), entity((1.0, 2.0), (2.4, 3.0)),
-                                       entity((0.1, 0.5))]}}
+    result = with_privacy({"privacy": {"entities": [
+        entity((10.0, 11.0)), entity((1.0, 2.0), (2.4, 3.0)), entity((0.1, 0.5))]}})
     spans = spans_of(result, 0.3)
     assert [(round(a, 6), round(b, 6)) for a, b in spans] == [(0.0, 3.3), (9.7, 11.3)]
     assert spans_of(result, 0.0) == [(0.1, 0.5), (1.0, 2.0), (2.4, 3.0), (10.0, 11.0)]
-    assert spans_of({}, 0.3) == [] and spans_of({"privacy": None}, 0.3) == []
+    assert spans_of(with_privacy({}), 0.3) == [] and spans_of(with_privacy({"privacy": None}), 0.3) == []
 
 
 
 def test_page_audio_is_masked_where_the_number_was_said(pack: RulePack) -> None:
-    from callaudit.render.html import masked_audio
-
-    out = redact(hand_result(), pack)
+    out = with_privacy(redact(hand_result(), pack))
     audio = noise_audio(14.0)
     page = masked_audio(audio, out, pack.settings)
     spans = spans_of(out, pack.settings.redact_audio_pad_s)
@@ -431,7 +439,7 @@ def pii_call(file: str, pack: RulePack, report: bool = True) -> dict[str, Any]:
              detail=f"说了“{NUMBER}”（模式）", detail_id="found_pattern", detail_args={"match": NUMBER})
     if report:
         es = found([Utterance.from_json(u) for u in utts], pack)
-        r["privacy"] = privacy_report(es, redacted=False)
+        r["privacy"] = privacy_report(es, redacted=False).to_json()
     return d
 
 
@@ -441,7 +449,7 @@ SHA = "a" * 64
 def add_pii_call(conn: sqlite3.Connection, file: str, pack: RulePack, report: bool = True) -> None:
     d = pii_call(file, pack, report)
     store.write_result(conn, CallMeta(file=file, sha256=SHA, call_id="pii1", agent_id="A1",
-                                      day="2026-11-30"), d["result"], d["regions"], d["acoustics"])
+                                      day="2026-11-30"), record_of(d))
 
 
 @pytest.fixture(scope="module")
@@ -756,7 +764,7 @@ def test_a_value_said_again_by_the_agent_is_masked(caller: str, agent: str, type
     assert sorted(e["role"] for e in p["entities"]) == ["agent", "customer"]
     (mine,) = [e for e in p["entities"] if e["role"] == "agent"]
     assert all(x["utt"] == 1 and late <= x["start"] < x["end"] <= late + 3.0 for x in mine["pieces"])
-    spans = spans_of(out, 0.0)
+    spans = spans_of(with_privacy(out), 0.0)
     assert any(late <= a < b <= late + 3.0 for a, b in spans), spans  # the agent's words get a tone
     assert any(b <= 4.0 for a, b in spans), spans
 
@@ -772,7 +780,7 @@ def test_audit_redact_leaves_no_copy_in_the_database_file(tmp_path: Path, pack: 
     d = pii_call("/rec/pii2.wav", pack)
     other = CallMeta(file="/rec/pii2.wav", sha256="b" * 64, call_id="pii2", agent_id="A1",
                      day="2026-11-30")
-    store.write_result(conn, other, d["result"], d["regions"], d["acoustics"])
+    store.write_result(conn, other, record_of(d))
     store.write_failure(conn, other, "re-run")
     conn.close()
     chinese = "一三九，五七二一，四八零六"
@@ -914,14 +922,15 @@ def test_a_batch_stores_masked_once_the_database_is_set_to_mask(tmp_path: Path, 
     assert redaction(conn, False) is False  # the batch began on a plain database
     as_stored = _as_stored(conn, BatchOptions(db=db))
     d = pii_call("/rec/pii1.wav", pack)
-    plain = d["result"]
+    plain = record_of(d)
     assert as_stored(plain) is plain  # plain database: stored as it is
     store.set_redaction(conn, True)  # `audit redact` ran meanwhile
     masked = as_stored(copy.deepcopy(plain))
-    assert masked["privacy"]["redacted"] is True
-    assert leaks(json.dumps(masked, ensure_ascii=False)) == []
+    assert masked.privacy is not None and masked.privacy.redacted is True
+    assert leaks(json.dumps(masked.to_json(), ensure_ascii=False)) == []
     job = {"file": "/rec/pii1.wav", "sha256": SHA, "call_id": "pii1"}
-    _store(conn, {"job": job, "result": plain, "regions": d["regions"], "acoustics": d["acoustics"]},
+    _store(conn, {"job": job, "result": d["result"], "regions": d["regions"],
+                  "acoustics": d["acoustics"]},
            BatchStats(), None, None, as_stored)
     conn.close()
     assert leaks(dump(db)) == []

@@ -162,12 +162,12 @@ def test_the_audio_is_masked_where_the_numbers_were_said(run: dict[str, Any]) ->
     audio there is the tone, not the voice."""
     import numpy as np
 
-    from callaudit.privacy.audio import TONE_LEVEL
-    from callaudit.render.html import masked_audio
+    from callaudit.privacy.audio import TONE_LEVEL, masked_audio
+    from callaudit.records import CallResult
 
     settings = load().settings
     for n in CALLS:
-        result = run["masked"][n]
+        result = CallResult.from_json(run["masked"][n])
         spans = spans_of(result, settings.redact_audio_pad_s)
         truth = json.loads((DATA / f"{n}.truth.json").read_text(encoding="utf-8"))
         audio = masked_audio(decode(str(DATA / f"{n}.flac")), result, settings)

@@ -22,14 +22,15 @@ from callaudit.render.terminal import render
 from callaudit.results.rescore import rescore
 from callaudit.results.store import CallMeta, connect, write_result
 from callaudit.strings import DETAILS, LABELS, METRICS, ROLES, SIDES, mmss
-from tests.helpers import ROOT, stored_result
+from tests.helpers import ROOT, record, record_of, stored_result
 
 CENTER = "version: c1\nsettings:\n  answer_delay_max_s: 10\n  speech_rate_max_cpm: 230\n"
 
 
 def _terminal(result: dict[str, Any], lang: str) -> str:
+    """The terminal verdict of an audit.call/1 result (a dict: the tests edit them)."""
     buf = io.StringIO()
-    render(result, Console(file=buf, width=200, color_system=None), lang)
+    render(record(result), Console(file=buf, width=200, color_system=None), lang)
     return buf.getvalue()
 
 
@@ -37,12 +38,12 @@ def _db_with(tmp_path: Path, name: str = "demo_call") -> Path:
     doc = stored_result(name)
     db = tmp_path / "r.sqlite"
     conn = connect(db)
-    write_result(conn, CallMeta(file=doc["result"]["file"], sha256="h-" + name, call_id=name),
-                 doc["result"], doc["regions"], doc["acoustics"])
+    write_result(conn, CallMeta(file=doc["result"]["file"], sha256="h-" + name, call_id=name), record_of(doc))
     conn.close()
     return db
 
 
+@pytest.mark.slow
 def test_a_stored_call_is_shown_against_the_pack_it_was_scored_with(tmp_path: Path) -> None:
     db = _db_with(tmp_path)
     center = tmp_path / "center.yaml"
@@ -70,7 +71,7 @@ def test_a_stored_call_is_shown_against_the_pack_it_was_scored_with(tmp_path: Pa
 def test_a_result_without_its_norms_says_so() -> None:
     r = copy.deepcopy(stored_result("demo_call")["result"])
     del r["judged_with"]
-    norms = norms_of(r)
+    norms = norms_of(record(r))
     assert not norms.recorded and norms.settings.answer_delay_max_s == 3
     assert LABELS["zh"]["default_norms"] in _terminal(r, "zh")
 
@@ -81,7 +82,7 @@ _UNITS = re.compile(r"dBFS|kHz|/min")
 
 @pytest.mark.parametrize("name", ["demo_call", "bad_call", "ringback_call", "mono_call"])
 def test_a_chinese_report_has_chinese_details(name: str) -> None:
-    r = stored_result(name)["result"]
+    r = record(stored_result(name)["result"])
     v = call_view(r, "zh")
     for s in v["sections"]:
         for f in s["rules"]:
@@ -124,9 +125,9 @@ def test_results_stored_by_older_versions_still_render_fully() -> None:
     for s in r["metrics"]["silences"]:
         s["kind"] = "silence"  # what older versions stored for every silence
     del r["judged_with"]["settings"]["forbid_threshold"]  # a setting added after it was stored
-    v = call_view(r, "zh")
+    v = call_view(record(r), "zh")
     assert any(e["kind"] == "hold" for e in v["lanes"]["events"])  # classified from the spans
-    assert norms_of(r).settings.forbid_threshold == 0.85
+    assert norms_of(record(r)).settings.forbid_threshold == 0.85
     # without its norms, a finding keeps the message it was stored with
     r2 = copy.deepcopy(stored_result("bad_call")["result"])
     del r2["judged_with"]

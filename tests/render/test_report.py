@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
-from callaudit.render.html import _split, call_view, dashboard_view, render_call, render_dashboard
+from callaudit.audio.opus import page_audio
+from callaudit.cli.results import write_dashboard
+from callaudit.render.html import _split, call_view, dashboard_view, render_call
+from callaudit.results.dashboard import dashboard
 from callaudit.results.store import CallMeta, connect, write_failure, write_result
-from tests.helpers import ROOT, SAMPLES, stored_result
+from tests.helpers import ROOT, SAMPLES, record, stored_result
 
 ARTIFACTS = ROOT / "test-artifacts"
 HOSTILE = '"><img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script></textarea>'
@@ -40,7 +43,7 @@ def test_split_highlights() -> None:
 
 def test_call_view_data(results: dict[str, dict[str, Any]]) -> None:
     r = results["bad_call"]
-    v = call_view(r)
+    v = call_view(record(r))
     assert len(v["lanes"]["agent"]) + len(v["lanes"]["customer"]) == len(r["utterances"])
     failed = {f["rule"] for f in r["findings"] if f["applicable"] and not f["passed"]}
     assert {m["rule"] for m in v["markers"]} <= failed
@@ -50,10 +53,10 @@ def test_call_view_data(results: dict[str, dict[str, Any]]) -> None:
     marked = [p for line in v["lines"] for p in line["parts"] if p.get("rule")]
     assert any(p["rule"] == "forbidden_phrase" and p["bad"] for p in marked)
     assert all(0 <= s["x"] <= 100 for lane in v["lanes"].values() for s in lane)
-    ring = call_view(results["ringback_call"])
+    ring = call_view(record(results["ringback_call"]))
     assert any(s["kind"] == "ring" for s in ring["lanes"]["events"])
     assert any(s["kind"] == "overlap" for s in ring["lanes"]["events"])
-    demo = call_view(results["demo_call"])
+    demo = call_view(record(results["demo_call"]))
     assert any(s["kind"] == "hold" for s in demo["lanes"]["events"])
     answer = next(s for s in demo["lanes"]["events"] if s["kind"] == "answer")
     assert answer["x"] == 0 and answer["w"] > 0  # connect -> the agent's first words
@@ -64,7 +67,7 @@ def test_call_view_data(results: dict[str, dict[str, Any]]) -> None:
 def test_untrusted_text_is_escaped_in_the_html(results: dict[str, dict[str, Any]],
                                                tmp_path: Path) -> None:
     out = tmp_path / "h.html"
-    render_call(hostile(results["demo_call"]), str(out))
+    render_call(record(hostile(results["demo_call"])), str(out))
     page = out.read_text(encoding="utf-8")
     assert "<script>window.__pwned" not in page and "<img src=x" not in page
     assert "&lt;script&gt;window.__pwned=2&lt;/script&gt;" in page
@@ -72,7 +75,8 @@ def test_untrusted_text_is_escaped_in_the_html(results: dict[str, dict[str, Any]
 
 def test_embedded_audio_is_small(results: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     out = tmp_path / "demo.html"
-    render_call(results["demo_call"], str(out), audio=str(SAMPLES / "demo_call.wav"))
+    render_call(record(results["demo_call"]), str(out),
+                page_audio(str(SAMPLES / "demo_call.wav"), str(out)))
     size = out.stat().st_size
     assert "data:audio/ogg;base64," in out.read_text(encoding="utf-8")
     # a 63 s call: the whole page with its audio stays small (5 min would be ~0.6 MB)
@@ -85,10 +89,10 @@ def _db(results: dict[str, dict[str, Any]], tmp_path: Path) -> Path:
     for i, (name, r) in enumerate(results.items()):
         meta = CallMeta(file=str(SAMPLES / f"{name}.wav"), sha256=f"h{i}", call_id=name,
                         agent_id=["A001", "A002"][i % 2], day="2026-11-22")
-        write_result(conn, meta, r, [], {})
+        write_result(conn, meta, record(r, [], {}))
     bad = hostile(results["bad_call"])
     write_result(conn, CallMeta(file=bad["file"], sha256="hx", call_id=HOSTILE,
-                                agent_id=HOSTILE, day="2026-11-22"), bad, [], {})
+                                agent_id=HOSTILE, day="2026-11-22"), record(bad, [], {}))
     write_failure(conn, CallMeta(file=HOSTILE + ".mp3", sha256="hf", call_id="broken",
                                  day="2026-11-22"), HOSTILE + ".mp3: not a readable audio file")
     conn.close()
@@ -97,7 +101,7 @@ def _db(results: dict[str, dict[str, Any]], tmp_path: Path) -> Path:
 
 def test_dashboard_view_data(results: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     conn = connect(_db(results, tmp_path))
-    v = dashboard_view(conn)
+    v = dashboard_view(dashboard(conn))
     assert v["totals"]["calls"] == 4 and v["totals"]["fatal"] == 2
     assert v["totals"]["failed_files"] == 1 and sum(b["n"] for b in v["hist"]) == 4
     assert v["worst"][0]["fatal"] and "ask_secret" in v["worst"][0]["fatal_rules"]
@@ -124,7 +128,8 @@ def test_call_page_in_chromium(browser: Any, results: dict[str, dict[str, Any]],
                                tmp_path: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     out = tmp_path / "bad_call.html"
-    render_call(results["bad_call"], str(out), audio=str(SAMPLES / "bad_call.wav"))
+    render_call(record(results["bad_call"]), str(out),
+                page_audio(str(SAMPLES / "bad_call.wav"), str(out)))
     page, requests, errors = _open(browser, out)
     assert page.locator("#fatal").is_visible()
     assert page.locator("#scorecard").is_visible() and page.locator("#timeline").is_visible()
@@ -145,7 +150,7 @@ def test_call_page_in_chromium(browser: Any, results: dict[str, dict[str, Any]],
 def test_hostile_text_runs_nothing(browser: Any, results: dict[str, dict[str, Any]],
                                    tmp_path: Path) -> None:
     out = tmp_path / "hostile.html"
-    render_call(hostile(results["demo_call"]), str(out))
+    render_call(record(hostile(results["demo_call"])), str(out))
     page, requests, errors = _open(browser, out)
     assert page.evaluate("window.__pwned") is None
     assert HOSTILE in page.locator("#transcript").inner_text()
@@ -153,7 +158,7 @@ def test_hostile_text_runs_nothing(browser: Any, results: dict[str, dict[str, An
     page.close()
     db = _db(results, tmp_path)
     dash = tmp_path / "nightly.html"
-    render_dashboard(str(db), str(dash))
+    write_dashboard(str(db), str(dash))
     page, requests, errors = _open(browser, dash)
     assert page.evaluate("window.__pwned") is None and HOSTILE in page.inner_text("body")
     assert page.locator("#totals").is_visible() and page.locator("#agents tr").count() >= 3

@@ -11,20 +11,22 @@ from dataclasses import replace
 from pathlib import Path
 
 from callaudit.render.html import dashboard_view
+from callaudit.results.dashboard import dashboard
 from callaudit.results.export import export
 from callaudit.results.store import SCHEMA_VERSION, connect, write_failure, write_result
 from callaudit.results.summary import business_lines, summary
+from tests.helpers import record
 from tests.helpers.results import ACOUSTICS, REGIONS, meta, result
 
 
 def _night(tmp_path: Path) -> Path:
     db = tmp_path / "lines.sqlite"
     conn = connect(db)
-    write_result(conn, replace(meta(1), line="sales_out"), result(70.0), REGIONS, ACOUSTICS)
-    write_result(conn, replace(meta(2), line="sales_out"), result(50.0), REGIONS, ACOUSTICS)
-    write_result(conn, replace(meta(3), line="complaints_in"), result(90.0), REGIONS, ACOUSTICS)
+    write_result(conn, replace(meta(1), line="sales_out"), record(result(70.0), REGIONS, ACOUSTICS))
+    write_result(conn, replace(meta(2), line="sales_out"), record(result(50.0), REGIONS, ACOUSTICS))
+    write_result(conn, replace(meta(3), line="complaints_in"), record(result(90.0), REGIONS, ACOUSTICS))
     write_failure(conn, replace(meta(4), line="complaints_in"), "/rec/c4.wav: not audio")
-    write_result(conn, meta(5), result(80.0), REGIONS, ACOUSTICS)  # no line given
+    write_result(conn, meta(5), record(result(80.0), REGIONS, ACOUSTICS))  # no line given
     conn.close()
     return db
 
@@ -38,7 +40,7 @@ def test_summary_by_line(tmp_path: Path) -> None:
         "sales_out": (2, 60.0, 0.5, 0)}
     assert rows["sales_out"]["top_failures"] == "greeting (2)"
     assert [r["line"] for r in business_lines(conn)] == ["(unknown)", "complaints_in", "sales_out"]
-    view = dashboard_view(conn)
+    view = dashboard_view(dashboard(conn))
     assert [r["line"] for r in view["lines"]] == ["(unknown)", "complaints_in", "sales_out"]
     conn.close()
 
@@ -46,8 +48,8 @@ def test_summary_by_line(tmp_path: Path) -> None:
 def test_one_line_is_nothing_to_compare(tmp_path: Path) -> None:
     db = tmp_path / "one.sqlite"
     conn = connect(db)
-    write_result(conn, replace(meta(1), line="sales_out"), result(70.0), REGIONS, ACOUSTICS)
-    assert business_lines(conn) == [] and dashboard_view(conn)["lines"] == []
+    write_result(conn, replace(meta(1), line="sales_out"), record(result(70.0), REGIONS, ACOUSTICS))
+    assert business_lines(conn) == [] and dashboard(conn).lines == []
     assert [r["line"] for r in summary(conn, "line")] == ["sales_out"]
     conn.close()
 
@@ -71,7 +73,7 @@ def test_a_version_5_database_reads_with_no_line_and_is_upgraded(tmp_path: Path)
     not touch the file; the next writer adds the column, the rows as they were."""
     db = tmp_path / "v5.sqlite"
     conn = connect(db)
-    write_result(conn, meta(1), result(70.0), REGIONS, ACOUSTICS)
+    write_result(conn, meta(1), record(result(70.0), REGIONS, ACOUSTICS))
     conn.close()
     raw = sqlite3.connect(db)
     raw.execute("ALTER TABLE calls DROP COLUMN line")

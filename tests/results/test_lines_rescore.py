@@ -11,7 +11,7 @@ from callaudit.cli import main
 from callaudit.results.preview import preview
 from callaudit.results.store import CallMeta, connect, write_result
 from callaudit.rules.pack import load
-from tests.helpers import stored_result
+from tests.helpers import record_of, stored_result
 from tests.results.test_preview import DRAFT, NAMES, sha
 
 LINES = {"demo_call": "sales_out", "bad_call": "complaints_in", "mono_call": "sales_out",
@@ -24,8 +24,7 @@ def _night(tmp_path: Path) -> Path:
     for name in NAMES:
         d = stored_result(name)
         write_result(conn, CallMeta(file=f"/rec/{name}.wav", sha256=sha(name), call_id=name,
-                                    agent_id="A1", day="2026-11-30", line=LINES[name]),
-                     d["result"], d["regions"], d["acoustics"])
+                                    agent_id="A1", day="2026-11-30", line=LINES[name]), record_of(d))
     conn.close()
     return db
 

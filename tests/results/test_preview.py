@@ -19,7 +19,7 @@ from callaudit.results.rescore import rejudge
 from callaudit.results.store import CallMeta, connect, write_result
 from callaudit.rules.pack import load
 from callaudit.strings import TRY
-from tests.helpers import stored_result
+from tests.helpers import record_of, stored_result
 
 NAMES = ("demo_call", "bad_call", "mono_call", "ringback_call")
 # speech rate band narrowed (demo, mono and ringback speak faster than 150/min), greeting off
@@ -45,8 +45,7 @@ def night(tmp_path: Path) -> Path:
     for name in NAMES:
         d = stored_result(name)
         write_result(conn, CallMeta(file=f"/rec/{name}.wav", sha256=sha(name), call_id=name,
-                                    agent_id="A1", day="2026-11-30"),
-                     d["result"], d["regions"], d["acoustics"])
+                                    agent_id="A1", day="2026-11-30"), record_of(d))
     conn.close()
     return db
 
@@ -140,13 +139,13 @@ def test_the_database_is_not_written(night: Path, tmp_path: Path,
 
 
 def test_rejudge_leaves_the_stored_result_as_it_was() -> None:
-    d = stored_result("ringback_call")
-    kept = copy.deepcopy(d)
+    r = record_of(stored_result("ringback_call"))
+    kept = copy.deepcopy(r)
     pack = load(None)
-    new = rejudge(pack, d["result"], d["regions"], d["acoustics"])
-    assert d == kept
-    assert new["score"] == d["result"]["score"] and new["versions"]["rules"] == pack.fingerprint()
-    assert [f["rule"] for f in new["findings"] if not f["passed"]] == \
+    new = rejudge(pack, r)
+    assert r == kept
+    assert new.score == r.score and new.versions["rules"] == pack.fingerprint()
+    assert [f.rule for f in new.findings if not f.passed] == \
         ["interruption", "confirm_need", "confirm_understood"]
 
 

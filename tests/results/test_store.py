@@ -27,7 +27,7 @@ from callaudit.results.store import (
     write_result,
 )
 from callaudit.results.summary import summary
-from tests.helpers import ROOT, remount_ro
+from tests.helpers import ROOT, record, remount_ro
 from tests.helpers.results import ACOUSTICS, REGIONS, meta, result, written
 
 # The schema of version 1 as released (before findings.review), written out here so that the
@@ -136,7 +136,7 @@ def test_v1_database_is_migrated_with_its_rows(tmp_path: Path, with_review: bool
     assert rows[1]["top_failures"] == "ask_name (1)"
     assert summary(conn, "rule")[0]["failed"] == 1
     # and it is written to as any new one
-    write_result(conn, meta(5), result(), REGIONS, ACOUSTICS)
+    write_result(conn, meta(5), record(result(), REGIONS, ACOUSTICS))
     assert len(list(calls_to_rescore(conn))) == 2
     conn.close()
     new = tmp_path / "new.sqlite"
@@ -228,7 +228,7 @@ def test_readonly_reads_summary_and_exports(tmp_path: Path) -> None:
     assert [c["call_id"] for c in store.ok_calls(conn)] == ["c1", "c2"]
     assert [f["file"] for f in store.failed_files(conn)] == ["/rec/c3.wav"]
     res, m = store.stored_call(conn, "c2")
-    assert res["score"] == 90.0 and m == {"call_id": "c2", "agent_id": "A002",
+    assert res.score == 90.0 and m == {"call_id": "c2", "agent_id": "A002",
                                          "day": "2026-11-22", "file": "/rec/c2.wav"}
     with pytest.raises(AuditError, match="no audited call 'c3'"):
         store.stored_call(conn, "c3")
@@ -248,10 +248,10 @@ def test_readonly_reads_summary_and_exports(tmp_path: Path) -> None:
 def test_readonly_reads_while_a_writer_holds_the_database(tmp_path: Path) -> None:
     db = tmp_path / "night.sqlite"
     writer = connect(db)
-    write_result(writer, meta(1), result(), REGIONS, ACOUSTICS)
+    write_result(writer, meta(1), record(result(), REGIONS, ACOUSTICS))
     reader = connect(db, readonly=True)
     assert len(store.ok_calls(reader)) == 1
-    write_result(writer, meta(2), result(), REGIONS, ACOUSTICS)  # WAL: the reader sees new commits
+    write_result(writer, meta(2), record(result(), REGIONS, ACOUSTICS))  # WAL: the reader sees new commits
     assert len(store.ok_calls(reader)) == 2
     reader.close()
     writer.close()
@@ -263,9 +263,9 @@ def test_calls_to_rescore(tmp_path: Path) -> None:
     calls = calls_to_rescore(conn)
     assert len(calls) == 2
     rows = list(calls)
-    assert [r[1]["score"] for r in rows] == [70.0, 90.0]
-    _, _, regions, acoustics = rows[0]
-    assert [r["start"] for r in regions] == [0.5, 3.5] and acoustics == ACOUSTICS
+    assert [r.score for _, r in rows] == [70.0, 90.0]
+    first = rows[0][1]
+    assert [r.start for r in first.regions] == [0.5, 3.5] and first.acoustics == ACOUSTICS
     conn.close()
 
 
@@ -286,8 +286,9 @@ def test_writers_starting_together_on_a_new_database(tmp_path: Path) -> None:
     db = tmp_path / "new.sqlite"
     code = ("import sys; from callaudit.results.store import CallMeta, connect, write_result;"
             "from tests.helpers.results import result, REGIONS, ACOUSTICS, meta;"
+            "from tests.helpers import record;"
             "i = int(sys.argv[1]); conn = connect(sys.argv[2]);"
-            "write_result(conn, meta(i), result(), REGIONS, ACOUSTICS); conn.close()")
+            "write_result(conn, meta(i), record(result(), REGIONS, ACOUSTICS)); conn.close()")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(i), str(db)],
                               cwd=ROOT, stderr=subprocess.PIPE, text=True)
              for i in range(4)]
@@ -319,7 +320,7 @@ def test_no_speech_is_a_status_of_its_own(tmp_path: Path) -> None:
     before = {r["agent"]: r for r in summary(conn, "agent")}["A009"]
     silent = result()
     silent.update(outcome="no_speech", score=None, passed=False, findings=[])
-    write_result(conn, meta(7, "A009"), silent, [], ACOUSTICS)
+    write_result(conn, meta(7, "A009"), record(silent, [], ACOUSTICS))
     row = conn.execute("SELECT status, score, passed FROM calls WHERE sha256 = 'h7'").fetchone()
     assert tuple(row) == ("no_speech", None, None)
     agents = {r["agent"]: r for r in summary(conn, "agent")}
@@ -342,7 +343,7 @@ def test_migration_keeps_a_users_own_views_and_indexes(tmp_path: Path) -> None:
     raw.commit()
     raw.close()
     conn = connect(old)
-    write_result(conn, meta(5), result(), REGIONS, ACOUSTICS)
+    write_result(conn, meta(5), record(result(), REGIONS, ACOUSTICS))
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert {"agent_scores", "my_day"} <= names
     assert conn.execute("SELECT count(*) FROM agent_scores").fetchone()[0] >= 1
@@ -354,7 +355,7 @@ def test_reader_refuses_a_write_ahead_log_it_cannot_see(tmp_path: Path, tmpfs: P
     the log would be missing without a word. Refused in one line instead."""
     src = tmp_path / "r.sqlite"
     writer = connect(src)
-    write_result(writer, meta(1), result(), REGIONS, ACOUSTICS)
+    write_result(writer, meta(1), record(result(), REGIONS, ACOUSTICS))
     for suffix in ("", "-wal"):  # copied while open, without -shm: the log holds the call
         shutil.copy(f"{src}{suffix}", tmpfs / f"r.sqlite{suffix}")
     writer.close()

@@ -14,11 +14,13 @@ import pytest
 from rich.console import Console
 
 from callaudit.cli import main
+from callaudit.parts import JudgedWith
 from callaudit.render.summary_table import Names, columns, lines, table
 from callaudit.results.store import connect, stored_norms, write_failure, write_result
 from callaudit.results.summary import BY, summary
 from callaudit.rules.pack import load
 from callaudit.strings import SUMMARY
+from tests.helpers import record
 from tests.helpers.results import ACOUSTICS, REGIONS, meta, result
 
 LONG = "无声电话未按规范结束（听不到您的声音，请稍后再拨）"  # the default pack's longest name
@@ -31,8 +33,8 @@ def _night(tmp_path: Path) -> Path:
              ("A002", 90.0, "self_id", "complaints_in"), ("A003", 40.0, "silent_call", None),
              ("A003", 55.0, "farewell", None), ("A003", 45.0, "greeting", None)]
     for i, (agent, score, rule, line) in enumerate(calls, 1):
-        write_result(conn, replace(meta(i, agent), line=line), result(score, rule), REGIONS,
-                     ACOUSTICS)
+        write_result(conn, replace(meta(i, agent), line=line),
+                     record(result(score, rule), REGIONS, ACOUSTICS))
     write_failure(conn, meta(9, "A002"), "/rec/c9.wav: not audio")
     conn.close()
     return db
@@ -123,7 +125,7 @@ def test_piped_is_one_line_a_row_and_csv_json_unchanged(tmp_path: Path,
 
 
 def test_lines_replace_breaks_in_a_value(tmp_path: Path) -> None:
-    names = Names("zh", [{"messages": {"r1": {"zh": "两\t行\n名字"}}}])
+    names = Names("zh", [JudgedWith(messages={"r1": {"zh": "两\t行\n名字"}})])
     rows = [{"rule": "r1", "applicable": 1, "failed": 1, "fail_rate": 1.0, "needs_review": 0}]
     assert lines(rows, "rule", names) == ["规则\t适用\t不通过\t不通过率\t待复核",
                                           "两 行 名字\t1\t1\t100.0%\t0"]

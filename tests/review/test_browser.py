@@ -24,7 +24,9 @@ import pytest
 
 from callaudit.results.store import CallMeta, connect, write_result
 from callaudit.review.words import WORDS
-from tests.helpers import ROOT, SAMPLES, stored_result
+from tests.helpers import ROOT, SAMPLES, record_of, stored_result
+
+pytestmark = pytest.mark.slow  # `audit serve` and Chromium: not in `make test-fast`
 
 DAY = "2026-11-30"
 NAMES = ("demo_call", "bad_call", "mono_call", "ringback_call")
@@ -62,8 +64,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         wav = SAMPLES / f"{name}.wav"
         sha = hashlib.sha256(wav.read_bytes()).hexdigest()
         write_result(conn, CallMeta(file=str(wav.resolve()), sha256=sha, call_id=name,
-                                    agent_id=AGENT[name], day=DAY),
-                     r["result"], r["regions"], r["acoustics"])
+                                    agent_id=AGENT[name], day=DAY), record_of(r))
         calls[name] = {"sha": sha, "result": r["result"]}
     conn.close()
     audit = _audit_exe()

@@ -87,6 +87,7 @@ def _busy_day(db: str) -> dict[str, Any]:
     return {"app": app, "closed": closed, "held": held}
 
 
+@pytest.mark.slow
 def test_every_page_of_every_role_shows_no_python(db: str) -> None:
     world = _busy_day(db)
     app = world["app"]

@@ -3,12 +3,13 @@ recognizer-confidence test on real stored results."""
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
+from callaudit.records import CallResult, Utterance
 from callaudit.review.sampling import (
     REASONS,
     UNKNOWN_AGENT,
@@ -23,7 +24,7 @@ from callaudit.review.sampling import (
 )
 from callaudit.rules.pack import load
 from callaudit.settings import Settings
-from tests.helpers import stored_result
+from tests.helpers import stored, stored_result
 
 NONE = PlanRules(lowest=0, per_agent=0, per_agent_month=0)
 
@@ -253,39 +254,45 @@ def test_nights_left_bad_date(day: str) -> None:
 
 @pytest.mark.parametrize("name", ["demo_call", "bad_call", "ringback_call", "mono_call"])
 def test_stored_results_are_confident_by_default(name: str, settings: Settings) -> None:
-    result = stored_result(name)["result"]
-    # today's results carry no avg_logprob: only the separation can make them unsure
-    assert not any("avg_logprob" in u for u in result["utterances"])
+    # today's stored results carry no recognizer confidence: only the separation can make
+    # them unsure
+    assert not any("avg_logprob" in u for u in stored_result(name)["result"]["utterances"])
+    result = stored(name)
+    assert all(u.avg_logprob is None for u in result.utterances)
     assert low_confidence(result, settings) is False
 
 
 def test_mono_call_separation_confidence(settings: Settings) -> None:
-    result = stored_result("mono_call")["result"]
-    sep = result["separation"]
-    assert sep["speakers"] == 2 and sep["confidence"] == pytest.approx(0.682)
+    result = stored("mono_call")
+    sep = result.separation
+    assert sep is not None and sep.speakers == 2 and sep.confidence == pytest.approx(0.682)
     assert low_confidence(result, replace(settings, separation_min_confidence=0.7)) is True
     assert low_confidence(result, replace(settings, separation_min_confidence=0.682)) is False
     # one speaker found: nothing was split, so the confidence of a split does not apply
-    one = {**result, "separation": {**sep, "speakers": 1, "confidence": 0.1}}
+    one = replace(result, separation=replace(sep, speakers=1, confidence=0.1))
     assert low_confidence(one, settings) is False
     # the stereo calls have no separation block at all
-    assert stored_result("demo_call")["result"]["separation"] is None
+    assert stored("demo_call").separation is None
 
 
-def _utt(start: float, end: float, logprob: float | None = None) -> dict[str, Any]:
-    u: dict[str, Any] = {"role": "agent", "start": start, "end": end, "text": "你好", "channel": 0}
-    if logprob is not None:
-        u["avg_logprob"] = logprob
-    return u
+def _utt(start: float, end: float, logprob: float | None = None) -> Utterance:
+    """An utterance whose words the recognizer heard with mean log-probability `logprob`."""
+    conf = None if logprob is None else math.exp(logprob)
+    return Utterance(channel=0, start=start, end=end, text="你好", role="agent", confidence=conf)
+
+
+def _said(*utterances: Utterance) -> CallResult:
+    """A stereo call (no separation) of these utterances."""
+    return replace(stored("demo_call"), separation=None, utterances=list(utterances))
 
 
 def test_avg_logprob_duration_weighted(settings: Settings) -> None:
     assert settings.sample_min_logprob == -1.0
     # 10 s at -0.2 and 1 s at -3.0: weighted (-2 - 3) / 11 = -0.45 (the plain mean, -1.6, would be low)
-    sure = {"separation": None, "utterances": [_utt(0, 10, -0.2), _utt(10, 11, -3.0)]}
+    sure = _said(_utt(0, 10, -0.2), _utt(10, 11, -3.0))
     assert low_confidence(sure, settings) is False
     # the other way round: (-0.2 - 30) / 11 = -2.75
-    unsure = {"separation": None, "utterances": [_utt(0, 1, -0.2), _utt(1, 11, -3.0)]}
+    unsure = _said(_utt(0, 1, -0.2), _utt(1, 11, -3.0))
     assert low_confidence(unsure, settings) is True
     # a stricter threshold flags the first call too
     assert low_confidence(sure, replace(settings, sample_min_logprob=-0.4)) is True
@@ -293,12 +300,23 @@ def test_avg_logprob_duration_weighted(settings: Settings) -> None:
 
 def test_avg_logprob_only_from_utterances_that_have_it(settings: Settings) -> None:
     # the utterance without avg_logprob is not a zero: mean over the rest is -1.5
-    mixed = {"separation": None, "utterances": [_utt(0, 30), _utt(30, 32, -1.5)]}
+    mixed = _said(_utt(0, 30), _utt(30, 32, -1.5))
     assert low_confidence(mixed, settings) is True
     # exactly at the threshold is not below it
-    edge = {"separation": None, "utterances": [_utt(0, 2, -1.0)]}
+    edge = _said(_utt(0, 2, -1.0))
     assert low_confidence(edge, settings) is False
-    assert low_confidence({"separation": None, "utterances": []}, settings) is False
+    assert low_confidence(_said(), settings) is False
     # zero-length utterances only: their plain mean, (-0.5 - 2.5) / 2 = -1.5
-    points = {"separation": None, "utterances": [_utt(3, 3, -0.5), _utt(4, 4, -2.5)]}
+    points = _said(_utt(3, 3, -0.5), _utt(4, 4, -2.5))
     assert low_confidence(points, settings) is True
+
+
+def test_avg_logprob_as_a_stored_result_reads(settings: Settings) -> None:
+    # judged on the avg_logprob audit.call/1 writes (3 places), so a result judges the same
+    # before it is stored and after it is read back
+    u = _utt(0, 2, -1.0004)
+    assert u.avg_logprob is not None and u.avg_logprob < -1.0
+    assert low_confidence(_said(u), settings) is False
+    back = CallResult.from_json(_said(u).to_json(), check=False)
+    assert back.utterances[0].to_json()["avg_logprob"] == -1.0
+    assert low_confidence(back, settings) is False

@@ -24,6 +24,7 @@ from markupsafe import escape
 from callaudit.cli import main
 from callaudit.results import reviews, store
 from callaudit.results.export import export
+from callaudit.results.queries import read_result
 from callaudit.results.rescore import rescore
 from callaudit.results.store import MIGRATIONS, CallMeta, connect
 from callaudit.results.summary import summary
@@ -31,7 +32,7 @@ from callaudit.review import accounts
 from callaudit.review.agreement import cohen_kappa
 from callaudit.rules.pack import load
 from callaudit.rules.reviewed import reviewed_score
-from tests.helpers import stored_result
+from tests.helpers import stored, stored_result
 from tests.helpers.review import (
     BAD,
     CALLS,
@@ -276,6 +277,7 @@ def test_logins_are_limited_per_name(db: str) -> None:
     assert login(c, "rev2", PASSWORD).status_code == 302  # another name
 
 
+@pytest.mark.slow
 def test_logins_are_limited_per_address(db: str) -> None:
     app = app_of(db)
     c = client(app)
@@ -671,10 +673,8 @@ def v3_database(path: Path) -> None:
     conn.execute("INSERT INTO meta VALUES ('schema_version', '3')")
     conn.execute("BEGIN")
     for name, agent in CALLS.items():
-        d = stored_result(name)
         store.insert_call(conn, CallMeta(file=f"/rec/{name}.wav", sha256=sha(name), call_id=name,
-                                         agent_id=agent, day=DAY), d["result"], d["regions"],
-                          d["acoustics"])
+                                         agent_id=agent, day=DAY), stored(name))
     conn.execute("COMMIT")
     conn.close()
 
@@ -732,6 +732,7 @@ def test_a_version_3_database_is_read_and_then_upgraded(tmp_path: Path) -> None:
 
 
 # === 11. re-scoring keeps the reviews ==========================================================
+@pytest.mark.slow
 def test_rescore_keeps_reviews_and_recomputes_the_reviewed_score(db: str, tmp_path: Path) -> None:
     rev = client(app_of(db), "rev1")
     review(rev, RING, "interruption", "overturned", "客户先打断")
@@ -751,7 +752,7 @@ def test_rescore_keeps_reviews_and_recomputes_the_reviewed_score(db: str, tmp_pa
     assert findings["interruption"]["passed"] is False
     expected = min(100.0, score + findings["interruption"]["deduction"])
     assert stored_reviewed(db, RING) == expected
-    assert reviewed_score(json.loads(result), {"interruption": "overturned", "confirm_need": "confirmed"},
+    assert reviewed_score(read_result(result), {"interruption": "overturned", "confirm_need": "confirmed"},
                           [], load(str(pack))).score == expected
     page = client(app_of(db, rules=str(pack)), "rev1").get(f"/calls/{RING}").text
     assert reviewed_on_page(page) == expected

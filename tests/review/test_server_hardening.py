@@ -35,7 +35,7 @@ from callaudit.review.sampling import Candidate, PlanRules, draw, low_confidence
 from callaudit.review.server import create_app
 from callaudit.rules.pack import load
 from callaudit.rules.reviewed import reviewed_score
-from tests.helpers import ROOT, copy_database, stored_result
+from tests.helpers import ROOT, copy_database, record, stored, stored_result
 from tests.helpers.review import (
     BAD,
     DAY,
@@ -89,6 +89,7 @@ def appeal_states(html: str) -> dict[int, str]:
 
 
 # === 1. log-in limits count failed log-ins only =================================================
+@pytest.mark.slow
 def test_login_limits_count_failures_only(db: str) -> None:
     app = app_of(db)
     shift = at_address(app, "10.200.0.1")
@@ -117,6 +118,7 @@ def test_login_limits_count_failures_only(db: str) -> None:
 
 
 # === 2. concurrent decisions ===================================================================
+@pytest.mark.slow
 def test_reviewed_score_is_right_when_several_decide_at_once(db: str) -> None:
     app = app_of(db)  # CSRF off
     people = [client(app, name) for name in ("rev1", "rev2", "super")]
@@ -160,7 +162,7 @@ def test_reaudit_of_a_reviewed_call_recomputes_its_reviewed_score(db: str) -> No
 
     def reaudit(conn: Any) -> None:
         refresh = _reviewed_refresher(conn, BatchOptions(db=db, force=True))  # as run() makes it
-        store.write_result(conn, meta, result, d["regions"], d["acoustics"])
+        store.write_result(conn, meta, record(result, d["regions"], d["acoustics"]))
         refresh(RING)
 
     with_db(db, reaudit)
@@ -205,6 +207,7 @@ def saved_cookie(c: FlaskClient) -> str:
     return str(cookie.value)
 
 
+@pytest.mark.slow
 def test_sessions_end(db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     app = app_of(db)
     address = "10.201.0.1"  # the replay comes from the same address (session protection is strong)
@@ -343,7 +346,7 @@ def test_queue_quota_by_shifts_left(db: str, tmp_path: Path) -> None:
     assert taken(shifts_left={"A": 10, "B": 2}) == {"A": 3, "B": 15}
     # the day's queue: A1 worked each of the month's 10 days, A2 only the 10th
     day = "2026-11-10"
-    assert not low_confidence(stored_result("demo_call")["result"], load(None).settings)
+    assert not low_confidence(stored("demo_call"), load(None).settings)
 
     def month(conn: Any) -> None:
         for d in range(1, 10):
@@ -368,7 +371,7 @@ def test_queue_takes_late_calls_that_must_be_reviewed(db: str) -> None:
     assert post(rev, "/queue", day=DAY).status_code == 302
     first = [i["sha256"] for i in with_db(db, lambda c: reviews.plan_of_day(c, DAY))["items"]]
     assert first
-    assert not low_confidence(stored_result("demo_call")["result"], load(None).settings)
+    assert not low_confidence(stored("demo_call"), load(None).settings)
     late_ok = with_db(db, lambda c: add_call(c, "demo_call", key="late_ok", agent="A1"))
     late_bad = with_db(db, lambda c: add_call(c, "bad_call", key="late_bad", agent="A1"))
     assert sql(db, "SELECT fatal FROM calls WHERE sha256 = ?", late_bad) == [(1,)]
@@ -391,6 +394,7 @@ def test_queue_takes_late_calls_that_must_be_reviewed(db: str) -> None:
 
 
 # === 11. calibration holds its calls ===========================================================
+@pytest.mark.slow
 def test_calibration_sessions_hold_their_calls(db: str) -> None:
     app = app_of(db)
     sup, r1, r2, agent = (client(app, n) for n in ("super", "rev1", "rev2", "agent2"))

@@ -11,16 +11,15 @@ import pytest
 
 from callaudit.results import store
 from callaudit.results.store import CallMeta, connect
-from tests.helpers import SAMPLES, stored_result
+from tests.helpers import SAMPLES, record_of, stored_result
 from tests.helpers.review import DAY, W, app_of, client, sha, sql, with_db
 
 
 def _store_relative(db: str, file: str, key: str) -> str:
     d = stored_result("mono_call")
     h = sha(key)
-    with_db(db, lambda c: store.write_result(
-        c, CallMeta(file=file, sha256=h, call_id=key, agent_id="A2", day=DAY),
-        d["result"], d["regions"], d["acoustics"]))
+    meta = CallMeta(file=file, sha256=h, call_id=key, agent_id="A2", day=DAY)
+    with_db(db, lambda c: store.write_result(c, meta, record_of(d)))
     return h
 
 
@@ -45,6 +44,7 @@ def test_a_relative_recording_path_is_stored_absolute(db: str, tmp_path: Path,
     _audio_served(db, h)
 
 
+@pytest.mark.slow
 def test_an_older_relative_path_resolves_beside_the_database(db: str, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "rec").mkdir()

@@ -95,6 +95,7 @@ def _embed_speakers(embedder: embed_campp.CamppEmbedder, signals: dict[str, np.n
     return embedder.embed([w for ws in wins.values() for w in ws]), speaker
 
 
+@pytest.mark.slow
 def test_different_vocal_tract_is_a_different_speaker(embedder: embed_campp.CamppEmbedder) -> None:
     # The sample calls' customer is the agent's TTS voice with f0 x0.72: CAM++ rightly hears one
     # speaker there (~60%, chance). Resampling by 1.2 moves formants as well, as a different

@@ -265,6 +265,7 @@ LABELLED: list[tuple[str, str, bool]] = [(t, r, True) for t, r in VIOLATIONS] + 
     [(t, r, False) for t, r in COMPLIANT]
 
 
+@pytest.mark.slow
 def test_misses_and_false_alarms_on_the_labelled_set() -> None:
     misses, false_alarms = [], []
     for text, rule, should_fail in LABELLED:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import datetime
 import hashlib
+import io
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -86,7 +88,24 @@ class BatchStats:
         return self.audio_s / self.elapsed if self.elapsed > 0 else 0.0
 
 
+def not_regular(path: str) -> str:
+    """Why `path` is not a recording to open ("" when it is a regular file): a FIFO, a
+    device (/dev/zero), a socket or a folder would block or never end a read. Told from
+    stat (a link is followed), never by opening it. OSError when it cannot be stat'ed."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISREG(mode):
+        return ""
+    kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+            "a character device" if stat.S_ISCHR(mode) else
+            "a block device" if stat.S_ISBLK(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else
+            "a folder" if stat.S_ISDIR(mode) else "not a regular file")
+    return f"{kind}, not a recording: skipped"
+
+
 def file_sha256(path: str) -> str:
+    """The content hash of the regular file `path` (OSError when it cannot be read; callers
+    check `not_regular` first: a FIFO would block here)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -183,7 +202,7 @@ def discover(source: str, pattern: str | None = None, line_by: str | None = None
     if not src.exists():
         raise AuditError(f"{source}: no such file or folder")
     if src.is_file() and src.suffix.lower() == ".csv":
-        return Found(_manifest(src, line_by))
+        return _manifest(src, line_by)
     found = Found([])
     if src.is_file():
         files = [src]
@@ -238,36 +257,57 @@ def _value(cell: str | None) -> str | None:
     return (cell or "").strip() or None
 
 
-def _manifest(path: Path, line_by: str | None = None) -> list[dict[str, Any]]:
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        rows = list(csv.DictReader(f))
+MANIFEST_ENCODINGS = ("utf-8-sig", "gb18030")  # a Windows PBX's export is often GBK
+
+
+def _manifest_text(path: Path) -> str:
+    """The manifest's text: UTF-8 (with or without a BOM), else GB18030 (GBK's superset);
+    AuditError when it is neither."""
+    data = path.read_bytes()
+    for encoding in MANIFEST_ENCODINGS:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise AuditError(f"{path}: the manifest is neither UTF-8 nor GBK text; save it as UTF-8 CSV")
+
+
+def _manifest(path: Path, line_by: str | None = None) -> Found:
+    """The jobs of a CSV manifest; a row that names no recording (no `path` cell, a row
+    shorter than the header) is in `Found.unreadable` with its line number, and the other
+    rows are audited."""
+    rows = list(csv.DictReader(io.StringIO(_manifest_text(path), newline="")))
     if not rows or "path" not in rows[0]:
         raise AuditError(f"{path}: a manifest needs a header row with a `path` column")
     if line_by and line_by not in rows[0]:
         raise AuditError(f"{path}: no `{line_by}` column, which names each call's business line "
                          f"(columns: {', '.join(c for c in rows[0] if c)})")
-    jobs = []
+    found = Found([])
     for i, row in enumerate(rows, start=2):
-        p = Path(row["path"])
+        cell = _value(row.get("path"))
+        if cell is None:
+            found.unreadable.append(f"{path}: line {i}: no recording named (the `path` cell is "
+                                    "empty or the row is shorter than the header)")
+            continue
+        p = Path(cell)
         p = p if p.is_absolute() else path.parent / p
-        channel = (row.get("agent_channel") or "auto").strip() or "auto"
+        channel = _value(row.get("agent_channel")) or "auto"
         if channel not in ("auto", "left", "right"):
             raise AuditError(f"{path}: line {i}: agent_channel must be auto, left or right")
-        raw = (row.get("raw") or "").strip() or None
+        raw = _value(row.get("raw"))
         if raw:  # an empty cell: the batch's --raw
             try:
                 parse_raw(raw)
             except ValueError as e:
                 raise AuditError(f"{path}: line {i}: raw '{raw}': {e}") from None
-        jobs.append({
-            "file": str(p), "call_id": row.get("call_id") or p.stem,
-            "agent_id": row.get("agent_id") or None,
-            "day": _day(row.get("started_at") or row.get("day")),
-            "started_at": row.get("started_at") or None, "agent_channel": channel, "raw": raw,
+        found.jobs.append({
+            "file": str(p), "call_id": _value(row.get("call_id")) or p.stem,
+            "agent_id": _value(row.get("agent_id")),
+            "day": _day(_value(row.get("started_at")) or _value(row.get("day"))),
+            "started_at": _value(row.get("started_at")), "agent_channel": channel, "raw": raw,
             **({"line": _value(row.get(line_by))} if line_by else {}),
         })
-    return jobs
-
+    return found
 
 
 def pending(jobs: list[dict[str, Any]], conn: Any, opts: BatchOptions,
@@ -280,7 +320,12 @@ def pending(jobs: list[dict[str, Any]], conn: Any, opts: BatchOptions,
     stats = stats or BatchStats()
     for job in jobs:
         try:
-            job["sha256"] = file_sha256(job["file"])
+            why = not_regular(job["file"])
+            if why:
+                job["sha256"] = "unreadable:" + job["file"]
+                job["error"] = f"{job['file']}: {why}"
+            else:
+                job["sha256"] = file_sha256(job["file"])
         except OSError as e:
             job["sha256"] = "unreadable:" + job["file"]
             job["error"] = f"{job['file']}: cannot read ({e.strerror or e})"

@@ -24,6 +24,7 @@ from callaudit.batch import scorecards
 from callaudit.batch.jobs import BatchOptions, BatchStats, discover, pending
 from callaudit.batch.worker import serve
 from callaudit.errors import AuditError
+from callaudit.records import CallResult, Region
 from callaudit.results.store import (
     CallMeta,
     connect,
@@ -235,22 +236,22 @@ def _reviewed_refresher(conn: Any, opts: BatchOptions, packs: dict[str, RulePack
 
 
 def _as_stored(conn: Any, opts: BatchOptions, packs: dict[str, RulePack] | None = None,
-               ) -> Callable[..., dict[str, Any]]:
+               ) -> Callable[..., CallResult]:
     """A result as this database keeps it: masked when it stores masked transcripts, though
     the batch began on a plain one (`audit redact` ran meanwhile): never a mix. Masked with
     the pack the call was judged with (`apply(result, pack)`: a key of `packs`)."""
     pack: list[Any] = []
 
-    def apply(r: dict[str, Any], key: str | None = None) -> dict[str, Any]:
-        if (r.get("privacy") or {}).get("redacted") or not stored_redaction(conn):
+    def apply(r: CallResult, key: str | None = None) -> CallResult:
+        if (r.privacy is not None and r.privacy.redacted) or not stored_redaction(conn):
             return r
-        from callaudit.privacy.mask import redact
+        from callaudit.privacy.mask import redact_result
         from callaudit.rules.pack import load
 
         if packs and key in packs:
-            return redact(r, packs[key])
+            return redact_result(r, packs[key])
         pack[:] = pack or [load(opts.rules)]
-        return redact(r, pack[0])
+        return redact_result(r, pack[0])
 
     return apply
 
@@ -258,7 +259,7 @@ def _as_stored(conn: Any, opts: BatchOptions, packs: dict[str, RulePack] | None 
 def _store(conn: Any, out: dict[str, Any], stats: BatchStats,
            on_progress: Callable[[BatchStats, dict[str, Any] | None], None] | None,
            refresh: Callable[..., None] | None = None,
-           as_stored: Callable[..., dict[str, Any]] = lambda r, key=None: r) -> None:
+           as_stored: Callable[..., CallResult] = lambda r, key=None: r) -> None:
     job = out["job"]
     if "worker" in out:
         stats.model_loads[out["worker"]["pid"]] = out["worker"]["loads"]
@@ -272,17 +273,20 @@ def _store(conn: Any, out: dict[str, Any], stats: BatchStats,
         write_failure(conn, meta, out["error"])
         stats.errors += 1
     else:
-        r = as_stored(out["result"], job.get("pack"))
-        write_result(conn, meta, r, out["regions"], out["acoustics"])
+        # a worker sends the result as its JSON (a process or a Dask node away)
+        r = as_stored(CallResult.from_json(out["result"],
+                                           [Region.from_json(g) for g in out["regions"]],
+                                           out["acoustics"], check=False), job.get("pack"))
+        write_result(conn, meta, r)
         if refresh:
             refresh(meta.sha256, job.get("pack"))
         stats.done += 1
-        stats.audio_s += r["duration_s"]
-        if r.get("outcome") == "no_speech":  # not a call: neither passed nor failed
+        stats.audio_s += r.duration_s
+        if r.outcome == "no_speech":  # not a call: neither passed nor failed
             stats.no_speech += 1
-        elif r.get("outcome") == "not_connected":
+        elif r.outcome == "not_connected":
             stats.not_connected += 1
-        elif r["passed"]:
+        elif r.passed:
             stats.passed += 1
         else:
             stats.failed_audit += 1

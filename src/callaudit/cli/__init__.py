@@ -9,6 +9,8 @@ in the recording: there is no call to judge. docs/LIMITS.md: "Failure modes".
 
 from __future__ import annotations
 
+import sqlite3
+
 from rich.console import Console
 
 from callaudit.cli.check import check_command
@@ -24,10 +26,10 @@ from callaudit.cli.common import (  # noqa: F401 - the exit statuses, for caller
     quiet_stdout,
 )
 from callaudit.cli.parser import build_parser
-from callaudit.cli.results import batch_command, db_command, report_command
+from callaudit.cli.results import batch_command, db_check_command, db_command, report_command
 from callaudit.cli.review import review_command
 from callaudit.cli.rules import rules_command
-from callaudit.errors import AuditError, StorageError
+from callaudit.errors import AuditError, StorageError, first_line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
             return batch_command(args, err)
         if args.cmd in ("summary", "export", "rescore", "redact"):
             return db_command(args, err)
+        if args.cmd == "db":
+            return db_check_command(args)
         if args.cmd == "report":
             return report_command(args)
         if args.cmd in ("serve", "users", "sample"):
@@ -50,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_STORAGE
     except AuditError as e:
         print_error(err, e)
+        return EXIT_ERROR
+    except sqlite3.DatabaseError as e:  # damage met while reading (a writer checks first)
+        db = getattr(args, "db", None) or "the results database"
+        print_error(err, AuditError(f"{db}: cannot be read ({first_line(e)}); "
+                                    f"`audit db check --db {db}` says what is damaged"))
         return EXIT_ERROR
     except KeyboardInterrupt:
         err.print("interrupted")

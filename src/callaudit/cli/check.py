@@ -24,6 +24,7 @@ def check_command(args: argparse.Namespace, err: Console) -> int:
     from callaudit.audio.decode import decode
     from callaudit.outputs import atomic_write, check_writable
     from callaudit.pipeline import AuditOptions, Auditor
+    from callaudit.records import CallResult
     from callaudit.render.terminal import render
     from callaudit.rules.pack import load
     from callaudit.speech.asr import AsrOptions
@@ -45,19 +46,23 @@ def check_command(args: argparse.Namespace, err: Console) -> int:
     with err.status("transcribing ...") as status:
         def progress(stage: str, done: int, total: int) -> None:
             status.update(f"transcribing: window {done}/{total} ...")
-        result = auditor.result_json(auditor.audit_audio(audio, progress, decode_s))
+        data = auditor.result_json(auditor.audit_audio(audio, progress, decode_s))
+    # what is shown is what the JSON says (masked with --redact)
+    result = CallResult.from_json(data, check=False)
     # files first: a closed stdout (`| head`) must never cost the JSON or the page
     if args.json and args.json != "-":
-        atomic_write(args.json, json.dumps(result, ensure_ascii=False, indent=2))
+        atomic_write(args.json, json.dumps(data, ensure_ascii=False, indent=2))
     if args.html:
+        from callaudit.privacy.audio import call_page_audio
         from callaudit.render.html import render_call
 
-        render_call(result, args.html, audio=audio, lang=args.lang,
-                    masked=pack.settings if args.redact else None)
+        src = call_page_audio(result, audio, args.html,
+                              masked=pack.settings if args.redact else None)
+        render_call(result, args.html, src, lang=args.lang)
     out = Out(highlight=False, soft_wrap=True)
     try:
         if args.json == "-":
-            sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+            sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
         else:
             render(result, out, args.lang, transcript=not args.no_transcript)
             if args.json:
@@ -67,8 +72,8 @@ def check_command(args: argparse.Namespace, err: Console) -> int:
         sys.stdout.flush()
     except BrokenPipeError:  # `| head` left: the verdict stands, the files are written
         quiet_stdout()
-    if result.get("outcome") == "no_speech":
+    if result.outcome == "no_speech":
         return EXIT_NO_SPEECH
-    if result.get("outcome") == "not_connected":
+    if result.outcome == "not_connected":
         return EXIT_NOT_CONNECTED
-    return EXIT_PASS if result["passed"] else EXIT_FAIL
+    return EXIT_PASS if result.passed else EXIT_FAIL

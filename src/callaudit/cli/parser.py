@@ -161,6 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--db", required=True)
     rd.add_argument("--rules", metavar="FILE", help="rule pack whose `entities:` say what to mask")
 
+    dbp = sub.add_parser("db", help="the results database itself: check it for damage")
+    dbsub = dbp.add_subparsers(dest="db_cmd", required=True)
+    dc = dbsub.add_parser("check", help="SQLite's check of the file, and every stored result "
+                          "read back; exit 1 when anything is damaged")
+    dc.add_argument("--db", required=True)
+    dc.add_argument("--full", action="store_true",
+                    help="integrity_check (indexes too; slower) instead of quick_check")
+
     r = sub.add_parser("rules", help="list or validate rule packs")
     rsub = r.add_subparsers(dest="rules_cmd", required=True)
     rl = rsub.add_parser("list", help="print the rules in force")

@@ -4,9 +4,12 @@ its results database."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sqlite3
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
@@ -22,6 +25,32 @@ from callaudit.cli.common import (
 )
 from callaudit.errors import AuditError, StorageError
 from callaudit.rules.pack import RulePack
+from callaudit.settings import Settings
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (systemd, cron wrappers, Kubernetes, `timeout`): handled as Ctrl-C
+    is (the workers stopped, every stored call whole), and said."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(number)
+        self.number = number
+        self.signal = signal.Signals(number).name
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise Stopped in the main thread while the block runs (only the
+    process that installs it: the workers are stopped by the batch, as on Ctrl-C)."""
+    def stop(number: int, frame: object) -> None:
+        raise Stopped(number)
+
+    old = {n: signal.signal(n, stop) for n in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for n, handler in old.items():
+            signal.signal(n, handler)
 
 
 def batch_command(args: argparse.Namespace, err: Console) -> int:
@@ -68,7 +97,16 @@ def batch_command(args: argparse.Namespace, err: Console) -> int:
                                   highlight=False, soft_wrap=True)
 
         try:
-            stats = run(args.source, opts, progress)
+            with stop_signals():
+                stats = run(args.source, opts, progress)
+        except Stopped as e:
+            s = seen[0] if seen else None
+            done = f"{s.done + s.errors} calls of this run were stored, " if s else ""
+            left = f"{s.total - s.done - s.errors} were not; " if s else ""
+            bar.stop()
+            err.print(f"stopped by {e.signal}: {done}{left}the same command again goes on "
+                      "where it stopped", highlight=False, soft_wrap=True)
+            return 128 + e.number
         except StorageError as e:
             if seen:
                 s = seen[0]
@@ -95,6 +133,34 @@ def batch_command(args: argparse.Namespace, err: Console) -> int:
               f"(the batch is incomplete): " + some(stats.unreadable))
         return EXIT_INCOMPLETE
     return EXIT_FAIL if stats.errors else EXIT_PASS
+
+
+def db_check_command(args: argparse.Namespace) -> int:
+    """`audit db check --db X`: SQLite's check of the file, then every stored result read
+    back as a record; one line per problem, exit 1 when there is any."""
+    from callaudit.results.database import check_file
+    from callaudit.results.store import connect, unreadable_results
+
+    db = existing_db(args.db)
+    found = check_file(db, full=args.full)
+    rows = []
+    if not found:
+        conn = connect(db, readonly=True)
+        try:
+            rows = unreadable_results(conn)
+        finally:
+            conn.close()
+    for line in found:
+        print(f"{db}: {line}")
+    for call_id, why in rows:
+        print(f"{db}: call {call_id}: its stored result cannot be read ({why})")
+    if found or rows:
+        print(f"{db}: damaged; keep a copy, then restore a backup or recover what can be read: "
+              f"sqlite3 {db} '.recover' | sqlite3 recovered.sqlite")
+        return EXIT_FAIL
+    print(f"{db}: ok ({'integrity_check' if args.full else 'quick_check'}, every stored result "
+          "read back)")
+    return EXIT_PASS
 
 
 def db_command(args: argparse.Namespace, err: Console) -> int:
@@ -172,9 +238,10 @@ def summary_table(conn: sqlite3.Connection, args: argparse.Namespace, title: str
 
 def report_command(args: argparse.Namespace) -> int:
     from callaudit.outputs import check_writable
-    from callaudit.privacy.mask import redact
-    from callaudit.records import result_problem
-    from callaudit.render.html import render_call, render_dashboard
+    from callaudit.privacy.audio import call_page_audio
+    from callaudit.privacy.mask import redact_result
+    from callaudit.records import CallResult, result_problem
+    from callaudit.render.html import render_call
     from callaudit.results.store import connect, recording_file, stored_call
     from callaudit.rules.pack import load
 
@@ -188,25 +255,63 @@ def report_command(args: argparse.Namespace) -> int:
             result, meta = stored_call(conn, args.call)
             file = recording_file(meta["file"], db)  # as stored, from whatever folder
             audio = args.audio or (str(file) if file.exists() else None)
-            render_call(redact(result, pack) if masked else result, args.out, audio=audio,
-                        link_audio=args.link_audio, lang=args.lang, meta=meta,
-                        masked=pack.settings if masked else None)
+            if masked:
+                result = redact_result(result, pack)
+            src = call_page_audio(result, audio, args.out, args.link_audio,
+                                  pack.settings if masked else None)
+            render_call(result, args.out, src, lang=args.lang, meta=meta)
         else:
-            render_dashboard(db, args.out, args.lang, settings=pack.settings,
-                             redact=pack if masked else None)
+            write_dashboard(db, args.out, args.lang, settings=pack.settings,
+                            redact=pack if masked else None)
     elif args.result:
         try:
-            result = json.loads(Path(args.result).read_text(encoding="utf-8"))
+            d = json.loads(Path(args.result).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise AuditError(f"{args.result}: not a readable result JSON ({e})") from None
-        problem = result_problem(result)
+        problem = result_problem(d)
         if problem:
             raise AuditError(f"{args.result}: {problem}")
-        masked = args.redact or bool((result.get("privacy") or {}).get("redacted"))
-        render_call(redact(result, pack) if masked else result, args.out, audio=args.audio,
-                    link_audio=args.link_audio, lang=args.lang,
-                    masked=pack.settings if masked else None)
+        result = CallResult.from_json(d, check=False)
+        masked = args.redact or (result.privacy is not None and result.privacy.redacted)
+        if masked:
+            result = redact_result(result, pack)
+        src = call_page_audio(result, args.audio, args.out, args.link_audio,
+                              pack.settings if masked else None)
+        render_call(result, args.out, src, lang=args.lang)
     else:
         raise AuditError("report: give a result JSON, or --db (with --call for one call)")
     print(f"HTML: {args.out}")
     return EXIT_PASS
+
+
+def write_dashboard(db: str, out: str, lang: str = "zh", link_audio: bool = True,
+                    settings: Settings | None = None, redact: RulePack | None = None) -> str:
+    """Write the dashboard of database `db` at `out` and the pages of its worst calls (every
+    fatal one and the lowest scored) in the folder beside it named after it (`nightly.html`:
+    `nightly_calls/`), their recordings linked when `link_audio` and there. `settings`: the
+    review thresholds that flag rules (the default pack's when None). `redact`: mask personal
+    data with this pack's `entities:` in the pages, their audio embedded masked."""
+    from callaudit.privacy.audio import call_page_audio
+    from callaudit.privacy.mask import redact_result
+    from callaudit.render.html import page_name, render_call, render_dashboard
+    from callaudit.results.dashboard import call_pages, dashboard
+    from callaudit.results.store import connect
+
+    conn = connect(db, readonly=True)
+    try:
+        data = dashboard(conn, settings)
+        pages = Path(out).with_suffix("").name + "_calls"
+        # call pages for the calls the dashboard links to (the worst and every fatal one)
+        target = Path(out).resolve().parent / pages
+        target.mkdir(exist_ok=True)
+        for c, result, meta, file in call_pages(conn, db, data.worst):
+            page = str(target / page_name(c))
+            audio = str(file) if link_audio and file.exists() else None
+            if redact is not None:
+                result = redact_result(result, redact)
+            src = call_page_audio(result, audio, page, link=True,
+                                  masked=None if redact is None else redact.settings)
+            render_call(result, page, src, lang=lang, meta=meta)
+        return render_dashboard(data, out, lang, pages)
+    finally:
+        conn.close()

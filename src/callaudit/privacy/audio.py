@@ -9,21 +9,26 @@ and a same-mix stereo file holds it twice.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from callaudit.audio.decode import SAMPLE_RATE, Audio
+from callaudit.audio.decode import SAMPLE_RATE, Audio, decode
+from callaudit.audio.opus import data_uri, page_audio
+from callaudit.records import CallResult
+
+if TYPE_CHECKING:
+    from callaudit.settings import Settings
 
 TONE_LEVEL = 0.1  # -20 dBFS: audible as a bleep, not louder than speech
 FADE_S = 0.005
 
 
-def spans_of(result: dict[str, Any], pad_s: float) -> list[tuple[float, float]]:
-    """The seconds to mask in the recording of `result`: each piece of each entity of its
+def spans_of(result: CallResult, pad_s: float) -> list[tuple[float, float]]:
+    """The seconds to mask in the recording of `result`: each piece of each item of its
     `privacy` report, padded by `pad_s` (the times are estimates), overlaps merged."""
-    pieces = [(p["start"] - pad_s, p["end"] + pad_s)
-              for e in (result.get("privacy") or {}).get("entities", []) for p in e["pieces"]]
+    items = result.privacy.items if result.privacy is not None else []
+    pieces = [(p["start"] - pad_s, p["end"] + pad_s) for e in items for p in e.pieces]
     merged: list[tuple[float, float]] = []
     for a, b in sorted(pieces):
         if merged and a <= merged[-1][1]:
@@ -53,3 +58,21 @@ def mask_audio(audio: Audio, spans: list[tuple[float, float]], tone_hz: float = 
         for c in channels:
             c[i:j] = fill
     return replace(audio, channels=channels)
+
+
+def masked_audio(audio: Audio | str, result: CallResult, settings: Settings) -> Audio:
+    """The recording (decoded, or a path) with the spans of the personal data of `result`
+    (its `privacy` report) replaced (settings redact_audio_pad_s, redact_tone_hz)."""
+    a = decode(audio) if isinstance(audio, str) else audio
+    return mask_audio(a, spans_of(result, settings.redact_audio_pad_s), settings.redact_tone_hz)
+
+
+def call_page_audio(result: CallResult, audio: Audio | str | None, page: str,
+                    link: bool = False, masked: Settings | None = None) -> str | None:
+    """The `src` of the player of `result`'s page written at `page` (audio/opus.py
+    page_audio): `audio` the recording (decoded, or its path) embedded, or with `link` its
+    path linked. `masked`: the result is masked, and so is its audio, embedded with the
+    spans of its personal data replaced, never linked."""
+    if audio is not None and masked is not None:
+        return data_uri(masked_audio(audio, result, masked))
+    return page_audio(audio, page, link)

@@ -21,8 +21,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from callaudit.parts import PrivacyReport
 from callaudit.privacy.detect import LEAK_DIGITS, Entity, detect_in
-from callaudit.records import Utterance
+from callaudit.records import CallResult, Utterance
 from callaudit.rules.pack import RulePack
 from callaudit.speech.numbers import digit_runs, is_digit
 
@@ -116,7 +117,7 @@ def _walk(value: Any, scrub: Callable[[str], str]) -> Any:
 _OWN = {"schema", "file", "versions", "judged_with", "timing_s", "not_speech", "unheard", "privacy"}
 
 
-def privacy_report(entities: list[Entity], redacted: bool) -> dict[str, Any]:
+def privacy_report(entities: list[Entity], redacted: bool) -> PrivacyReport:
     """What the result says of its personal data: whether its text is masked, how many of
     each type, and where (times, the masked form), never a value."""
     counts: dict[str, int] = {}
@@ -124,8 +125,8 @@ def privacy_report(entities: list[Entity], redacted: bool) -> dict[str, Any]:
     for e in entities:
         counts[e.type] = counts.get(e.type, 0) + 1
         labels.setdefault(e.type, e.label or {})
-    return {"redacted": redacted, "counts": counts, "labels": labels,
-            "entities": [e.to_json() for e in entities]}
+    return PrivacyReport.from_json({"redacted": redacted, "counts": counts, "labels": labels,
+                                    "entities": [e.to_json() for e in entities]})
 
 
 def _masked_alike(text: str, masked: str, heard: str) -> str | None:
@@ -165,5 +166,15 @@ def redact(result: dict[str, Any], pack: RulePack, found: list[Entity] | None = 
             out[k] = _walk(v, scrub)
     for n, text in zip([n for n in out.get("not_party") or [] if n.get("text")], heard, strict=True):
         n["text"] = text
-    out["privacy"] = privacy_report(entities, redacted=True)
+    out["privacy"] = privacy_report(entities, redacted=True).to_json()
     return out
+
+
+def redact_result(result: CallResult, pack: RulePack, found: list[Entity] | None = None,
+                  ) -> CallResult:
+    """`redact` of a record: the same call masked, with the regions and acoustics it
+    carries (a result already masked is returned as it is)."""
+    if result.privacy is not None and result.privacy.redacted:
+        return result
+    return CallResult.from_json(redact(result.to_json(), pack, found), regions=result.regions,
+                                acoustics=result.acoustics, check=False)

@@ -15,6 +15,7 @@ from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
+from callaudit.parts import JudgedWith
 from callaudit.strings import summary_word
 
 # The columns of the default view, per --by: what fits 80 columns (the rest: --wide).
@@ -33,18 +34,19 @@ TEXT = ("agent", "day", "line", "rule", "rule_id", "section", "severity", "top_f
 
 class Names:
     """Rules and sections by their readable names in `lang`: the messages the stored
-    results were judged with (their `judged_with`, newest pack first), else the rule pack's
+    results were judged with (their `judged_with`, newest pack first: results/queries.py
+    stored_norms), else the rule pack's
     (Rule.text), else the id."""
 
-    def __init__(self, lang: str, norms: list[dict[str, Any]], pack: Any = None) -> None:
+    def __init__(self, lang: str, norms: list[JudgedWith], pack: Any = None) -> None:
         self.lang = lang
         self.rules: dict[str, str] = {}
         self.sections: dict[str, str] = {}
         for jw in norms:
-            for rule, msgs in (jw.get("messages") or {}).items():
+            for rule, msgs in jw.messages.items():
                 if rule not in self.rules and (msgs or {}).get(lang):
                     self.rules[rule] = msgs[lang]
-            for sec, words in (jw.get("sections") or {}).items():
+            for sec, words in jw.sections.items():
                 if sec not in self.sections and isinstance(words, dict) and words.get(lang):
                     self.sections[sec] = words[lang]
         if pack is not None:

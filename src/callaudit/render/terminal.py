@@ -6,47 +6,45 @@ norms, then the transcript with roles and times.
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from callaudit.render.rows import detail, metric_rows, norms_of, section_name, talk_ratio
-from callaudit.rules.pack import RulePack
-from callaudit.strings import (
-    finding_message,
-    label,
-    listed,
-    mmss,
+from callaudit.records import CallResult
+from callaudit.render.rows import (
+    layout_reason,
+    metric_rows,
+    norms_of,
     not_party_line,
+    outcome_reason,
     privacy_line,
-    role,
-    stored_detail,
-    stored_text,
+    roles_reason,
+    section_name,
+    talk_ratio,
 )
+from callaudit.rules.pack import RulePack
+from callaudit.strings import label, listed, mmss, role
 
 
-def render(result: dict[str, Any], console: Console, lang: str = "zh",
+def render(result: CallResult, console: Console, lang: str = "zh",
            transcript: bool = True) -> None:
     """The verdict of one result, against the norms it was judged with."""
     norms = norms_of(result)
     head = Text()
-    head.append(f"{result['file']}", style="bold")
-    head.append(f"  {mmss(result['duration_s'], tenths=True)}  {result['channels']} "
-                f"{label('channels', lang)} {result['sample_rate'] / 1000:g} kHz  "
-                f"{label('agent_channel', lang)}: {result['agent_channel']}")
+    head.append(f"{result.file}", style="bold")
+    head.append(f"  {mmss(result.duration_s, tenths=True)}  {result.channels} "
+                f"{label('channels', lang)} {result.sample_rate / 1000:g} kHz  "
+                f"{label('agent_channel', lang)}: {result.agent_channel}")
     console.print(head)
-    layout = result.get("layout") or {}
-    if layout.get("key") not in (None, "layout_mono", "layout_stereo"):  # a decision worth a line
-        console.print(Text(f"  ({stored_detail(layout, lang)})", style="dim"))
-    if result.get("roles_reason"):
-        why = stored_text(result["roles_reason"], result.get("roles_why"), lang)
-        console.print(Text(f"  ({why})", style="dim"))
+    layout = result.layout
+    if layout is not None and layout.why.key not in ("", "layout_mono", "layout_stereo"):
+        console.print(Text(f"  ({layout_reason(result, lang)})", style="dim"))  # a decision worth a line
+    if result.roles_reason:
+        console.print(Text(f"  ({roles_reason(result, lang)})", style="dim"))
     if not norms.recorded:
         console.print(Text(f"  ({label('default_norms', lang)})", style="dim"))
-    spans = result.get("not_speech") or []
+    spans = result.acoustics.get("not_speech") or []
     if spans:  # what was heard and not taken for speech: ringback, music on hold, DTMF ...
         kinds: dict[str, list[str]] = {}
         for a, b, lab, _ in spans:
@@ -60,47 +58,47 @@ def render(result: dict[str, Any], console: Console, lang: str = "zh",
     held = privacy_line(result, lang)
     if held:
         console.print(Text(f"  ({held})", style="dim"))
-    for w in result.get("warnings") or []:  # before the verdict: it is a verdict on less
-        console.print(Text(f"  ! {stored_detail(w, lang)}", style="bold yellow"))
-    if result.get("outcome") in ("no_speech", "not_connected"):  # no call: no score, no pass
+    for w in result.warnings:  # before the verdict: it is a verdict on less
+        console.print(Text(f"  ! {w.in_lang(lang)}", style="bold yellow"))
+    if result.outcome in ("no_speech", "not_connected"):  # no call: no score, no pass
         verdict = Text()
-        verdict.append(f" {label(result['outcome'], lang)} ", style="bold white on yellow")
-        why = stored_detail(result.get("outcome_why"), lang)
+        verdict.append(f" {label(result.outcome, lang)} ", style="bold white on yellow")
+        why = outcome_reason(result, lang)
         verdict.append(f"  {label('not_audited', lang)}: {why}", style="bold yellow")
         console.print(verdict)
-        if transcript and result.get("not_party"):
+        if transcript and result.not_party:
             _transcript(result, console, lang)
         return
     verdict = Text()
-    colour = "green" if result["passed"] else "red"
-    verdict.append(f" {result['score']:g} ", style=f"bold white on {colour}")
-    verdict.append(f" {label('passed' if result['passed'] else 'failed', lang)}",
+    colour = "green" if result.passed else "red"
+    verdict.append(f" {result.score:g} ", style=f"bold white on {colour}")
+    verdict.append(f" {label('passed' if result.passed else 'failed', lang)}",
                    style=f"bold {colour}")
-    if result["fatal"]:
+    if result.fatal:
         verdict.append(f"  {label('fatal', lang)}", style="bold white on red")
-    lost = [f"{section_name(k, norms, lang)} -{v:g}" for k, v in result["sections"].items() if v]
+    lost = [f"{section_name(k, norms, lang)} -{v:g}" for k, v in result.sections.items() if v]
     if lost:
         verdict.append("   " + "  ".join(lost), style="dim")
     console.print(verdict)
 
-    failed = [f for f in result["findings"] if f["applicable"] and not f["passed"]]
+    failed = [f for f in result.findings if f.applicable and not f.passed]
     console.print(Text(f"\n{label('failed_rules', lang)}", style="bold"))
     if not failed:
         console.print(f"  {label('none', lang)}")
-    for f in sorted(failed, key=lambda f: -f["deduction"]):
-        sev = {"fatal": "bold red", "major": "red", "minor": "yellow", "info": "cyan"}[f["severity"]]
-        line = Text("  ? " if f.get("review") else "  ✗ ", style=sev)
-        line.append(f"{f['rule']}", style=f"bold {sev}")
-        line.append(f"  -{f['deduction']:g}  {finding_message(f, result, lang)}")
-        why = detail(f, lang)
+    for f in sorted(failed, key=lambda f: -f.deduction):
+        sev = {"fatal": "bold red", "major": "red", "minor": "yellow", "info": "cyan"}[f.severity]
+        line = Text("  ? " if f.review else "  ✗ ", style=sev)
+        line.append(f"{f.rule}", style=f"bold {sev}")
+        line.append(f"  -{f.deduction:g}  {result.message_of(f, lang)}")
+        why = f.detail_in(lang)
         if why:
             line.append(f"  [{why}]", style="dim")
         console.print(line)
-        for e in f["evidence"][:3]:
-            ev = Text(f"      {mmss(e['start'], tenths=True)} {role(e['role'], lang)} ", style="dim")
-            ev.append_text(_highlight(e["text"], e.get("match", "")))
-            if e.get("category"):
-                ev.append(f"  ({e['category']})", style="dim")
+        for e in f.evidence[:3]:
+            ev = Text(f"      {mmss(e.start, tenths=True)} {role(e.role, lang)} ", style="dim")
+            ev.append_text(_highlight(e.text, e.match))
+            if e.category:
+                ev.append(f"  ({e.category})", style="dim")
             console.print(ev)
 
     console.print(Text(f"\n{label('metrics', lang)}", style="bold"))
@@ -117,18 +115,17 @@ def render(result: dict[str, Any], console: Console, lang: str = "zh",
         _transcript(result, console, lang)
 
 
-def _transcript(result: dict[str, Any], console: Console, lang: str) -> None:
+def _transcript(result: CallResult, console: Console, lang: str) -> None:
     """Every utterance, and the machine's words beside them where they were said."""
     console.print(Text(f"\n{label('transcript', lang)}", style="bold"))
-    said = [(u["start"], u) for u in result["utterances"]] + \
-        [(n["start"], {**n, "role": "system"}) for n in result.get("not_party") or []
-         if n["kind"] == "system"]
-    for _, u in sorted(said, key=lambda p: p[0]):
-        style = {"agent": "cyan", "customer": "magenta", "system": "dim italic"}.get(u["role"], "white")
-        line = Text(f"  {mmss(u['start'], tenths=True)} ", style="dim")
-        line.append(f"{label('system', lang) if u['role'] == 'system' else role(u['role'], lang)} ",
+    said = [(u.start, u.role, u.text) for u in result.utterances] + \
+        [(n.start, "system", n.text) for n in result.not_party if n.kind == "system"]
+    for start, who, text in sorted(said, key=lambda p: p[0]):
+        style = {"agent": "cyan", "customer": "magenta", "system": "dim italic"}.get(who, "white")
+        line = Text(f"  {mmss(start, tenths=True)} ", style="dim")
+        line.append(f"{label('system', lang) if who == 'system' else role(who, lang)} ",
                     style=style)
-        line.append(u["text"], style="dim" if u["role"] == "system" else "")
+        line.append(text, style="dim" if who == "system" else "")
         console.print(line)
 
 

@@ -342,7 +342,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
 SCHEMA_VERSION = MIGRATIONS[-1][0]  # the newest: what SCHEMA is
 
 
-def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
+def connect(path: str | Path, readonly: bool = False, check: bool = True) -> sqlite3.Connection:
     """Open the results database.
 
     A writer (the default) creates a missing database at the newest schema and brings an
@@ -350,7 +350,9 @@ def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
     read-only (`mode=ro`): it never creates, migrates or writes, and needs no write access to
     the database file. Every problem (not a SQLite file, a schema newer than this code, a
     reader on a database that needs migrating, a missing file for a reader) is one-line
-    AuditError naming the file.
+    AuditError naming the file. A writer first checks the file for damage (`damage`:
+    quick_check); `check=False` skips it for a connection opened again and again after one
+    that checked (the workbench's per request).
     """
     if readonly and not Path(path).is_file():
         raise AuditError(f"{path}: no such results database")
@@ -367,14 +369,14 @@ def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
     except sqlite3.OperationalError as e:
         raise AuditError(f"{path}: cannot open the results database ({first_line(e)})") from None
     except sqlite3.DatabaseError as e:  # "file is not a database", seen by the reader's probe
-        raise AuditError(f"{path}: not a SQLite results database ({first_line(e)})") from None
+        raise _not_ours(path, e) from None
     conn.row_factory = sqlite3.Row
     try:
         conn.execute("PRAGMA busy_timeout=60000")  # another writer (a second batch) waits, no error
         if readonly:
             _check_readable(conn, path)
         else:
-            _open_writer(conn, path)
+            _open_writer(conn, path, check)
     except BaseException as e:
         conn.close()
         if isinstance(e, sqlite3.OperationalError) and _storage_fault(e):
@@ -382,9 +384,53 @@ def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
         if isinstance(e, sqlite3.OperationalError):
             raise AuditError(f"{path}: cannot use the results database ({first_line(e)})") from None
         if isinstance(e, sqlite3.DatabaseError):  # "file is not a database", a damaged file
-            raise AuditError(f"{path}: not a SQLite results database ({first_line(e)})") from None
+            raise _not_ours(path, e) from None
         raise
     return conn
+
+
+def _not_ours(path: str | Path, e: sqlite3.DatabaseError) -> AuditError:
+    """A file SQLite refuses: not a database at all, or a damaged one."""
+    if "malformed" in str(e):
+        return damaged(path, [first_line(e)])
+    return AuditError(f"{path}: not a SQLite results database ({first_line(e)})")
+
+
+def damage(conn: sqlite3.Connection, full: bool = False) -> list[str]:
+    """What SQLite's own check finds wrong in the database file, at most 20 lines; [] when
+    it is whole. quick_check (pages, records, the tables' structure: about a second per GB)
+    or, `full`, integrity_check (indexes against their tables too). A file too damaged to
+    be checked is one line saying so."""
+    try:
+        rows = conn.execute(f"PRAGMA {'integrity_check' if full else 'quick_check'}(20)").fetchall()
+    except sqlite3.DatabaseError as e:
+        if "not a database" in str(e):  # no SQLite file at all: not damage, said as such
+            raise
+        return [first_line(e)]
+    found = [str(r[0]) for r in rows]
+    return [] if found == ["ok"] else found
+
+
+def damaged(path: str | Path, found: list[str]) -> AuditError:
+    """The one-line error of a damaged database: what SQLite found and what to do."""
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return AuditError(f"{path}: the results database is damaged: {found[0]}{more}; nothing was "
+                      f"written to it. `audit db check --db {path}` lists the damage; keep a "
+                      f"copy, then restore a backup or recover what can be read with `sqlite3 "
+                      f"{path} '.recover' | sqlite3 recovered.sqlite`")
+
+
+def check_file(path: str | Path, full: bool = False) -> list[str]:
+    """`damage` of the database file at `path`, opened read-only as it is (no migration, no
+    check of its tables: a file too damaged for `connect` is still checked)."""
+    try:
+        conn = _open_reader(path)
+        try:
+            return damage(conn, full)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as e:
+        return [first_line(e)]
 
 
 def _open_reader(path: str | Path) -> sqlite3.Connection:
@@ -438,7 +484,12 @@ def _storage_fault(e: sqlite3.Error) -> bool:
                                   "unable to open"))
 
 
-def _open_writer(conn: sqlite3.Connection, path: str | Path) -> None:
+def _open_writer(conn: sqlite3.Connection, path: str | Path, check: bool = True) -> None:
+    # A damaged file is said before anything is written into it (a batch would otherwise
+    # add a night of calls to pages SQLite may not read back).
+    found = damage(conn) if check else []
+    if found:
+        raise damaged(path, found)
     # Switching to WAL needs a moment alone with the file and does not wait on the busy
     # handler: two batches starting on a new database at once would collide. Retry.
     for attempt in range(600):

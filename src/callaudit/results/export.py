@@ -11,28 +11,30 @@ from typing import Any
 
 from callaudit.errors import AuditError
 from callaudit.outputs import commit, temp_path
+from callaudit.records import CallResult
 from callaudit.results import reviews, store
 from callaudit.results.summary import call_rows, summary, to_csv
 from callaudit.settings import Settings
-from callaudit.strings import finding_detail, finding_message
 
 FORMATS = ("csv", "jsonl", "xlsx")
 
 
+# masks an audit.call/1 JSON result's personal data (privacy/mask.py redact with a pack)
 Redact = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def results(conn: sqlite3.Connection, redact: Redact | None = None) -> Iterator[dict[str, Any]]:
-    """store.result_rows, each result passed through `redact` (privacy/mask.py) when given."""
+    """store.result_rows (each "result" a CallResult, None for a file that failed), each
+    result masked by `redact` (on its JSON, read back as a record) when given."""
     for r in store.result_rows(conn):
-        if redact is not None and r["result"]:
-            r["result"] = redact(r["result"])
+        if redact is not None and r["result"] is not None:
+            r["result"] = CallResult.from_json(redact(r["result"].to_json()), check=False)
         yield r
 
 
-def personal_data(result: dict[str, Any] | None) -> str:
+def personal_data(result: CallResult | None) -> str:
     """What personal data a call's words held, by type: 'id_card:1 mobile:2' ('' for none)."""
-    counts = ((result or {}).get("privacy") or {}).get("counts") or {}
+    counts = result.privacy.counts if result is not None and result.privacy is not None else {}
     return " ".join(f"{k}:{v}" for k, v in sorted(counts.items()))
 
 
@@ -54,7 +56,8 @@ def export(conn: sqlite3.Connection, fmt: str, out: str, lang: str = "zh",
         with tmp.open("w", encoding="utf-8") as f:
             for r in results(conn, redact):
                 r.pop("id")
-                d = r["result"] or {"file": r["file"], "status": "failed", "error": r["error"]}
+                d = r["result"].to_json() if r["result"] is not None else \
+                    {"file": r["file"], "status": "failed", "error": r["error"]}
                 d.update(call_id=r["call_id"], agent_id=r["agent_id"], day=r["day"],
                          status=r["status"], line=r["line"])
                 if r["result"]:  # what people decided (复核, 申诉), beside the machine's verdict
@@ -72,20 +75,20 @@ def failed_findings(conn: sqlite3.Connection, lang: str,
     message and detail in `lang`."""
     out = []
     for r in results(conn, redact):
-        result = r["result"]
-        if not result:
+        result: CallResult | None = r["result"]
+        if result is None:
             continue
-        failed = [f for f in result["findings"] if f["applicable"] and not f["passed"]]
-        for f in sorted(failed, key=lambda f: -f["deduction"]):
-            ev = f["evidence"]
-            out.append({"call_id": r["call_id"], "agent_id": r["agent_id"], "rule": f["rule"],
-                        "severity": f["severity"], "deduction": f["deduction"],
-                        "review": int(bool(f.get("review"))),
-                        "start": ev[0]["start"] if ev else None,
-                        "end": ev[0]["end"] if ev else None,
-                        "message": finding_message(f, result, lang),
-                        "detail": finding_detail(f, lang),
-                        "evidence_text": " | ".join(e["text"] for e in ev)})
+        failed = [f for f in result.findings if f.applicable and not f.passed]
+        for f in sorted(failed, key=lambda f: -f.deduction):
+            ev = f.evidence
+            out.append({"call_id": r["call_id"], "agent_id": r["agent_id"], "rule": f.rule,
+                        "severity": f.severity, "deduction": f.deduction,
+                        "review": int(f.review),
+                        "start": ev[0].start if ev else None,
+                        "end": ev[0].end if ev else None,
+                        "message": result.message_of(f, lang),
+                        "detail": f.detail_in(lang),
+                        "evidence_text": " | ".join(e.text for e in ev)})
     return out
 
 

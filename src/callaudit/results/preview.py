@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from callaudit.records import Finding
 from callaudit.results import reviews
 from callaudit.results.rescore import rejudge
 from callaudit.results.store import call_lines, calls_to_rescore, connect, ok_calls
@@ -40,13 +41,9 @@ VERDICTS = ("fail", "review", "pass", "na")
 CALL_PAGE = "/calls/{sha256}"
 
 
-def verdict(finding: dict[str, Any] | None) -> str:
+def verdict(finding: Finding | None) -> str:
     """A stored or re-judged finding's verdict (None: the rule was not judged: "na")."""
-    if finding is None or not finding["applicable"]:
-        return "na"
-    if finding["passed"]:
-        return "pass"
-    return "review" if finding.get("review") else "fail"
+    return "na" if finding is None else finding.verdict
 
 
 def failing(v: str) -> bool:
@@ -184,20 +181,20 @@ def _judge_calls(db: str, pack: RulePack, lang: str, ids: list[int]) -> list[_Ju
     conn = connect(db, readonly=True)
     out = []
     try:
-        for call, result, regions, measured in calls_to_rescore(conn, ids):
-            new = rejudge(pack, result, regions, measured, lang, norms)
-            old_f = {f["rule"]: f for f in result["findings"]}
-            new_f = {f["rule"]: f for f in new["findings"]}
+        for call, result in calls_to_rescore(conn, ids):
+            new = rejudge(pack, result, lang, norms)
+            old_f = {f.rule: f for f in result.findings}
+            new_f = {f.rule: f for f in new.findings}
             rules = []
             for rule in {**old_f, **new_f}:
                 a, b = old_f.get(rule), new_f.get(rule)
                 va, vb = verdict(a), verdict(b)
-                rules.append((rule, (b or a or {}).get("section", ""), va, vb,
-                              a["deduction"] if a and va == "fail" else 0.0,
-                              b["deduction"] if b and vb == "fail" else 0.0))
-            out.append(_Judged(call, result["versions"]["rules"],
-                               (result["score"], bool(result["passed"])),
-                               (new["score"], bool(new["passed"])), rules))
+                rules.append((rule, (b or a).section if (b or a) else "", va, vb,
+                              a.deduction if a and va == "fail" else 0.0,
+                              b.deduction if b and vb == "fail" else 0.0))
+            out.append(_Judged(call, result.versions["rules"],
+                               (result.score or 0.0, result.passed),
+                               (new.score or 0.0, new.passed), rules))
     finally:
         conn.close()
     return out

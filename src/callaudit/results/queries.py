@@ -8,7 +8,9 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-from callaudit.errors import AuditError
+from callaudit.errors import AuditError, first_line
+from callaudit.parts import JudgedWith
+from callaudit.records import CallResult, Region
 from callaudit.results.database import fetch_rows
 
 
@@ -22,16 +24,34 @@ def call_ids(conn: sqlite3.Connection) -> list[int]:
     return [r[0] for r in conn.execute("SELECT id FROM calls ORDER BY id")]
 
 
-def stored_result(conn: sqlite3.Connection, call: int) -> dict[str, Any] | None:
-    """A call's audit.call/1 result by row id (None for a file that failed, or none)."""
+def read_result(text: str) -> CallResult:
+    """A stored result_json as the record it was written from (records.CallResult), without
+    the schema check (this package wrote it); ValueError naming the problem when the row
+    cannot be read as one."""
+    return CallResult.from_json(json.loads(text), check=False)
+
+
+def stored_result(conn: sqlite3.Connection, call: int) -> CallResult | None:
+    """A call's result by row id (None for a file that failed, or none)."""
     row = conn.execute("SELECT result_json FROM calls WHERE id = ?", (call,)).fetchone()
-    return json.loads(row[0]) if row and row[0] else None
+    return read_result(row[0]) if row and row[0] else None
+
+
+def unreadable_results(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(call_id, why) of every stored result that cannot be read back as a CallResult."""
+    out = []
+    for r in conn.execute("SELECT call_id, result_json FROM calls WHERE result_json IS NOT NULL"):
+        try:
+            read_result(r["result_json"])
+        except (ValueError, TypeError) as e:
+            out.append((r["call_id"], first_line(e)))
+    return out
 
 
 SUMMARY_BY = ("agent", "rule", "day", "line")
 
 
-def stored_norms(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def stored_norms(conn: sqlite3.Connection) -> list[JudgedWith]:
     """The `judged_with` of the newest stored result of each rule pack (rules version) the
     calls were judged with, newest first: what names their rules (messages) and sections."""
     out = []
@@ -39,10 +59,10 @@ def stored_norms(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             SELECT MAX(id) FROM calls WHERE result_json IS NOT NULL GROUP BY rules_version)
             ORDER BY id DESC"""):
         try:
-            jw = json.loads(r[0]).get("judged_with") or {}
-        except (ValueError, AttributeError):
+            jw = JudgedWith.from_json(json.loads(r[0]).get("judged_with"))
+        except (ValueError, AttributeError, TypeError):
             continue
-        if jw:
+        if jw.rules or jw.settings:
             out.append(jw)
     return out
 
@@ -140,19 +160,22 @@ def call_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def result_rows(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
     """Every stored call in the order stored, one at a time: id, call_id, agent_id, day, file,
-    status, error, sha256, line and result (its audit.call/1 dict; None for a file that
-    failed)."""
+    status, error, sha256, line and result (its CallResult; None for a file that failed, or
+    a stored result that cannot be read: `error` then says so)."""
     for r in conn.execute("SELECT id, call_id, agent_id, day, file, status, error, sha256, "
                           "line, result_json FROM calls ORDER BY id"):
         d = {k: r[k] for k in ("id", "call_id", "agent_id", "day", "file", "status", "error",
                                "sha256", "line")}
-        d["result"] = json.loads(r["result_json"]) if r["result_json"] else None
+        try:
+            d["result"] = read_result(r["result_json"]) if r["result_json"] else None
+        except (ValueError, TypeError) as e:  # named, not fatal to the reader (db check finds it)
+            d["result"], d["error"] = None, f"its stored result cannot be read ({first_line(e)})"
         yield d
 
 
-def stored_call(conn: sqlite3.Connection, call_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """An audited call by call id, file or sha256 (the newest if several): its audit.call/1
-    result and {call_id, agent_id, day, file}. AuditError if there is none."""
+def stored_call(conn: sqlite3.Connection, call_id: str) -> tuple[CallResult, dict[str, Any]]:
+    """An audited call by call id, file or sha256 (the newest if several): its result and
+    {call_id, agent_id, day, file}. AuditError if there is none."""
     row = conn.execute("SELECT call_id, agent_id, day, file, result_json FROM calls "
                        "WHERE status IN ('ok', 'no_speech', 'not_connected') "
                        "AND (call_id = ? OR sha256 = ? OR file = ?) "
@@ -160,7 +183,7 @@ def stored_call(conn: sqlite3.Connection, call_id: str) -> tuple[dict[str, Any],
     if row is None:
         raise AuditError(f"no audited call {call_id!r} in the database")
     meta = {k: row[k] for k in ("call_id", "agent_id", "day", "file")}
-    return json.loads(row["result_json"]), meta
+    return read_result(row["result_json"]), meta
 
 
 def ok_calls(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -207,9 +230,9 @@ def fatal_rules_by_call(conn: sqlite3.Connection) -> dict[int, list[str]]:
 
 class CallsToRescore:
     """The audited calls as they were when asked for, read one at a time (a night of results
-    need not fit in memory): len() is how many; iterating yields (id, result, regions,
-    acoustics) with result the audit.call/1 dict, regions [{channel, start, end, level_dbfs}]
-    by start, acoustics the measured values dict. A call deleted meanwhile is skipped.
+    need not fit in memory): len() is how many; iterating yields (id, result), the result
+    (a CallResult) with the regions (by start) and measured acoustics stored beside it. A
+    call deleted meanwhile is skipped.
     `ids`: only these calls (in that order), e.g. a share of them for one process."""
 
     def __init__(self, conn: sqlite3.Connection, ids: list[int] | None = None) -> None:
@@ -220,7 +243,7 @@ class CallsToRescore:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def __iter__(self) -> Iterator[tuple[int, dict[str, Any], list[dict[str, Any]], dict[str, Any]]]:
+    def __iter__(self) -> Iterator[tuple[int, CallResult]]:
         for call in self._ids:
             row = self._conn.execute("SELECT result_json, acoustics_json FROM calls "
                                      "WHERE id = ? AND status = 'ok'", (call,)).fetchone()
@@ -228,7 +251,9 @@ class CallsToRescore:
                 continue
             regions = fetch_rows(self._conn, 'SELECT channel, start, "end", level_dbfs FROM regions '
                                   "WHERE call = ? ORDER BY start", (call,))
-            yield call, json.loads(row["result_json"]), regions, json.loads(row["acoustics_json"])
+            yield call, CallResult.from_json(json.loads(row["result_json"]),
+                                             [Region.from_json(r) for r in regions],
+                                             json.loads(row["acoustics_json"]), check=False)
 
 
 def calls_to_rescore(conn: sqlite3.Connection, ids: list[int] | None = None) -> CallsToRescore:

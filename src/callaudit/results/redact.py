@@ -10,7 +10,7 @@ truncated. Copies taken before (backups, exports) are not touched.
 
 from __future__ import annotations
 
-from callaudit.privacy.mask import redact
+from callaudit.privacy.mask import redact_result
 from callaudit.results.store import (
     call_ids,
     compact,
@@ -33,11 +33,11 @@ def redact_stored(db: str, rules: str | None = None) -> tuple[int, dict[str, int
     n = 0
     for call in call_ids(conn):  # one at a time: a night of results need not fit in memory
         result = stored_result(conn, call)
-        if not result or (result.get("privacy") or {}).get("redacted"):
+        if not result or (result.privacy is not None and result.privacy.redacted):
             continue
-        masked = redact(result, pack)
+        masked = redact_result(result, pack)
         rewrite_text(conn, call, masked)
-        for k, v in masked["privacy"]["counts"].items():
+        for k, v in (masked.privacy.counts if masked.privacy else {}).items():
             found[k] = found.get(k, 0) + v
         n += 1
     compact(conn)

@@ -21,6 +21,7 @@ from typing import Any
 
 from callaudit.errors import AuditError
 from callaudit.results.database import fetch_rows, now, transaction
+from callaudit.results.queries import read_result
 from callaudit.rules.pack import RulePack
 from callaudit.rules.reviewed import reviewed_score as score_after_review
 
@@ -140,13 +141,14 @@ def call_list(conn: sqlite3.Connection, agent_id: str | None = None, day: str | 
 
 
 def call_by_sha(conn: sqlite3.Connection, sha256: str) -> dict[str, Any] | None:
-    """An audited call: sha256, call_id, agent_id, day, file, rules_version, result (dict)."""
+    """An audited call: sha256, call_id, agent_id, day, file, rules_version, result (its
+    records.CallResult)."""
     row = conn.execute("SELECT sha256, call_id, agent_id, day, file, rules_version, result_json "
                        "FROM calls WHERE sha256 = ? AND status = 'ok'", (sha256,)).fetchone()
     if row is None:
         return None
     d = dict(row)
-    d["result"] = json.loads(d.pop("result_json"))
+    d["result"] = read_result(d.pop("result_json"))
     return d
 
 
@@ -340,14 +342,14 @@ def appeal_by_id(conn: sqlite3.Connection, appeal: int) -> dict[str, Any] | None
 # --- the nightly queue (抽检) -------------------------------------------------------------------
 def day_candidates(conn: sqlite3.Connection, day: str) -> list[dict[str, Any]]:
     """The day's audited calls as the queue draws from them: sha256, agent_id, score, fatal,
-    needs_review (a failed finding marked for review), result (dict)."""
+    needs_review (a failed finding marked for review), result (its records.CallResult)."""
     rows = fetch_rows(conn, """
         SELECT c.sha256, c.agent_id, c.score, c.fatal, c.result_json,
                EXISTS (SELECT 1 FROM findings f WHERE f.call = c.id AND f.review
                        AND f.applicable AND NOT f.passed) AS needs_review
         FROM calls c WHERE c.status = 'ok' AND c.day = ? ORDER BY c.id""", (day,))
     for r in rows:
-        r["result"] = json.loads(r.pop("result_json"))
+        r["result"] = read_result(r.pop("result_json"))
     return rows
 
 

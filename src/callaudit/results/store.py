@@ -56,6 +56,7 @@ from callaudit.results.queries import (  # noqa: F401 - re-exported
     stored_norms,
     stored_result,
     summary_rows,
+    unreadable_results,
 )
 from callaudit.results.writes import (  # noqa: F401 - re-exported
     CallMeta,

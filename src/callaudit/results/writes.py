@@ -7,9 +7,9 @@ import json
 import os
 import sqlite3
 from dataclasses import dataclass, replace
-from typing import Any
 
 from callaudit.errors import AuditError
+from callaudit.records import CallResult
 from callaudit.results.database import database_file, now, transaction
 
 
@@ -40,26 +40,25 @@ def _replace(conn: sqlite3.Connection, meta: CallMeta) -> None:
                  (meta.sha256, meta.file, os.path.abspath(meta.file)))
 
 
-def write_result(conn: sqlite3.Connection, meta: CallMeta, result: dict[str, Any],
-                 regions: list[dict[str, Any]], acoustics: dict[str, Any]) -> int:
+def write_result(conn: sqlite3.Connection, meta: CallMeta, result: CallResult) -> int:
     """Store an audited call in its own transaction, replacing any row of the same content or
     file; returns the call's row id."""
     with transaction(conn):
         _replace(conn, meta)
-        return insert_call(conn, meta, result, regions, acoustics)
+        return insert_call(conn, meta, result)
 
 
-def insert_call(conn: sqlite3.Connection, meta: CallMeta, result: dict[str, Any],
-                regions: list[dict[str, Any]], acoustics: dict[str, Any]) -> int:
-    """Insert an audited call (its audit.call/1 `result`, VAD `regions`, measured `acoustics`)
-    inside the caller's transaction, replacing nothing; returns the call's row id. For bulk
-    loads (one transaction for many calls); the batch uses write_result. A result whose
+def insert_call(conn: sqlite3.Connection, meta: CallMeta, result: CallResult) -> int:
+    """Insert an audited call (its result as audit.call/1 JSON, with the VAD regions and
+    measured acoustics it carries for re-scoring) inside the caller's transaction, replacing
+    nothing; returns the call's row id. For bulk loads (one transaction for many calls);
+    the batch uses write_result. A result whose
     outcome is "no_speech" or "not_connected" is stored with that status and no score or
     verdict. The file is stored as an absolute path."""
     meta = _absolute(meta)
-    silent = result.get("outcome") in ("no_speech", "not_connected")
-    t = result["timing_s"]
-    v = result["versions"]
+    silent = result.outcome in ("no_speech", "not_connected")
+    t = result.timing_s
+    v = result.versions
     cur = conn.execute(
         """INSERT INTO calls (sha256, file, call_id, agent_id, day, started_at, status,
         duration_s, channels, sample_rate, agent_channel, score, passed, fatal,
@@ -67,45 +66,48 @@ def insert_call(conn: sqlite3.Connection, meta: CallMeta, result: dict[str, Any]
         t_decode, t_vad, t_asr, t_rules, t_total, audited_at, result_json, acoustics_json, line)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (meta.sha256, meta.file, meta.call_id, meta.agent_id, meta.day, meta.started_at,
-         result["outcome"] if silent else "ok",
-         result["duration_s"], result["channels"], result["sample_rate"], result["agent_channel"],
-         result["score"], None if silent else int(result["passed"]),
-         None if silent else int(result["fatal"]),
-         result["metrics"].get("agent_speech_rate_cpm"), v["audit"], v["model"], v["rules"],
+         result.outcome if silent else "ok",
+         result.duration_s, result.channels, result.sample_rate, result.agent_channel,
+         result.score, None if silent else int(result.passed),
+         None if silent else int(result.fatal),
+         result.metrics.agent_speech_rate_cpm, v["audit"], v["model"], v["rules"],
          t.get("decode"), t.get("vad"), t.get("asr"), t.get("rules"), t.get("total"), now(),
-         json.dumps(result, ensure_ascii=False), json.dumps(acoustics), meta.line),
+         _json(result), json.dumps(result.acoustics), meta.line),
     )
     call = int(cur.lastrowid or 0)
-    _insert_children(conn, call, result, regions)
+    _insert_children(conn, call, result)
     return call
 
 
-def _insert_children(conn: sqlite3.Connection, call: int, result: dict[str, Any],
-                     regions: list[dict[str, Any]]) -> None:
+def _json(result: CallResult) -> str:
+    return json.dumps(result.to_json(), ensure_ascii=False)
+
+
+def _insert_children(conn: sqlite3.Connection, call: int, result: CallResult) -> None:
     _insert_verdict(conn, call, result)
     conn.executemany(
         "INSERT INTO utterances VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(call, i, u["role"], u.get("channel"), u["start"], u["end"], u["text"],
-          u.get("level_dbfs")) for i, u in enumerate(result["utterances"])],
+        [(call, i, u.role, u.channel, round(u.start, 3), round(u.end, 3), u.text, u.level_dbfs)
+         for i, u in enumerate(result.utterances)],
     )
     conn.executemany("INSERT INTO regions VALUES (?, ?, ?, ?, ?)",
-                     [(call, r["channel"], r["start"], r["end"], r["level_dbfs"]) for r in regions])
+                     [(call, r.channel, r.start, r.end, r.level_dbfs) for r in result.regions])
 
 
-def _insert_verdict(conn: sqlite3.Connection, call: int, result: dict[str, Any]) -> None:
+def _insert_verdict(conn: sqlite3.Connection, call: int, result: CallResult) -> None:
     """The rows a re-score replaces: findings and scalar metrics."""
     conn.executemany(
         "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(call, f["rule"], f["section"], f["severity"], int(f["applicable"]), int(f["passed"]),
-          f["deduction"], f["message"], f.get("detail", ""),
-          f["evidence"][0]["start"] if f["evidence"] else None,
-          f["evidence"][0]["end"] if f["evidence"] else None,
-          " | ".join(e["text"] for e in f["evidence"]),
-          json.dumps(f["evidence"], ensure_ascii=False), int(f.get("review", False)))
-         for f in result["findings"]],
+        [(call, f.rule, f.section, f.severity, int(f.applicable), int(f.passed),
+          f.deduction, f.message, f.detail,
+          round(f.evidence[0].start, 3) if f.evidence else None,
+          round(f.evidence[0].end, 3) if f.evidence else None,
+          " | ".join(e.text for e in f.evidence),
+          json.dumps([e.to_json() for e in f.evidence], ensure_ascii=False), int(f.review))
+         for f in result.findings],
     )
     conn.executemany("INSERT INTO metrics VALUES (?, ?, ?)",
-                     [(call, k, float(v)) for k, v in result["metrics"].items()
+                     [(call, k, float(v)) for k, v in result.metrics.to_json().items()
                       if isinstance(v, (int, float))])  # scalars only (bools as 0/1)
 
 
@@ -149,17 +151,17 @@ def redaction(conn: sqlite3.Connection, wanted: bool | None) -> bool:
     return stored
 
 
-def rewrite_text(conn: sqlite3.Connection, call: int, result: dict[str, Any]) -> None:
+def rewrite_text(conn: sqlite3.Connection, call: int, result: CallResult) -> None:
     """Replace what a call's rows say (result, findings, utterances) by `result`, the same
     call masked: for `audit redact`, in one transaction."""
     with transaction(conn):
         conn.execute("UPDATE calls SET result_json = ? WHERE id = ?",
-                     (json.dumps(result, ensure_ascii=False), call))
+                     (_json(result), call))
         conn.execute("DELETE FROM findings WHERE call = ?", (call,))
         conn.execute("DELETE FROM metrics WHERE call = ?", (call,))
         _insert_verdict(conn, call, result)
         conn.executemany("UPDATE utterances SET text = ? WHERE call = ? AND idx = ?",
-                         [(u["text"], call, i) for i, u in enumerate(result["utterances"])])
+                         [(u.text, call, i) for i, u in enumerate(result.utterances)])
 
 
 def set_redaction(conn: sqlite3.Connection, masked: bool) -> None:
@@ -175,18 +177,17 @@ def compact(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def update_scores(conn: sqlite3.Connection, call: int, result: dict[str, Any]) -> None:
+def update_scores(conn: sqlite3.Connection, call: int, result: CallResult) -> None:
     """Replace a call's verdict after re-scoring; its utterances and regions stay, their
     text as the result now writes it (a new pack's vocabulary)."""
     with transaction(conn):
         conn.executemany("UPDATE utterances SET text = ? WHERE call = ? AND idx = ?",
-                         [(u["text"], call, i) for i, u in enumerate(result["utterances"])])
+                         [(u.text, call, i) for i, u in enumerate(result.utterances)])
         conn.execute(
             """UPDATE calls SET score = ?, passed = ?, fatal = ?, agent_speech_rate_cpm = ?,
             rules_version = ?, result_json = ? WHERE id = ?""",
-            (result["score"], int(result["passed"]), int(result["fatal"]),
-             result["metrics"].get("agent_speech_rate_cpm"), result["versions"]["rules"],
-             json.dumps(result, ensure_ascii=False), call),
+            (result.score, int(result.passed), int(result.fatal),
+             result.metrics.agent_speech_rate_cpm, result.versions["rules"], _json(result), call),
         )
         conn.execute("DELETE FROM findings WHERE call = ?", (call,))
         conn.execute("DELETE FROM metrics WHERE call = ?", (call,))

@@ -17,9 +17,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING
 
 from callaudit.settings import Settings
+
+if TYPE_CHECKING:
+    from callaudit.records import CallResult
 
 REASONS = ("fatal", "needs_review", "low_confidence", "lowest_score", "random_agent")
 UNKNOWN_AGENT = "(unknown)"  # the group, and the `sampled_this_month` key, of calls with no agent_id
@@ -185,25 +188,26 @@ def nights_left_in_month(day: str) -> int:
     return calendar.monthrange(d.year, d.month)[1] - d.day + 1
 
 
-def low_confidence(result: dict[str, Any], settings: Settings) -> bool:
+def low_confidence(result: CallResult, settings: Settings) -> bool:
     """Whether the recognizer or the speaker separation was unsure of a call.
 
-    `result` is an audit.call/1 dict (the "result" of a stored audit). True when
-      (a) result["separation"] is a dict with speakers == 2 and confidence (0-1) below
+    `result` is a call's records.CallResult (the "result" of a stored audit). True when
+      (a) its separation found two speakers and its confidence (0-1) is below
           settings.separation_min_confidence (a mono call split into two voices, unsurely), or
-      (b) some utterances carry "avg_logprob" (Whisper's mean token log-probability, nats; older
-          results carry none) and their duration-weighted mean (weights end - start, seconds) is
-          below settings.sample_min_logprob. Zero-length utterances weigh nothing; if all of
-          them are zero-length the plain mean is used.
+      (b) some utterances carry an avg_logprob (Whisper's mean token log-probability, nats, from
+          their confidence; older results carry none) and their duration-weighted mean (weights
+          end - start, seconds) is below settings.sample_min_logprob. Zero-length utterances
+          weigh nothing; if all of them are zero-length the plain mean is used.
     Otherwise False.
     """
-    sep = result.get("separation")
-    if isinstance(sep, dict) and sep.get("speakers") == 2:
-        conf = sep.get("confidence")
+    sep = result.separation
+    if sep is not None and sep.speakers == 2:
+        conf = sep.confidence
         if isinstance(conf, (int, float)) and conf < settings.separation_min_confidence:
             return True
-    rated = [(max(0.0, float(u.get("end", 0)) - float(u.get("start", 0))), float(u["avg_logprob"]))
-             for u in result.get("utterances") or [] if u.get("avg_logprob") is not None]
+    # avg_logprob to 3 places, as audit.call/1 writes it: a stored result judged as it reads
+    rated = [(max(0.0, float(u.end) - float(u.start)), round(u.avg_logprob, 3))
+             for u in result.utterances if u.avg_logprob is not None]
     if not rated:
         return False
     total = sum(w for w, _ in rated)

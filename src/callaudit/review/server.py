@@ -17,6 +17,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from functools import lru_cache, wraps
 from pathlib import Path
@@ -41,10 +42,12 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from jinja2 import ChoiceLoader, PackageLoader
 
 from callaudit.audio.decode import decode
+from callaudit.audio.opus import opus_bytes
 from callaudit.errors import AuditError
 from callaudit.privacy.audio import mask_audio, spans_of
 from callaudit.privacy.mask import redact as mask
-from callaudit.render.html import call_view, mmss, opus_bytes, template_filters
+from callaudit.records import CallResult, Finding
+from callaudit.render.html import call_view, mmss, template_filters
 from callaudit.results import reviews, store
 from callaudit.results.reviews import User
 from callaudit.results.summary import business_lines
@@ -54,7 +57,7 @@ from callaudit.review.queue import queue_of_day
 from callaudit.review.words import WORDS
 from callaudit.rules.pack import load
 from callaudit.rules.reviewed import standing_failures
-from callaudit.strings import LABELS, finding_message
+from callaudit.strings import LABELS
 
 MAX_TEXT = 2000  # characters of a note, reason or comment
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -139,15 +142,15 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     # result's own (judged_with) where a page shows one call
     names = {r.id: r.text(lang, pack.settings) for r in pack.rules}
 
-    def rule_names(result: dict[str, Any] | None = None) -> dict[str, str]:
-        stored = ((result or {}).get("judged_with") or {}).get("messages") or {}
+    def rule_names(result: CallResult | None = None) -> dict[str, str]:
+        stored = result.judged_with.messages if result is not None else {}
         return {**names, **{r: m[lang] for r, m in stored.items() if isinstance(m, dict) and m.get(lang)}}
 
-    def rule_groups(ids: list[str], result: dict[str, Any] | None = None
+    def rule_groups(ids: list[str], result: CallResult | None = None
                     ) -> list[tuple[str, list[tuple[str, str]]]]:
         """Rule ids as a dropdown offers them: [(section name, [(id, name)])], the sections in
         their order (the result's, else the pack's), the rules in the pack's order."""
-        sections = ((result or {}).get("judged_with") or {}).get("sections") or pack.sections
+        sections = (result.judged_with.sections if result is not None else {}) or pack.sections
         said = rule_names(result)
         of = {r.id: r.section for r in pack.rules}
         order = {r.id: i for i, r in enumerate(pack.rules)}
@@ -162,7 +165,7 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
 
     def conn() -> sqlite3.Connection:
         if "conn" not in g:
-            g.conn = store.connect(db)
+            g.conn = store.connect(db, check=False)  # checked once, when the server started
         return g.conn
 
     @app.teardown_appcontext
@@ -234,8 +237,8 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         u = me()
         if not accounts.can(u, "see_all_calls") and (u.agent_id is None or call["agent_id"] != u.agent_id):
             abort(404)
-        if masked:
-            call["result"] = mask(call["result"], pack)
+        if masked:  # personal data masked on the JSON (privacy/mask.py), read back as a record
+            call["result"] = CallResult.from_json(mask(call["result"].to_json(), pack), check=False)
         return call
 
     def text(field: str, required: bool = True) -> str:
@@ -252,30 +255,34 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     def rescore(sha: str) -> None:
         reviews.refresh_reviewed(conn(), sha, pack)
 
-    def appealable(sha: str, result: dict[str, Any]) -> list[str]:
+    def appealable(sha: str, result: CallResult) -> list[str]:
         """What an agent may appeal on a call: a finding against them that stands (failed and
         not overturned, or added by a reviewer), not already appealed."""
         standing = reviews.reviews_of_call(conn(), sha)
-        against = {f["rule"] for f in result["findings"] if f["applicable"] and not f["passed"]}
+        against = {f.rule for f in result.findings if f.applicable and not f.passed}
         against |= {m["rule"] for m in reviews.missed_of_call(conn(), sha)}
         appealed = {a["rule"] for a in reviews.appeals(conn(), sha256=sha)}
         return sorted(r for r in against - appealed
                       if standing.get(r, {}).get("state", "confirmed") == "confirmed")
 
-    def after_review(result: dict[str, Any], standing: dict[str, dict[str, Any]],
+    def after_review(result: CallResult, standing: dict[str, dict[str, Any]],
                      missed: list[dict[str, Any]]) -> dict[str, Any]:
         """What stands after review, as the call page shows it beside the machine's verdict:
         `fatal`, the fatal failures [{message, missed}] (the reviewed score's own reckoning,
         rules/reviewed.py), and `added`, rule -> the points a reviewer's missed finding deducts."""
         kept = standing_failures(result, {r: v["state"] for r, v in standing.items()},
                                  [m["rule"] for m in missed], pack)
-        found = {f["rule"]: f for f in result["findings"]}
-        failed = {r for r, f in found.items() if f["applicable"] and not f["passed"]}
+        found = {f.rule: f for f in result.findings}
+        failed = {r for r, f in found.items() if f.applicable and not f.passed}
         rules = {r.id: r for r in pack.rules}
 
         def says(rid: str) -> str:
-            own = rules[rid].message.get(lang, "") if rid in rules else ""
-            return finding_message(found.get(rid) or {"rule": rid, "message": own}, result, lang) or rid
+            f = found.get(rid)
+            if f is None:  # a reviewer's missed finding: the rule as the pack words it
+                own = rules[rid].message.get(lang, "") if rid in rules else ""
+                f = Finding(rule=rid, section="", severity="info", applicable=True, passed=False,
+                            deduction=0.0, message=own)
+            return result.message_of(f, lang) or rid
 
         return {"fatal": [{"message": says(f.rule), "missed": f.rule not in failed}
                           for f in kept if f.severity == "fatal"],
@@ -363,7 +370,7 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         result, meta = c["result"], {k: c[k] for k in ("call_id", "agent_id", "day", "file")}
         staff = accounts.can(u, "see_all_calls")
         if not staff:  # where the recordings are kept is not an agent's business
-            result = {**result, "file": Path(result["file"]).name}
+            result = replace(result, file=Path(result.file).name)
             meta["file"] = Path(c["file"]).name
         view = call_view(result, lang, meta)
         in_calibration = reviews.open_calibration_of(conn(), sha)
@@ -421,7 +428,7 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
         cal = request.form.get("calibration", type=int)
         rule, state = request.form.get("rule", ""), request.form.get("state", "")
         with _flashed():
-            failed = {f["rule"] for f in c["result"]["findings"] if f["applicable"] and not f["passed"]}
+            failed = {f.rule for f in c["result"].findings if f.applicable and not f.passed}
             if rule not in failed:
                 raise AuditError(f"{rule[:64]}：{W['not_failed']}")
             if state not in reviews.STATES:
@@ -452,7 +459,7 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
             if rule not in {r.id for r in pack.enabled_rules}:
                 raise AuditError(f"{rule[:64]}：{W['not_a_rule']}")
             reviews.add_missed(conn(), sha, rule,
-                               _time(request.form.get("start", ""), c["result"]["duration_s"], W),
+                               _time(request.form.get("start", ""), c["result"].duration_s, W),
                                text("comment"), me().name, c["rules_version"])
             rescore(sha)
         return back(sha)

@@ -13,7 +13,9 @@ becomes "needs review" (no points, never fatal; rules/judge.py) when:
   confidence;
 - the rule is fatal and no utterance of its evidence reaches `confidence_fatal_min`, unless
   two independent utterances reach `confidence_min` (a fatal verdict needs confident
-  evidence or two independent hits).
+  evidence or two independent hits);
+- it rests on text denser than its speech can hold (Utterance.dense: more syllables a
+  second than anybody says), which may be the recognizer's, not the agent's (review_dense).
 Confidence is an utterance's geometric-mean word probability (records.Utterance); results
 stored before it was kept have none, and are judged as before.
 """
@@ -27,6 +29,7 @@ from callaudit.rules.kinds import words_judged
 from callaudit.rules.kinds.reply import within_s
 from callaudit.rules.rule import Rule
 from callaudit.speech.match import near_clause
+from callaudit.speech.text import spoken_units
 
 
 def doubt(rule: Rule, out: Outcome, ctx: Context) -> str:
@@ -36,6 +39,8 @@ def doubt(rule: Rule, out: Outcome, ctx: Context) -> str:
         return "review_unknown_speaker"  # neither credited nor blamed: a person listens
     if out.detail.key == "rate_disagree":
         return "review_rate_disagree"  # the transcript and the sound disagree
+    if rests_on_dense(rule, out, ctx, [u for u in ctx.utterances if u.dense]):
+        return "review_dense"
     if rule.check == "condition":
         return _condition(rule, out, ctx)
     words = words_judged(rule)
@@ -112,6 +117,33 @@ def _condition(rule: Rule, out: Outcome, ctx: Context) -> str:
             return "review_rate_disagree"
     said = [u for u in _evidence_utterances(out.evidence, ctx) if u.role in ("agent", "unknown")]
     return _misheard(said, rule, ctx)
+
+
+def rests_on_dense(rule: Rule, out: Outcome, ctx: Context, dense: list[Utterance]) -> bool:
+    """Whether a failure rests on `dense` utterances (text denser than their speech can hold,
+    asr.Transcript.dense): its evidence quotes one, or it judges the agent's speech rate and
+    the rate by the words of the other agent utterances lies inside the band. True: a person
+    decides (review_dense), nobody is deducted."""
+    if not dense:
+        return False
+    marked = {_key(u) for u in dense}
+    if any(_key(u) in marked for u in _evidence_utterances(out.evidence, ctx)):
+        return True
+    rate_rule = rule.metric == "speech_rate" or (rule.check == "condition" and (
+        uses_rate(rule.require or rule.forbid) or uses_rate(rule.each) or uses_rate(rule.applies)))
+    agent = [u for u in ctx.by("agent") if u.role == "agent"]
+    if not rate_rule or not any(_key(u) in marked for u in agent):
+        return False
+    rest = [u for u in agent if _key(u) not in marked]
+    secs = sum(u.end - u.start for u in rest)
+    if secs < ctx.settings.speech_rate_min_speech_s:
+        return True  # without them too little is left to judge a rate on
+    rate = spoken_units("".join(u.text for u in rest)) * 60 / secs
+    return ctx.settings.speech_rate_min_cpm <= rate <= ctx.settings.speech_rate_max_cpm
+
+
+def _key(u: Utterance) -> tuple[int, float, float]:
+    return u.channel, round(u.start, 2), round(u.end, 2)
 
 
 def confidence_of(evidence: list[Evidence], ctx: Context) -> float | None:

@@ -10,10 +10,10 @@ so no agent is blamed for what the caller may have said or Whisper did not hear.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from callaudit.metrics.acoustics import Acoustics
 from callaudit.metrics.timing import Metrics, compute
+from callaudit.parts import JudgedWith, Separation
 from callaudit.records import Finding, Region, Utterance
 from callaudit.rules.context import Context, Outcome, when_fails
 from callaudit.rules.doubt import confidence_of, doubt
@@ -114,15 +114,14 @@ def _same_words(a: Finding, b: Finding) -> bool:
                for x in a.evidence for y in b.evidence)
 
 
-def separation_unsure(separation: dict[str, Any] | None, settings: Settings) -> bool:
+def separation_unsure(separation: Separation | None, settings: Settings) -> bool:
     """Two speakers were separated, but not confidently enough to blame either one."""
-    return bool(separation) and separation["speakers"] == 2 and \
-        separation["confidence"] < settings.separation_min_confidence
+    return separation is not None and separation.speakers == 2 and \
+        (separation.confidence or 0.0) < settings.separation_min_confidence
 
 
-def judged_with(pack: RulePack) -> dict[str, Any]:
+def judged_with(pack: RulePack) -> JudgedWith:
     """What a result must carry to be shown against its own norms: the pack's fingerprint,
     its effective settings, section names, and every rule's message in both languages."""
-    return {"rules": pack.fingerprint(), "settings": pack.settings.to_json(),
-            "sections": pack.sections,
-            "messages": {r.id: r.messages(pack.settings) for r in pack.enabled_rules}}
+    return JudgedWith(pack.fingerprint(), pack.settings.to_json(), pack.sections,
+                      {r.id: r.messages(pack.settings) for r in pack.enabled_rules})

@@ -18,25 +18,23 @@ rule that pack does not have deducts nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
-from callaudit.records import Finding
+from callaudit.records import CallResult, Finding
 from callaudit.rules.pack import RulePack
 from callaudit.rules.score import Score, score
 
 
-def reviewed_score(result: dict[str, Any], states: Mapping[str, str], missed: Iterable[str],
+def reviewed_score(result: CallResult, states: Mapping[str, str], missed: Iterable[str],
                    pack: RulePack) -> Score:
-    """Score of an audit.call/1 `result` with `states` (rule -> confirmed | overturned |
+    """Score of a call's `result` with `states` (rule -> confirmed | overturned |
     not_applicable: the standing review of that rule's finding) and the rule ids of `missed`
     findings added by reviewers."""
-    settings = (result.get("judged_with") or {}).get("settings") or {}
-    pass_mark = float(settings.get("pass_mark", pack.settings.pass_mark))
-    sections = list((result.get("judged_with") or {}).get("sections") or pack.sections)
+    pass_mark = float(result.judged_with.settings.get("pass_mark", pack.settings.pass_mark))
+    sections = list(result.judged_with.sections or pack.sections)
     return score(standing_failures(result, states, missed, pack), sections, pass_mark)
 
 
-def standing_failures(result: dict[str, Any], states: Mapping[str, str], missed: Iterable[str],
+def standing_failures(result: CallResult, states: Mapping[str, str], missed: Iterable[str],
                       pack: RulePack) -> list[Finding]:
     """The failed findings that stand after review (arguments as `reviewed_score`'s), each
     with the deduction and severity it counts with: the machine's failures not overturned,
@@ -45,17 +43,17 @@ def standing_failures(result: dict[str, Any], states: Mapping[str, str], missed:
     rules = {r.id: r for r in pack.rules}
     kept: list[Finding] = []
     standing: set[str] = set()  # rules whose failure stands after review
-    for f in result["findings"]:
-        failed = bool(f["applicable"]) and not f["passed"]
-        state = states.get(f["rule"])
+    for f in result.findings:
+        failed = bool(f.applicable) and not f.passed
+        state = states.get(f.rule)
         if not failed or state in ("overturned", "not_applicable"):
             continue
-        deduction, severity = float(f["deduction"]), str(f["severity"])
-        if state == "confirmed" and f.get("review"):
-            rule = rules.get(f["rule"])
+        deduction, severity = float(f.deduction), str(f.severity)
+        if state == "confirmed" and f.review:
+            rule = rules.get(f.rule)
             deduction, severity = (rule.deduction, rule.severity) if rule else (0.0, "info")
-        standing.add(f["rule"])
-        kept.append(_failed(f["rule"], f["section"], severity, deduction))
+        standing.add(f.rule)
+        kept.append(_failed(f.rule, f.section, severity, deduction))
     for rid in dict.fromkeys(missed):
         rule = rules.get(rid)
         if rule and rid not in standing and states.get(rid) not in ("overturned", "not_applicable"):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from callaudit.parts import CallMetrics
     from callaudit.rules.context import Context, Outcome
     from callaudit.rules.rule import Rule
     from callaudit.settings import Settings
@@ -55,11 +56,11 @@ class Param:
 class Row:
     """How a measured value is shown beside its norm (the terminal's and the call page's
     metric rows): `value(metrics, lang)` and `norm(settings, metrics, lang)` as text, from a
-    result's `metrics` (audit.call/1) and the settings it was judged with."""
+    result's `metrics` (parts.CallMetrics) and the settings it was judged with."""
 
     key: str  # strings.METRICS label key
-    value: Callable[[dict[str, Any], str], str]
-    norm: Callable[[Settings, dict[str, Any], str], str]
+    value: Callable[[CallMetrics, str], str]
+    norm: Callable[[Settings, CallMetrics, str], str]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,12 @@ heard far outnumber its characters are decoded again, alone, in one more batch. 
 second pass hears in a stretch is kept when it is sure enough (`gap_min_confidence`);
 what nobody heard is returned as `unheard`, so a rule that misses a phrase there asks a
 person (rules/doubt.py) instead of deducting.
+
+No words without speech: a region whose audio holds no voice at all (audio/voicing.py: a
+click of the headset, a knock, a burst of line noise the VAD kept) holds no syllable, so
+what Whisper writes on it (第1, 试试, 啊啊 on 0.5 s of noise) is dropped, and it is not
+`unheard` either; a region whose text is denser than speech can be (filters.unsupported)
+is kept and marked `dense`, for the rules to doubt.
 """
 
 from __future__ import annotations
@@ -42,9 +48,17 @@ import numpy as np
 
 from callaudit.audio.decode import SAMPLE_RATE, Audio
 from callaudit.audio.syllables import nuclei
+from callaudit.audio.voicing import voiced_s
 from callaudit.numerics import one_blas_thread
 from callaudit.records import Region, Utterance
-from callaudit.speech.filters import heard_words, implausible, implausible_text, is_credit_line
+from callaudit.speech.filters import (
+    MIN_VOICED_S,
+    heard_words,
+    implausible,
+    implausible_text,
+    is_credit_line,
+    unsupported,
+)
 from callaudit.speech.packing import Packed, Piece, pack, place_words, split_pieces
 from callaudit.speech.text import collapse_repeats, spoken_units, to_simplified
 from callaudit.speech.whisper import BatchedWhisper, Item
@@ -102,7 +116,8 @@ class AsrOptions:
 class Transcript:
     """What the recognizer heard: utterances (regions with words), and `unheard`, the
     speech regions (VAD) in which no word was heard even decoded alone: a rule that finds a
-    phrase missing there cannot know the agent did not say it."""
+    phrase missing there cannot know the agent did not say it. An utterance whose text is
+    denser than speech can be (filters.unsupported) is marked `dense`."""
 
     utterances: list[Utterance]
     unheard: list[Region]
@@ -200,8 +215,8 @@ class Transcriber:
         for i, r in enumerate(regions):
             own = [p for p in pieces if p.region == i]
             if i not in heard:
-                if r.duration >= self.opts.min_alone_s:
-                    again[(i, "lost", r.start, r.end)] = own
+                if r.duration >= self.opts.min_alone_s and self._voiced(audio, r) >= MIN_VOICED_S:
+                    again[(i, "lost", r.start, r.end)] = own  # (no voice: no speech to hear)
                 continue
             # a stretch counts when the region's words are also fewer than its syllables by
             # half the stretch's: Whisper's word times leave holes at a clause's pause
@@ -242,10 +257,14 @@ class Transcriber:
             text = collapse_repeats(to_simplified(h.text)) if h else ""
             if not h or not text or is_credit_line(text):
                 continue
-            utterances.append(Utterance(channel=r.channel, start=r.start, end=r.end, text=text,
-                                        level_dbfs=r.level_dbfs, confidence=h.confidence,
-                                        no_speech_prob=h.no_speech_prob,
-                                        compression_ratio=h.compression_ratio))
+            why = unsupported(spoken_units(text), r.duration, self._voiced(audio, r),
+                              self.opts.max_syllables_per_s, r.level_dbfs)
+            if why == "no_voice":
+                continue  # words on a sound that holds no syllable: nobody said them
+            utterances.append(Utterance(
+                channel=r.channel, start=r.start, end=r.end, text=text, level_dbfs=r.level_dbfs,
+                confidence=h.confidence, no_speech_prob=h.no_speech_prob,
+                compression_ratio=h.compression_ratio, dense=why == "too_dense"))
         return Transcript(utterances, sorted(unheard, key=lambda u: (u.start, u.channel)))
 
     def _syllables(self, audio: Audio, r: Region | tuple[int, float, float]) -> int:
@@ -253,6 +272,13 @@ class Transcriber:
         ch, a, b = (r.channel, r.start, r.end) if isinstance(r, Region) else r
         return len(nuclei(np.asarray(audio.channels[ch][int(a * SAMPLE_RATE):int(b * SAMPLE_RATE)],
                                      np.float32)))
+
+    def _voiced(self, audio: Audio, r: Region) -> float:
+        """Seconds of voice (audio/voicing.py) in region `r`, counted up to MIN_VOICED_S:
+        all that is asked is whether it holds any."""
+        return voiced_s(np.asarray(audio.channels[r.channel][int(r.start * SAMPLE_RATE):
+                                                             int(r.end * SAMPLE_RATE)], np.float32),
+                        enough=MIN_VOICED_S)
 
     def _gaps(self, audio: Audio, r: Region, h: _Heard) -> list[tuple[float, float, int]]:
         """Stretches of region `r` (start s, end s, nuclei) its words do not reach,

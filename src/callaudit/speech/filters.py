@@ -1,9 +1,10 @@
 """What Whisper wrote that was not in the audio, and how to tell.
 
 Subtitle-credit lines it invents on noise or music, segments it calls silence, a sentence
-written again after the audio ended or straight after itself, decoding loops, and text
-longer than its audio can hold. The recognizer (asr.py) drops or decodes again what these
-find; nothing here knows about windows or models.
+written again after the audio ended or straight after itself, decoding loops, text
+longer than its audio can hold, and text on a sound that holds no voice. The recognizer
+(asr.py) drops, decodes again or doubts what these find; nothing here knows about windows
+or models.
 """
 
 from __future__ import annotations
@@ -53,6 +54,40 @@ def implausible_text(text: str, duration: float, max_rate: float) -> bool:
     """Text no `duration` s of speech holds: a credit line, or more than `max_rate`
     syllables per second (of at least 1 s)."""
     return is_credit_line(text) or spoken_units(text) > max_rate * max(duration, 1.0)
+
+
+# A region's audio with less voice than this (s) holds no syllable: every Mandarin syllable
+# has a voiced vowel (audio/voicing.py). Measured: 0.00 s on each of 16 bursts of noise
+# (0.5 s) on which Whisper wrote 第1, 试试, 创作曲, 啊啊 (12 of 16); the least voiced region
+# of real speech in realzh (14 clips, 16 kHz and telephone) 0.09 s (a quiet 0.29 s meeting
+# turn), the one with no syllable nucleus at all 0.10 s.
+MIN_VOICED_S = 0.03
+# Text of this many syllables or more, faster than anybody speaks over its region's speech
+# (more than max_syllables_per_s; fast agents read 6.5/s, 390 characters/minute), in a
+# region at least this loud, is kept but doubted: the recognizer may have written what was
+# not said there. Only loud regions: in quiet far speech the VAD keeps a fraction of what
+# is said, and the words of the rest land in it (realzh's meeting clip, -34 to -47 dBFS:
+# 4 to 14 real characters in regions of 0.3-1.3 s, 9-20 a second, heard by plain
+# faster-whisper too); a close-talking agent is at -20 to -30.
+DENSE_MIN_UNITS = 4
+DENSE_MIN_DBFS = -30.0
+
+
+def unsupported(units: int, duration: float, voiced_s: float, max_rate: float,
+                level_dbfs: float = 0.0) -> str:
+    """Why `units` syllables written for a region of `duration` s of speech (VAD) at
+    `level_dbfs`, `voiced_s` s of it voiced, cannot all have been said there: "no_voice"
+    when the audio holds no voice at all (a click, a knock, a burst of line noise: no
+    syllable; the words are dropped), "too_dense" when `DENSE_MIN_UNITS` or more come faster
+    than `max_rate` per second in a region at least `DENSE_MIN_DBFS` loud (kept, doubted);
+    "" when they can have been."""
+    if units <= 0:
+        return ""
+    if voiced_s < MIN_VOICED_S:
+        return "no_voice"
+    if units >= DENSE_MIN_UNITS and units > max_rate * duration and level_dbfs >= DENSE_MIN_DBFS:
+        return "too_dense"
+    return ""
 
 
 def implausible(segs: list[Any], duration: float, max_rate: float) -> bool:

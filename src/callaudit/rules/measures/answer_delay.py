@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from callaudit.parts import CallMetrics
 from callaudit.records import Evidence
 from callaudit.rules.context import Context, Outcome, not_applicable, outcome
 from callaudit.rules.rule import Rule
@@ -26,13 +25,13 @@ def run(rule: Rule, ctx: Context) -> Outcome:
     return outcome(ok, ev, "answer_delay", delay=m.answer_delay_s, limit=st.answer_delay_max_s)
 
 
-def _value(m: dict[str, Any], lang: str) -> str:
-    v = m.get("answer_delay_s")
+def _value(m: CallMetrics, lang: str) -> str:
+    v = m.answer_delay_s
     return "-" if v is None else f"{v:.1f} s"
 
 
-def _norm(st: Settings, m: dict[str, Any], lang: str) -> str:
-    rings = f", ≤ {st.answer_rings_max:g} {metric_label('rings', lang)}" if m.get("rings") else ""
+def _norm(st: Settings, m: CallMetrics, lang: str) -> str:
+    rings = f", ≤ {st.answer_rings_max:g} {metric_label('rings', lang)}" if m.rings else ""
     return f"≤ {st.answer_delay_max_s:g} s{rings}"
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from callaudit.parts import CallMetrics
 from callaudit.rules.context import Context, Outcome, not_applicable, outcome, span_evidence
 from callaudit.rules.rule import Rule
 from callaudit.rules.units import Measure, Row
@@ -21,12 +20,12 @@ def run(rule: Rule, ctx: Context) -> Outcome:
                    dead=len(m.dead_air), dead_s=st.dead_air_s)
 
 
-def _value(m: dict[str, Any], lang: str) -> str:
-    v = m.get("max_silence_s")
+def _value(m: CallMetrics, lang: str) -> str:
+    v = m.max_silence_s
     return "-" if v is None else f"{v:.1f} s"
 
 
-def _norm(st: Settings, m: dict[str, Any], lang: str) -> str:
+def _norm(st: Settings, m: CallMetrics, lang: str) -> str:
     return f"{metric_label('dead_air_over', lang)} {st.dead_air_s:g} s"
 
 

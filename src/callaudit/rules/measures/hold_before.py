@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from callaudit.parts import CallMetrics
 from callaudit.rules.context import Context, Outcome, not_applicable, outcome, span_evidence
 from callaudit.rules.rule import Rule
 from callaudit.rules.units import Measure, Row
@@ -19,11 +18,11 @@ def run(rule: Rule, ctx: Context) -> Outcome:
                    announced=len(waits) - len(bad), total=len(waits))
 
 
-def _value(m: dict[str, Any], lang: str) -> str:
-    return str(len(m.get("holds") or []))
+def _value(m: CallMetrics, lang: str) -> str:
+    return str(len(m.holds))
 
 
-def _norm(st: Settings, m: dict[str, Any], lang: str) -> str:
+def _norm(st: Settings, m: CallMetrics, lang: str) -> str:
     return ""
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from callaudit.parts import CallMetrics
 from callaudit.rules.context import Context, Outcome, not_applicable, outcome, span_evidence
 from callaudit.rules.rule import Rule
 from callaudit.rules.units import Measure, Row
@@ -20,12 +19,12 @@ def run(rule: Rule, ctx: Context) -> Outcome:
                    "interruptions", n=len(m.interruptions))
 
 
-def _value(m: dict[str, Any], lang: str) -> str:
-    n = m.get("agent_interruptions")
+def _value(m: CallMetrics, lang: str) -> str:
+    n = m.agent_interruptions
     return "-" if n is None else str(n)
 
 
-def _norm(st: Settings, m: dict[str, Any], lang: str) -> str:
+def _norm(st: Settings, m: CallMetrics, lang: str) -> str:
     return "0"
 
 

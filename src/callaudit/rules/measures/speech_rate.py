@@ -3,8 +3,7 @@ and by the sound (NORMS speech_rate; metrics/timing.py defines both)."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from callaudit.parts import CallMetrics
 from callaudit.records import Evidence, Utterance
 from callaudit.rules.context import Context, Outcome, not_applicable, outcome, scope
 from callaudit.rules.rule import Rule
@@ -55,15 +54,16 @@ def _off_band(rates: list[tuple[Utterance, float]], lo: float, hi: float) -> lis
     return [Evidence(u.start, u.end, u.role, u.text, f"{c:.0f}/min") for u, c in off[:5]]
 
 
-def _value(m: dict[str, Any], lang: str) -> str:
-    v = m.get("agent_speech_rate_cpm")
+def _value(m: CallMetrics, lang: str) -> str:
+    v = m.agent_speech_rate_cpm
     out = "-" if v is None else f"{v:.0f} /min"
-    if m.get("agent_speech_rate_acoustic_cpm") is not None:  # syllables heard in the audio
-        out += f" ({metric_label('heard', lang)} {m['agent_speech_rate_acoustic_cpm']:.0f})"
+    heard = m.agent_speech_rate_acoustic_cpm
+    if heard is not None:  # syllables heard in the audio
+        out += f" ({metric_label('heard', lang)} {heard:.0f})"
     return out
 
 
-def _norm(st: Settings, m: dict[str, Any], lang: str) -> str:
+def _norm(st: Settings, m: CallMetrics, lang: str) -> str:
     return f"{st.speech_rate_min_cpm:g}–{st.speech_rate_max_cpm:g} /min"
 
 

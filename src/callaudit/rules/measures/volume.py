@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from callaudit.parts import CallMetrics
 from callaudit.rules.context import Context, Outcome, evidence_of, not_applicable, outcome
 from callaudit.rules.rule import Rule
 from callaudit.rules.units import Measure, Param, Row
@@ -22,12 +21,12 @@ def run(rule: Rule, ctx: Context) -> Outcome:
     return outcome(ok, ev, "volume", level=m.agent_level_dbfs, low=lo, high=hi, clipping=clip)
 
 
-def _value(m: dict[str, Any], lang: str) -> str:
-    v = m.get("agent_level_dbfs")
+def _value(m: CallMetrics, lang: str) -> str:
+    v = m.agent_level_dbfs
     return "-" if v is None else f"{v:.1f} dBFS"
 
 
-def _norm(st: Settings, m: dict[str, Any], lang: str) -> str:
+def _norm(st: Settings, m: CallMetrics, lang: str) -> str:
     return f"{st.volume_min_dbfs:g} {metric_label('to', lang)} {st.volume_max_dbfs:g} dBFS"
 
 

@@ -1,0 +1,153 @@
+"""What a night's folder or manifest may hold besides recordings (issue 35): a FIFO or a
+device never blocks the batch, a manifest in GBK or with a short row is read with its
+problems named, line by line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from callaudit.batch.jobs import BatchOptions, discover, not_regular, pending
+from callaudit.errors import AuditError
+from callaudit.results.store import connect
+from tests.helpers import SAMPLES
+
+
+def _pending(jobs: list[dict], db: Path) -> list[dict]:  # type: ignore[type-arg]
+    """pending() run in a thread with a deadline: a FIFO that blocks fails the test instead
+    of hanging it."""
+    out: list[dict] = []  # type: ignore[type-arg]
+
+    def run() -> None:
+        conn = connect(db)
+        out.extend(pending(jobs, conn, BatchOptions(db=str(db))))
+        conn.close()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(20)
+    assert not t.is_alive(), "pending() blocked on a file that is not a recording"
+    return out
+
+
+def test_a_fifo_among_the_calls_is_skipped_with_its_reason(tmp_path: Path) -> None:
+    night = tmp_path / "night"
+    night.mkdir()
+    shutil.copy(SAMPLES / "demo_call.wav", night / "good.wav")
+    os.mkfifo(night / "x.wav")  # nobody ever writes to it: opening it to read would block
+    jobs = discover(str(night)).jobs
+    assert sorted(Path(j["file"]).name for j in jobs) == ["good.wav", "x.wav"]
+    out = {Path(j["file"]).name: j for j in _pending(jobs, tmp_path / "db.sqlite")}
+    assert "error" not in out["good.wav"] and len(out["good.wav"]["sha256"]) == 64
+    assert "FIFO" in out["x.wav"]["error"] and "skipped" in out["x.wav"]["error"]
+    assert str(night / "x.wav") in out["x.wav"]["error"]
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero here")
+def test_a_manifest_naming_a_device_does_not_run_forever(tmp_path: Path) -> None:
+    m = tmp_path / "m.csv"
+    m.write_text(f"path,call_id\n/dev/zero,z\n{SAMPLES / 'demo_call.wav'},d\n", "utf-8")
+    out = {j["call_id"]: j for j in _pending(discover(str(m)).jobs, tmp_path / "db.sqlite")}
+    assert "character device" in out["z"]["error"] and "error" not in out["d"]
+    assert not_regular(str(SAMPLES / "demo_call.wav")) == ""
+    assert "folder" in not_regular(str(tmp_path))
+
+
+def test_a_gbk_manifest_is_read(tmp_path: Path) -> None:
+    """A Windows PBX's export: GBK text with Chinese agent names and a queue column."""
+    m = tmp_path / "m.csv"
+    m.write_bytes(f"path,agent_id,call_id\n{SAMPLES / 'demo_call.wav'},张三,投诉001\n"
+                  .encode("gbk"))
+    (job,) = discover(str(m)).jobs
+    assert (job["agent_id"], job["call_id"]) == ("张三", "投诉001")
+
+
+def test_a_manifest_that_is_no_text_is_one_line(tmp_path: Path) -> None:
+    m = tmp_path / "m.csv"
+    m.write_bytes(b"path\n" + bytes(range(128, 256)) * 4)
+    with pytest.raises(AuditError, match=r"m\.csv: the manifest is neither UTF-8 nor GBK"):
+        discover(str(m))
+
+
+def test_short_rows_and_empty_paths_are_named_not_audited(tmp_path: Path) -> None:
+    m = tmp_path / "m.csv"
+    good = SAMPLES / "demo_call.wav"
+    m.write_text(f"agent_id,path,call_id\nA1,{good},c1\nA2\nA3,,c3\nA4,{good},c4\n", "utf-8")
+    found = discover(str(m))
+    assert [j["call_id"] for j in found.jobs] == ["c1", "c4"]
+    assert [u.split(": ")[1] for u in found.unreadable] == ["line 3", "line 4"]
+    assert all("no recording named" in u for u in found.unreadable)
+    assert not any(Path(j["file"]).name == "." or j["file"] == "." for j in found.jobs)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.model
+def test_sigterm_stops_the_workers_says_so_and_resumes(tmp_path: Path) -> None:
+    """What systemd, Kubernetes and `timeout` send: the batch stops like Ctrl-C (no orphan
+    worker left), says it in one line, and the same command goes on."""
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import ROOT
+    from tests.helpers.audio_util import distinct_calls
+
+    night = tmp_path / "night"
+    night.mkdir()
+    calls = distinct_calls(night, 8, 0)
+    db = tmp_path / "r.sqlite"
+    cmd = [sys.executable, "-m", "callaudit.cli", "batch", str(night), "--db", str(db),
+           "--workers", "2"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    workers: list[int] = []
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        workers = _children(proc.pid) or workers
+        try:
+            with sqlite3.connect(db) as c:
+                if c.execute("SELECT COUNT(*) FROM calls").fetchone()[0] >= 1:
+                    break
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.2)
+    workers = _children(proc.pid) or workers
+    assert proc.poll() is None and workers, "the batch ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)  # the parent only, as `timeout` does
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "stopped by SIGTERM" in err and "the same command again" in err
+    time.sleep(1)
+    assert not [w for w in workers if _alive(w)], "workers left running as orphans"
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    with sqlite3.connect(db) as c:
+        stored = [r[0] for r in c.execute("SELECT file FROM calls WHERE status = 'ok'")]
+    assert sorted(stored) == sorted(str(p) for p in calls)  # each once
