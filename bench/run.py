@@ -417,6 +417,10 @@ def main() -> None:
 
         res["report_scale"] = report_scale.main()
         print("report scale done", flush=True)
+        import workbench_scale
+
+        res["workbench_scale"] = workbench_scale.main()  # Find calls on 20,000 calls
+        print("workbench scale done", flush=True)
         import cluster_overhead
         import diarize_eval
 
@@ -577,6 +581,13 @@ def render(r: dict[str, Any]) -> str:
                   f"{c2['render_s']:.1f} s | {c2.get('browser_load_s', float('nan')):.1f} s |",
                   f"| dashboard of 20,000 calls | {d20['bytes'] / 1e6:.2f} MB | "
                   f"{d20['render_s']:.1f} s | {d20.get('browser_load_s', float('nan')):.1f} s |"]
+    ws = r.get("workbench_scale")
+    if ws:
+        lines += ["", "The review workbench on 20,000 calls (bench/workbench_scale.py; a request "
+                  "through Flask's test client, median and slowest of 5):", "",
+                  "| page | rows | median | slowest |", "|---|---|---|---|"]
+        lines += [f"| `{v['url']}` | {v['rows']} | {v['median_ms']:.0f} ms | {v['max_ms']:.0f} ms |"
+                  for v in ws["pages"].values()]
     cl = r.get("cluster")
     if cl:
         lines += ["", "The same calls through the local pool and through Dask (wall time includes "

@@ -119,14 +119,18 @@ class Auditor:
         return redact(d, self.pack) if self.opts.redact else d
 
     def audit(self, path: str, progress: Progress | None = None, raw: str | None = None,
-              agent_channel: str | None = None) -> CallResult:
+              agent_channel: str | None = None,
+              on_decoded: Callable[[float], None] | None = None) -> CallResult:
         """Decode the recording at `path` and audit it. InputError (one line: the file and the
         problem) for a recording that cannot be audited. `progress(stage, done, total)` is
         called as the recognizer's windows are decoded. `raw`: a headerless file's format,
         e.g. "ulaw:8000" (default `opts.raw`); `agent_channel`: this call's (default
-        `opts.agent_channel`)."""
+        `opts.agent_channel`); `on_decoded(seconds)`: called with the recording's length once
+        it is decoded (the batch sets a call's time limit by it)."""
         t0 = time.perf_counter()
         audio = decode(path, self.opts.max_duration_s, raw or self.opts.raw)
+        if on_decoded is not None:
+            on_decoded(audio.duration)
         return self._audit(audio, progress, time.perf_counter() - t0, agent_channel)
 
     def audit_audio(self, audio: Audio, progress: Progress | None = None,

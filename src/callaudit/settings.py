@@ -82,6 +82,8 @@ class Settings:
         below this is flagged on the dashboard and in `audit summary --by rule`.
       review_min_reviewed: a rule's precision is judged only once this many of its failures
         were reviewed.
+      appeal_window_days: days after a call was audited during which its agent may appeal a
+        finding (申诉, the workbench); 0: no appeals.
       number_join_gap_s: seconds; a party's utterances this close are read as one text when
         looking for personal data (a number read in parts, privacy/detect.py).
       redact_context_s: seconds; the other party's words ending this shortly before a number
@@ -166,6 +168,7 @@ class Settings:
     sample_min_logprob: float
     review_min_precision: float
     review_min_reviewed: int
+    appeal_window_days: int
     number_join_gap_s: float
     redact_context_s: float
     redact_audio_pad_s: float

@@ -20,8 +20,9 @@ ROLES: dict[str, dict[str, str]] = {
 }
 # the two sides of a call, as roles.py names them
 SIDES: dict[str, dict[str, str]] = {
-    "zh": {"left": "左声道", "right": "右声道", "speaker_1": "说话人1", "speaker_2": "说话人2"},
-    "en": {"left": "left channel", "right": "right channel", "speaker_1": "speaker 1",
+    "zh": {"left": "左声道", "right": "右声道", "mono": "单声道", "speaker_1": "说话人1",
+           "speaker_2": "说话人2"},
+    "en": {"left": "left channel", "right": "right channel", "mono": "mono", "speaker_1": "speaker 1",
            "speaker_2": "speaker 2"},
 }
 
@@ -390,6 +391,11 @@ def label(key: str, lang: str) -> str:
 
 def role(name: str, lang: str) -> str:
     return ROLES[_lang(lang)].get(name, name or "-")
+
+
+def side(name: str, lang: str) -> str:
+    """A channel side (left, right, mono, speaker_1 ...) as the reader says it."""
+    return SIDES[_lang(lang)].get(name, name)
 
 
 def metric_label(key: str, lang: str) -> str:

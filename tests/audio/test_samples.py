@@ -111,7 +111,8 @@ def test_a_batch_leaves_a_call_without_room_to_its_next_run(monkeypatch: pytest.
     from callaudit.batch import worker
 
     class NoRoom:
-        def audit(self, path: str, raw: str | None = None, agent_channel: str | None = None) -> None:
+        def audit(self, path: str, raw: str | None = None, agent_channel: str | None = None,
+                  on_decoded: object = None) -> None:
             raise ScratchError(path, "cannot keep the decoded samples in /tmp (No space left)")
 
     monkeypatch.setitem(worker._AUDITORS, "local", NoRoom())

@@ -151,3 +151,83 @@ def test_sigterm_stops_the_workers_says_so_and_resumes(tmp_path: Path) -> None:
     with sqlite3.connect(db) as c:
         stored = [r[0] for r in c.execute("SELECT file FROM calls WHERE status = 'ok'")]
     assert sorted(stored) == sorted(str(p) for p in calls)  # each once
+
+
+@pytest.mark.model
+def test_a_call_that_never_finishes_is_stopped_at_its_time_limit(tmp_path: Path) -> None:
+    """A recording on which a decoder or the model stalls: stopped at its wall-clock limit,
+    stored as failed ("timed out"), its worker replaced, and the other calls audited."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+    from tests.helpers.audio_util import distinct_calls
+
+    night = tmp_path / "night"
+    night.mkdir()
+    good = distinct_calls(night, 3, 0)
+    stuck = night / "stuck_forever.wav"
+    shutil.copy(SAMPLES / "ringback_call.wav", stuck)
+    env = {**os.environ, "CALLAUDIT_TEST_STALL": "stuck_forever"}
+    p = subprocess.run([sys.executable, "-m", "callaudit.cli", "batch", str(night), "--db",
+                        str(tmp_path / "r.sqlite"), "--workers", "2", "--time-limit", "20"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 1, p.stderr  # some call could not be audited
+    assert "took longer than their time limit" in p.stdout
+    with sqlite3.connect(tmp_path / "r.sqlite") as c:
+        rows = {Path(f).name: (s, e) for f, s, e in c.execute("SELECT file, status, error FROM calls")}
+    assert rows["stuck_forever.wav"][0] == "failed"
+    assert "timed out after" in rows["stuck_forever.wav"][1]
+    assert all(rows[g.name][0] == "ok" for g in good)
+
+
+def test_the_time_limit_follows_the_length_once_known() -> None:
+    opts = BatchOptions(db="x", time_limit_s=300, time_limit_per_audio=0.5)
+    assert opts.time_limit(None) == 300 and opts.time_limit(60) == 300
+    assert opts.time_limit(3 * 3600) == 5400  # a three-hour recording: 1.5 h
+
+
+def test_a_claim_of_a_live_run_is_left_and_a_dead_ones_taken(tmp_path: Path) -> None:
+    from callaudit.results import claims
+
+    conn = connect(tmp_path / "db.sqlite")
+    mine, other = claims.owner(), claims.owner()
+    assert claims.claim(conn, "h1", mine) is None
+    assert claims.claim(conn, "h1", other) == mine  # this process is alive: left to it
+    dead = f"{mine.split(':')[0]}:999999999:x"  # no such process on this machine
+    conn.execute("UPDATE claims SET owner = ? WHERE sha256 = 'h1'", (dead,))
+    assert claims.claim(conn, "h1", other) is None  # its owner is gone: taken over
+    claims.release(conn, "h1", other)
+    assert conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+    conn.close()
+
+
+@pytest.mark.model
+def test_two_runs_on_one_database_split_the_calls(tmp_path: Path) -> None:
+    """A cron job overlapping a manual re-run: each call is audited once, and a run that
+    left calls to the other says so."""
+    import re
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+    from tests.helpers.audio_util import distinct_calls
+
+    night = tmp_path / "night"
+    night.mkdir()
+    calls = distinct_calls(night, 8, 0)
+    db = tmp_path / "r.sqlite"
+    cmd = [sys.executable, "-m", "callaudit.cli", "batch", str(night), "--db", str(db),
+           "--workers", "1"]
+    runs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True) for _ in range(2)]
+    outs = [r.communicate(timeout=900) for r in runs]
+    assert all(r.returncode == 0 for r in runs), [o[1][-500:] for o in outs]
+    audited = [int(re.search(r"^(\d+) audited", o[0], re.M).group(1)) for o in outs]  # type: ignore[union-attr]
+    assert sum(audited) == len(calls), outs  # not 16: no call twice
+    assert any("left to it" in o[0] for o in outs) or 0 in audited
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT COUNT(*) FROM calls WHERE status = 'ok'").fetchone()[0] == len(calls)
+        assert c.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0  # all given up

@@ -47,6 +47,17 @@ class BatchOptions:
     raw: str | None = None  # headerless files' format, "ulaw:8000" (a manifest row's `raw` wins)
     # store masked transcripts; None: the database's own setting (a new database masks)
     redact: bool | None = None
+    # a call's wall-clock limit (local pool): the floor, in s, until its length is known, then
+    # `time_limit_per_audio` s per s of recording when that is more (a call is audited at
+    # about 20x real time on 2 cores: 0.5 leaves ten times that); over it: stored as failed
+    time_limit_s: float = 300.0
+    time_limit_per_audio: float = 0.5
+
+    def time_limit(self, duration_s: float | None) -> float:
+        """The wall-clock seconds a call of `duration_s` (None: not yet decoded) may take."""
+        if duration_s is None:
+            return self.time_limit_s
+        return max(self.time_limit_s, self.time_limit_per_audio * duration_s)
 
     def __post_init__(self) -> None:
         if self.rules and self.scorecards:
@@ -76,6 +87,9 @@ class BatchStats:
     started: float = field(default_factory=time.perf_counter)
     model_loads: dict[int, int] = field(default_factory=dict)  # worker pid -> models it loaded
     worker_deaths: int = 0  # local-pool workers that died (killed, e.g. out of memory)
+    timed_out: int = 0  # calls stopped at their time limit (stored as failed)
+    # calls another run on the same database was auditing (results/claims.py): left to it
+    left_to_other: int = 0
     dashboard: str | None = None  # the Dask dashboard's address, on a cluster
 
     @property

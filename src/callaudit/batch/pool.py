@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -25,10 +26,12 @@ from callaudit.batch.jobs import BatchOptions, BatchStats, discover, pending
 from callaudit.batch.worker import serve
 from callaudit.errors import AuditError
 from callaudit.records import CallResult, Region
+from callaudit.results import claims
 from callaudit.results.store import (
     CallMeta,
     connect,
     redaction,
+    status_of,
     stored_redaction,
     write_failure,
     write_result,
@@ -82,25 +85,50 @@ def run(source: str, opts: BatchOptions,
     todo = [j for j in todo if "error" not in j]
     if not todo:
         return stats
-    if opts.cluster:
-        from callaudit.batch.cluster import run_on_cluster
+    me = claims.owner()
 
-        try:
-            run_on_cluster(todo, opts, lambda out: _store(conn, out, stats, on_progress, refresh,
-                                                          as_stored), stats,
-                           lambda: on_progress(stats, None) if on_progress else None, packs)
-        finally:
-            conn.close()
-        return stats
-    default_workers, _ = default_split()
-    workers = min(opts.workers or default_workers, len(todo))
-    threads = opts.threads or max(1, (os.cpu_count() or 1) // workers)
+    def store(out: dict[str, Any]) -> None:
+        _store(conn, out, stats, on_progress, refresh, as_stored)
+        claims.release(conn, out["job"]["sha256"], me)  # stored, or left for the next run
+
+    take = _claimer(conn, opts, stats, me)
     try:
-        _local_pool(todo, opts, workers, threads, stats,
-                    lambda out: _store(conn, out, stats, on_progress, refresh, as_stored), packs)
+        if opts.cluster:
+            from callaudit.batch.cluster import run_on_cluster
+
+            todo = [j for j in todo if take(j)]  # a cluster is sent every call at once
+            run_on_cluster(todo, opts, store, stats,
+                           lambda: on_progress(stats, None) if on_progress else None, packs)
+            return stats
+        default_workers, _ = default_split()
+        workers = min(opts.workers or default_workers, len(todo))
+        threads = opts.threads or max(1, (os.cpu_count() or 1) // workers)
+        _local_pool(todo, opts, workers, threads, stats, store, packs, take)
+        return stats
     finally:
+        with contextlib.suppress(Exception):  # a database that cannot be written said so
+            claims.release_all(conn, me)
         conn.close()
-    return stats
+
+
+def _claimer(conn: Any, opts: BatchOptions, stats: BatchStats,
+             me: str) -> Callable[[dict[str, Any]], bool]:
+    """`take(job)`: whether this run audits the call now. False for a call another live run
+    on the database holds (counted in stats.left_to_other) or stored meanwhile by one
+    (counted as already stored)."""
+    def take(job: dict[str, Any]) -> bool:
+        if claims.claim(conn, job["sha256"], me) is not None:
+            stats.left_to_other += 1
+            stats.total -= 1
+            return False
+        status = None if opts.force else status_of(conn, job["sha256"])
+        if status is not None and (status != "failed" or not opts.retry_failed):
+            claims.release(conn, job["sha256"], me)
+            stats.skipped += 1
+            stats.total -= 1
+            return False
+        return True
+    return take
 
 
 MAX_TASKS = 200  # calls per worker process before a fresh one takes over
@@ -114,11 +142,14 @@ class _Worker:
     sent: bool = False
     ready: bool = False  # its Auditor is loaded
     tasks: int = 0
+    since: float = 0.0  # when the call in flight was sent (time.monotonic)
+    limit: float = 0.0  # its wall-clock limit, s (BatchOptions.time_limit)
 
 
 def _local_pool(todo: list[dict[str, Any]], opts: BatchOptions, workers: int, threads: int,
                 stats: BatchStats, store: Callable[[dict[str, Any]], None],
-                packs: dict[str, RulePack] | None = None) -> None:
+                packs: dict[str, RulePack] | None = None,
+                take: Callable[[dict[str, Any]], bool] = lambda job: True) -> None:
     """Audit `todo` on `workers` processes, each sent one call at a time, and store each
     result as it arrives. `packs`: a batch with scorecards, each worker judges a call with
     the pack its job names (sent to the workers: the files need not be read again).
@@ -136,8 +167,27 @@ def _local_pool(todo: list[dict[str, Any]], opts: BatchOptions, workers: int, th
     try:
         pool.extend(_start(ctx, opts, threads, packs) for _ in range(workers))
         while queue or any(w.job for w in pool):
-            _dispatch(pool, queue, died)
-            for conn in wait([w.conn for w in pool]):
+            _dispatch(pool, queue, died, opts, take)
+            if not queue and not any(w.job for w in pool):
+                break  # the last calls were another run's: nothing is in flight
+            late = [w for w in pool if w.sent and time.monotonic() - w.since > w.limit]
+            for w in late:  # stalled (a decoder, the model): stopped, the night goes on
+                pool.remove(w)
+                w.proc.kill()
+                w.proc.join()
+                w.conn.close()
+                stats.timed_out += 1
+                job = w.job or {}
+                store({"job": job, "error": f"{job.get('file')}: timed out after "
+                                            f"{time.monotonic() - w.since:.0f} s (the limit for this "
+                                            f"call: {w.limit:.0f} s); not audited"})
+                pool.append(_start(ctx, opts, threads, packs))
+            if late:
+                continue
+            sent = [w for w in pool if w.sent]
+            timeout = max(0.0, min(w.since + w.limit for w in sent) - time.monotonic()) + 0.05 \
+                if sent else None
+            for conn in wait([w.conn for w in pool], timeout):
                 w = next(w for w in pool if w.conn is conn)
                 try:
                     msg = conn.recv()
@@ -166,6 +216,9 @@ def _local_pool(todo: list[dict[str, Any]], opts: BatchOptions, workers: int, th
                 if "ready" in msg:
                     w.ready, load_deaths = True, 0
                     continue
+                if "decoded" in msg:  # its length is known: its own limit
+                    w.limit = opts.time_limit(msg["decoded"])
+                    continue
                 w.job, w.sent, w.tasks = None, False, w.tasks + 1
                 store(msg)
                 if w.tasks >= MAX_TASKS:  # a fresh process now and then, as maxtasksperchild did
@@ -193,19 +246,26 @@ def _start(ctx: SpawnContext, opts: BatchOptions, threads: int,
     return _Worker(proc, conn, job)
 
 
-def _dispatch(pool: list[_Worker], queue: deque[dict[str, Any]], died: dict[str, str]) -> None:
+def _dispatch(pool: list[_Worker], queue: deque[dict[str, Any]], died: dict[str, str],
+              opts: BatchOptions, take: Callable[[dict[str, Any]], bool] = lambda job: True,
+              ) -> None:
     """Send calls to the ready workers that have none. A call that killed a worker runs
     again alone, so that if it dies once more, it is the cause (the out-of-memory killer
-    may pick another process than the one that took the memory)."""
+    may pick another process than the one that took the memory). Each call sent starts its
+    clock (the floor of its time limit until the worker says its length)."""
     retry = next((w for w in pool if w.job and w.job["sha256"] in died), None)
     if retry:
         if retry.ready and not any(w.sent for w in pool):
-            retry.sent = True
+            retry.sent, retry.since, retry.limit = True, time.monotonic(), opts.time_limit(None)
             _send(retry, retry.job)
         return
     for w in pool:
-        if w.ready and w.job is None and queue:
-            w.job, w.sent = queue.popleft(), True
+        while w.ready and w.job is None and queue:
+            job = queue.popleft()
+            if not take(job):  # another run has it, or stored it meanwhile
+                continue
+            w.job, w.sent = job, True
+            w.since, w.limit = time.monotonic(), opts.time_limit(None)
             _send(w, w.job)
 
 

@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -72,17 +73,25 @@ def serve(conn: Connection, opts: BatchOptions, threads: int,
     conn.send({"ready": os.getpid()})
     with contextlib.suppress(EOFError, BrokenPipeError):  # the parent is gone (killed)
         while (job := conn.recv()) is not None:
-            conn.send(audit_job(job))
+            conn.send(audit_job(job, lambda s: conn.send({"decoded": s})))
 
 
-def audit_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Runs in a worker: one call -> its result (or its error), small enough to send back."""
+def audit_job(job: dict[str, Any], on_decoded: Callable[[float], None] | None = None,
+              ) -> dict[str, Any]:
+    """Runs in a worker: one call -> its result (or its error), small enough to send back.
+    `on_decoded(seconds)`: told the recording's length once it is decoded (the local pool's
+    time limit for the call follows it)."""
 
     # Test hook (tests/batch/test_batch.py): a worker auditing a file whose path contains
     # $CALLAUDIT_TEST_KILL kills itself with SIGKILL, as the kernel's out-of-memory killer would.
     kill = os.environ.get("CALLAUDIT_TEST_KILL")
     if kill and kill in job["file"]:
         os.kill(os.getpid(), signal.SIGKILL)
+    # ... and one whose path contains $CALLAUDIT_TEST_STALL never finishes, as a decoder or
+    # the model stuck on a recording would (the pool's time limit stops it)
+    stall = os.environ.get("CALLAUDIT_TEST_STALL")
+    if stall and stall in job["file"]:
+        threading.Event().wait()
     worker = {"pid": os.getpid(), "loads": LOADS}
     name = job.get("auditor", "local")
     auditor = _AUDITORS.get(name)
@@ -97,7 +106,7 @@ def audit_job(job: dict[str, Any]) -> dict[str, Any]:
     try:
         with _LOCK:
             r = auditor.audit(job["file"], raw=job.get("raw"),
-                              agent_channel=job.get("agent_channel", "auto"))
+                              agent_channel=job.get("agent_channel", "auto"), on_decoded=on_decoded)
         return {"job": job, "result": auditor.result_json(r), "regions": [g.to_json() for g in r.regions],
                 "acoustics": r.acoustics, "worker": worker}
     except ScratchError as e:  # the worker's disk, not the file: audited on the next run

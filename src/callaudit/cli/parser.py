@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "was made with; a new database masks; --no-redact makes one that does not)")
     b.add_argument("--retry-failed", action="store_true", help="retry files that failed before")
     b.add_argument("--max-hours", type=float, default=4.0, help="longer files are failures")
+    b.add_argument("--time-limit", type=seconds, default=300.0, metavar="SECONDS",
+                   help="a call still auditing after this long, or after half its length once "
+                   "decoded if that is more, is stopped and stored as failed (default 300)")
     b.add_argument("--max-missing", type=seconds, metavar="SECONDS", help="a truncated recording "
                    "missing more than this of its declared length is stored as failed "
                    "(default: audited with a warning)")

@@ -76,7 +76,7 @@ def batch_command(args: argparse.Namespace, err: Console) -> int:
                         max_duration_s=args.max_hours * 3600, beam_size=args.beam_size,
                         cluster=args.cluster, separate=not args.no_separation,
                         lang=args.lang, max_missing_s=args.max_missing, raw=args.raw,
-                        redact=args.redact)
+                        redact=args.redact, time_limit_s=args.time_limit)
     columns = (TextColumn("[bold]audit[/bold]"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[audio]}"), TextColumn("{task.fields[speed]}"),
                TimeRemainingColumn())
@@ -122,6 +122,12 @@ def batch_command(args: argparse.Namespace, err: Console) -> int:
           + (f"{stats.not_connected} never connected, " if stats.not_connected else "") +
           f"{stats.errors} could not be audited; {stats.skipped} already in {args.db}"
           + (f"; {stats.duplicates} duplicates of files in this batch" if stats.duplicates else ""))
+    if stats.left_to_other:
+        print(f"{stats.left_to_other} calls were being audited by another run on {args.db}: left "
+              "to it (each call is audited once)")
+    if stats.timed_out:
+        print(f"{stats.timed_out} calls took longer than their time limit (--time-limit) and were "
+              "stopped, their workers replaced; stored as failed (\"timed out\")")
     if stats.worker_deaths:
         print(f"{stats.worker_deaths} worker processes died (killed, out of memory?) and were "
               "replaced; a call that killed two is stored as failed (\"worker died\")")

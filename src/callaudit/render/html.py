@@ -32,7 +32,7 @@ from callaudit.render.rows import (
     verdict,
 )
 from callaudit.results.dashboard import Dashboard, worst
-from callaudit.strings import LABELS, label, mmss
+from callaudit.strings import LABELS, label, mmss, side
 
 
 def template_filters() -> dict[str, Any]:
@@ -138,6 +138,7 @@ def call_view(result: CallResult, lang: str = "zh",
         "section_names": {k: section_name(k, norms, lang) for k in norms.sections},
         "failed": failed, "metrics": metric_table, "fatal_reasons": fatal_reasons,
         "norms": norms,
+        "agent_side": side(result.agent_channel, lang),
         "roles_reason": roles_reason(result, lang),
         "layout": layout_reason(result, lang),
         "warnings": [w.in_lang(lang) for w in result.warnings],

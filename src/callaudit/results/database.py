@@ -47,6 +47,8 @@ CREATE TABLE IF NOT EXISTS calls (
 );
 CREATE INDEX IF NOT EXISTS calls_file ON calls(file);
 CREATE INDEX IF NOT EXISTS calls_agent ON calls(agent_id, day);
+CREATE INDEX IF NOT EXISTS calls_find ON calls(status, day, score, agent_id, line, call_id, passed, fatal,
+  duration_s, sha256, file);
 CREATE TABLE IF NOT EXISTS findings (
   call INTEGER NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
   rule TEXT NOT NULL,
@@ -65,6 +67,8 @@ CREATE TABLE IF NOT EXISTS findings (
 );
 CREATE INDEX IF NOT EXISTS findings_call ON findings(call);
 CREATE INDEX IF NOT EXISTS findings_rule ON findings(rule, passed);
+CREATE INDEX IF NOT EXISTS findings_failed ON findings(call, rule, review)
+  WHERE applicable = 1 AND passed = 0;
 CREATE TABLE IF NOT EXISTS utterances (
   call INTEGER NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
   idx INTEGER, role TEXT, channel INTEGER, start REAL, "end" REAL, text TEXT, level_dbfs REAL
@@ -301,7 +305,7 @@ CREATE TABLE IF NOT EXISTS calibration_calls (
 
 REVIEW_TABLES = ("users", "reviews", "missed_findings", "call_notes", "appeals", "trail",
                  "reviewed_scores", "sample_plans", "sample_items", "calibrations",
-                 "calibration_calls")
+                 "calibration_calls", "assignments")
 
 
 # The audit trail is append-only, in the database itself: not even a SQL client edits it
@@ -320,6 +324,40 @@ def _add_review_tables(conn: sqlite3.Connection) -> None:
         conn.execute(st)
 
 
+# Who reviews a queued call (a supervisor assigns the day's queue): one reviewer per call, or
+# none. Not a lock: another reviewer is warned before giving a verdict (review/web/queue.py).
+ASSIGN_SCHEMA = """
+CREATE TABLE IF NOT EXISTS assignments (
+  sha256 TEXT PRIMARY KEY,
+  assigned_to TEXT NOT NULL,
+  assigned_by TEXT NOT NULL,
+  at TEXT NOT NULL
+)
+"""
+
+
+# Which run is auditing which call (results/claims.py): two batches on one database split
+# the calls instead of auditing each twice. Rows live only while a call is in flight.
+CLAIMS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS claims (
+  sha256 TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  claimed_at REAL NOT NULL,
+  at TEXT NOT NULL
+)
+"""
+
+
+# Find calls (review/web/find.py) without reading the calls' stored results: the list's
+# filters and sorts from one covering index, "rule failed" from the failed findings only.
+FIND_INDEXES = """
+CREATE INDEX IF NOT EXISTS calls_find ON calls(status, day, score, agent_id, line, call_id, passed, fatal,
+  duration_s, sha256, file);
+CREATE INDEX IF NOT EXISTS findings_failed ON findings(call, rule, review)
+  WHERE applicable = 1 AND passed = 0
+"""  # as in SCHEMA
+
+
 Step = Callable[[sqlite3.Connection], None] | str
 
 
@@ -336,6 +374,11 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
      _allow_not_connected),
     (6, "calls.line: the business line whose scorecard (rule pack) judged the call",
      _add_calls_line),
+    (7, "assignments: which reviewer a queued call is assigned to", ASSIGN_SCHEMA),
+    (8, "claims: which batch run is auditing which call (two runs split the calls)",
+     CLAIMS_SCHEMA),
+    (9, "indexes calls_find, findings_failed: the workbench's Find calls on 20,000 calls",
+     FIND_INDEXES),
 ]
 
 
@@ -509,6 +552,8 @@ def _open_writer(conn: sqlite3.Connection, path: str | Path, check: bool = True)
         if version == 0 and not has_calls:  # brand new: the newest schema directly
             run_step(conn, SCHEMA)
             _add_review_tables(conn)
+            run_step(conn, ASSIGN_SCHEMA)
+            run_step(conn, CLAIMS_SCHEMA)
             _set_version(conn, SCHEMA_VERSION)
         elif version < SCHEMA_VERSION:
             # orphans made before (rows deleted by hand with foreign keys off) are not ours to

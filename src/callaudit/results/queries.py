@@ -19,6 +19,13 @@ def known(conn: sqlite3.Connection) -> dict[str, str]:
     return {r["sha256"]: r["status"] for r in conn.execute("SELECT sha256, status FROM calls")}
 
 
+def status_of(conn: sqlite3.Connection, sha256: str) -> str | None:
+    """The stored status of a call by content hash (ok, failed, no_speech, not_connected),
+    None when it is not stored."""
+    row = conn.execute("SELECT status FROM calls WHERE sha256 = ?", (sha256,)).fetchone()
+    return None if row is None else str(row[0])
+
+
 def call_ids(conn: sqlite3.Connection) -> list[int]:
     """The row id of every stored call, in the order stored."""
     return [r[0] for r in conn.execute("SELECT id FROM calls ORDER BY id")]

@@ -140,6 +140,145 @@ def call_list(conn: sqlite3.Connection, agent_id: str | None = None, day: str | 
         (*args, limit))
 
 
+OUTCOMES = ("failed", "fatal", "no_speech", "not_connected")
+REVIEW_FILTERS = ("unreviewed", "reviewed", "appealed")
+# "Find calls" sorts by these names only: never SQL from the request (file: by its path)
+CALL_SORTS = {"call": "c.call_id", "file": "c.file", "day": "c.day", "agent": "c.agent_id",
+              "line": "c.line", "score": "c.score", "reviewed": "r.score", "reviews": "reviews",
+              "appeals": "open_appeals"}
+_FILE_NAME = "replace(c.file, rtrim(c.file, replace(c.file, '/', '')), '')"  # after the last /
+# calls a person gave a verdict on: a review or a missed finding (not calibration), a decided appeal
+_VERDICTS = """SELECT sha256 FROM reviews WHERE calibration IS NULL{by}
+    UNION SELECT sha256 FROM missed_findings WHERE calibration IS NULL{by}
+    UNION SELECT sha256 FROM appeals WHERE state != 'open'{by_appeal}"""
+
+
+@dataclass(frozen=True)
+class CallQuery:
+    """What "Find calls" asks for (every field optional; values already validated).
+    `outcome`: failed / fatal (the verdict that stands: after review when reviewed, else the
+    machine's), no_speech / not_connected (recordings with no call to judge); `review`:
+    unreviewed / reviewed (a person's verdict: a review, a missed finding, a decided appeal) /
+    appealed (any appeal); `reviewer`: calls with that person's verdict; `rule`: the machine
+    failed it, or a reviewer added it as missed; `search`: part of the call id or of the file
+    (its whole path when `search_paths`, else its name only); `line`: the business line."""
+
+    agent_id: str | None = None
+    day_from: str | None = None
+    day_to: str | None = None
+    line: str | None = None
+    score_min: float | None = None
+    score_max: float | None = None
+    outcome: str | None = None
+    review: str | None = None
+    reviewer: str | None = None
+    rule: str | None = None
+    search: str | None = None
+    search_paths: bool = True
+    sort: str | None = None  # a CALL_SORTS key; None: newest day first, lowest score first
+    descending: bool = False
+
+
+def _call_where(q: CallQuery) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    args: list[Any] = []
+    if q.outcome in ("no_speech", "not_connected"):
+        where.append("c.status = ?")
+        args.append(q.outcome)
+    else:
+        where.append("c.status = 'ok'")
+    if q.outcome == "failed":
+        where.append("COALESCE(r.passed, c.passed) = 0")
+    elif q.outcome == "fatal":
+        where.append("COALESCE(r.fatal, c.fatal) = 1")
+    for sql, v in (("c.agent_id = ?", q.agent_id), ("c.day >= ?", q.day_from),
+                   ("c.day <= ?", q.day_to), ("c.line = ?", q.line),
+                   ("c.score >= ?", q.score_min), ("c.score <= ?", q.score_max)):
+        if v is not None:
+            where.append(sql)
+            args.append(v)
+    if q.review == "reviewed":
+        where.append(f"c.sha256 IN ({_VERDICTS.format(by='', by_appeal='')})")
+    elif q.review == "unreviewed":
+        where.append(f"c.sha256 NOT IN ({_VERDICTS.format(by='', by_appeal='')})")
+    elif q.review == "appealed":
+        where.append("c.sha256 IN (SELECT sha256 FROM appeals)")
+    if q.reviewer is not None:
+        by = _VERDICTS.format(by=" AND reviewer = ?", by_appeal=" AND decided_by = ?")
+        where.append(f"c.sha256 IN ({by})")
+        args += [q.reviewer] * 3
+    if q.rule is not None:
+        where.append("(EXISTS (SELECT 1 FROM findings f WHERE f.call = c.id AND f.applicable = 1 "
+                     "AND f.passed = 0 AND f.rule = ?) OR c.sha256 IN (SELECT sha256 FROM "
+                     "missed_findings WHERE rule = ? AND calibration IS NULL))")
+        args += [q.rule, q.rule]
+    if q.search:
+        like = "%" + q.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append(f"(c.call_id LIKE ? ESCAPE '\\' OR {'c.file' if q.search_paths else _FILE_NAME} "
+                     "LIKE ? ESCAPE '\\')")
+        args += [like, like]
+    return " AND ".join(where), args
+
+
+def find_calls(conn: sqlite3.Connection, q: CallQuery, page: int = 1, per_page: int = 50
+               ) -> tuple[list[dict[str, Any]], int]:
+    """("Find calls"): one page of the calls `q` asks for, and how many there are in all.
+    Each row: sha256, call_id, file_name (the file's name, not where it is kept), agent_id,
+    day, line, status, score, passed, fatal, reviewed_score, reviewed_passed, reviewed_fatal,
+    reviews (findings reviewed), open_appeals."""
+    where, args = _call_where(q)
+    total = int(conn.execute("SELECT COUNT(*) FROM calls c LEFT JOIN reviewed_scores r ON "  # noqa: S608
+                             f"r.sha256 = c.sha256 WHERE {where}", args).fetchone()[0])
+    if q.sort in CALL_SORTS:
+        order = f"{CALL_SORTS[q.sort]} {'DESC' if q.descending else 'ASC'} NULLS LAST, c.id"
+    else:
+        order = "c.day DESC, c.score, c.id"
+    counts = {"reviews": """(SELECT COUNT(DISTINCT rule) FROM reviews v WHERE v.sha256 = c.sha256
+                  AND v.calibration IS NULL)""",
+              "open_appeals": """(SELECT COUNT(*) FROM appeals a WHERE a.sha256 = c.sha256
+                  AND a.state = 'open')"""}
+    # the page's calls first, sorted by what the sort reads only (the counts of every call
+    # only when sorting by them); then their columns, for those 50
+    need = {k: f"{v} AS {k}" for k, v in counts.items() if k in order}
+    ids = [r[0] for r in conn.execute(f"""
+        SELECT c.id{''.join(', ' + v for v in need.values())}
+        FROM calls c LEFT JOIN reviewed_scores r ON r.sha256 = c.sha256
+        WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?""",  # noqa: S608
+        (*args, per_page, (max(page, 1) - 1) * per_page))]
+    rows = fetch_rows(conn, f"""
+        SELECT c.id, c.sha256, c.call_id, {_FILE_NAME} AS file_name, c.agent_id, c.day, c.line,
+               c.status, c.score, c.passed, c.fatal,
+               r.score AS reviewed_score, r.passed AS reviewed_passed, r.fatal AS reviewed_fatal,
+               {counts["reviews"]} AS reviews, {counts["open_appeals"]} AS open_appeals
+        FROM calls c LEFT JOIN reviewed_scores r ON r.sha256 = c.sha256
+        WHERE c.id IN (SELECT value FROM json_each(?))""", (json.dumps(ids),))  # noqa: S608
+    at = {i: n for n, i in enumerate(ids)}
+    rows.sort(key=lambda r: at[r["id"]])
+    for r in rows:
+        del r["id"]
+    return rows, total
+
+
+def call_choices(conn: sqlite3.Connection, agent_id: str | None = None) -> dict[str, list[str]]:
+    """What "Find calls" offers to pick from: agents, lines (business lines), reviewers
+    (those who gave a verdict) and days; only `agent_id`'s days when given."""
+    mine = "AND agent_id = ?" if agent_id is not None else ""
+    own = (agent_id,) if agent_id is not None else ()
+    out = {"days": [r[0] for r in conn.execute(
+        f"SELECT DISTINCT day FROM calls WHERE day IS NOT NULL {mine} ORDER BY day DESC", own)]}  # noqa: S608
+    if agent_id is not None:
+        return {**out, "agents": [], "lines": [], "reviewers": []}
+    out["agents"] = [r[0] for r in conn.execute(
+        "SELECT DISTINCT agent_id FROM calls WHERE agent_id IS NOT NULL ORDER BY agent_id")]
+    out["lines"] = [r[0] for r in conn.execute(
+        "SELECT DISTINCT line FROM calls WHERE line IS NOT NULL ORDER BY line")]
+    out["reviewers"] = [r[0] for r in conn.execute(
+        "SELECT reviewer FROM reviews WHERE calibration IS NULL UNION SELECT reviewer FROM "
+        "missed_findings WHERE calibration IS NULL UNION SELECT decided_by FROM appeals WHERE "
+        "decided_by IS NOT NULL ORDER BY 1")]
+    return out
+
+
 def call_by_sha(conn: sqlite3.Connection, sha256: str) -> dict[str, Any] | None:
     """An audited call: sha256, call_id, agent_id, day, file, rules_version, result (its
     records.CallResult)."""
@@ -215,9 +354,31 @@ def my_calibration_reviews(conn: sqlite3.Connection, sha256: str, calibration: i
     return out
 
 
+class DuplicateMissed(AuditError):
+    """The same missed finding again: its rule at the same time (within DUPLICATE_S)."""
+
+
+class NotYours(AuditError):
+    """A missed finding or note that is not the user's own, or no longer there."""
+
+
+class CallClosed(AuditError):
+    """A call whose verdict is settled (call_closed): what people wrote stays."""
+
+
+DUPLICATE_S = 1.0  # a missed finding of the same rule this close in time is the same one
+
+
 def add_missed(conn: sqlite3.Connection, sha256: str, rule: str, start: float | None,
                comment: str, reviewer: str, rules_version: str | None) -> None:
+    """Add a finding the machine missed; DuplicateMissed when the call has one of `rule`
+    already within DUPLICATE_S of `start` (or both without a time)."""
     with transaction(conn):
+        for (other,) in conn.execute("SELECT start FROM missed_findings WHERE sha256 = ? AND "
+                                     "rule = ? AND calibration IS NULL", (sha256, rule)):
+            if (other is None and start is None) or (
+                    other is not None and start is not None and abs(other - start) <= DUPLICATE_S):
+                raise DuplicateMissed(f"{rule}: a missed finding at this time exists already")
         conn.execute("INSERT INTO missed_findings (sha256, rule, start, comment, reviewer, "
                      "rules_version, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                      (sha256, rule, start, comment, reviewer, rules_version, now()))
@@ -239,8 +400,104 @@ def add_note(conn: sqlite3.Connection, sha256: str, author: str, note: str) -> N
 
 
 def notes_of_call(conn: sqlite3.Connection, sha256: str) -> list[dict[str, Any]]:
-    return fetch_rows(conn, "SELECT author, note, at FROM call_notes WHERE sha256 = ? ORDER BY id",
-                 (sha256,))
+    return fetch_rows(conn, "SELECT id, author, note, at FROM call_notes WHERE sha256 = ? "
+                      "ORDER BY id", (sha256,))
+
+
+def call_closed(conn: sqlite3.Connection, sha256: str) -> bool:
+    """Whether the call is closed: an appeal on it has been decided (a supervisor has ruled
+    on its verdict). Until then a reviewer may edit or withdraw their own missed findings and
+    notes and change a review; afterwards only a supervisor changes what stands."""
+    return conn.execute("SELECT 1 FROM appeals WHERE sha256 = ? AND state != 'open' LIMIT 1",
+                        (sha256,)).fetchone() is not None
+
+
+def _own(conn: sqlite3.Connection, table: str, who: str, cols: str, rid: int, sha256: str,
+         actor: str) -> dict[str, Any]:
+    row = conn.execute(f"SELECT {cols}, {who} AS owner FROM {table} WHERE id = ? "  # noqa: S608
+                       "AND sha256 = ?", (rid, sha256)).fetchone()
+    if row is None or row["owner"] != actor:
+        raise NotYours(f"{table} {rid}: not yours, or withdrawn")
+    if call_closed(conn, sha256):
+        raise CallClosed(f"{sha256[:12]}: the call is closed")
+    old = dict(row)
+    old.pop("owner")
+    return old
+
+
+def edit_missed(conn: sqlite3.Connection, mid: int, sha256: str, start: float | None,
+                comment: str, actor: str) -> str:
+    """Change the time and comment of `actor`'s own missed finding `mid` of the call (not
+    closed); the trail keeps the version before and the one after. Its rule."""
+    with transaction(conn):
+        old = _own(conn, "missed_findings", "reviewer", "rule, start, comment", mid, sha256, actor)
+        for (other,) in conn.execute("SELECT start FROM missed_findings WHERE sha256 = ? AND "
+                                     "rule = ? AND calibration IS NULL AND id != ?",
+                                     (sha256, old["rule"], mid)):
+            if (other is None and start is None) or (
+                    other is not None and start is not None and abs(other - start) <= DUPLICATE_S):
+                raise DuplicateMissed(f"{old['rule']}: a missed finding at this time exists already")
+        conn.execute("UPDATE missed_findings SET start = ?, comment = ?, at = ? WHERE id = ?",
+                     (start, comment, now(), mid))
+        _trail(conn, actor, "missed_edit", sha256, old["rule"],
+               {"start": old["start"], "comment": old["comment"]},
+               {"start": start, "comment": comment})
+        return str(old["rule"])
+
+
+def withdraw_missed(conn: sqlite3.Connection, mid: int, sha256: str, actor: str) -> str:
+    """Withdraw `actor`'s own missed finding `mid` (the call not closed): it no longer counts;
+    the trail keeps what it said. Its rule."""
+    with transaction(conn):
+        old = _own(conn, "missed_findings", "reviewer", "rule, start, comment", mid, sha256, actor)
+        conn.execute("DELETE FROM missed_findings WHERE id = ?", (mid,))
+        _trail(conn, actor, "missed_withdrawn", sha256, old["rule"],
+               {"start": old["start"], "comment": old["comment"]}, None)
+        return str(old["rule"])
+
+
+def edit_note(conn: sqlite3.Connection, nid: int, sha256: str, note: str, actor: str) -> None:
+    """Change `actor`'s own note `nid` (the call not closed); the trail keeps both versions."""
+    with transaction(conn):
+        old = _own(conn, "call_notes", "author", "note", nid, sha256, actor)
+        conn.execute("UPDATE call_notes SET note = ?, at = ? WHERE id = ?", (note, now(), nid))
+        _trail(conn, actor, "note_edit", sha256, None, {"note": old["note"]}, {"note": note})
+
+
+def withdraw_note(conn: sqlite3.Connection, nid: int, sha256: str, actor: str) -> None:
+    """Withdraw `actor`'s own note `nid` (the call not closed); the trail keeps what it said."""
+    with transaction(conn):
+        old = _own(conn, "call_notes", "author", "note", nid, sha256, actor)
+        conn.execute("DELETE FROM call_notes WHERE id = ?", (nid,))
+        _trail(conn, actor, "note_withdrawn", sha256, None, {"note": old["note"]}, None)
+
+
+def next_in_queue(conn: sqlite3.Connection, sha256: str, reviewer: str | None = None) -> str | None:
+    """The next open call of the day's queue after call `sha256` (wrapping round to the
+    queue's start; the queue's first open call when this one is not in it): open = no one
+    has reviewed a finding of it, added a missed finding or a note; with `reviewer`, not
+    assigned to another reviewer. None when the day has no drawn queue or no other open
+    call."""
+    row = conn.execute("SELECT day FROM calls WHERE sha256 = ?", (sha256,)).fetchone()
+    if row is None or row[0] is None:
+        return None
+    plan = conn.execute("SELECT id FROM sample_plans WHERE day = ?", (row[0],)).fetchone()
+    if plan is None:
+        return None
+    items = [r[0] for r in conn.execute("""
+        SELECT i.sha256 FROM sample_items i WHERE i.plan = ?
+           AND NOT EXISTS (SELECT 1 FROM reviews v WHERE v.sha256 = i.sha256 AND v.calibration IS NULL)
+           AND NOT EXISTS (SELECT 1 FROM missed_findings m WHERE m.sha256 = i.sha256
+                           AND m.calibration IS NULL)
+           AND NOT EXISTS (SELECT 1 FROM call_notes n WHERE n.sha256 = i.sha256)
+           AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.sha256 = i.sha256
+                           AND ? IS NOT NULL AND a.assigned_to != ?)
+         ORDER BY i.position""", (plan[0], reviewer, reviewer))]
+    pos = {r[0]: r[1] for r in conn.execute("SELECT sha256, position FROM sample_items "
+                                            "WHERE plan = ?", (plan[0],))}
+    here = pos.get(sha256, -1)
+    after = [s for s in items if pos[s] > here] + [s for s in items if pos[s] < here]
+    return after[0] if after else None
 
 
 def trail_of_call(conn: sqlite3.Connection, sha256: str) -> list[dict[str, Any]]:
@@ -409,22 +666,108 @@ def add_to_plan(conn: sqlite3.Connection, day: str, picks: Iterable[tuple[str, s
 
 
 def plan_of_day(conn: sqlite3.Connection, day: str) -> dict[str, Any] | None:
-    """The day's queue: day, seed, rules (dict), drawn_at, drawn_by and items [{sha256,
-    agent_id, reason, call_id, score, fatal, reviewed_score, reviews}] in queue order."""
+    """The day's queue: day, seed, rules (dict), drawn_at, drawn_by, items [{sha256,
+    agent_id, reason, call_id, score, fatal, reviewed_score, reviews, done}] in queue order,
+    and `done` (how many items are done) of `total`.
+
+    An item is done when every failed finding of the call has a standing verdict (a review,
+    not a calibration one, or a decided appeal) and a person has looked at it: it had a
+    failed finding to review, or a reviewer left a missed finding or a note (a call the
+    machine passed whole is done by a note, "listened: nothing wrong", or a missed finding)."""
     row = conn.execute("SELECT * FROM sample_plans WHERE day = ?", (day,)).fetchone()
     if row is None:
         return None
     plan = {k: row[k] for k in ("day", "seed", "drawn_at", "drawn_by")}
     plan["rules"] = json.loads(row["rules_json"])
-    plan["items"] = fetch_rows(conn, """
+    items = fetch_rows(conn, """
         SELECT i.sha256, i.agent_id, i.reason, c.call_id, c.score, c.fatal,
                r.score AS reviewed_score,
                (SELECT COUNT(DISTINCT rule) FROM reviews v WHERE v.sha256 = i.sha256
-                  AND v.calibration IS NULL) AS reviews
+                  AND v.calibration IS NULL) AS reviews,
+               (SELECT COUNT(*) FROM findings f WHERE f.call = c.id AND f.applicable = 1
+                  AND f.passed = 0) AS failed,
+               (SELECT COUNT(*) FROM findings f WHERE f.call = c.id AND f.applicable = 1
+                  AND f.passed = 0
+                  AND NOT EXISTS (SELECT 1 FROM reviews v WHERE v.sha256 = i.sha256
+                                  AND v.rule = f.rule AND v.calibration IS NULL)
+                  AND NOT EXISTS (SELECT 1 FROM appeals a WHERE a.sha256 = i.sha256
+                                  AND a.rule = f.rule AND a.state != 'open')) AS waiting,
+               (EXISTS (SELECT 1 FROM missed_findings m WHERE m.sha256 = i.sha256
+                        AND m.calibration IS NULL)
+                OR EXISTS (SELECT 1 FROM call_notes n WHERE n.sha256 = i.sha256)) AS touched
         FROM sample_items i LEFT JOIN calls c ON c.sha256 = i.sha256
         LEFT JOIN reviewed_scores r ON r.sha256 = i.sha256
         WHERE i.plan = ? ORDER BY i.position""", (row["id"],))
+    for i in items:
+        failed, waiting, touched = i.pop("failed"), i.pop("waiting"), i.pop("touched")
+        i["done"] = not waiting and bool(failed or touched)
+    plan["items"] = items
+    plan["done"], plan["total"] = sum(i["done"] for i in items), len(items)
     return plan
+
+
+def open_appeal_count(conn: sqlite3.Connection) -> int:
+    """How many appeals wait for a decision (the top bar of those who decide them)."""
+    return int(conn.execute("SELECT COUNT(*) FROM appeals WHERE state = 'open'").fetchone()[0])
+
+
+def audits_of(conn: sqlite3.Connection, shas: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """sha256 -> {audited_at, file} of those calls (an appeal's window, its recording)."""
+    return {r["sha256"]: {"audited_at": r["audited_at"], "file": r["file"]} for r in conn.execute(
+        "SELECT sha256, audited_at, file FROM calls WHERE status = 'ok' AND sha256 IN "
+        "(SELECT value FROM json_each(?))", (json.dumps(list(dict.fromkeys(shas))),))}
+
+
+def audited_at(conn: sqlite3.Connection, sha256: str) -> str | None:
+    """When the call was audited (ISO 8601, local time): an appeal window counts from it."""
+    row = conn.execute("SELECT audited_at FROM calls WHERE sha256 = ? AND status = 'ok'",
+                       (sha256,)).fetchone()
+    return row[0] if row else None
+
+
+# --- assignment: who reviews a queued call --------------------------------------------------------
+def assign(conn: sqlite3.Connection, given: dict[str, str | None], actor: str) -> int:
+    """Assign calls (sha256 -> a reviewer's name, or None: no one), each change in the trail
+    (action "assign", before and after the assignee). How many changed."""
+    changed = 0
+    with transaction(conn):
+        for sha, who in given.items():
+            row = conn.execute("SELECT assigned_to FROM assignments WHERE sha256 = ?",
+                               (sha,)).fetchone()
+            before = row[0] if row else None
+            if before == who:
+                continue
+            if who is None:
+                conn.execute("DELETE FROM assignments WHERE sha256 = ?", (sha,))
+            else:
+                conn.execute("INSERT OR REPLACE INTO assignments (sha256, assigned_to, assigned_by, at) "
+                             "VALUES (?, ?, ?, ?)", (sha, who, actor, now()))
+            _trail(conn, actor, "assign", sha, None, {"assigned_to": before}, {"assigned_to": who})
+            changed += 1
+    return changed
+
+
+def assignment(conn: sqlite3.Connection, sha256: str) -> dict[str, Any] | None:
+    """Who the call is assigned to: assigned_to, assigned_by, at; None when no one."""
+    rows = fetch_rows(conn, "SELECT assigned_to, assigned_by, at FROM assignments WHERE sha256 = ?",
+                      (sha256,))
+    return rows[0] if rows else None
+
+
+def assignments_of_day(conn: sqlite3.Connection, day: str) -> dict[str, str]:
+    """sha256 -> assignee of the calls in `day`'s queue that are assigned."""
+    return {r[0]: r[1] for r in conn.execute("""
+        SELECT a.sha256, a.assigned_to FROM assignments a
+        JOIN sample_items i ON i.sha256 = a.sha256 JOIN sample_plans p ON p.id = i.plan
+        WHERE p.day = ?""", (day,))}
+
+
+def reviewer_names(conn: sqlite3.Connection) -> list[str]:
+    """Enabled reviewers and supervisors (those a queue is assigned to), by name; admins,
+    who keep the accounts, are left out."""
+    return [r[0] for r in conn.execute(
+        "SELECT name FROM users WHERE NOT disabled AND role IN ('reviewer', 'supervisor') "
+        "ORDER BY name")]
 
 
 # --- calibration -------------------------------------------------------------------------------
@@ -493,6 +836,22 @@ def calibration(conn: sqlite3.Connection, cal: int) -> dict[str, Any] | None:
                              "LEFT JOIN calls c ON c.sha256 = k.sha256 WHERE k.calibration = ? "
                              "ORDER BY c.call_id", (cal,))
     return d
+
+
+def calibration_progress(conn: sqlite3.Connection, cal: int) -> dict[str, int]:
+    """reviewer -> how many findings of the session they rated (the latest rating counts once)."""
+    return {r[0]: r[1] for r in conn.execute(
+        "SELECT reviewer, COUNT(DISTINCT sha256 || ' ' || rule) FROM reviews WHERE calibration = ? "
+        "GROUP BY reviewer ORDER BY reviewer", (cal,))}
+
+
+def calibration_findings(conn: sqlite3.Connection, cal: int) -> int:
+    """How many findings a participant of the session rates: its calls' failed findings."""
+    return int(conn.execute("""
+        SELECT COUNT(*) FROM findings f JOIN calls c ON c.id = f.call
+        JOIN calibration_calls k ON k.sha256 = c.sha256
+        WHERE k.calibration = ? AND c.status = 'ok' AND f.applicable AND NOT f.passed""",
+        (cal,)).fetchone()[0])
 
 
 def calibration_ratings(conn: sqlite3.Connection, cal: int) -> list[tuple[str, str, str, str]]:
@@ -571,3 +930,168 @@ def review_of_call(conn: sqlite3.Connection, sha256: str) -> dict[str, Any] | No
          "missed": missed_of_call(conn, sha256), "notes": notes_of_call(conn, sha256),
          "appeals": appeals(conn, sha256=sha256)}
     return d if any(d.values()) else None
+
+
+# --- reports: what people decided, an agent's record, the center's trail -----------------------
+def _call_filter(day_from: str | None, day_to: str | None, agent_id: str | None
+                 ) -> tuple[list[str], list[Any]]:
+    where, args = ["c.status = 'ok'"], []
+    for sql, val in (("c.day >= ?", day_from), ("c.day <= ?", day_to), ("c.agent_id = ?", agent_id)):
+        if val:
+            where.append(sql)
+            args.append(val)
+    return where, args
+
+
+def reviewed_findings(conn: sqlite3.Connection, day_from: str | None = None,
+                      day_to: str | None = None, agent_id: str | None = None,
+                      rule: str | None = None) -> list[dict[str, Any]]:
+    """Every finding people decided on (an ordinary review, an appeal, or a missed finding a
+    reviewer added), of the audited calls of days `day_from`..`day_to` (inclusive), of
+    `agent_id`, of `rule`; newest day first, then call and rule. Each row: sha256, call_id,
+    agent_id, day, rule, machine (failed / passed / not_applicable; "" when the machine made no
+    such finding), state (the latest review's: confirmed / overturned / not_applicable;
+    "missed" for a finding a reviewer added; "" when none), reason, reviewer, at, appeal
+    ("" or the latest appeal's state: open / finding_upheld / finding_overturned),
+    appeal_comment, decided_by, decision_reason, decided_at, standing (the finding's state
+    after everything: confirmed / overturned / not_applicable, "" when nobody decided).
+    Calibration reviews are left out (blind repeats that change nothing)."""
+    where, args = _call_filter(day_from, day_to, agent_id)
+    rule_sql = " AND rule = ?" if rule else ""
+    rargs = [rule] if rule else []
+    keys = fetch_rows(conn, f"""
+        SELECT c.id, c.sha256, c.call_id, c.agent_id, c.day, k.rule FROM calls c JOIN (
+          SELECT sha256, rule FROM reviews WHERE calibration IS NULL{rule_sql}
+          UNION SELECT sha256, rule FROM appeals WHERE 1{rule_sql}
+          UNION SELECT sha256, rule FROM missed_findings WHERE calibration IS NULL{rule_sql}
+        ) k ON k.sha256 = c.sha256
+        WHERE {' AND '.join(where)} ORDER BY c.day DESC, c.call_id, c.id, k.rule""",  # noqa: S608
+        (*rargs, *rargs, *rargs, *args))
+    out: list[dict[str, Any]] = []
+    by_call: dict[str, dict[str, Any]] = {}
+    for k in keys:
+        sha = k["sha256"]
+        if sha not in by_call:
+            machine = {r[0]: ("not_applicable" if not r[1] else "passed" if r[2] else "failed")
+                       for r in conn.execute("SELECT rule, applicable, passed FROM findings "
+                                             "WHERE call = ?", (k["id"],))}
+            latest = {}
+            for r in fetch_rows(conn, "SELECT rule, state, reason, reviewer, at FROM reviews "
+                                "WHERE sha256 = ? AND calibration IS NULL ORDER BY seq", (sha,)):
+                latest[r["rule"]] = r
+            missed = {}
+            for m in missed_of_call(conn, sha):
+                missed.setdefault(m["rule"], m)
+            appealed = {a["rule"]: a for a in appeals(conn, sha256=sha)}  # oldest first: the last wins
+            by_call[sha] = {"machine": machine, "latest": latest, "missed": missed,
+                            "appeals": appealed, "standing": reviews_of_call(conn, sha)}
+        d = by_call[sha]
+        rid = k["rule"]
+        rev, mis, app = d["latest"].get(rid), d["missed"].get(rid), d["appeals"].get(rid)
+        if rev is not None:
+            state, reason, reviewer, at = rev["state"], rev["reason"], rev["reviewer"], rev["at"]
+        elif mis is not None:
+            state, reason, reviewer, at = "missed", mis["comment"], mis["reviewer"], mis["at"]
+        else:
+            state = reason = reviewer = at = ""
+        standing = d["standing"].get(rid, {}).get("state", "")
+        if not standing and mis is not None:
+            standing = "confirmed"  # a reviewer's added finding stands until an appeal says not
+        out.append({"sha256": sha, "call_id": k["call_id"], "agent_id": k["agent_id"],
+                    "day": k["day"], "rule": rid, "machine": d["machine"].get(rid, ""),
+                    "state": state, "reason": reason or "", "reviewer": reviewer or "",
+                    "at": at or "", "appeal": app["state"] if app else "",
+                    "appeal_comment": (app or {}).get("comment") or "",
+                    "decided_by": (app or {}).get("decided_by") or "",
+                    "decision_reason": (app or {}).get("decision_reason") or "",
+                    "decided_at": (app or {}).get("decided_at") or "", "standing": standing})
+    return out
+
+
+def agents(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Agents with audited calls: agent_id, calls, avg_score, first and last day."""
+    return fetch_rows(conn, """
+        SELECT agent_id, COUNT(*) AS calls, ROUND(AVG(score), 1) AS avg_score,
+               MIN(day) AS first_day, MAX(day) AS last_day
+        FROM calls WHERE status = 'ok' AND agent_id IS NOT NULL GROUP BY agent_id ORDER BY agent_id""")
+
+
+def agent_days(conn: sqlite3.Connection, agent_id: str) -> list[dict[str, Any]]:
+    """An agent's audited calls by day, oldest first: day, calls, score (the day's average
+    score after review: the reviewed score where there is one, else the machine's), machine
+    (the machine's average), passed (calls passing after review)."""
+    return fetch_rows(conn, """
+        SELECT c.day, COUNT(*) AS calls, ROUND(AVG(COALESCE(r.score, c.score)), 1) AS score,
+               ROUND(AVG(c.score), 1) AS machine,
+               SUM(COALESCE(r.passed, c.passed)) AS passed
+        FROM calls c LEFT JOIN reviewed_scores r ON r.sha256 = c.sha256
+        WHERE c.status = 'ok' AND c.agent_id = ? AND c.day IS NOT NULL
+        GROUP BY c.day ORDER BY c.day""", (agent_id,))
+
+
+def agent_failed_rules(conn: sqlite3.Connection, agent_id: str) -> list[dict[str, Any]]:
+    """The rules an agent fails most, what stands after review (a failure overturned or
+    found not applicable is left out; a reviewer's missed finding counts): rule, count and
+    calls [{sha256, call_id, day, start}] (newest first; start: the first moment shown, or
+    None), most frequent first."""
+    failed = fetch_rows(conn, """
+        SELECT c.sha256, c.call_id, c.day, f.rule, f.start, f.review FROM findings f
+        JOIN calls c ON c.id = f.call
+        WHERE c.status = 'ok' AND c.agent_id = ? AND f.applicable AND NOT f.passed
+        ORDER BY c.day DESC, c.id""", (agent_id,))
+    failed += fetch_rows(conn, """
+        SELECT c.sha256, c.call_id, c.day, m.rule, m.start FROM missed_findings m
+        JOIN calls c ON c.sha256 = m.sha256
+        WHERE c.status = 'ok' AND c.agent_id = ? AND m.calibration IS NULL
+        ORDER BY c.day DESC, c.id""", (agent_id,))
+    decided = set(reviewed_calls(conn))
+    standing: dict[str, dict[str, dict[str, Any]]] = {}
+    rules: dict[str, dict[str, Any]] = {}
+    seen: set[tuple[str, str]] = set()
+    for f in failed:
+        sha, rid = f["sha256"], f["rule"]
+        if (sha, rid) in seen:
+            continue
+        seen.add((sha, rid))
+        if sha in decided and sha not in standing:
+            standing[sha] = reviews_of_call(conn, sha)
+        state = standing.get(sha, {}).get(rid, {}).get("state")
+        # a failure for review deducts nothing until a person confirms it
+        if state is None and f.get("review"):
+            continue
+        if (state or "confirmed") != "confirmed":
+            continue
+        row = rules.setdefault(rid, {"rule": rid, "count": 0, "calls": []})
+        row["count"] += 1
+        row["calls"].append({"sha256": sha, "call_id": f["call_id"], "day": f["day"],
+                             "start": f["start"]})
+    return sorted(rules.values(), key=lambda r: (-r["count"], r["rule"]))
+
+
+def trail(conn: sqlite3.Connection, actor: str | None = None, day: str | None = None,
+          offset: int = 0, limit: int = 50) -> tuple[list[dict[str, Any]], int]:
+    """The center's audit trail, newest first, by `actor` and of `day` (YYYY-MM-DD): a page
+    of `limit` entries from `offset` (id, at, actor, action, sha256, call_id, rule,
+    before_json, after_json) and how many entries match. Reviews of a calibration session
+    still open are left out (they are blind until it closes)."""
+    where = ["NOT (t.action = 'calibration_review' AND EXISTS (SELECT 1 FROM calibrations k "
+             "WHERE k.id = json_extract(t.after_json, '$.calibration') AND k.closed_at IS NULL))"]
+    args: list[Any] = []
+    if actor:
+        where.append("t.actor = ?")
+        args.append(actor)
+    if day:
+        where.append("substr(t.at, 1, 10) = ?")
+        args.append(day)
+    sql = " AND ".join(where)
+    total = int(conn.execute(f"SELECT COUNT(*) FROM trail t WHERE {sql}", args).fetchone()[0])  # noqa: S608
+    rows = fetch_rows(conn, f"""
+        SELECT t.id, t.at, t.actor, t.action, t.sha256, c.call_id, t.rule, t.before_json,
+               t.after_json FROM trail t LEFT JOIN calls c ON c.sha256 = t.sha256
+        WHERE {sql} ORDER BY t.id DESC LIMIT ? OFFSET ?""", (*args, limit, offset))  # noqa: S608
+    return rows, total
+
+
+def trail_actors(conn: sqlite3.Connection) -> list[str]:
+    """Everyone who appears in the trail, by name."""
+    return [r[0] for r in conn.execute("SELECT DISTINCT actor FROM trail ORDER BY actor")]

@@ -52,6 +52,7 @@ from callaudit.results.queries import (  # noqa: F401 - re-exported
     no_speech_calls,
     ok_calls,
     result_rows,
+    status_of,
     stored_call,
     stored_norms,
     stored_result,

@@ -155,3 +155,80 @@ def _agreement(rule: str, items: list[dict[str, str]]) -> Agreement:
     raters = len(set().union(*used))
     return Agreement(rule, len(used), raters, observed,
                      fleiss_kappa([list(who.values()) for who in used]), "fleiss")
+
+
+def _latest(ratings: Iterable[tuple[str, str, str, str]]) -> dict[tuple[str, str], dict[str, str]]:
+    """(call, rule) -> reviewer -> their latest state; ValueError for a state not in STATES."""
+    latest: dict[tuple[str, str], dict[str, str]] = {}
+    for call, rule, reviewer, state in ratings:
+        if state not in STATES:
+            raise ValueError(f"unknown review state {state!r} (call {call}, rule {rule}); "
+                             f"expected one of {', '.join(STATES)}")
+        latest.setdefault((call, rule), {})[reviewer] = state
+    return latest
+
+
+def overall_agreement(ratings: Iterable[tuple[str, str, str, str]]) -> Agreement | None:
+    """The session's agreement over every rule at once: each (call, rule) rated by at least
+    two reviewers is one item, and the statistic is chosen as in `agreement_by_rule` (Cohen's
+    kappa when the same two reviewers rated every item, else Fleiss' over the items with the
+    most common number of ratings). `rule` is "*". None when no finding was rated twice."""
+    items = [who for _, who in sorted(_latest(ratings).items()) if len(who) >= 2]
+    return _agreement("*", items) if items else None
+
+
+@dataclass
+class PairAgreement:
+    """Two reviewers' agreement over the findings both rated (Cohen's kappa).
+
+    Attributes:
+      a, b: the reviewers (a < b).
+      items: findings (call, rule) both rated.
+      observed: 0-1, the share of those they rated alike.
+      kappa: Cohen's kappa; None when undefined (both gave one and the same state throughout).
+    """
+
+    a: str
+    b: str
+    items: int
+    observed: float
+    kappa: float | None
+
+
+def pair_agreement(ratings: Iterable[tuple[str, str, str, str]]) -> list[PairAgreement]:
+    """Cohen's kappa of every pair of reviewers over the findings (call, rule) both rated
+    (latest rating each), sorted by the pair's names; pairs with no finding in common are
+    left out."""
+    latest = _latest(ratings)
+    names = sorted({r for who in latest.values() for r in who})
+    out = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            both = [(who[a], who[b]) for _, who in sorted(latest.items()) if a in who and b in who]
+            if both:
+                xa, xb = [x for x, _ in both], [y for _, y in both]
+                agree = sum(x == y for x, y in both) / len(both)
+                out.append(PairAgreement(a, b, len(both), agree, cohen_kappa(xa, xb)))
+    return out
+
+
+def disagreements(ratings: Iterable[tuple[str, str, str, str]]
+                  ) -> list[tuple[str, str, dict[str, str]]]:
+    """The findings the reviewers did not rate alike: (call, rule, {reviewer: latest state}),
+    sorted by call and rule."""
+    return [(call, rule, dict(sorted(who.items())))
+            for (call, rule), who in sorted(_latest(ratings).items())
+            if len(set(who.values())) > 1]
+
+
+# Landis & Koch (1977, "The measurement of observer agreement for categorical data",
+# Biometrics 33(1)): the usual words for a kappa's size, (highest kappa, band) in order.
+KAPPA_BANDS = ((0.2, "slight"), (0.4, "fair"), (0.6, "moderate"), (0.8, "substantial"))
+
+
+def kappa_band(kappa: float) -> str:
+    """A kappa's band in Landis & Koch's words: poor (below 0), slight (up to 0.2), fair
+    (0.4), moderate (0.6), substantial (0.8), almost_perfect (above 0.8)."""
+    if kappa < 0:
+        return "poor"
+    return next((band for top, band in KAPPA_BANDS if kappa <= top), "almost_perfect")

@@ -40,7 +40,9 @@ from callaudit.review.words import WORDS
 from callaudit.rules.pack import load
 from callaudit.strings import LABELS
 
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+# Scripts only from this site (/workbench.js), none inline and no handler attributes; styles
+# may be inline (style-src), nothing from elsewhere.
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; "
        "img-src data: 'self'; media-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'")
 

@@ -9,7 +9,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from callaudit.errors import AuditError
 from callaudit.results import reviews
-from callaudit.review.agreement import agreement_by_rule
+from callaudit.review.agreement import (
+    agreement_by_rule,
+    disagreements,
+    kappa_band,
+    overall_agreement,
+    pair_agreement,
+)
 from callaudit.review.web.site import can, conn, flashed, me, need, site, text
 
 
@@ -48,9 +54,10 @@ def blueprint() -> Blueprint:
         if k is None:
             abort(404)
         # agreement once the session is closed: a participant who saw it could change a rating
-        agreement = agreement_by_rule(reviews.calibration_ratings(conn(), cal)) \
-            if can("calibrate") and k["closed_at"] else None
-        return render_template("calibration.html.j2", k=k, agreement=agreement)
+        report = closed_report(cal, k) if can("calibrate") and k["closed_at"] else None
+        return render_template("calibration.html.j2", k=k,
+                               agreement=report["by_rule"] if report else None, report=report,
+                               progress=progress(cal) if not k["closed_at"] else None)
 
     @bp.post("/calibration/<int:cal>/close")
     @need("calibrate")
@@ -83,3 +90,26 @@ def refused(sha: str, why: dict[str, Any]) -> str:
     if why["why"] == "reviewed":
         return f"{name}: {W['already_reviewed']}"
     return f"{name}: {W['in_open_session'].format(why['name'])}"
+
+
+def progress(cal: int) -> dict[str, Any]:
+    """While a session is open: how many findings each participant rated of those expected
+    (every failed finding of its calls), participants being every account that reviews and
+    anyone who rated. Counts only: no one's verdicts."""
+    given = reviews.calibration_progress(conn(), cal)
+    names = sorted(set(reviews.reviewer_names(conn())) | set(given))
+    return {"expected": reviews.calibration_findings(conn(), cal),
+            "rows": [{"name": n, "rated": given.get(n, 0)} for n in names]}
+
+
+def closed_report(cal: int, k: dict[str, Any]) -> dict[str, Any]:
+    """A closed session's agreement: per rule, over all rules (with its band in plain words),
+    per pair of reviewers, and the findings rated differently with each reviewer's rating."""
+    ratings = reviews.calibration_ratings(conn(), cal)
+    overall = overall_agreement(ratings)
+    ids = {c["sha256"]: c["call_id"] or c["sha256"][:12] for c in k["calls"]}
+    return {"by_rule": agreement_by_rule(ratings), "overall": overall,
+            "band": kappa_band(overall.kappa) if overall and overall.kappa is not None else None,
+            "pairs": pair_agreement(ratings),
+            "disagreements": [{"sha256": sha, "call": ids.get(sha, sha[:12]), "rule": rule,
+                               "ratings": who} for sha, rule, who in disagreements(ratings)]}

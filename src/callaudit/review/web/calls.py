@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, render_template, request, url_for
 from flask_login import login_required
 
 from callaudit.audio.decode import decode
@@ -19,6 +19,9 @@ from callaudit.privacy.audio import mask_audio, spans_of
 from callaudit.render.html import call_view
 from callaudit.results import reviews, store
 from callaudit.results.summary import business_lines
+from callaudit.review.web import find
+from callaudit.review.web.appeals import window_refusal
+from callaudit.review.web.queue import assignment_refusal
 from callaudit.review.web.site import (
     after_review,
     appealable,
@@ -47,19 +50,39 @@ def blueprint() -> Blueprint:
     @bp.get("/calls")
     @login_required
     def calls() -> Any:
+        """Find calls (review/web/find.py reads the filters): a page of 50, the total."""
         u = me()
         staff = can("see_all_calls")
-        agent = request.args.get("agent") or None
-        if not staff:
-            agent = u.agent_id or "\0"  # an agent without an id sees nothing
-        day = request.args.get("day") or None
-        # per business line (scorecards) for those who see every call, when there are several
-        lines = business_lines(conn(), day) if staff else []
-        # the recordings of the night that could not be audited: for reviewers, not agents
-        failed = store.failed_files(conn(), day, limit=500) if staff else []
-        return render_template("calls.html.j2", calls=reviews.call_list(conn(), agent, day),
-                               day=day, agent=agent, days=reviews.days(conn()), lines=lines,
-                               failed=failed)
+        W = site().W
+        rules = {r.id for r in site().pack.rules}
+        f = find.read(request.args, staff, u.agent_id, rules)
+        if f.bad:
+            flash(f"{W['bad_filter']}：{'、'.join(W[find.FIELDS[k]] for k in f.bad)}", "error")
+        rows, total = reviews.find_calls(conn(), f.query, f.page, find.PER_PAGE)
+        last = find.pages(total)
+        page = f.page
+        if page > last:  # past the end (the calls changed since the link): the last page
+            page = last
+            rows, total = reviews.find_calls(conn(), f.query, page, find.PER_PAGE)
+        q = f.query
+        one_day = q.day_from if q.day_from == q.day_to else None
+        # per business line (scorecards) for those who see every call, when there are several:
+        # of the day shown, or of every day when no days are asked for
+        lines = business_lines(conn(), one_day) if staff and (one_day or not q.day_from and
+                                                              not q.day_to) else []
+        # the recordings of those days that could not be audited: for reviewers, not agents
+        failed = [r for r in store.failed_files(conn(), one_day, limit=500)
+                  if (q.day_from is None or (r["day"] or "") >= q.day_from)
+                  and (q.day_to is None or (r["day"] or "") <= q.day_to)] if staff else []
+
+        def link(**change: Any) -> str:
+            return url_for("calls.calls", **{**f.params, **change})
+
+        return render_template(
+            "calls.html.j2", calls=rows, total=total, page=page, pages=last, p=f.params,
+            link=link, choices=reviews.call_choices(conn(), None if staff else u.agent_id or "\0"),
+            rule_groups=rule_groups(sorted(rules)), sort=q.sort,
+            descending=q.descending, lines=lines, failed=failed)
 
     @bp.get("/calls/<sha>")
     @login_required
@@ -101,7 +124,16 @@ def blueprint() -> Blueprint:
             if can("appeal") else [],
             trail=reviews.trail_of_call(conn(), sha) if staff and not blind else [],
             rule_groups=rule_groups([r.id for r in pack.enabled_rules], c["result"]),
-            RN=rule_names(c["result"]))
+            RN=rule_names(c["result"]),
+            next_call=reviews.next_in_queue(conn(), sha, u.name) if can("review") else None,
+            closed=reviews.call_closed(conn(), sha) and not can("decide_appeal"))
+
+    @bp.get("/workbench.js")
+    @login_required
+    def script() -> Any:
+        """The workbench's one script (the CSP allows scripts from this site only, none
+        inline): seek on click, the playhead, keyboard shortcuts, forms that submit on change."""
+        return Response(render_template("workbench.js.j2"), mimetype="text/javascript")
 
     @bp.get("/calls/<sha>/audio")
     @login_required
@@ -140,29 +172,67 @@ def blueprint() -> Blueprint:
                 busy = reviews.open_calibration_of(conn(), sha)
                 if busy is not None:
                     raise AuditError(held(busy))
+                taken = assignment_refusal(sha)  # assigned to another: confirm first
+                if taken:
+                    raise AuditError(taken)
                 standing = reviews.reviews_of_call(conn(), sha).get(rule)
                 if standing and standing["source"] == "appeal" and not can("decide_appeal"):
                     raise AuditError(W["decided_on_appeal"])
+                if standing and not can("decide_appeal") and reviews.call_closed(conn(), sha):
+                    raise AuditError(W["call_closed"])
             reason = text("reason", required=state == "overturned")
             reviews.add_review(conn(), sha, rule, state, reason, me().name, c["rules_version"], cal)
             if cal is None:
                 rescore(sha)
-        return back(sha, cal)
+            flash(f"{W['saved_' + state]}：{rule_names(c['result']).get(rule, rule)}", "ok")
+        # at the finding judged (a calibration session's page: its top, as before)
+        return back(sha, cal, f"f-{rule}" if rule in failed and cal is None else None)
 
     @bp.post("/calls/<sha>/missed")
     @need("review")
     def add_missed(sha: str) -> Any:
         c = the_call(sha)
+        W = site().W
         with flashed():
             rule = request.form.get("rule", "")
             if rule not in {r.id for r in site().pack.enabled_rules}:
-                raise AuditError(f"{rule[:64]}：{site().W['not_a_rule']}")
-            reviews.add_missed(conn(), sha, rule,
-                               parse_time(request.form.get("start", ""), c["result"].duration_s,
-                                          site().W),
-                               text("comment"), me().name, c["rules_version"])
+                raise AuditError(f"{rule[:64]}：{W['not_a_rule']}")
+            try:
+                reviews.add_missed(conn(), sha, rule,
+                                   parse_time(request.form.get("start", ""), c["result"].duration_s,
+                                              W),
+                                   text("comment"), me().name, c["rules_version"])
+            except reviews.DuplicateMissed:
+                raise AuditError(f"{rule_names(c['result']).get(rule, rule)}：{W['duplicate_missed']}") \
+                    from None
             rescore(sha)
-        return back(sha)
+            flash(f"{W['saved_missed']}：{rule_names(c['result']).get(rule, rule)}", "ok")
+        return back(sha, anchor="missed")
+
+    @bp.post("/calls/<sha>/missed/<int:mid>")
+    @need("review")
+    def change_missed(sha: str, mid: int) -> Any:
+        """Edit (time, comment) or withdraw (`withdraw` given) one's own missed finding."""
+        c = the_call(sha)
+        W = site().W
+        with flashed():
+            try:
+                if request.form.get("withdraw"):
+                    rule = reviews.withdraw_missed(conn(), mid, sha, me().name)
+                    done = W["withdrawn"]
+                else:
+                    start = parse_time(request.form.get("start", ""), c["result"].duration_s, W)
+                    rule = reviews.edit_missed(conn(), mid, sha, start, text("comment"), me().name)
+                    done = W["edited"]
+            except reviews.DuplicateMissed:
+                raise AuditError(W["duplicate_missed"]) from None
+            except reviews.NotYours:
+                raise AuditError(W["not_yours"]) from None
+            except reviews.CallClosed:
+                raise AuditError(W["call_closed"]) from None
+            rescore(sha)
+            flash(f"{done}：{rule_names(c['result']).get(rule, rule)}", "ok")
+        return back(sha, anchor="missed")
 
     @bp.post("/calls/<sha>/note")
     @need("review")
@@ -170,7 +240,28 @@ def blueprint() -> Blueprint:
         the_call(sha)
         with flashed():
             reviews.add_note(conn(), sha, me().name, text("note"))
-        return back(sha)
+            flash(site().W["saved_note"], "ok")
+        return back(sha, anchor="notes")
+
+    @bp.post("/calls/<sha>/note/<int:nid>")
+    @need("review")
+    def change_note(sha: str, nid: int) -> Any:
+        """Edit or withdraw (`withdraw` given) one's own note."""
+        the_call(sha)
+        W = site().W
+        with flashed():
+            try:
+                if request.form.get("withdraw"):
+                    reviews.withdraw_note(conn(), nid, sha, me().name)
+                    flash(f"{W['withdrawn']}：{W['note']}", "ok")
+                else:
+                    reviews.edit_note(conn(), nid, sha, text("note"), me().name)
+                    flash(f"{W['edited']}：{W['note']}", "ok")
+            except reviews.NotYours:
+                raise AuditError(W["not_yours"]) from None
+            except reviews.CallClosed:
+                raise AuditError(W["call_closed"]) from None
+        return back(sha, anchor="notes")
 
     @bp.post("/calls/<sha>/appeal")
     @need("appeal")
@@ -178,6 +269,9 @@ def blueprint() -> Blueprint:
         c = the_call(sha)
         rule = request.form.get("rule", "")
         with flashed():
+            late = window_refusal(reviews.audited_at(conn(), sha))  # the center's appeal window
+            if late:
+                raise AuditError(late)
             if rule not in appealable(sha, c["result"]):
                 raise AuditError(f"{rule[:64]}：{site().W['not_appealable']}")
             reviews.add_appeal(conn(), sha, rule, me().name, text("comment"))

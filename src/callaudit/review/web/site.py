@@ -188,8 +188,11 @@ def in_calibration(cal: int, sha: str, open_only: bool = False) -> bool:
         not (open_only and k["closed_at"])
 
 
-def back(sha: str, cal: int | None = None) -> Response:
-    return redirect(url_for("calls.call", sha=sha, calibration=cal))  # type: ignore[return-value]
+def back(sha: str, cal: int | None = None, anchor: str | None = None) -> Response:
+    """To the call's page (of calibration session `cal`), at element `anchor` (where the
+    reviewer was: the finding judged, the missed findings, the notes)."""
+    return redirect(url_for("calls.call", sha=sha, calibration=cal,  # type: ignore[return-value]
+                            _anchor=anchor))
 
 
 @contextmanager
