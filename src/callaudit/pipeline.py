@@ -17,8 +17,8 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
 
 from callaudit.audio.condition import Layout, channel_layout, remove_offset
 from callaudit.audio.decode import Audio, decode
@@ -65,6 +65,14 @@ class AuditOptions:
     raw: a headerless file's format, "ulaw:8000" (audio/decode.parse_raw); None: refused.
     redact: personal data is masked in the result `audit` returns and in its JSON
         (privacy/mask.py); what was found is still reported, as types and times.
+    mono_words: a mono call of two speakers (speech/asr.Transcriber.transcribe_mix,
+        speech/attribution.py; figures in bench/mono_speed.md): "regions" transcribes the
+        stretches of speech one speaker holds in the mix, densely, as a stereo channel is,
+        and the turns of a stretch in which the speaker changes speaker by speaker;
+        "words" transcribes the whole mix so and gives each word to the turn it overlaps
+        most, decoding again alone the turns at a change a word straddles; "turns" decodes
+        each speaker's turns apart (the default: neither other way measured faster at
+        the same attribution on the two-voice mixes of bench/mono, issue 37).
     """
 
     model_dir: str | None = None
@@ -78,6 +86,7 @@ class AuditOptions:
     max_missing_s: float | None = None
     raw: str | None = None
     redact: bool = False
+    mono_words: Literal["turns", "regions", "words"] = "turns"
 
 
 class Auditor:
@@ -110,6 +119,24 @@ class Auditor:
         other.pack = pack
         other.versions = {**self.versions, "rules": pack.fingerprint()}
         other.judged_with = judged_with(pack)
+        return other
+
+    def with_options(self, **changes: Any) -> Auditor:
+        """This Auditor with some options of AuditOptions changed (`separate=False`,
+        `lang="en"`, `agent_channel="right"`, ...): the model and the embedder are shared,
+        not loaded again, unless `model_dir` or `asr` changes (then a new Auditor, which
+        loads its own). `rules` loads that pack. TypeError for a name AuditOptions has not.
+        Not for two threads at once beside this one, as one Auditor is not."""
+        opts = replace(self.opts, **changes)
+        if opts.model_dir != self.opts.model_dir or opts.asr != self.opts.asr:
+            return Auditor(opts)
+        other = self.with_pack(load(opts.rules)) if opts.rules != self.opts.rules \
+            else copy.copy(self)
+        other.opts = opts
+        if opts.separate and other.embedder is None:
+            other.embedder = default_embedder(max(1, opts.asr.cpu_threads or 1))
+        elif not opts.separate:
+            other.embedder = None
         return other
 
     def result_json(self, result: CallResult) -> dict[str, Any]:
@@ -170,9 +197,15 @@ class Auditor:
         sep = separate(audio, _live(regions, layout), layout.channels, self.embedder)
         t2 = time.perf_counter()
         stage0 = dict(self.transcriber.stage_s)
-        heard = self.transcriber.transcribe_all(
-            sep.audio, sep.regions, (lambda d, n: progress("asr", d, n)) if progress else None,
-            shared_mix=sep.two_speakers)
+        on_window = (lambda d, n: progress("asr", d, n)) if progress else None
+        if sep.two_speakers and sep.diarization is not None and self.opts.mono_words != "turns":
+            heard = self.transcriber.transcribe_mix(
+                audio, _live(regions, layout), sep.audio, sep.regions, sep.diarization.overlaps,
+                on_window, by_region=self.opts.mono_words == "regions")
+            sep.diarization.timing_s["redecode"] = self.transcriber.redecoded[1]
+        else:
+            heard = self.transcriber.transcribe_all(sep.audio, sep.regions, on_window,
+                                                    shared_mix=sep.two_speakers)
         utts = vocabulary.apply(sorted(heard.utterances, key=lambda u: (u.start, u.channel)),
                                 self.pack.settings.vocabulary)
         # the machine's words are nobody's (an utterance holds its region's channel and times)

@@ -466,3 +466,35 @@ def placeholders(template: str) -> list[tuple[str, str]]:
     """(name, format spec) of every `{...}` in a message template; ValueError if malformed."""
     return [(name, spec or "") for _, name, spec, _ in string.Formatter().parse(template)
             if name is not None]
+
+
+# The hot words (热词) of the dashboard (results/hotwords.py; the workbench's are in
+# review/words.py).
+HOT: dict[str, dict[str, str]] = {
+    "zh": {"hot_words": "今晚热词", "against": "对比前 {} 天", "term": "词", "calls": "通话数",
+           "usual": "平常", "change": "变化", "score": "上升度", "trend": "趋势",
+           "behind": "相关通话", "more": "另 {} 通", "none_rose": "没有明显上升的词",
+           "by_line": "各业务线热词（对比前 {} 天）", "line": "业务线",
+           "openings": "来电原因：客户前 {} 秒说的词", "share": "占比",
+           "not_stored": "数据库尚未建立词表：运行一次写入命令（如 audit rescore）后再生成",
+           "plain": "数据库保存的是未遮蔽的通话文本，遮蔽显示时不列热词：先运行 audit redact",
+           "method": "客户说的词（分词，去掉停用词和话术用语，每通通话只计一次）。平常 = 该词在前 N 天"
+                     "通话中的占比 × 今晚通话数；上升度 = (今晚 − 平常) / √(平常 + 1)；"
+                     "今晚至少 {} 通才列出。",
+           "no_earlier": "前 {} 天没有通话，无从比较：按今晚通话数排列"},
+    "en": {"hot_words": "Hot words of the night", "against": "against the previous {} days",
+           "term": "Term", "calls": "Calls", "usual": "Usual", "change": "Change",
+           "score": "Rise", "trend": "Trend", "behind": "Calls", "more": "{} more",
+           "none_rose": "No term rose", "by_line": "Hot words by business line (previous {} days)",
+           "line": "Business line", "openings": "Why callers called: their words in the first {} s",
+           "share": "Share",
+           "not_stored": "The database has no term table yet: run a writer command on it once "
+                         "(e.g. audit rescore), then make the report again",
+           "plain": "The database holds unmasked transcripts and this page masks: no hot words "
+                    "until it is masked (audit redact)",
+           "method": "The caller's words (segmented; stop words and the scripts' phrases left out; "
+                     "once per call). Usual = the term's share of the previous N days' calls × "
+                     "tonight's calls; rise = (tonight − usual) / √(usual + 1); listed from {} "
+                     "calls tonight.",
+           "no_earlier": "No calls in the previous {} days to compare with: by tonight's calls"},
+}

@@ -7,6 +7,7 @@ import csv
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -323,19 +324,13 @@ def test_manifest_raw_column_and_batch_default(tmp_path: Path) -> None:
         BatchOptions(db="x", raw="ulaw:0")
 
 
-@pytest.mark.model
-def test_check_cli_audits_a_ulaw_call(tmp_path: Path) -> None:
+def test_a_headerless_ulaw_call_is_audited(auditor: Any, tmp_path: Path) -> None:
     a = decode(str(SAMPLES / "demo_call.wav"))  # 62.87 s, stereo
     src = [np.interp(np.arange(0, len(c), 2), np.arange(len(c)), c) for c in a.channels]  # 8 kHz
     p = tmp_path / "demo.ul"
     p.write_bytes(_mulaw(np.stack(src, 1).ravel()))
-    r = subprocess.run([*AUDIT, "check", str(p), "--raw", "ulaw:8000:2", "--json", "-"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert r.returncode in (0, 1), r.stderr
-    import json
-
-    result = json.loads(r.stdout)
-    assert result["duration_s"] == pytest.approx(62.87, abs=0.05)
+    result = auditor.audit(str(p), raw="ulaw:8000:2")
+    assert result.duration_s == pytest.approx(62.87, abs=0.05) and result.channels == 2
 
 
 # --- memory: samples kept in blocks -----------------------------------------------------------

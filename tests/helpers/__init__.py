@@ -33,6 +33,29 @@ def copy_database(src: Path, out: Path) -> str:
     return str(out)
 
 
+def dump_database(db: str | Path) -> str:
+    """Every row of every stored table of SQLite database `db`, a line a row: what a reader
+    of the file could find. A blob is shown as the text its bytes hold (UTF-8, the rest
+    replaced: an index's tokens read as words, not as hex digits that would look like
+    numbers). Virtual tables are left out (a contentless FTS5 table cannot be read back,
+    and sqlite3's iterdump dies on it); their shadow tables, which hold what the index
+    keeps, are in."""
+    import sqlite3
+
+    def shown(v: Any) -> str:
+        return v.decode("utf-8", "replace") if isinstance(v, bytes) else repr(v)
+
+    conn = sqlite3.connect(db)
+    try:
+        tables = [n for n, sql in conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+            if not (sql or "").upper().startswith("CREATE VIRTUAL TABLE")]
+        return "\n".join(f"{t}: " + ",".join(shown(v) for v in row)
+                         for t in tables for row in conn.execute(f'SELECT * FROM "{t}"'))
+    finally:
+        conn.close()
+
+
 def stored_result(name: str) -> dict[str, Any]:
     """A stored audit of a sample call: {result, regions, acoustics} (tests/data/results)."""
     return json.loads((DATA / "results" / f"{name}.json").read_text("utf-8"))

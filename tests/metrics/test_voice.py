@@ -11,9 +11,7 @@ no complaint word, it fails on the voice alone, its evidence the first raised re
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,13 +57,9 @@ def test_no_baseline_no_judgement() -> None:
     assert raised_voice(utts, [], SETTINGS) == []
 
 
-@pytest.mark.model
 @pytest.mark.parametrize("name", ["upset_call", "calm_call"])
-def test_the_voice_alone_makes_an_upset_caller(name: str, tmp_path: Path) -> None:
-    out = tmp_path / "r.json"
-    subprocess.run([sys.executable, "-m", "callaudit.cli", "check", str(DATA / f"{name}.flac"),
-                    "--json", str(out)], capture_output=True, timeout=600)
-    r = json.loads(out.read_text(encoding="utf-8"))
+def test_the_voice_alone_makes_an_upset_caller(name: str, auditor: Any) -> None:
+    r = auditor.audit(str(DATA / f"{name}.flac")).to_json()
     empathy = next(f for f in r["findings"] if f["rule"] == "empathy")
     truth = json.loads((DATA / f"{name}.truth.json").read_text(encoding="utf-8"))
     caller = [t for t in truth["turns"] if t["role"] == "customer"]

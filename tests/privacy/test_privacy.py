@@ -33,7 +33,7 @@ from callaudit.records import CallResult, Utterance
 from callaudit.results import reviews, store
 from callaudit.results.store import CallMeta, connect, redaction, stored_redaction
 from callaudit.rules.pack import RulePack, load
-from tests.helpers import DATA, copy_database, record, record_of, stored_result
+from tests.helpers import DATA, copy_database, dump_database, record, record_of, stored_result
 from tests.helpers.results import result as small_result
 
 PII = DATA / "pii"
@@ -475,11 +475,7 @@ def plain_db(plain_template: Path, tmp_path: Path) -> str:
 
 
 def dump(db: str) -> str:
-    conn = sqlite3.connect(db)
-    try:
-        return "\n".join(conn.iterdump())
-    finally:
-        conn.close()
+    return dump_database(db)
 
 
 def setting(db: str) -> str | None:

@@ -79,7 +79,9 @@ def _page_text(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def run(tmp_path_factory: pytest.TempPathFactory, auditor: Any) -> dict[str, Any]:
+    """The calls audited plain (in this process: the same pipeline) and with `check --redact`,
+    then a batch, its exports and its dashboard, as a user runs them."""
     tmp = tmp_path_factory.mktemp("pii")
     calls = tmp / "calls"
     calls.mkdir()
@@ -87,10 +89,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         shutil.copy(DATA / f"{n}.flac", calls / f"{n}.flac")
     out: dict[str, Any] = {"tmp": tmp, "plain": {}, "masked": {}, "stdout": {}}
     for n in CALLS:
-        _run("check", str(calls / f"{n}.flac"), "--json", str(tmp / f"{n}.plain.json"))
+        out["plain"][n] = auditor.audit(str(calls / f"{n}.flac")).to_json()
         p = _run("check", str(calls / f"{n}.flac"), "--redact", "--json", str(tmp / f"{n}.json"),
                  "--html", str(tmp / f"{n}.html"))
-        out["plain"][n] = json.loads((tmp / f"{n}.plain.json").read_text(encoding="utf-8"))
         out["masked"][n] = json.loads((tmp / f"{n}.json").read_text(encoding="utf-8"))
         out["stdout"][n] = p.stdout
     db = tmp / "night.sqlite"
@@ -131,8 +132,8 @@ def test_check_redact_writes_no_personal_data(run: dict[str, Any]) -> None:
 def test_a_new_database_stores_only_masked_transcripts(run: dict[str, Any]) -> None:
     conn = sqlite3.connect(run["db"])
     assert conn.execute("SELECT value FROM meta WHERE key = 'transcripts'").fetchone() == ("masked",)
-    dump = "\n".join(conn.iterdump())
     conn.close()
+    dump = helpers.dump_database(run["db"])
     assert "pii_stereo" in dump
     assert not _leaks(dump, run["secrets"])
 

@@ -12,7 +12,7 @@ from pypinyin.pinyin_dict import pinyin_dict
 
 from callaudit.records import Utterance
 from callaudit.speech.match import _INITIALS, Stream, find, find_opening_part, find_script, parse_phrase
-from callaudit.speech.text import _fold, syllables, to_simplified
+from callaudit.speech.text import fold, syllables, to_simplified
 from tests.helpers.transcripts import BASE, DEFAULT_PACK, Turn, audit, findings, replace, said, verdict
 
 FORBID = DEFAULT_PACK.settings.forbid_threshold
@@ -130,7 +130,7 @@ def _chars_by_sound() -> dict[str, str]:
         except UnicodeEncodeError:
             continue
         if 0xB0 <= gb[0] <= 0xD7:
-            out.setdefault(_fold(_toneless(py).replace("ü", "v")), ch)
+            out.setdefault(fold(_toneless(py).replace("ü", "v")), ch)
     return out
 
 

@@ -42,6 +42,7 @@ class BatchOptions:
     limit: int | None = None
     cluster: str | None = None  # "local:N" or a Dask scheduler address (see cluster.py)
     separate: bool = True  # mono calls: speaker separation (speech/diarize.py)
+    mono_words: str = "turns"  # a two-speaker mono call: turns, regions, words (AuditOptions)
     lang: str = "zh"  # language of the stored messages and details (strings.py)
     max_missing_s: float | None = None  # truncated by more than this: stored as failed
     raw: str | None = None  # headerless files' format, "ulaw:8000" (a manifest row's `raw` wins)

@@ -44,7 +44,8 @@ def load_auditor(opts: BatchOptions, threads: int, pack: Any = None, name: str =
                                                       full_windows=opts.full_windows),
                                        max_duration_s=opts.max_duration_s, separate=opts.separate,
                                        lang=opts.lang, max_missing_s=opts.max_missing_s,
-                                       redact=bool(opts.redact)),
+                                       redact=bool(opts.redact),
+                                       mono_words=opts.mono_words),  # type: ignore[arg-type]
                           pack=pack)
     except Exception as e:
         _SETUP_ERRORS[name] = first_line(e)

@@ -29,6 +29,7 @@ from callaudit.cli.parser import build_parser
 from callaudit.cli.results import batch_command, db_check_command, db_command, report_command
 from callaudit.cli.review import review_command
 from callaudit.cli.rules import rules_command
+from callaudit.cli.search import reindex_command, search_command
 from callaudit.errors import AuditError, StorageError, first_line
 
 
@@ -43,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd in ("summary", "export", "rescore", "redact"):
             return db_command(args, err)
         if args.cmd == "db":
-            return db_check_command(args)
+            return reindex_command(args) if args.db_cmd == "reindex" else db_check_command(args)
+        if args.cmd == "search":
+            return search_command(args)
         if args.cmd == "report":
             return report_command(args)
         if args.cmd in ("serve", "users", "sample"):

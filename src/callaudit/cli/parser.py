@@ -7,6 +7,7 @@ import argparse
 from callaudit.cli.common import (
     seconds,
 )
+from callaudit.cli.search import day as search_day
 from callaudit.version import __version__
 
 
@@ -171,6 +172,21 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--db", required=True)
     dc.add_argument("--full", action="store_true",
                     help="integrity_check (indexes too; slower) instead of quick_check")
+    di = dbsub.add_parser("reindex", help="make the transcript index (audit search) again "
+                          "from the stored utterances")
+    di.add_argument("--db", required=True)
+
+    se = sub.add_parser("search", help="moments of the transcripts: words, \"a phrase\", ~sound "
+                        "(pinyin), AND / OR / NOT (docs/SEARCH.md)")
+    se.add_argument("query", help='e.g. 退款, "不知道" AND VIP, ~工号, 投诉 NOT 表扬')
+    se.add_argument("--db", required=True, help="results database (opened read-only)")
+    se.add_argument("--agent", metavar="A", help="only this agent's calls")
+    se.add_argument("--day-from", type=search_day, metavar="D", help="from this day (YYYY-MM-DD)")
+    se.add_argument("--day-to", type=search_day, metavar="D", help="to this day (YYYY-MM-DD)")
+    se.add_argument("--who", choices=("agent", "customer"), help="said by the agent, or the customer")
+    se.add_argument("--rule", metavar="R", help="only calls that failed rule R")
+    se.add_argument("--limit", type=int, default=50, metavar="N", help="moments shown (default 50)")
+    se.add_argument("--json", action="store_true", help="the moments as JSON on stdout")
 
     r = sub.add_parser("rules", help="list or validate rule packs")
     rsub = r.add_subparsers(dest="rules_cmd", required=True)

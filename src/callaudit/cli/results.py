@@ -305,7 +305,7 @@ def write_dashboard(db: str, out: str, lang: str = "zh", link_audio: bool = True
 
     conn = connect(db, readonly=True)
     try:
-        data = dashboard(conn, settings)
+        data = dashboard(conn, settings, masked=redact is not None)
         pages = Path(out).with_suffix("").name + "_calls"
         # call pages for the calls the dashboard links to (the worst and every fatal one)
         target = Path(out).resolve().parent / pages

@@ -70,7 +70,8 @@ from callaudit.metrics.acoustics import Acoustics
 from callaudit.metrics.voice import Raised, raised_voice
 from callaudit.records import Region, Utterance
 from callaudit.settings import Settings
-from callaudit.speech.match import Stream, find_any
+from callaudit.speech.match import Stream
+from callaudit.speech.phrase_index import find_any
 from callaudit.speech.text import spoken_units
 
 

@@ -32,12 +32,13 @@ from callaudit.render.rows import (
     verdict,
 )
 from callaudit.results.dashboard import Dashboard, worst
-from callaudit.strings import LABELS, label, mmss, side
+from callaudit.results.hotwords import MIN_CALLS, OPENING_S, sparkline
+from callaudit.strings import HOT, LABELS, label, mmss, side
 
 
 def template_filters() -> dict[str, Any]:
     """The filters the page templates use (the review workbench registers them too)."""
-    return {"mmss": mmss, "dash": lambda v: "–" if v is None else v,
+    return {"mmss": mmss, "dash": lambda v: "–" if v is None else v, "spark": sparkline,
             "tojson_safe": lambda v: json.dumps(v, ensure_ascii=True).replace("<", "\\u003c")}
 
 
@@ -227,6 +228,10 @@ def dashboard_view(data: Dashboard, lang: str = "zh", pages: str | None = None) 
         "not_connected": [{**c, "why": _why(c["why"], lang)} for c in data.not_connected],
         "days": sorted({c["day"] for c in ok if c["day"]}),
         "agent_ids": sorted({c["agent_id"] for c in ok if c["agent_id"]}),
+        # the night's hot words (results/hotwords.py); a call behind a term links to its page
+        # when it has one (the worst calls)
+        "H": HOT[lang], "hot": data.hot, "min_calls": MIN_CALLS, "opening_s": int(OPENING_S),
+        "page_of": {c["sha256"]: c["href"] for c in worst(ok) if c["href"]},
     }
 
 

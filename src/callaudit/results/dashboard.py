@@ -16,6 +16,7 @@ from typing import Any
 from callaudit.parts import Reason
 from callaudit.records import CallResult
 from callaudit.results import store
+from callaudit.results.hotwords import NightTerms, night_terms
 from callaudit.results.summary import business_lines, summary
 from callaudit.settings import Settings
 
@@ -32,7 +33,7 @@ class Dashboard:
     recordings with no call to judge (file, day, agent_id, `why` a Reason or None);
     `agents`, `rules`, `lines`: results/summary.py's rows by agent, by rule, by business
     line (none when there is one line or none); `hist`: how many calls scored 0-9, 10-19 ...
-    90-100."""
+    90-100; `hot`: the newest night's hot words (results/hotwords.py)."""
 
     calls: list[dict[str, Any]]
     failures: list[dict[str, Any]]
@@ -42,6 +43,7 @@ class Dashboard:
     rules: list[dict[str, Any]]
     lines: list[dict[str, Any]]
     hist: list[int] = field(default_factory=lambda: [0] * 10)
+    hot: NightTerms | None = None
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -59,9 +61,11 @@ class Dashboard:
         return worst(self.calls)
 
 
-def dashboard(conn: sqlite3.Connection, settings: Settings | None = None) -> Dashboard:
+def dashboard(conn: sqlite3.Connection, settings: Settings | None = None,
+              masked: bool = False) -> Dashboard:
     """The dashboard's rows of the database at `conn`; `settings`: the review thresholds
-    that flag rules (results/summary.py; the default pack's when None)."""
+    that flag rules (results/summary.py; the default pack's when None); `masked`: the page
+    shows personal data masked (no hot words cut from unmasked text)."""
     ok = store.ok_calls(conn)
     fatal_rules = store.fatal_rules_by_call(conn)
     hist = [0] * 10
@@ -73,7 +77,7 @@ def dashboard(conn: sqlite3.Connection, settings: Settings | None = None) -> Das
         no_speech=_why(store.no_speech_calls(conn)),
         not_connected=_why(store.no_speech_calls(conn, "not_connected")),
         agents=summary(conn, "agent"), rules=summary(conn, "rule", settings=settings),
-        lines=business_lines(conn), hist=hist)
+        lines=business_lines(conn), hist=hist, hot=night_terms(conn, masked=masked))
 
 
 def _why(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from callaudit.errors import AuditError, StorageError, first_line
+from callaudit.results import search
+from callaudit.results.hotwords import TERMS_SCHEMA, add_terms_table
 
 # The newest schema: a new database is created from it directly. An existing one is brought
 # here by MIGRATIONS (below); tests/results/test_store.py checks that both roads end in the same tables.
@@ -379,6 +381,10 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
      CLAIMS_SCHEMA),
     (9, "indexes calls_find, findings_failed: the workbench's Find calls on 20,000 calls",
      FIND_INDEXES),
+    (10, "transcript_index: every utterance searchable (FTS5; its triggers on utterances)",
+     search.create),
+    (11, "call_terms: the caller's terms of each call, once per call (hot words)",
+     add_terms_table),
 ]
 
 
@@ -414,6 +420,7 @@ def connect(path: str | Path, readonly: bool = False, check: bool = True) -> sql
     except sqlite3.DatabaseError as e:  # "file is not a database", seen by the reader's probe
         raise _not_ours(path, e) from None
     conn.row_factory = sqlite3.Row
+    search.register(conn)  # the transcript index's triggers call it on every write
     try:
         conn.execute("PRAGMA busy_timeout=60000")  # another writer (a second batch) waits, no error
         if readonly:
@@ -554,6 +561,8 @@ def _open_writer(conn: sqlite3.Connection, path: str | Path, check: bool = True)
             _add_review_tables(conn)
             run_step(conn, ASSIGN_SCHEMA)
             run_step(conn, CLAIMS_SCHEMA)
+            search.create(conn)
+            run_step(conn, TERMS_SCHEMA)
             _set_version(conn, SCHEMA_VERSION)
         elif version < SCHEMA_VERSION:
             # orphans made before (rows deleted by hand with foreign keys off) are not ours to
@@ -567,6 +576,7 @@ def _open_writer(conn: sqlite3.Connection, path: str | Path, check: bool = True)
             if len(conn.execute("PRAGMA foreign_key_check").fetchall()) > orphans:
                 raise AuditError(f"{path}: upgrading the database would break references "
                                  "between its tables; it is left as it was")
+        search.keep_current(conn)  # made with another jieba or pypinyin: made again
     conn.execute("PRAGMA foreign_keys=ON")
 
 

@@ -11,6 +11,7 @@ truncated. Copies taken before (backups, exports) are not touched.
 from __future__ import annotations
 
 from callaudit.privacy.mask import redact_result
+from callaudit.results import search
 from callaudit.results.store import (
     call_ids,
     compact,
@@ -40,6 +41,7 @@ def redact_stored(db: str, rules: str | None = None) -> tuple[int, dict[str, int
         for k, v in (masked.privacy.counts if masked.privacy else {}).items():
             found[k] = found.get(k, 0) + v
         n += 1
+    search.optimize(conn)  # the index's pages too hold no term of the text as it was
     compact(conn)
     conn.close()
     return n, found

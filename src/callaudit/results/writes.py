@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 from callaudit.errors import AuditError
 from callaudit.records import CallResult
+from callaudit.results import hotwords
 from callaudit.results.database import database_file, now, transaction
 
 
@@ -92,6 +93,7 @@ def _insert_children(conn: sqlite3.Connection, call: int, result: CallResult) ->
     )
     conn.executemany("INSERT INTO regions VALUES (?, ?, ?, ?, ?)",
                      [(call, r.channel, r.start, r.end, r.level_dbfs) for r in result.regions])
+    hotwords.store_terms(conn, call, result)  # the caller's terms (hot words)
 
 
 def _insert_verdict(conn: sqlite3.Connection, call: int, result: CallResult) -> None:
@@ -162,6 +164,7 @@ def rewrite_text(conn: sqlite3.Connection, call: int, result: CallResult) -> Non
         _insert_verdict(conn, call, result)
         conn.executemany("UPDATE utterances SET text = ? WHERE call = ? AND idx = ?",
                          [(u.text, call, i) for i, u in enumerate(result.utterances)])
+        hotwords.store_terms(conn, call, result)  # masked text: masked terms
 
 
 def set_redaction(conn: sqlite3.Connection, masked: bool) -> None:
@@ -183,6 +186,7 @@ def update_scores(conn: sqlite3.Connection, call: int, result: CallResult) -> No
     with transaction(conn):
         conn.executemany("UPDATE utterances SET text = ? WHERE call = ? AND idx = ?",
                          [(u.text, call, i) for i, u in enumerate(result.utterances)])
+        hotwords.store_terms(conn, call, result)  # the text as the new pack's vocabulary writes it
         conn.execute(
             """UPDATE calls SET score = ?, passed = ?, fatal = ?, agent_speech_rate_cpm = ?,
             rules_version = ?, result_json = ? WHERE id = ?""",

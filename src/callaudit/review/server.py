@@ -32,8 +32,10 @@ from callaudit.review.web import accounts as web_accounts
 from callaudit.review.web import appeals as web_appeals
 from callaudit.review.web import calibration as web_calibration
 from callaudit.review.web import calls as web_calls
+from callaudit.review.web import hotwords as web_hotwords
 from callaudit.review.web import queue as web_queue
 from callaudit.review.web import reports as web_reports
+from callaudit.review.web import search as web_search
 from callaudit.review.web.accounts import LoginUser
 from callaudit.review.web.site import Site, conn, site
 from callaudit.review.words import WORDS
@@ -115,7 +117,8 @@ def create_app(db: str, rules: str | None = None, lang: str = "zh",
     app.jinja_env.filters.update(when=_when, actor=lambda v: _actor(v, W),
                                  fields=lambda v: _fields(v, W))
     app.register_blueprint(web_accounts.blueprint(limiter))
-    for area in (web_calls, web_queue, web_appeals, web_calibration, web_reports):
+    for area in (web_calls, web_queue, web_appeals, web_calibration, web_reports, web_search,
+                 web_hotwords):
         app.register_blueprint(area.blueprint())
 
     @app.teardown_appcontext

@@ -126,6 +126,12 @@ WORDS: dict[str, dict[str, str]] = {
         "search_calls": "通话编号或文件名", "find": "查找", "clear_filters": "清除条件",
         "bad_filter": "以下条件无效，已忽略", "sort_by": "排序", "page": "页码",
         "q_state": "状态", "q_open": "待复核", "q_done": "已完成", "q_progress": "已完成 {} / {}",
+        # hot words (issue 36): the night's rising terms (their tables' words: strings.HOT)
+        "hot_words": "热词", "hw_show": "显示", "hw_no_nights": "还没有已质检的通话",
+        "search": "搜索通话内容", "search_box": "搜索：词、\"短语\"、~同音",
+        "search_help": "词语或\"整句短语\"；~工号 按读音（同音字也算）；AND、OR、NOT 组合",
+        "moments_of": "共 {} 处", "said_by": "说话人", "no_moments": "没有找到",
+        "bad_query": "查询无效", "play_here": "从这里播放",
     },
     "en": {
         "app": "callaudit review", "login": "Log in", "logout": "Log out", "name": "Name",
@@ -264,5 +270,11 @@ WORDS: dict[str, dict[str, str]] = {
         "search_calls": "Call id or file", "find": "Find", "clear_filters": "Clear",
         "bad_filter": "Ignored, not valid", "sort_by": "Sort", "page": "Page",
         "q_state": "State", "q_open": "open", "q_done": "done", "q_progress": "{} / {} done",
+        # hot words (issue 36): the night's rising terms (their tables' words: strings.HOT)
+        "hot_words": "Hot words", "hw_show": "Show", "hw_no_nights": "No audited calls yet",
+        "search": "Search what was said", "search_box": "Search: words, \"phrase\", ~sound",
+        "search_help": "words or an \"exact phrase\"; ~工号 by sound (homophones too); AND, OR, NOT",
+        "moments_of": "{} moments", "said_by": "Speaker", "no_moments": "Nothing found",
+        "bad_query": "Query not valid", "play_here": "play from here",
     },
 }

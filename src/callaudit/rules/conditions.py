@@ -33,8 +33,9 @@ from callaudit.records import Evidence, Utterance
 from callaudit.rules.context import Context, last_request, neutralised, requests
 from callaudit.rules.patterns import compile_pattern, pattern_problem
 from callaudit.rules.units import closest
-from callaudit.speech.match import Stream, brackets_pair, encode, find_any, parse_phrase
+from callaudit.speech.match import Stream, brackets_pair, encode, parse_phrase
 from callaudit.speech.numbers import numbers_said
+from callaudit.speech.phrase_index import find_any
 from callaudit.speech.text import is_han, spell_digits, spoken_units, syllables
 
 OPERATORS = ("said", "silence", "metric", "all", "any", "not")

@@ -51,6 +51,8 @@ from callaudit.audio.syllables import nuclei
 from callaudit.audio.voicing import voiced_s
 from callaudit.numerics import one_blas_thread
 from callaudit.records import Region, Utterance
+from callaudit.speech import attribution
+from callaudit.speech.attribution import AttributionOptions
 from callaudit.speech.filters import (
     MIN_VOICED_S,
     heard_words,
@@ -173,6 +175,7 @@ class Transcriber:
         # Seconds per ASR stage, for the report's timing and the benchmark. "alone" (regions
         # decoded again in their own windows) is a part of the others, not added to them.
         self.stage_s = self.whisper.stage_s
+        self.redecoded: tuple[int, float] = (0, 0.0)  # transcribe_mix's last: turns, seconds
 
     def transcribe(
         self, audio: Audio, regions: list[Region],
@@ -194,12 +197,81 @@ class Transcriber:
         with one_blas_thread():  # Whisper's features the same in every process (numerics.py)
             return self._transcribe_all(audio, regions, progress, shared_mix)
 
+    def transcribe_mix(
+        self, audio: Audio, regions: list[Region], two: Audio, turns: list[Region],
+        overlaps: list[tuple[float, float]], progress: Callable[[int, int], None] | None = None,
+        opts: AttributionOptions | None = None, by_region: bool = True,
+    ) -> Transcript:
+        """A mono mix of two speakers transcribed as one channel is (dense windows, the
+        second pass of `transcribe_all`), its words given to the speakers' turns by their
+        times (speech/attribution.py). `by_region`: only the stretches of speech (VAD
+        regions) one speaker holds are decoded in the mix, and the turns of a stretch in
+        which the speaker changes are decoded speaker by speaker, as `transcribe_all(two,
+        turns, shared_mix=True)` does; else every stretch in the mix, and the turns whose
+        words are not trusted to their times (a word straddling a change with no pause, a
+        long overlap of the two voices) decoded again alone. `audio`, `regions`: the mix
+        and its speech regions (one channel); `two`, `turns`, `overlaps`: the separation
+        (diarize.Separated's audio, its regions: the turns, sorted by start, the speaker
+        as the channel; Diarization's overlaps, s). One utterance per turn with words, on
+        its speaker's channel, as `transcribe_all(two, turns)` gives; `unheard` on the
+        speakers' channels. `self.redecoded`: turns decoded apart (or again) and seconds."""
+        if not regions or not turns:
+            return Transcript([], [])
+        with one_blas_thread():
+            apart, inner = attribution.changing(regions, turns, overlaps, opts) \
+                if by_region else (set(), [])
+            mixed = [r for i, r in enumerate(regions) if i not in apart]
+            heard, unheard = self._hear(audio, mixed, progress, False,
+                                        [regions[i] for i in sorted(apart)]) \
+                if mixed else ({}, [])
+            words = sorted(((w, h) for h in heard.values() for w in h.words),
+                           key=lambda x: x[0][3])
+            spans = [(w[2], w[3]) for w, _ in words]
+            given = attribution.assign(spans, turns)
+            mine: dict[int, _Heard] = {}
+            for (w, h), k in zip(words, given, strict=True):
+                t = mine.setdefault(k, _Heard())
+                t.words.append(w)
+                t.no_speech_prob = max(t.no_speech_prob, h.no_speech_prob)
+                t.compression_ratio = max(t.compression_ratio, h.compression_ratio)
+            unheard = [p for u in unheard for p in attribution.split_by_turns(u, turns)]
+            t0 = time.perf_counter()
+            if by_region:
+                if inner:
+                    got, lost = self._hear(two, [turns[k] for k in inner], None, True)
+                    mine.update({inner[j]: h for j, h in got.items()})
+                    unheard += lost
+                self.redecoded = (len(inner), time.perf_counter() - t0)
+            else:
+                redo = sorted(attribution.to_redecode(spans, given, turns, overlaps, opts))
+                todo = {k: [Piece(k, *attribution.bounds(k, turns, self.opts.context_s,
+                                                         audio.duration), channel=turns[k].channel)]
+                        for k in redo if turns[k].duration >= self.opts.min_alone_s}
+                for k, h in self._alone(two, todo).items():
+                    if not implausible_text(h.text, turns[k].duration,
+                                            self.opts.max_syllables_per_s):
+                        mine[k] = h  # alone, its own words: kept (nothing heard: the mix's stay)
+                self.redecoded = (len(todo), time.perf_counter() - t0)
+            return Transcript(self._utterances(two, turns, mine),
+                              sorted(unheard, key=lambda u: (u.start, u.channel)))
+
     def _transcribe_all(self, audio: Audio, regions: list[Region],
                         progress: Callable[[int, int], None] | None, shared_mix: bool,
                         ) -> Transcript:
+        heard, unheard = self._hear(audio, regions, progress, shared_mix)
+        return Transcript(self._utterances(audio, regions, heard),
+                          sorted(unheard, key=lambda u: (u.start, u.channel)))
+
+    def _hear(self, audio: Audio, regions: list[Region],
+              progress: Callable[[int, int], None] | None, shared_mix: bool,
+              fences: list[Region] | None = None,
+              ) -> tuple[dict[int, _Heard], list[Region]]:
+        """The words of each region (index -> its words, for the regions with some) and the
+        stretches in which no word was heard even decoded again alone. `fences`: speech
+        of the same channels decoded elsewhere, which no kept pause may take in."""
         pieces = split_pieces(regions, self.opts.max_piece_s, self.opts.context_s, audio.duration,
                               shared_mix)
-        packed, windows = pack(audio, regions, pieces, self.opts, shared_mix)
+        packed, windows = pack(audio, regions, pieces, self.opts, shared_mix, fences)
         heard: dict[int, _Heard] = {}  # region index -> its words, in order
         for done, (k, segs) in enumerate(self._decode(packed, windows), start=1):
             in_window = [pieces[i] for i, p in enumerate(pieces)
@@ -251,6 +323,11 @@ class Transcriber:
             elif h and heard[i].units < h.units and not implausible_text(
                     h.text, r.duration, self.opts.max_syllables_per_s):
                 heard[i] = h  # "short": alone, it heard more
+        return heard, unheard
+
+    def _utterances(self, audio: Audio, regions: list[Region], heard: dict[int, _Heard],
+                    ) -> list[Utterance]:
+        """An utterance for each region with words that someone said (region order)."""
         utterances = []
         for i, r in enumerate(regions):
             h = heard.get(i)
@@ -265,7 +342,7 @@ class Transcriber:
                 channel=r.channel, start=r.start, end=r.end, text=text, level_dbfs=r.level_dbfs,
                 confidence=h.confidence, no_speech_prob=h.no_speech_prob,
                 compression_ratio=h.compression_ratio, dense=why == "too_dense"))
-        return Transcript(utterances, sorted(unheard, key=lambda u: (u.start, u.channel)))
+        return utterances
 
     def _syllables(self, audio: Audio, r: Region | tuple[int, float, float]) -> int:
         """Syllable nuclei heard in a region or a (channel, start s, end s) stretch."""

@@ -22,7 +22,8 @@ from collections import Counter
 from callaudit.audio.tones import Ringback
 from callaudit.records import NotParty, Utterance
 from callaudit.settings import Settings
-from callaudit.speech.match import Stream, covered
+from callaudit.speech.match import Stream
+from callaudit.speech.phrase_index import covered
 from callaudit.speech.system import announced
 from callaudit.speech.text import spoken_units
 from callaudit.strings import Detail

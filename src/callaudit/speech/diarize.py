@@ -295,9 +295,16 @@ def _turns(regions: list[Region], wins: list[tuple[float, float]], score: np.nda
            ) -> tuple[list[Turn], list[tuple[float, float]]]:
     turns: list[Turn] = []
     overlaps: list[tuple[float, float]] = []
-    starts = np.array([a for a, _ in wins])
-    ends = np.array([b for _, b in wins])
-    for r in regions:
+    all_starts = np.array([a for a, _ in wins])
+    all_ends = np.array([b for _, b in wins])
+    # a region's frames read its own windows only (_windows makes them region by region, and
+    # they cover it whole), so the work grows with the speech, not with its square
+    lo = np.searchsorted(all_starts, [r.start for r in regions], side="left")
+    hi = np.searchsorted(all_starts, [r.end for r in regions], side="left")
+    for r, w0, w1 in zip(regions, lo, hi, strict=True):
+        if w1 <= w0:  # (no window starts inside: every window, as before)
+            w0, w1 = 0, len(wins)
+        starts, ends, score_r = all_starts[w0:w1], all_ends[w0:w1], score[w0:w1]
         n = max(1, int(round((r.end - r.start) / FRAME_S)))
         mids = r.start + (np.arange(n) + 0.5) * (r.end - r.start) / n
         cover = (starts[None, :] <= mids[:, None]) & (ends[None, :] >= mids[:, None])
@@ -305,7 +312,7 @@ def _turns(regions: list[Region], wins: list[tuple[float, float]], score: np.nda
         # a frame no window covers (region edges) takes its nearest window
         lone = ~cover.any(axis=1)
         cover[lone, :] = near[lone] == near[lone].min(axis=1, keepdims=True)
-        fs = (cover * score[None, :]).sum(1) / cover.sum(1)
+        fs = (cover * score_r[None, :]).sum(1) / cover.sum(1)
         lab = _smooth((fs > 0).astype(int), max(1, int(MIN_TURN_S / FRAME_S)))
         step = (r.end - r.start) / n
         i = prev_start = 0

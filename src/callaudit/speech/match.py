@@ -17,6 +17,10 @@ one initial or final (不客气 heard as 不客请) where the rule's threshold a
 Key syllables: a phrase whose meaning turns on one syllable marks it in brackets, and a
 fuzzy match must have it exactly (same toneless syllable): 请问[还]有什么可以帮您 asks for
 more at the end of a call, 请问有什么可以帮您 (similarity 0.9) opens it and must not count.
+
+Long lists (a center's 10,000 forbidden phrases): `find_any`, `covered` and the forbid check
+run `find` only on the phrases a list's index says may be in the stream (phrase_index.py),
+which gives the same hits as every phrase in turn.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
 from callaudit.records import Utterance
-from callaudit.speech.text import is_han, spell_digits, syllables
+from callaudit.speech.text import is_han, speakable, spell_digits, syllables
 
 SHORT_PHRASE_SYLLABLES = 2  # phrases this short need SHORT_PHRASE_MIN similarity at least
 SHORT_PHRASE_MIN = 0.9
@@ -116,6 +120,7 @@ def brackets_pair(phrase: str) -> bool:
     return depth == 0
 
 
+@lru_cache(maxsize=65536)
 def parse_phrase(phrase: str) -> tuple[str, tuple[int, ...]]:
     """('请问[还]有…') -> ('请问还有…', (2,)): the phrase without brackets, and the positions
     (among its speakable syllables) of its key syllables."""
@@ -135,6 +140,11 @@ def parse_phrase(phrase: str) -> tuple[str, tuple[int, ...]]:
 @lru_cache(maxsize=4096)
 def _phrase_code(phrase: str) -> str:
     return encode(syllables(parse_phrase(phrase)[0]))
+
+
+@lru_cache(maxsize=65536)
+def _speakable(plain: str) -> str:  # a phrase's characters for exact matching, once per phrase
+    return speakable(plain)
 
 
 def _keeps_keys(target: str, window: str, keys: tuple[int, ...]) -> bool:
@@ -158,7 +168,7 @@ def find(stream: Stream, phrase: str, threshold: float, start: int = 0,
     n = len(target) // 2
     if n == 0 or len(stream.sylls) <= start:
         return None
-    exact = stream.text.find("".join(ch for ch in spell_digits(plain) if is_han(ch)), start)
+    exact = stream.text.find(_speakable(plain), start)
     if exact >= 0:
         return Hit(plain, 1.0, exact, exact + n - 1)
     need = required_score(n, threshold) if short_floor else threshold
@@ -270,24 +280,3 @@ def _clause_ends(stream: Stream, k: int) -> bool:
     ui, ci = stream.where[k]
     rest = stream.utterances[ui].text[ci + 1:ci + 2]
     return not rest or not is_han(spell_digits(rest))
-
-
-def covered(stream: Stream, phrases: Sequence[str], threshold: float) -> set[int]:
-    """The indices of the stream's syllables inside any occurrence of any of `phrases`."""
-    out: set[int] = set()
-    for p in phrases:
-        start = 0
-        while (hit := find(stream, p, threshold, start)) is not None:
-            out |= set(range(hit.first, hit.last + 1))
-            start = hit.last + 1
-    return out
-
-
-def find_any(stream: Stream, phrases: Sequence[str], threshold: float) -> Hit | None:
-    best: Hit | None = None
-    for p in phrases:
-        hit = find(stream, p, threshold)
-        if hit and (best is None or hit.score > best.score or
-                    (hit.score == best.score and hit.first < best.first)):
-            best = hit
-    return best

@@ -121,12 +121,14 @@ class Packed:
 
 
 def pack(audio: Audio, regions: list[Region], pieces: list[Piece], opts: PackingOptions,
-         shared_mix: bool = False) -> tuple[Packed, list[dict[str, float]]]:
+         shared_mix: bool = False, fences: list[Region] | None = None,
+         ) -> tuple[Packed, list[dict[str, float]]]:
     """Concatenate pieces into <= window_s windows; returns the packed audio and window bounds
     (s). Between two pieces of one channel, the pause as it was heard when it is at most
     `keep_pause_s` and no region of another channel falls in it (the other party's voice
-    leaks into a channel below the VAD's level, and Whisper would hear it), and never in a
-    `shared_mix` (there the pause may hold the other speaker); else `gap_s` of silence."""
+    leaks into a channel below the VAD's level, and Whisper would hear it), nor any of
+    `fences` (speech of the same channel decoded elsewhere), and never in a `shared_mix`
+    (there the pause may hold the other speaker); else `gap_s` of silence."""
     gap = int(opts.gap_s * SAMPLE_RATE)
     packed = Packed()
     windows: list[dict[str, float]] = []
@@ -134,7 +136,7 @@ def pack(audio: Audio, regions: list[Region], pieces: list[Piece], opts: Packing
     win_start, win_len = 0.0, 0.0
     channel = regions[pieces[0].region].channel
     lead = int(opts.lead_s * SAMPLE_RATE)
-    other_spoke = _other_spoke(regions)
+    other_spoke = _other_spoke(regions + [Region(-1, f.start, f.end) for f in fences or []])
     prev: Piece | None = None
     for p in pieces:
         ch = audio.channels[regions[p.region].channel]

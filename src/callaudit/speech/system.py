@@ -26,7 +26,8 @@ from collections import Counter
 
 from callaudit.records import NotParty, Utterance
 from callaudit.settings import Settings
-from callaudit.speech.match import Stream, covered, find
+from callaudit.speech.match import Stream, find
+from callaudit.speech.phrase_index import covered
 from callaudit.speech.text import is_han, spoken_units
 from callaudit.strings import Detail
 

@@ -89,7 +89,8 @@ _FOLDS = ((re.compile(r"^zh"), "z"), (re.compile(r"^ch"), "c"), (re.compile(r"^s
 
 
 @lru_cache(maxsize=65536)
-def _fold(syllable: str) -> str:
+def fold(syllable: str) -> str:
+    """A toneless pinyin syllable folded as the rules hear it: zhang -> zan, shi -> si."""
     for pat, rep in _FOLDS:
         syllable = pat.sub(rep, syllable)
     return syllable
@@ -106,4 +107,4 @@ def _syllables(text: str) -> tuple[str, ...]:
     chars = speakable(text)
     if not chars:
         return ()
-    return tuple(_fold(s) for s in lazy_pinyin(chars, style=Style.NORMAL, errors="replace"))
+    return tuple(fold(s) for s in lazy_pinyin(chars, style=Style.NORMAL, errors="replace"))

@@ -17,21 +17,13 @@ letters and punctuation are never touched; the recognizer's own text stays in th
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
 
 from callaudit.records import Utterance
+from callaudit.speech.segment import jieba_module
 from callaudit.speech.text import is_han, syllables
-
-
-@lru_cache(maxsize=1)
-def _jieba():  # type: ignore[no-untyped-def]
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)  # its "Building prefix dict" lines on stderr
-    return jieba
 
 
 @lru_cache(maxsize=16384)
@@ -39,7 +31,7 @@ def _words(text: str) -> tuple[frozenset[int], frozenset[tuple[int, int]]]:
     """Character offsets of `text` where jieba's words start or end, and the (start, end)
     of its words of two or more characters (dictionary words: no HMM guesses)."""
     bounds, known, at = {0}, set(), 0
-    for word in _jieba().cut(text, HMM=False):
+    for word in jieba_module().cut(text, HMM=False):
         if len(word) > 1:
             known.add((at, at + len(word)))
         at += len(word)

@@ -34,6 +34,7 @@ from callaudit.review.web.site import (
     me,
     need,
     recording,
+    requested_filters,
     rescore,
     rule_groups,
     rule_names,
@@ -53,11 +54,8 @@ def blueprint() -> Blueprint:
         """Find calls (review/web/find.py reads the filters): a page of 50, the total."""
         u = me()
         staff = can("see_all_calls")
-        W = site().W
         rules = {r.id for r in site().pack.rules}
-        f = find.read(request.args, staff, u.agent_id, rules)
-        if f.bad:
-            flash(f"{W['bad_filter']}：{'、'.join(W[find.FIELDS[k]] for k in f.bad)}", "error")
+        f = requested_filters()
         rows, total = reviews.find_calls(conn(), f.query, f.page, find.PER_PAGE)
         last = find.pages(total)
         page = f.page

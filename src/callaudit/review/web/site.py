@@ -203,3 +203,17 @@ def flashed(*also: type[Exception]) -> Iterator[None]:
         yield
     except (AuditError, *also) as e:
         flash(str(e), "error")
+
+
+def requested_filters() -> Any:
+    """The Find-calls filters of this request (review/web/find.read -> find.Found) as this
+    user may use them (an agent: their own calls only); those that cannot be read are
+    said in a flash and left out."""
+    from callaudit.review.web import find
+
+    W = site().W
+    f = find.read(request.args, can("see_all_calls"), me().agent_id,
+                  {r.id for r in site().pack.rules})
+    if f.bad:
+        flash(f"{W['bad_filter']}：{'、'.join(W[find.FIELDS[k]] for k in f.bad)}", "error")
+    return f

@@ -16,6 +16,7 @@ from callaudit.rules.patterns import compile_pattern
 from callaudit.rules.rule import Rule
 from callaudit.rules.units import Kind
 from callaudit.speech.match import Hit, Stream, find
+from callaudit.speech.phrase_index import shortlist
 from callaudit.strings import Detail
 
 
@@ -45,7 +46,7 @@ def check(rule: Rule, ctx: Context) -> Outcome:
         pair = [u] + [n for n in utts[i + 1:i + 2] if n.start - u.end < ctx.settings.phrase_join_gap_s]
         stream = Stream.of(pair)
         for cat, phrases in lists.items():
-            for p in phrases:
+            for p in shortlist(stream, phrases, threshold):  # a long list: what may be found
                 hit = find(stream, p, threshold)
                 if hit and stream.where[hit.first][0] == 0 and \
                         not courteous(stream, hit, rule.allow, threshold):

@@ -9,7 +9,8 @@ from callaudit.records import Evidence, Utterance
 from callaudit.rules.context import Context, Outcome, evidence_of, outcome, threshold_of
 from callaudit.rules.rule import Rule
 from callaudit.rules.units import Kind, Param
-from callaudit.speech.match import Stream, find_any, find_opening_part
+from callaudit.speech.match import Stream, find_opening_part
+from callaudit.speech.phrase_index import find_any
 from callaudit.strings import Detail, label
 
 WITHIN = Param("within_s", "how long after the trigger the reply may start (`where.within_s`)",

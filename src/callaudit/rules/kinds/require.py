@@ -18,7 +18,8 @@ from callaudit.rules.context import (
 )
 from callaudit.rules.rule import Rule
 from callaudit.rules.units import Kind
-from callaudit.speech.match import Stream, find_any, find_script
+from callaudit.speech.match import Stream, find_script
+from callaudit.speech.phrase_index import find_any
 from callaudit.strings import Detail
 
 
