@@ -474,6 +474,7 @@ HOT: dict[str, dict[str, str]] = {
     "zh": {"hot_words": "今晚热词", "against": "对比前 {} 天", "term": "词", "calls": "通话数",
            "usual": "平常", "change": "变化", "score": "上升度", "trend": "趋势",
            "behind": "相关通话", "more": "另 {} 通", "none_rose": "没有明显上升的词",
+           "none_said": "没有至少 {} 通通话说到的词",
            "by_line": "各业务线热词（对比前 {} 天）", "line": "业务线",
            "openings": "来电原因：客户前 {} 秒说的词", "share": "占比",
            "not_stored": "数据库尚未建立词表：运行一次写入命令（如 audit rescore）后再生成",
@@ -485,7 +486,8 @@ HOT: dict[str, dict[str, str]] = {
     "en": {"hot_words": "Hot words of the night", "against": "against the previous {} days",
            "term": "Term", "calls": "Calls", "usual": "Usual", "change": "Change",
            "score": "Rise", "trend": "Trend", "behind": "Calls", "more": "{} more",
-           "none_rose": "No term rose", "by_line": "Hot words by business line (previous {} days)",
+           "none_rose": "No term rose", "none_said": "No term said in {} calls or more",
+           "by_line": "Hot words by business line (previous {} days)",
            "line": "Business line", "openings": "Why callers called: their words in the first {} s",
            "share": "Share",
            "not_stored": "The database has no term table yet: run a writer command on it once "
