@@ -40,6 +40,19 @@ from callaudit.audio.decode import decode  # noqa: E402
 from callaudit.speech.model import resolve  # noqa: E402
 
 
+def batched_pairs(batched: Any, item: dict[str, Any]) -> list[tuple[str, str]]:
+    """(b) on one call: faster-whisper's BatchedInferencePipeline per channel, as bench/run.py
+    runs it; (reference, hypothesis) per channel."""
+    a = decode(str(item["file"]))
+    pairs = []
+    for ch, sig in enumerate(a.channels):
+        segs, _ = batched.transcribe(sig, language="zh", beam_size=5, vad_filter=True,
+                                     batch_size=8)
+        pairs.append((truth_text(item["truth"], ch if len(a.channels) > 1 else None),
+                      "".join(seg.text for seg in segs)))
+    return pairs
+
+
 def batched_runs(items: list[dict[str, Any]], model_dir: Path) -> dict[str, Any]:
     """(b) as bench/run.py runs it: seconds and (truth, text) pairs per call."""
     from faster_whisper import BatchedInferencePipeline, WhisperModel
@@ -50,13 +63,7 @@ def batched_runs(items: list[dict[str, Any]], model_dir: Path) -> dict[str, Any]
     per_file = {}
     for it in items:
         t1 = time.perf_counter()
-        a = decode(str(it["file"]))
-        pairs = []
-        for ch, sig in enumerate(a.channels):
-            segs, _ = batched.transcribe(sig, language="zh", beam_size=5, vad_filter=True,
-                                         batch_size=8)
-            hyp = "".join(s.text for s in segs)
-            pairs.append((truth_text(it["truth"], ch if len(a.channels) > 1 else None), hyp))
+        pairs = batched_pairs(batched, it)
         per_file[it["file"].stem] = {"seconds": time.perf_counter() - t1, "pairs": pairs}
     return per_file
 
@@ -166,13 +173,7 @@ def cpu_runs(items: list[dict[str, Any]], model_dir: Path, variants: dict[str, d
     for it in items:
         stem = it["file"].stem
         t0 = time.process_time()
-        a = decode(str(it["file"]))
-        pairs = []
-        for ch, sig in enumerate(a.channels):
-            segs, _ = batched.transcribe(sig, language="zh", beam_size=5, vad_filter=True,
-                                         batch_size=8)
-            pairs.append((truth_text(it["truth"], ch if len(a.channels) > 1 else None),
-                          "".join(seg.text for seg in segs)))
+        pairs = batched_pairs(batched, it)
         b[stem] = {"seconds": time.process_time() - t0, "pairs": pairs}
         for name, opts in variants.items():
             auditor.opts = replace(base, **opts)

@@ -8,16 +8,10 @@ from __future__ import annotations
 import hashlib
 import http.cookiejar
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +19,7 @@ import pytest
 from callaudit.results.store import CallMeta, connect, write_result
 from callaudit.review.words import WORDS
 from tests.helpers import ROOT, SAMPLES, record_of, stored_result
+from tests.helpers.serve import add_users, serving
 
 pytestmark = pytest.mark.slow  # `audit serve` and Chromium: not in `make test-fast`
 
@@ -34,17 +29,6 @@ AGENT = {"demo_call": "A1", "bad_call": "A1", "mono_call": "A2", "ringback_call"
 PASSWORDS = {"lead": "lead-pass-1234", "rev": "rev-pass-1234", "a1": "agent-pass-1234"}
 HOSTILE_NOTE = "<b>bold</b> & <script>window.__x=1</script>"
 SCREENSHOT = ROOT / "test-artifacts" / "review.png"  # docs/review.png is a copy of one
-
-
-def _audit_exe() -> str:
-    exe = Path(sys.executable).with_name("audit")
-    return str(exe) if exe.is_file() else (shutil.which("audit") or "audit")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _failed(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -67,41 +51,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                                     agent_id=AGENT[name], day=DAY), record_of(r))
         calls[name] = {"sha": sha, "result": r["result"]}
     conn.close()
-    audit = _audit_exe()
-    for name, role, extra in (("lead", "supervisor", []), ("rev", "reviewer", []),
-                              ("a1", "agent", ["--agent-id", "A1"])):
-        done = subprocess.run([audit, "users", "add", name, "--role", role, "--db", str(db),
-                               "--password-stdin", *extra], input=PASSWORDS[name] + "\n",
-                              capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-    port = _free_port()
-    log = (tmp / "serve.log").open("w")
-    proc = subprocess.Popen([audit, "serve", "--db", str(db), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/login", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(f"audit serve did not answer on {base}: "
-                            f"{(tmp / 'serve.log').read_text(errors='replace')}")
-            time.sleep(0.2)
+    add_users(db, [("lead", "supervisor", []), ("rev", "reviewer", []),
+                   ("a1", "agent", ["--agent-id", "A1"])], PASSWORDS)
+    with serving(db, tmp / "serve.log") as base:
         yield {"base": base, "db": db, "calls": calls}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
 
 
 def _login(page: Any, name: str, password: str) -> None:

@@ -14,11 +14,6 @@ import csv
 import hashlib
 import io
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,6 +26,7 @@ import pytest
 from callaudit.results.store import CallMeta, connect, write_result
 from callaudit.review.words import WORDS
 from tests.helpers import ROOT, SAMPLES, record_of, stored_result
+from tests.helpers.serve import add_users, serving
 
 pytestmark = pytest.mark.slow  # `audit serve` and Chromium: not in `make test-fast`
 
@@ -44,17 +40,6 @@ ACCOUNTS = (("lead", "supervisor", []), ("rev1", "reviewer", []), ("rev2", "revi
 VIEWPORT = {"width": 1366, "height": 900}
 SHOTS = os.environ.get("CALLAUDIT_SCREENSHOTS")
 MAX_SHOT = 300_000  # bytes: the docs' screenshots stay small
-
-
-def _audit_exe() -> str:
-    exe = Path(sys.executable).with_name("audit")
-    return str(exe) if exe.is_file() else (shutil.which("audit") or "audit")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _needs_review(result: dict[str, Any]) -> None:
@@ -101,40 +86,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         c = _store(conn, rec, name, f"before-{day}", f"C{day[-2:]}00", "A01", day)
         calls[c["sha"]] = c
     conn.close()
-    audit = _audit_exe()
-    for name, role, extra in ACCOUNTS:
-        done = subprocess.run([audit, "users", "add", name, "--role", role, "--db", str(db),
-                               "--password-stdin", *extra], input=PASSWORDS[name] + "\n",
-                              capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-    port = _free_port()
-    log_path = tmp / "serve.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen([audit, "serve", "--db", str(db), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/login", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(f"audit serve did not answer on {base}: {log_path.read_text(errors='replace')}")
-            time.sleep(0.2)
+    add_users(db, ACCOUNTS, PASSWORDS)
+    with serving(db, tmp / "serve.log") as base:
         yield {"base": base, "db": db, "calls": calls}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
 
 
 # --- what a user does ---------------------------------------------------------------------------
