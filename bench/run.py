@@ -3,6 +3,8 @@
 On the same files, in one run:
   (a) plain faster-whisper: WhisperModel.transcribe(vad_filter=True), each channel
   (b) faster-whisper's BatchedInferencePipeline (vad_filter=True, batch 8), each channel
+  (b2) (b) with the machine split as the audit splits it: one single-threaded process per
+      worker, files shared out (what a batch of plain faster-whisper can do at best)
   (c) `audit batch`: the whole audit (decode, VAD, ASR, roles, metrics, rules, database)
 and reports x real time for each, the ratio (c)/(b), character error rates, metric errors
 against the truth files, rule verdict agreement, peak memory, and where the time goes.
@@ -96,12 +98,62 @@ def faster_whisper_runs(items: list[dict[str, Any]], model_dir: Path) -> dict[st
     return out
 
 
+_B2: dict[str, Any] = {}  # each (b2) process's pipeline, loaded once
+
+
+def _b2_load(model_dir: str) -> None:
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    _B2["pipe"] = BatchedInferencePipeline(
+        WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=1))
+
+
+def _b2_ready(_: int) -> bool:
+    time.sleep(0.5)  # long enough for every process to take one: all have loaded by then
+    return "pipe" in _B2
+
+
+def _b2_file(item: dict[str, Any]) -> tuple[str, float, list[tuple[str, str]]]:
+    t0 = time.perf_counter()
+    a = decode(str(item["file"]))
+    pairs = []
+    for ch, sig in enumerate(a.channels):
+        segs, _ = _B2["pipe"].transcribe(sig, language="zh", beam_size=5, vad_filter=True,
+                                         batch_size=8)
+        pairs.append((truth_text(item["truth"], ch if len(a.channels) > 1 else None),
+                      "".join(s.text for s in segs)))
+    return item["file"].stem, time.perf_counter() - t0, pairs
+
+
+def batched_processes(items: list[dict[str, Any]], model_dir: Path) -> dict[str, Any]:
+    """(b2): (b) in as many single-threaded processes as the audit's pool has workers, the
+    files shared out; per-file seconds are each file's own time in its process (as (c)'s)."""
+    import multiprocessing as mp
+
+    from callaudit.batch.pool import default_split
+
+    workers = min(default_split()[0], len(items))
+    pool = mp.get_context("spawn").Pool(workers, _b2_load, (str(model_dir),))
+    try:
+        pool.map(_b2_ready, range(2 * workers), chunksize=1)  # loaded before the clock
+        t0 = time.perf_counter()
+        done = pool.map(_b2_file, items, chunksize=1)
+        seconds = time.perf_counter() - t0
+    finally:
+        pool.close()  # let the processes end by themselves (terminate() leaks semaphores)
+        pool.join()
+    per_file = {name: {"seconds": s, "pairs": pairs} for name, s, pairs in done}
+    return {"seconds": seconds, "workers": workers, "per_file": per_file,
+            "cer": pooled_cer([p for _, _, ps in done for p in ps])}
+
+
 def by_layout(items: list[dict[str, Any]], b: dict[str, Any], c: dict[str, Any],
-              ) -> dict[str, Any]:
+              b2: dict[str, Any] | None = None) -> dict[str, Any]:
     """(b) and (c) apart on the stereo and on the mono calls: speed (x real time) and pooled
     CER. (c) runs its calls in parallel workers, so its wall time is shared out in
-    proportion to each call's own audit time."""
+    proportion to each call's own audit time; (b2)'s the same way."""
     c_total = sum(c["per_file_s"].values()) or 1.0
+    b2_total = (sum(v["seconds"] for v in b2["per_file"].values()) or 1.0) if b2 else 1.0
     out = {}
     for layout in ("stereo", "mono"):
         names = [it["file"].stem for it in items if it["truth"]["layout"] == layout]
@@ -115,6 +167,10 @@ def by_layout(items: list[dict[str, Any]], b: dict[str, Any], c: dict[str, Any],
                        "ratio_c_over_b": b_s / c_s,
                        "b_cer": pooled_cer([p for n in names for p in b["per_file"][n]["pairs"]]),
                        "c_cer": pooled_cer([p for n in names for p in c["pairs"][n]])}
+        if b2:
+            b2_s = b2["seconds"] * sum(b2["per_file"][n]["seconds"] for n in names) / b2_total
+            out[layout]["b2_x_realtime"] = audio_s / b2_s
+            out[layout]["ratio_c_over_b2"] = b2_s / c_s
     return out
 
 
@@ -374,6 +430,8 @@ def main() -> None:
     print(f"corpus: {len(items)} calls, {audio_s / 60:.1f} min of audio ({folder})", flush=True)
     fw = faster_whisper_runs(items, model_dir)
     print("faster-whisper done", flush=True)
+    b2 = batched_processes(items, model_dir)
+    print("faster-whisper in processes done", flush=True)
     c = audit_run(folder, items, model_dir)
     print("audit batch done", flush=True)
     variants = {}
@@ -390,12 +448,14 @@ def main() -> None:
         "speed_x_realtime": {
             "a_plain": audio_s / fw["a_plain"]["seconds"],
             "b_batched": audio_s / fw["b_batched"]["seconds"],
+            "b2_processes": audio_s / b2["seconds"],
             "c_audit": audio_s / c["seconds"],
         },
+        "b2_workers": b2["workers"],
         "cer": {"a_plain": fw["a_plain"]["cer"], "b_batched": fw["b_batched"]["cer"],
-                "c_audit": c["cer"]},
+                "b2_processes": b2["cer"], "c_audit": c["cer"]},
         "stages_s": c["stages"],
-        "by_layout": by_layout(items, fw["b_batched"], c),
+        "by_layout": by_layout(items, fw["b_batched"], c, b2),
         "peak_worker_rss_mb": c["peak_worker_rss_mb"],
         "metric_errors": metric_errors(items, c["results"]),
         "rule_agreement": rule_agreement(items, c["results"], mismatches := []),
@@ -438,6 +498,7 @@ def main() -> None:
         res["long_recordings"] = memory.run([1.0, 3.0], ["silent", "spoken"])
     sp = res["speed_x_realtime"]
     res["ratio_c_over_b"] = sp["c_audit"] / sp["b_batched"]
+    res["ratio_c_over_b2"] = sp["c_audit"] / sp["b2_processes"]
     res["variants"] = {k: {**v, "ratio_over_b": v["x_realtime"] / sp["b_batched"]}
                        for k, v in variants.items()}
     Path(args.out, "results.json").write_text(json.dumps(res, indent=1, ensure_ascii=False) + "\n")
@@ -465,15 +526,21 @@ def render(r: dict[str, Any]) -> str:
         f"{_pct(cer['a_plain'])} |",
         f"| (b) faster-whisper `BatchedInferencePipeline` per channel | {sp['b_batched']:.1f} | "
         f"{_pct(cer['b_batched'])} |",
-        f"| (c) `audit batch`: the whole audit | {sp['c_audit']:.1f} | {_pct(cer['c_audit'])} |",
     ]
+    if "b2_processes" in sp:
+        lines.append(f"| (b2) (b) in {r['b2_workers']} single-threaded processes, files shared "
+                     f"out | {sp['b2_processes']:.1f} | {_pct(cer['b2_processes'])} |")
+    lines.append(
+        f"| (c) `audit batch`: the whole audit | {sp['c_audit']:.1f} | {_pct(cer['c_audit'])} |")
     labels = {"c_full_windows": "(c) with every window padded to 30 s, as faster-whisper does",
               "c_greedy": "(c) with greedy decoding (`--beam-size 1`)"}
     for k, v in r.get("variants", {}).items():
         lines.append(f"| {labels[k]} | {v['x_realtime']:.1f} | {_pct(v['cer'])} |")
     lines += [
-        "", f"(c)/(b) throughput: **{r['ratio_c_over_b']:.2f}x**. "
-        f"Peak worker memory: {r['peak_worker_rss_mb']:.0f} MB.", "",
+        "", f"(c)/(b) throughput: **{r['ratio_c_over_b']:.2f}x**"
+        + (f"; (c)/(b2): **{r['ratio_c_over_b2']:.2f}x** (the machine split the same way: "
+           "what is left is the audit's own doing)" if "ratio_c_over_b2" in r else "")
+        + f". Peak worker memory: {r['peak_worker_rss_mb']:.0f} MB.", "",
     ]
     if r.get("long_recordings"):
         lines += ["Long recordings, one worker (`bench/memory.py`; 8 kHz stereo; silent: line "
@@ -489,12 +556,14 @@ def render(r: dict[str, Any]) -> str:
         ", ".join(f"{k} {v:.1f}" for k, v in r["stages_s"].items()), "",
     ]
     if r.get("by_layout"):
-        lines += ["By layout ((c)'s wall time shared out by each call's own audit time):", "",
-                  "| calls | audio | (b) x real time | (c) x real time | (c)/(b) | CER (b) | CER (c) |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["By layout ((c)'s and (b2)'s wall time shared out by each call's own time):", "",
+                  "| calls | audio | (b) x real time | (b2) | (c) x real time | (c)/(b) | (c)/(b2) "
+                  "| CER (b) | CER (c) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {k} ({v['calls']}) | {v['audio_minutes']:.1f} min | {v['b_x_realtime']:.1f} | "
-                  f"{v['c_x_realtime']:.1f} | **{v['ratio_c_over_b']:.2f}x** | {_pct(v['b_cer'])} | "
-                  f"{_pct(v['c_cer'])} |" for k, v in r["by_layout"].items()]
+                  f"{v.get('b2_x_realtime', 0):.1f} | {v['c_x_realtime']:.1f} | "
+                  f"**{v['ratio_c_over_b']:.2f}x** | {v.get('ratio_c_over_b2', 0):.2f}x | "
+                  f"{_pct(v['b_cer'])} | {_pct(v['c_cer'])} |" for k, v in r["by_layout"].items()]
         lines.append("")
     rz = r["realzh_cer"]
     if "skipped" in rz:

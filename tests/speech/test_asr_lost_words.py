@@ -141,12 +141,13 @@ def test_a_tail_nobody_can_hear_is_marked_unheard(auditor: Any) -> None:
 
 def test_a_fast_agents_thanks_reply_is_never_deducted(auditor: Any) -> None:
     """tests/data/words/thanks_fast: the agent answers the caller's 谢谢 with a fast 不客气，
-    再见 that Whisper base hears as 默克请 (on the machine that made it). Heard right, heard
-    without its first syllable, or heard near it: the agent keeps the points."""
+    再见 that Whisper base hears as 默克请 (on the machine that made it; 幕客请再见 at
+    confidence 0.35 on an AMD EPYC). Heard right, heard without its first syllable, heard
+    near it or heard unsure: the agent keeps the points, and a miss goes to review."""
     result = auditor.audit(str(DATA / "words" / "thanks_fast.flac"))
     f = next(f for f in result.findings if f.rule == "thanks_reply")
     assert f.applicable and f.deduction == 0, f
-    assert f.passed or f.review_id == "review_near_miss", f
+    assert f.passed or f.review_id in ("review_near_miss", "review_low_confidence"), f
 
 
 def test_an_opening_said_whole_keeps_greeting_though_its_parts_are_misheard(auditor: Any) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from callaudit.audio.decode import SAMPLE_RATE, decode
 from callaudit.audio.vad import speech_regions
+from callaudit.speech import diarize as diarize_mod
 from callaudit.speech.diarize import MfccEmbedder, default_embedder, diarize, pitch
 from tests.helpers import DATA, SAMPLES, bench, truth
 from tests.helpers.transcripts import BASE, audit, replace
@@ -116,3 +117,45 @@ def test_awkward_mono_calls_give_a_result_with_the_reason(auditor: Any, name: st
     if name != "music_hold":
         assert sep["speakers"] == 1
     json.dumps(r)  # serialisable as it is
+
+
+class _Counting:
+    """An embedder that counts the windows it was asked to embed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.name, self.windows = inner, inner.name, 0
+
+    def embed(self, windows: list[np.ndarray]) -> np.ndarray:
+        self.windows += len(windows)
+        return self.inner.embed(windows)
+
+
+@pytest.mark.parametrize("embedder", EMBEDDERS, ids=lambda e: e.name)
+def test_one_voice_is_settled_on_a_quarter_of_the_windows(embedder: Any) -> None:
+    """A minute of one voice: the first pass (every 4th window) calls it one voice well past
+    the line, and the other windows are never embedded (issue 37)."""
+    x = decode(str(MONO / "one_speaker.wav")).channels[0]
+    y = np.concatenate([x] * 4)
+    regions = speech_regions(y, 0)
+    counting = _Counting(embedder)
+    d = diarize(y, regions, counting)
+    assert d.speakers == 1 and "one voice" in d.reason, d.reason
+    assert len(diarize_mod._first_pass(regions)) >= diarize_mod.FIRST_MIN
+    assert counting.windows == len(diarize_mod._first_pass(regions)) <= d.windows / 3
+
+
+@pytest.mark.parametrize("embedder", EMBEDDERS, ids=lambda e: e.name)
+def test_two_voices_are_separated_on_every_window_as_in_one_pass(
+        embedder: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two voices: the first pass does not settle, every window is embedded once, and the
+    turns are those of embedding all windows in one pass."""
+    x = decode(str(SAMPLES / "mono_call.wav")).channels[0]
+    regions = speech_regions(x, 0)
+    counting = _Counting(embedder)
+    two_pass = diarize(x, regions, counting)
+    assert two_pass.speakers == 2 and counting.windows == two_pass.windows
+    monkeypatch.setattr(diarize_mod, "FIRST_MIN", 10**9)  # one pass
+    one_pass = diarize(x, regions, embedder)
+    assert [(t.start, t.end, t.speaker) for t in two_pass.turns] == \
+        [(t.start, t.end, t.speaker) for t in one_pass.turns]
+    assert two_pass.overlaps == one_pass.overlaps
