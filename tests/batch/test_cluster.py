@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -198,3 +199,57 @@ def test_a_call_that_crashes_its_workers_is_stored_as_failed(tmp_path: Path) -> 
     status, error = rows[str(bad)]
     assert status == "failed" and error.startswith(f"{bad}: crashed every worker that audited it")
     assert stats.errors == 1 and stats.done == 2
+
+
+# Run in a child process with a deadline: without the watchdog the stalled call holds the
+# batch forever, and the test must fail then, not hang.
+STALLED_BATCH = """
+import json, sys
+from callaudit.batch.jobs import BatchOptions
+from callaudit.batch.pool import run
+
+folder, db = sys.argv[1:3]
+# floor 8 s until decoded (the stalled call never is); then 20 s per s of recording, so a
+# good call is never stopped however busy this machine is
+s = run(folder, BatchOptions(db=db, cluster="local:2", time_limit_s=8, time_limit_per_audio=20))
+print(json.dumps({"done": s.done, "errors": s.errors, "timed_out": s.timed_out}))
+"""
+
+
+@pytest.mark.model
+def test_a_call_that_never_finishes_on_the_cluster_is_stopped_at_its_time_limit(
+        tmp_path: Path) -> None:
+    """Issue 35 on Dask: a call stalled on a worker (a decoder or the model stuck) is stored as
+    failed ("timed out") once past its limit, counted in timed_out, its worker restarted; the
+    calls beside it are audited, those the restart took from that worker run again, each
+    stored once, and the batch finishes."""
+    night = tmp_path / "night"
+    night.mkdir()
+    good = distinct_calls(night, 3)
+    stuck = night / "stuck_forever.wav"
+    stuck.write_bytes((SAMPLES / "ringback_call.wav").read_bytes())
+    db = tmp_path / "results.sqlite"
+    # audit_job waits forever on this file; allowed-failures 0: a call our restart took from
+    # its worker comes back as KilledWorker at once, so it is lost unless the batch re-runs it
+    env = {**os.environ, "CALLAUDIT_TEST_STALL": "stuck_forever",
+           "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+    p = subprocess.Popen([sys.executable, "-c", STALLED_BATCH, str(night), str(db)], cwd=ROOT,
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)  # the driver and its Dask workers
+        p.communicate()
+        pytest.fail("the batch did not finish: the stalled call held it")
+    assert p.returncode == 0, err
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert stats == {"done": len(good), "errors": 1, "timed_out": 1}
+    rows = _rows(db, "SELECT file, status, error FROM calls")
+    assert [r[0] for r in rows] == sorted(str(c) for c in [*good, stuck])  # each call once
+    by_file = {f: (s, e) for f, s, e in rows}
+    assert all(by_file[str(g)] == ("ok", None) for g in good)
+    status, error = by_file[str(stuck)]
+    assert status == "failed"
+    assert re.fullmatch(rf"{re.escape(str(stuck))}: timed out after \d+ s \(the limit for this "
+                        r"call: 8 s\); not audited", error), error

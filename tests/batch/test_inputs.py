@@ -171,7 +171,7 @@ def test_a_call_that_never_finishes_is_stopped_at_its_time_limit(tmp_path: Path)
     shutil.copy(SAMPLES / "ringback_call.wav", stuck)
     env = {**os.environ, "CALLAUDIT_TEST_STALL": "stuck_forever"}
     p = subprocess.run([sys.executable, "-m", "callaudit.cli", "batch", str(night), "--db",
-                        str(tmp_path / "r.sqlite"), "--workers", "2", "--time-limit", "20"],
+                        str(tmp_path / "r.sqlite"), "--workers", "2", "--time-limit", "45"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert p.returncode == 1, p.stderr  # some call could not be audited
     assert "took longer than their time limit" in p.stdout

@@ -81,7 +81,12 @@ def audit_job(job: dict[str, Any], on_decoded: Callable[[float], None] | None = 
               ) -> dict[str, Any]:
     """Runs in a worker: one call -> its result (or its error), small enough to send back.
     `on_decoded(seconds)`: told the recording's length once it is decoded (the local pool's
-    time limit for the call follows it)."""
+    time limit for the call follows it). On a Dask worker, a job naming an `events` topic
+    (cluster.py) reports there when it starts and its length once decoded, for the same limit."""
+    reporter = _TaskReporter.for_job(job)
+    if reporter is not None:
+        reporter.tell({"started": True})  # first thing: the driver's clock for this call starts
+        on_decoded = on_decoded or reporter.decoded
 
     # Test hook (tests/batch/test_batch.py): a worker auditing a file whose path contains
     # $CALLAUDIT_TEST_KILL kills itself with SIGKILL, as the kernel's out-of-memory killer would.
@@ -119,3 +124,31 @@ def audit_job(job: dict[str, Any], on_decoded: Callable[[float], None] | None = 
                 "worker": worker}
 
 
+class _TaskReporter:
+    """On a Dask worker, when the driver asked for it (the job's `events` topic): messages
+    about this task to the driver, with the task's key and this worker's address added."""
+
+    def __init__(self, worker: Any, topic: str, key: Any) -> None:
+        self.worker, self.topic, self.key = worker, topic, key
+
+    @classmethod
+    def for_job(cls, job: dict[str, Any]) -> _TaskReporter | None:
+        """None in the local pool, or when the job asks for no reports."""
+        topic = job.get("events")
+        if not topic:
+            return None
+        try:
+            from distributed import get_worker
+
+            worker = get_worker()
+            return cls(worker, topic, worker.get_current_task())
+        except (ImportError, ValueError, KeyError):  # not in a Dask task after all
+            return None
+
+    def tell(self, msg: dict[str, Any]) -> None:
+        # Worker.log_event is thread-safe and does not wait: it goes on the worker's stream to
+        # the scheduler, which passes it on to the driver's subscription (cluster._drive)
+        self.worker.log_event(self.topic, {"key": self.key, "worker": self.worker.address, **msg})
+
+    def decoded(self, seconds: float) -> None:
+        self.tell({"decoded": seconds})
