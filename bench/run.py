@@ -101,16 +101,12 @@ def faster_whisper_runs(items: list[dict[str, Any]], model_dir: Path) -> dict[st
 _B2: dict[str, Any] = {}  # each (b2) process's pipeline, loaded once
 
 
-def _b2_load(model_dir: str) -> None:
+def _b2_load(model_dir: str, loaded: Any) -> None:
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
     _B2["pipe"] = BatchedInferencePipeline(
         WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=1))
-
-
-def _b2_ready(_: int) -> bool:
-    time.sleep(0.5)  # long enough for every process to take one: all have loaded by then
-    return "pipe" in _B2
+    loaded.wait()  # every process has its model before the clock starts
 
 
 def _b2_file(item: dict[str, Any]) -> tuple[str, float, list[tuple[str, str]]]:
@@ -133,9 +129,11 @@ def batched_processes(items: list[dict[str, Any]], model_dir: Path) -> dict[str,
     from callaudit.batch.pool import default_split
 
     workers = min(default_split()[0], len(items))
-    pool = mp.get_context("spawn").Pool(workers, _b2_load, (str(model_dir),))
+    ctx = mp.get_context("spawn")
+    loaded = ctx.Barrier(workers + 1)
+    pool = ctx.Pool(workers, _b2_load, (str(model_dir), loaded))
     try:
-        pool.map(_b2_ready, range(2 * workers), chunksize=1)  # loaded before the clock
+        loaded.wait()
         t0 = time.perf_counter()
         done = pool.map(_b2_file, items, chunksize=1)
         seconds = time.perf_counter() - t0
@@ -507,6 +505,10 @@ def main() -> None:
     print(md)
 
 
+def _num(x: float | None, fmt: str, unit: str = "") -> str:
+    return "-" if x is None else f"{x:{fmt}}{unit}"
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f} %"
 
@@ -561,8 +563,8 @@ def render(r: dict[str, Any]) -> str:
                   "| CER (b) | CER (c) |",
                   "|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {k} ({v['calls']}) | {v['audio_minutes']:.1f} min | {v['b_x_realtime']:.1f} | "
-                  f"{v.get('b2_x_realtime', 0):.1f} | {v['c_x_realtime']:.1f} | "
-                  f"**{v['ratio_c_over_b']:.2f}x** | {v.get('ratio_c_over_b2', 0):.2f}x | "
+                  f"{_num(v.get('b2_x_realtime'), '.1f')} | {v['c_x_realtime']:.1f} | "
+                  f"**{v['ratio_c_over_b']:.2f}x** | {_num(v.get('ratio_c_over_b2'), '.2f', 'x')} | "
                   f"{_pct(v['b_cer'])} | {_pct(v['c_cer'])} |" for k, v in r["by_layout"].items()]
         lines.append("")
     rz = r["realzh_cer"]

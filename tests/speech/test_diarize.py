@@ -156,6 +156,10 @@ def test_two_voices_are_separated_on_every_window_as_in_one_pass(
     assert two_pass.speakers == 2 and counting.windows == two_pass.windows
     monkeypatch.setattr(diarize_mod, "FIRST_MIN", 10**9)  # one pass
     one_pass = diarize(x, regions, embedder)
-    assert [(t.start, t.end, t.speaker) for t in two_pass.turns] == \
-        [(t.start, t.end, t.speaker) for t in one_pass.turns]
-    assert two_pass.overlaps == one_pass.overlaps
+    turns = [(t.start, t.end, t.speaker) for t in two_pass.turns]
+    if embedder.name == "mfcc-pitch":  # window by window: the same numbers
+        assert turns == [(t.start, t.end, t.speaker) for t in one_pass.turns]
+        assert two_pass.overlaps == one_pass.overlaps
+    else:  # batched otherwise, onnxruntime's last bits may differ: the same turns within a frame
+        r = der([(t.start, t.end, t.speaker) for t in one_pass.turns], turns, collar=0.0)
+        assert r["der"] <= 0.01, r

@@ -24,7 +24,7 @@ whose worker died meanwhile is re-run and gets a fresh clock when it starts), st
 counted in stats.timed_out, and its future cancelled; then its worker process is restarted by
 its nanny (a thread stuck in C code cannot be stopped otherwise), which loads the model again.
 Other calls on that worker are run again by Dask; one that Dask would count as having crashed
-its workers because of our restarts (KilledWorker from a worker we restarted) is sent again
+its workers because of our restarts (KilledWorker for a call the restarted worker held) is sent again
 under a new key, up to MAX_RERUNS times: each call is stored once. A worker without a nanny
 cannot be restarted: it is retired, and the cluster goes on without it.
 """
@@ -197,7 +197,9 @@ def _drive(client: Any, distributed: Any, todo: list[dict[str, Any]], store: Sto
     futures: dict[Any, _Flight] = {}
     by_key: dict[Any, Any] = {}  # task key -> its future, for the workers' reports
     done = distributed.as_completed()
-    restarted: set[str] = set()  # workers this batch restarted (their address then)
+    # workers this batch restarted (their address) -> the other calls they held then: only
+    # those are owed a re-run, not a call that crashes workers by itself
+    restarted: dict[str, set[Any]] = {}
     # Each task tells when it starts and how long its recording is (worker.audit_job) on a
     # topic of this run: the scheduler passes the messages on, and they arrive here on the
     # client's own thread, so they are queued, stamped with the time of arrival.
@@ -244,7 +246,7 @@ def _drive(client: Any, distributed: Any, todo: list[dict[str, Any]], store: Sto
             # the scheduler is gone: nothing is stored for this call, a re-run resumes it
             raise OSError(f"{type(e).__name__}: {e}") from None
         except distributed.KilledWorker as e:
-            if e.last_worker.address in restarted and flight.reruns < MAX_RERUNS:
+            if f.key in restarted.get(e.last_worker.address, ()) and flight.reruns < MAX_RERUNS:
                 # our restart of a stuck worker took it (Dask counts that as a crash): again
                 forget(f)
                 f.release()
@@ -276,6 +278,8 @@ def _drive(client: Any, distributed: Any, todo: list[dict[str, Any]], store: Sto
         processing = client.processing()
         for f in late:
             flight = futures[f]
+            if f.done():  # finished as its time ran out: its result is stored, not the stop
+                continue
             if f.key not in processing.get(flight.worker, ()):
                 flight.since = flight.worker = None
                 continue
@@ -287,11 +291,15 @@ def _drive(client: Any, distributed: Any, todo: list[dict[str, Any]], store: Sto
             # released first, so that the restart does not run it again elsewhere
             f.cancel()
             f.release()
-            _restart(client, flight.worker, restarted)
+            held = set(processing.get(flight.worker, ())) - {f.key}
+            _restart(client, flight.worker, restarted, held)
             for other in futures.values():  # its other tasks start again, on a fresh clock
                 if other.worker == flight.worker:
                     other.since = other.worker = None
             refill()
+            # one stop a pass: the restart blocked, so results and clocks are read afresh
+            # before the next (a call that finished meanwhile is not stopped on old news)
+            return True
         return True
 
     try:
@@ -314,15 +322,25 @@ def _drive(client: Any, distributed: Any, todo: list[dict[str, Any]], store: Sto
             client.unsubscribe_topic(topic)
 
 
-def _restart(client: Any, worker: str | None, restarted: set[str]) -> None:
+def _restart(client: Any, worker: str | None, restarted: dict[str, set[Any]],
+             held: set[Any]) -> None:
     """Restart the worker process of a stalled call (a thread stuck in C code cannot be
     interrupted): its nanny starts a fresh one, which loads the Auditor again (AuditorPlugin).
-    A worker without a nanny cannot be restarted: it is closed, and its tasks run elsewhere."""
+    `held`: the keys of the other calls it held, noted in `restarted` as owed a re-run.
+    A worker without a nanny cannot be restarted: it is closed, and its tasks run elsewhere;
+    AuditError when no worker is left."""
     if worker is None:
         return
-    restarted.add(worker)
+    restarted.setdefault(worker, set()).update(held)
     try:
         client.restart_workers([worker], timeout=RESTART_TIMEOUT_S, raise_for_error=False)
+    except KeyError:  # the scheduler had removed it already (no heartbeat while it stalled)
+        pass
     except ValueError:  # no nanny (`dask worker --no-nanny`): close it instead
         log.warning("%s: a call stalled there and it has no nanny to restart it: closing it", worker)
-        client.retire_workers([worker], close_workers=True)
+        with contextlib.suppress(KeyError):
+            client.retire_workers([worker], close_workers=True)
+        if not client.nthreads():
+            raise AuditError("every Dask worker was closed after a call stalled on it (workers "
+                             "without a nanny cannot be restarted); every stored call is kept: "
+                             "start workers with a nanny and run the batch again") from None

@@ -83,11 +83,18 @@ def audit_job(job: dict[str, Any], on_decoded: Callable[[float], None] | None = 
     `on_decoded(seconds)`: told the recording's length once it is decoded (the local pool's
     time limit for the call follows it). On a Dask worker, a job naming an `events` topic
     (cluster.py) reports there when it starts and its length once decoded, for the same limit."""
-    reporter = _TaskReporter.for_job(job)
-    if reporter is not None:
-        reporter.tell({"started": True})  # first thing: the driver's clock for this call starts
-        on_decoded = on_decoded or reporter.decoded
+    # One call at a time per process (a Dask worker with several threads queues them here):
+    # a call's clock starts when it holds the lock, so its wait is not counted against it
+    with _LOCK:
+        reporter = _TaskReporter.for_job(job)
+        if reporter is not None:
+            reporter.tell({"started": True})
+            on_decoded = on_decoded or reporter.decoded
+        return _audit_one(job, on_decoded)
 
+
+def _audit_one(job: dict[str, Any], on_decoded: Callable[[float], None] | None,
+               ) -> dict[str, Any]:
     # Test hook (tests/batch/test_batch.py): a worker auditing a file whose path contains
     # $CALLAUDIT_TEST_KILL kills itself with SIGKILL, as the kernel's out-of-memory killer would.
     kill = os.environ.get("CALLAUDIT_TEST_KILL")
@@ -110,9 +117,8 @@ def audit_job(job: dict[str, Any], on_decoded: Callable[[float], None] | None = 
                 "error": f"{job['file']}: not audited: worker {os.getpid()} has no auditor ({why}); "
                          "it is audited when the batch runs again"}
     try:
-        with _LOCK:
-            r = auditor.audit(job["file"], raw=job.get("raw"),
-                              agent_channel=job.get("agent_channel", "auto"), on_decoded=on_decoded)
+        r = auditor.audit(job["file"], raw=job.get("raw"),
+                          agent_channel=job.get("agent_channel", "auto"), on_decoded=on_decoded)
         return {"job": job, "result": auditor.result_json(r), "regions": [g.to_json() for g in r.regions],
                 "acoustics": r.acoustics, "worker": worker}
     except ScratchError as e:  # the worker's disk, not the file: audited on the next run

@@ -57,17 +57,17 @@ def rescore(db: str, rules: str | None, lang: str = "zh",
     conn = connect(db)
     lines = call_lines(conn) if pack_of else {}
     one = None if pack_of else load(rules)
-    norms: dict[int, JudgedWith] = {}  # by the pack object: fingerprint() hashes a whole pack
+    # by the pack object (fingerprint() hashes a whole pack), held here so its id stays its own
+    norms: dict[int, tuple[RulePack, JudgedWith]] = {}
     rows = calls_to_rescore(conn)
     reviewed = reviews.reviewed_call_ids(conn)
     done = 0
     for n, (call, result) in enumerate(rows, start=1):
         pack = one if pack_of is None else pack_of(lines.get(call))
         if pack is not None:
-            key = id(pack)  # the packs outlive the loop, so their ids stay theirs
-            if key not in norms:
-                norms[key] = judged_with(pack)
-            update_scores(conn, call, rejudge(pack, result, lang, norms[key]))
+            if id(pack) not in norms:
+                norms[id(pack)] = (pack, judged_with(pack))
+            update_scores(conn, call, rejudge(pack, result, lang, norms[id(pack)][1]))
             done += 1
             sha = reviewed.get(call)
             if sha:  # reviews are kept; the reviewed score follows the new findings

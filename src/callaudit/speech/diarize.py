@@ -269,7 +269,8 @@ def diarize(samples: Channel, regions: list[Region], embedder: Embedder | None =
         raw_first = embed(first)
         labels, _ = _two_means(_normalise(raw_first.astype(np.float64), embedder.name))
         differ, margin, why = _two_voices(raw_first, labels, embedder.name)
-        if not differ and -margin >= FIRST_SURE:
+        # settled on a measure only (a one-cluster split or no pitch is no measure)
+        if not differ and -margin >= FIRST_SURE and why.key in ("why_similarity", "why_pitch"):
             timing["embed"] = time.perf_counter() - t0
             return one_speaker(round(min(1.0, -margin / MARGIN_FULL), 3),
                                Detail("sep_one_voice", {"why": why}))
