@@ -34,23 +34,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from der import der, role_accuracy  # noqa: E402
-from run import ROOT, audit_run, corpus, pooled_cer, truth_text  # noqa: E402
+from run import ROOT, audit_pairs, audit_run, batched_pairs, corpus, pooled_cer  # noqa: E402
 
-from callaudit.audio.decode import decode  # noqa: E402
 from callaudit.speech.model import resolve  # noqa: E402
-
-
-def batched_pairs(batched: Any, item: dict[str, Any]) -> list[tuple[str, str]]:
-    """(b) on one call: faster-whisper's BatchedInferencePipeline per channel, as bench/run.py
-    runs it; (reference, hypothesis) per channel."""
-    a = decode(str(item["file"]))
-    pairs = []
-    for ch, sig in enumerate(a.channels):
-        segs, _ = batched.transcribe(sig, language="zh", beam_size=5, vad_filter=True,
-                                     batch_size=8)
-        pairs.append((truth_text(item["truth"], ch if len(a.channels) > 1 else None),
-                      "".join(seg.text for seg in segs)))
-    return pairs
 
 
 def batched_runs(items: list[dict[str, Any]], model_dir: Path) -> dict[str, Any]:
@@ -199,7 +185,7 @@ def cpu_main(args: argparse.Namespace, items: list[dict[str, Any]], model_dir: P
             audio_s = sum(c["results"][n]["duration_s"] for n in names)
             b_s = sum(b[n]["seconds"] for n in names)
             c_s = sum(c["cpu"][n] for n in names)
-            pairs = {n: _pairs(it["truth"], c["results"][n]) for it in items
+            pairs = {n: audit_pairs(it["truth"], c["results"][n]) for it in items
                      if (n := it["file"].stem) in names}
             row[layout] = {
                 "calls": len(names), "audio_s": audio_s, "b_cpu_x": audio_s / b_s,
@@ -212,14 +198,6 @@ def cpu_main(args: argparse.Namespace, items: list[dict[str, Any]], model_dir: P
         out["variants"][name] = row
         print(name, json.dumps(row, ensure_ascii=False, indent=1), flush=True)
     return out
-
-
-def _pairs(t: dict[str, Any], r: dict[str, Any]) -> list[tuple[str, str]]:
-    """(truth, heard) of a call as bench/run.py's audit_run pairs them."""
-    if t["layout"] == "mono":
-        return [(truth_text(t, None), "".join(u["text"] for u in r["utterances"]))]
-    return [(truth_text(t, ch), "".join(u["text"] for u in r["utterances"] if u["channel"] == ch))
-            for ch in (0, 1)]
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,21 @@ def truth_text(t: dict[str, Any], channel: int | None) -> str:
     return "".join(x["text"] for x in t["turns"] if channel is None or x["channel"] == channel)
 
 
+def channel_pairs(transcribe: Callable[[np.ndarray], Any], item: dict[str, Any],
+                  ) -> list[tuple[str, str]]:
+    """One call through faster-whisper's `transcribe(samples) -> (segments, info)`, channel
+    by channel: (reference, hypothesis) per channel."""
+    a = decode(str(item["file"]))
+    return [(truth_text(item["truth"], ch if len(a.channels) > 1 else None),
+             "".join(s.text for s in transcribe(sig)[0])) for ch, sig in enumerate(a.channels)]
+
+
+def batched_pairs(batched: Any, item: dict[str, Any]) -> list[tuple[str, str]]:
+    """(b) on one call: a BatchedInferencePipeline per channel (vad_filter, batch 8, beam 5)."""
+    return channel_pairs(lambda x: batched.transcribe(x, language="zh", beam_size=5,
+                                                      vad_filter=True, batch_size=8), item)
+
+
 def faster_whisper_runs(items: list[dict[str, Any]], model_dir: Path) -> dict[str, Any]:
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
@@ -78,21 +94,17 @@ def faster_whisper_runs(items: list[dict[str, Any]], model_dir: Path) -> dict[st
                          cpu_threads=os.cpu_count() or 1)
     batched = BatchedInferencePipeline(model)
     out: dict[str, Any] = {}
-    for name, fn in (
-        ("a_plain", lambda x: model.transcribe(x, language="zh", beam_size=5, vad_filter=True)),
-        ("b_batched", lambda x: batched.transcribe(x, language="zh", beam_size=5, vad_filter=True,
-                                                   batch_size=8)),
+    for name, pairs_of in (
+        ("a_plain", lambda it: channel_pairs(
+            lambda x: model.transcribe(x, language="zh", beam_size=5, vad_filter=True), it)),
+        ("b_batched", lambda it: batched_pairs(batched, it)),
     ):
         pairs, t0, per_file = [], time.perf_counter(), {}
         for it in items:
             t1 = time.perf_counter()
-            a = decode(str(it["file"]))
-            for ch, sig in enumerate(a.channels):
-                segs, _ = fn(sig)
-                hyp = "".join(s.text for s in segs)
-                pairs.append((truth_text(it["truth"], ch if len(a.channels) > 1 else None), hyp))
-            per_file[it["file"].stem] = {"seconds": time.perf_counter() - t1,
-                                         "pairs": pairs[-len(a.channels):]}
+            mine = pairs_of(it)
+            pairs += mine
+            per_file[it["file"].stem] = {"seconds": time.perf_counter() - t1, "pairs": mine}
         out[name] = {"seconds": time.perf_counter() - t0, "cer": pooled_cer(pairs),
                      "per_file": per_file}
     return out
@@ -111,13 +123,7 @@ def _b2_load(model_dir: str, loaded: Any) -> None:
 
 def _b2_file(item: dict[str, Any]) -> tuple[str, float, list[tuple[str, str]]]:
     t0 = time.perf_counter()
-    a = decode(str(item["file"]))
-    pairs = []
-    for ch, sig in enumerate(a.channels):
-        segs, _ = _B2["pipe"].transcribe(sig, language="zh", beam_size=5, vad_filter=True,
-                                         batch_size=8)
-        pairs.append((truth_text(item["truth"], ch if len(a.channels) > 1 else None),
-                      "".join(s.text for s in segs)))
+    pairs = batched_pairs(_B2["pipe"], item)
     return item["file"].stem, time.perf_counter() - t0, pairs
 
 
@@ -195,21 +201,19 @@ def audit_run(folder: Path, items: list[dict[str, Any]], model_dir: Path,
     invalid = {name: p for name, r in results.items() if (p := result_problem(r))}
     if invalid:  # every result the benchmark reads is an audit.call/1 result, or it stops
         raise SystemExit(f"results that are not valid audit.call/1: {invalid}")
-    pairs: dict[str, list[tuple[str, str]]] = {}
-    for it in items:
-        r = results[it["file"].stem]
-        t = it["truth"]
-        if t["layout"] == "mono":
-            pairs[it["file"].stem] = [(truth_text(t, None),
-                                       "".join(u["text"] for u in r["utterances"]))]
-        else:
-            pairs[it["file"].stem] = [
-                (truth_text(t, ch), "".join(u["text"] for u in r["utterances"] if u["channel"] == ch))
-                for ch in (0, 1)]
+    pairs = {it["file"].stem: audit_pairs(it["truth"], results[it["file"].stem]) for it in items}
     return {"seconds": seconds, "cer": pooled_cer([p for ps in pairs.values() for p in ps]),
             "stages": stages, "peak_worker_rss_mb": peak_rss_mb, "workers": stats,
             "results": results, "pairs": pairs,
             "per_file_s": {name: r["t_total"] or 0.0 for name, r in rows.items()}}
+
+
+def audit_pairs(t: dict[str, Any], r: dict[str, Any]) -> list[tuple[str, str]]:
+    """(truth, heard) of an audited call: the whole call when mono, else per channel."""
+    if t["layout"] == "mono":
+        return [(truth_text(t, None), "".join(u["text"] for u in r["utterances"]))]
+    return [(truth_text(t, ch), "".join(u["text"] for u in r["utterances"] if u["channel"] == ch))
+            for ch in (0, 1)]
 
 
 def metric_errors(items: list[dict[str, Any]], results: dict[str, Any]) -> dict[str, Any]:

@@ -300,7 +300,7 @@ def _drive(client: Any, distributed: Any, todo: list[dict[str, Any]], store: Sto
             # one stop a pass: the restart blocked, so results and clocks are read afresh
             # before the next (a call that finished meanwhile is not stopped on old news)
             return True
-        return True
+        return False
 
     try:
         refill()

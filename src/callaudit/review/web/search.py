@@ -16,7 +16,6 @@ from callaudit.results import reviews, search
 from callaudit.review.web import find
 from callaudit.review.web.site import can, conn, me, requested_filters, rule_groups, site
 
-PER_PAGE = 50
 MAX_QUERY = 200  # characters of a query
 
 
@@ -42,7 +41,8 @@ def blueprint() -> Blueprint:
         found, problem = None, None
         if text:
             try:
-                found = search.search(conn(), text, filters, PER_PAGE, (f.page - 1) * PER_PAGE)
+                found = search.search(conn(), text, filters, find.PER_PAGE,
+                                       (f.page - 1) * find.PER_PAGE)
             except AuditError as e:
                 problem = str(e)
         params = {k: v for k, v in {**f.params, "q": text, "who": who}.items() if v}
