@@ -124,8 +124,11 @@ def make(i: int, rng: random.Random) -> dict[str, Any]:
         "sample_rate": 8000, "layout": "mono" if mono else "stereo",
         "agent_channel": rng.choice(["left", "right"]), "telephone": True,
         "ringback": ringback,
+        # a mono call's two parties are two voices (the separation must tell them apart, as
+        # on a real line): the customer's vocal tract is shorter, not only its pitch lower
         "voices": {"agent": {"speed": agent_speed, "f0": 1.0},
-                   "customer": {"speed": rng.choice([1.1, 1.2, 1.4]), "f0": 0.72}},
+                   "customer": {"speed": rng.choice([1.1, 1.2, 1.4]), "f0": 0.72,
+                                **({"vtl": 0.72} if mono else {})}},
         "turns": turns, "tail": 1.5, "expect": expect,
     }
 
