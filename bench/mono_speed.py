@@ -33,8 +33,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from der import der, role_accuracy  # noqa: E402
-from run import ROOT, audit_pairs, audit_run, batched_pairs, corpus, pooled_cer  # noqa: E402
+from run import (  # noqa: E402
+    ROOT,
+    attribution,
+    audit_pairs,
+    audit_run,
+    batched_pairs,
+    corpus,
+    pooled_cer,
+    split,
+)
 
 from callaudit.speech.model import resolve  # noqa: E402
 
@@ -95,47 +103,6 @@ def mixes(model_dir: Path, cache: Path) -> list[dict[str, Any]]:
         items.append({"file": MIX_DIR / mono, "truth": {"layout": "mono", "turns": turns,
                                                         "segments": t["segments"]}})
     return items
-
-
-def attribution(items: list[dict[str, Any]], results: dict[str, Any]) -> dict[str, Any]:
-    """On the mono calls: time on the right role, each role's text, DER of the utterances."""
-    right: dict[str, list[float]] = {"agent": [], "customer": []}
-    text: dict[str, list[tuple[str, str]]] = {"agent": [], "customer": []}
-    ders = []
-    for it in items:
-        t, r = it["truth"], results[it["file"].stem]
-        if t["layout"] != "mono":
-            continue
-        ref = [(x["start"], x["end"], x["role"]) for x in t.get("segments") or t["turns"]]
-        hyp = [(u["start"], u["end"], u["role"]) for u in r["utterances"]]
-        acc = role_accuracy(ref, hyp)
-        for role in right:
-            if acc[role] is not None:
-                right[role].append(acc[role])
-            text[role].append(("".join(x["text"] for x in t["turns"] if x["role"] == role),
-                               "".join(u["text"] for u in r["utterances"] if u["role"] == role)))
-        ders.append(der(ref, hyp)["der"])
-    return {"role_time_right": {k: sum(v) / len(v) if v else None for k, v in right.items()},
-            "role_cer": {k: pooled_cer(v) for k, v in text.items()},
-            "der_utterances": sum(d for d in ders if d is not None) / max(1, len(ders))}
-
-
-def split(results: dict[str, Any], names: list[str]) -> dict[str, float]:
-    """Seconds summed over `names` by stage (the worker's own timing)."""
-    out = {"separation": 0.0, "redecode": 0.0, "vad_total": 0.0}
-    for k in ("encode", "decode", "align", "alone"):
-        out[f"asr_{k}"] = 0.0
-    out["asr"] = out["total"] = 0.0
-    for n in names:
-        r = results[n]
-        ts = r["timing_s"]
-        sep = (r.get("separation") or {}).get("timing_s", {})
-        out["separation"] += sum(v for k, v in sep.items() if k != "redecode")
-        out["redecode"] += sep.get("redecode", 0.0)  # turns decoded again (part of the ASR)
-        out["vad_total"] += ts.get("vad", 0.0)  # VAD, tones, echo and the separation
-        for k in ("asr", "total", "asr_encode", "asr_decode", "asr_align", "asr_alone"):
-            out[k] += ts.get(k, 0.0)
-    return out
 
 
 def cpu_runs(items: list[dict[str, Any]], model_dir: Path, variants: dict[str, dict[str, Any]],

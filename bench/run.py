@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from der import der, role_accuracy  # noqa: E402
+
 from callaudit.audio.decode import decode  # noqa: E402
 from callaudit.batch.jobs import BatchOptions  # noqa: E402
 from callaudit.batch.pool import run  # noqa: E402
@@ -171,10 +173,60 @@ def by_layout(items: list[dict[str, Any]], b: dict[str, Any], c: dict[str, Any],
                        "ratio_c_over_b": b_s / c_s,
                        "b_cer": pooled_cer([p for n in names for p in b["per_file"][n]["pairs"]]),
                        "c_cer": pooled_cer([p for n in names for p in c["pairs"][n]])}
+        out[layout]["stages_s"] = split(c["results"], names)
+        if layout == "mono":
+            out[layout]["attribution"] = attribution(items, c["results"])
         if b2:
             b2_s = b2["seconds"] * sum(b2["per_file"][n]["seconds"] for n in names) / b2_total
             out[layout]["b2_x_realtime"] = audio_s / b2_s
             out[layout]["ratio_c_over_b2"] = b2_s / c_s
+    return out
+
+
+def attribution(items: list[dict[str, Any]], results: dict[str, Any]) -> dict[str, Any]:
+    """On the mono calls (exact truth: the scripts' turns or a mix's segments): per role, the
+    share of its true speech time labelled with its role (der.role_accuracy, mean over calls),
+    pooled CER of its true text against the text of the utterances given its role, and the
+    mean DER of the utterances' spans labelled by role (0.25 s collar)."""
+    right: dict[str, list[float]] = {"agent": [], "customer": []}
+    text: dict[str, list[tuple[str, str]]] = {"agent": [], "customer": []}
+    ders = []
+    for it in items:
+        t, r = it["truth"], results[it["file"].stem]
+        if t["layout"] != "mono":
+            continue
+        ref = [(x["start"], x["end"], x["role"]) for x in t.get("segments") or t["turns"]]
+        hyp = [(u["start"], u["end"], u["role"]) for u in r["utterances"]]
+        acc = role_accuracy(ref, hyp)
+        for role in right:
+            if acc[role] is not None:
+                right[role].append(acc[role])
+            text[role].append(("".join(x["text"] for x in t["turns"] if x["role"] == role),
+                               "".join(u["text"] for u in r["utterances"] if u["role"] == role)))
+        ders.append(der(ref, hyp)["der"])
+    return {"role_time_right": {k: sum(v) / len(v) if v else None for k, v in right.items()},
+            "role_cer": {k: pooled_cer(v) for k, v in text.items()},
+            "der_utterances": sum(d for d in ders if d is not None) / max(1, len(ders))}
+
+
+def split(results: dict[str, Any], names: list[str]) -> dict[str, float]:
+    """Seconds summed over the calls `names` by stage (the worker's own timing): separation
+    (embed + cluster), redecode (turns decoded again, part of the ASR), vad_total (VAD, tones,
+    echo and the separation), asr and its parts encode, decode (beam search), align (word
+    times) and alone (regions decoded again by themselves, part of the three), total."""
+    out = {"separation": 0.0, "redecode": 0.0, "vad_total": 0.0}
+    for k in ("encode", "decode", "align", "alone"):
+        out[f"asr_{k}"] = 0.0
+    out["asr"] = out["total"] = 0.0
+    for n in names:
+        r = results[n]
+        ts = r["timing_s"]
+        sep = (r.get("separation") or {}).get("timing_s", {})
+        out["separation"] += sum(v for k, v in sep.items() if k != "redecode")
+        out["redecode"] += sep.get("redecode", 0.0)  # turns decoded again (part of the ASR)
+        out["vad_total"] += ts.get("vad", 0.0)  # VAD, tones, echo and the separation
+        for k in ("asr", "total", "asr_encode", "asr_decode", "asr_align", "asr_alone"):
+            out[k] += ts.get(k, 0.0)
     return out
 
 
@@ -571,6 +623,23 @@ def render(r: dict[str, Any]) -> str:
                   f"**{v['ratio_c_over_b']:.2f}x** | {_num(v.get('ratio_c_over_b2'), '.2f', 'x')} | "
                   f"{_pct(v['b_cer'])} | {_pct(v['c_cer'])} |" for k, v in r["by_layout"].items()]
         lines.append("")
+        lines += ["Where a call's time goes by layout (seconds summed over its calls, per worker; "
+                  "the separation is part of the VAD stage, alone of the three ASR parts):", "",
+                  "| calls | VAD stage | of it separation | encode | beam search | word times "
+                  "| alone | total |", "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {k} | {st['vad_total']:.1f} | {st['separation']:.1f} | "
+                  f"{st['asr_encode']:.1f} | {st['asr_decode']:.1f} | {st['asr_align']:.1f} | "
+                  f"{st['asr_alone']:.1f} | {st['total']:.1f} |"
+                  for k, v in r["by_layout"].items() if (st := v.get("stages_s"))]
+        lines.append("")
+        at = r["by_layout"].get("mono", {}).get("attribution")
+        if at:
+            right, rc = at["role_time_right"], at["role_cer"]
+            lines += ["Mono calls, who said what (against the scripts): the agent's / customer's "
+                      f"speech time on their role {_pct(right['agent'])} / "
+                      f"{_pct(right['customer'])}; CER of each role's text {_pct(rc['agent'])} / "
+                      f"{_pct(rc['customer'])}; DER of the utterances by role "
+                      f"{_pct(at['der_utterances'])}.", ""]
     rz = r["realzh_cer"]
     if "skipped" in rz:
         lines += [f"Real speech: {rz['skipped']}.", ""]
