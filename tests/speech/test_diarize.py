@@ -161,9 +161,13 @@ def test_two_voices_embed_only_where_the_speaker_may_change(
     monkeypatch.setattr(diarize_mod, "FIRST_MIN", 10**9)  # one pass, every window
     one_pass = diarize(x, regions, embedder)
     assert one_pass.embedded == one_pass.windows == two_pass.windows
-    r = der([(t.start, t.end, t.speaker) for t in one_pass.turns],
-            [(t.start, t.end, t.speaker) for t in two_pass.turns], collar=0.0)
-    assert r["der"] <= 0.02, r
+    turns = [(t.start, t.end, t.speaker) for t in two_pass.turns]
+    if embedder.name == "mfcc-pitch":  # window by window: the same numbers
+        assert turns == [(t.start, t.end, t.speaker) for t in one_pass.turns]
+        assert two_pass.overlaps == one_pass.overlaps
+    else:  # batched otherwise, onnxruntime's last bits may differ: the same turns within a frame
+        r = der([(t.start, t.end, t.speaker) for t in one_pass.turns], turns, collar=0.0)
+        assert r["der"] <= 0.01, r
 
 
 def test_a_region_one_speaker_holds_surely_is_not_embedded_further() -> None:
@@ -178,7 +182,8 @@ def test_a_region_one_speaker_holds_surely_is_not_embedded_further() -> None:
     first = diarize_mod._first_pass(regions)
     assert first == [0, 4, 8, 12, 13, 17, 21, 25, 26, 30, 34, 38]
     a, b, doubt = [-1.0, 0.0], [1.0, 0.0], [0.0, 1.0]
-    raw = np.array([a, a, b, b, b, b, b, b, a, a, doubt, a])
+    e = diarize_mod._normalise(np.array([a, a, b, b, b, b, b, b, a, a, doubt, a]), "campp")
     labels = np.array([0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0])
-    filled = diarize_mod._between_sure(regions, first, raw, labels, "campp")
+    cent = np.stack([e[labels == k].mean(axis=0) for k in (0, 1)])
+    filled = diarize_mod._between_sure(regions, first, diarize_mod._scores(e, cent))
     assert filled == {14: 13, 15: 13, 16: 17, 18: 17, 19: 17, 20: 21, 22: 21, 23: 21, 24: 25}

@@ -197,22 +197,18 @@ def _first_pass(regions: list[Region]) -> list[int]:
     return out
 
 
-def _between_sure(regions: list[Region], first: list[int], raw_first: np.ndarray,
-                  labels: np.ndarray, method: str) -> dict[int, int]:
+def _between_sure(regions: list[Region], first: list[int], score: np.ndarray,
+                  ) -> dict[int, int]:
     """Windows the second pass need not embed: window index -> the first-pass window whose
-    embedding it takes. In a region whose first-pass windows the first pass gives all to one
-    speaker, each at least FILL_SURE (in units of the median score) from the line, the three
-    windows between two of them are that speaker's (the nearer one lends its embedding). A
-    region with a change of speaker or a doubtful window in its first pass is embedded whole,
-    as are a region's last windows after its last first-pass window. (Filling between any two
-    sure windows of one speaker, in a region that also changes speaker, lost a short turn:
-    DER up 0.4-1.1 points on 3 of the 29 real and TTS mixes of bench/diarize_eval.py.)"""
-    e = _normalise(raw_first.astype(np.float64), method)
-    cent = np.stack([e[labels == k].mean(axis=0) for k in (0, 1)])
-    d = np.sqrt(((e[:, None, :] - cent[None]) ** 2).sum(-1))
-    score = d[:, 0] - d[:, 1]
-    score = score / (float(np.median(np.abs(score))) or 1.0)
-    sure = {w: (np.abs(s) >= FILL_SURE, s > 0) for w, s in zip(first, score, strict=True)}
+    embedding it takes. `score`: the first-pass windows' `_scores` on the first pass's own
+    clusters. In a region whose first-pass windows all go to one speaker, each at least
+    FILL_SURE from the line, the three windows between two of them are that speaker's (the
+    nearer one lends its embedding). A region with a change of speaker or a doubtful window
+    in its first pass is embedded whole, as are a region's last windows after its last
+    first-pass window. (Filling between any two sure windows of one speaker, in a region
+    that also changes speaker, lost a short turn: DER up 0.4-1.1 points on 3 of the 29 real
+    and TTS mixes of bench/diarize_eval.py.)"""
+    sure = {w: (abs(s) >= FILL_SURE, s > 0) for w, s in zip(first, score, strict=True)}
     out: dict[int, int] = {}
     at = 0
     for r in regions:
@@ -224,6 +220,14 @@ def _between_sure(regions: list[Region], first: list[int], raw_first: np.ndarray
                 out.update({i: a if i - a <= b - i else b for i in range(a + 1, b)})
         at += n
     return out
+
+
+def _scores(e: np.ndarray, cent: np.ndarray) -> np.ndarray:
+    """Each window's distance to speaker 0's centroid minus its distance to speaker 1's
+    (> 0: closer to speaker 1), in units of the median |score|."""
+    dist = np.sqrt(((e[:, None, :] - cent[None]) ** 2).sum(-1))  # (n, 2)
+    score = dist[:, 0] - dist[:, 1]
+    return score / (float(np.median(np.abs(score))) or 1.0)
 
 
 def _normalise(e: np.ndarray, method: str) -> np.ndarray:
@@ -302,7 +306,8 @@ def diarize(samples: Channel, regions: list[Region], embedder: Embedder | None =
         raw = embed(list(range(len(wins))))
     else:
         raw_first = embed(first)
-        labels, _ = _two_means(_normalise(raw_first.astype(np.float64), embedder.name))
+        e_first = _normalise(raw_first.astype(np.float64), embedder.name)
+        labels, cent = _two_means(e_first)
         differ, margin, why = _two_voices(raw_first, labels, embedder.name)
         # settled on a measure only (a one-cluster split or no pitch is no measure)
         if not differ and -margin >= FIRST_SURE and why.key in ("why_similarity", "why_pitch"):
@@ -312,8 +317,7 @@ def diarize(samples: Channel, regions: list[Region], embedder: Embedder | None =
                                Detail("sep_one_voice", {"why": why}))
         raw = np.empty((len(wins), raw_first.shape[1]), raw_first.dtype)
         raw[first] = raw_first
-        filled = _between_sure(regions, first, raw_first, labels, embedder.name) if differ \
-            else {}
+        filled = _between_sure(regions, first, _scores(e_first, cent)) if differ else {}
         for i, src in filled.items():
             raw[i] = raw[src]
         rest = sorted(set(range(len(wins))) - set(first) - set(filled))
@@ -328,10 +332,7 @@ def diarize(samples: Channel, regions: list[Region], embedder: Embedder | None =
     if not differ:
         return one_speaker(round(min(1.0, -margin / MARGIN_FULL), 3),
                            Detail("sep_one_voice", {"why": why}))
-    dist = np.sqrt(((e[:, None, :] - cent[None]) ** 2).sum(-1))  # (n, 2)
-    score = dist[:, 0] - dist[:, 1]  # > 0: closer to speaker 1
-    scale = float(np.median(np.abs(score))) or 1.0
-    turns, overlaps = _turns(regions, wins, score / scale)
+    turns, overlaps = _turns(regions, wins, _scores(e, cent))
     if len({t.speaker for t in turns}) < 2:
         return one_speaker(0.0, Detail("sep_one_after_smoothing", {"why": why}))
     # speaker 0 is whoever spoke first, so labels read naturally
