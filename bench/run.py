@@ -187,7 +187,10 @@ def attribution(items: list[dict[str, Any]], results: dict[str, Any]) -> dict[st
     """On the mono calls (exact truth: the scripts' turns or a mix's segments): per role, the
     share of its true speech time labelled with its role (der.role_accuracy, mean over calls),
     pooled CER of its true text against the text of the utterances given its role, and the
-    mean DER of the utterances' spans labelled by role (0.25 s collar)."""
+    mean DER of the utterances' spans labelled by role (0.25 s collar) and its parts: the
+    speech given to the other speaker (confusion), and the speech in no utterance (missed:
+    mostly the pauses inside a scripted turn, which no VAD region covers), each over the
+    true speech time."""
     right: dict[str, list[float]] = {"agent": [], "customer": []}
     text: dict[str, list[tuple[str, str]]] = {"agent": [], "customer": []}
     ders = []
@@ -203,10 +206,15 @@ def attribution(items: list[dict[str, Any]], results: dict[str, Any]) -> dict[st
                 right[role].append(acc[role])
             text[role].append(("".join(x["text"] for x in t["turns"] if x["role"] == role),
                                "".join(u["text"] for u in r["utterances"] if u["role"] == role)))
-        ders.append(der(ref, hyp)["der"])
+        d = der(ref, hyp)
+        if d["der"] is not None:
+            ders.append(d)
+    n = max(1, len(ders))
     return {"role_time_right": {k: sum(v) / len(v) if v else None for k, v in right.items()},
             "role_cer": {k: pooled_cer(v) for k, v in text.items()},
-            "der_utterances": sum(d for d in ders if d is not None) / max(1, len(ders))}
+            "der_utterances": sum(d["der"] for d in ders) / n,
+            "der_confusion": sum(d["confusion"] / d["total"] for d in ders) / n,
+            "der_missed": sum(d["missed"] / d["total"] for d in ders) / n}
 
 
 def split(results: dict[str, Any], names: list[str]) -> dict[str, float]:
@@ -639,7 +647,9 @@ def render(r: dict[str, Any]) -> str:
                       f"speech time on their role {_pct(right['agent'])} / "
                       f"{_pct(right['customer'])}; CER of each role's text {_pct(rc['agent'])} / "
                       f"{_pct(rc['customer'])}; DER of the utterances by role "
-                      f"{_pct(at['der_utterances'])}.", ""]
+                      f"{_pct(at['der_utterances'])} (of it speech given to the other "
+                      f"speaker {_pct(at.get('der_confusion'))}, speech in no utterance "
+                      f"{_pct(at.get('der_missed'))}).", ""]
     rz = r["realzh_cer"]
     if "skipped" in rz:
         lines += [f"Real speech: {rz['skipped']}.", ""]

@@ -30,6 +30,24 @@ def test_every_word_on_its_speaker() -> None:
     assert a["role_time_right"] == {"agent": 1.0, "customer": 1.0}
     assert a["role_cer"] == {"agent": 0.0, "customer": 0.0}
     assert a["der_utterances"] == 0.0
+    assert a["der_confusion"] == 0.0 and a["der_missed"] == 0.0
+
+
+def test_a_pause_inside_a_turn_is_missed_speech_not_confusion() -> None:
+    items, results = _items_results(["agent", "customer"], ["您好请讲", "我要退款"])
+    u = results["call"]["utterances"][1]  # the customer's turn heard as two utterances:
+    results["call"]["utterances"][1:] = [{**u, "end": 6.5}, {**u, "start": 7.5}]  # 6.5-7.5 s a pause
+    a = run.attribution(items, results)
+    # 1 s in no utterance, of the 7 s of true speech scored (0.25 s collars at the turns' edges)
+    assert a["der_missed"] == pytest.approx(1.0 / 7.0, abs=1e-3)
+    assert a["der_confusion"] == 0.0
+    assert a["der_utterances"] == pytest.approx(a["der_missed"], abs=1e-3)
+
+
+def test_a_turn_given_to_the_other_speaker_is_confusion() -> None:
+    items, results = _items_results(["agent", "agent"], ["您好请讲", "我要退款"])
+    a = run.attribution(items, results)
+    assert a["der_confusion"] > 0.4 and a["der_missed"] == 0.0
 
 
 def test_roles_swapped_and_a_word_misheard() -> None:
