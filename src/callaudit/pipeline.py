@@ -32,7 +32,7 @@ from callaudit.parts import CallMetrics, ChannelLayout, Reason, Separation
 from callaudit.privacy.detect import Entity, detect_in
 from callaudit.privacy.mask import mask_utterances, privacy_report, redact, redact_result
 from callaudit.records import CallResult, NotParty, Region, Role, Utterance
-from callaudit.rules.judge import judge, judged_with, separation_unsure
+from callaudit.rules.judge import judge, judged_with, speakers_unsure
 from callaudit.rules.pack import RulePack, load
 from callaudit.speech import vocabulary
 from callaudit.speech.asr import AsrOptions, Transcriber
@@ -232,7 +232,7 @@ class Auditor:
         unheard = [Utterance(r.channel, r.start, r.end, "", _role_of(r.channel, decision),
                              r.level_dbfs) for r in heard.unheard]
         j = judge(self.pack, acoustics, heard_regions, utts, len(sep.channels) == 2, self.opts.lang,
-                  separation_unsure(separation, self.pack.settings), unheard,
+                  speakers_unsure(separation, decision.sure, self.pack.settings), unheard,
                   system=[_as_agent(n) for n in system if n.label == "prompt" and
                           (layout.kind != "stereo" or n.channel == decision.agent_channel)])
         found = detect_in(utts, self.pack)  # after the rules: they judge the words as said

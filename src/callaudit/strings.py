@@ -208,6 +208,7 @@ DETAILS: dict[str, dict[str, str]] = {
         "call_length": "{minutes:.1f}分钟（超过{limit:min}分钟复核）",
         "review_unknown_speaker": "说话人不确定（单声道）：需复核",
         "review_separation": "说话人分离不确定：需复核",
+        "review_roles": "哪一方是坐席不确定：需复核",
         "found_unknown_speaker": "说了“{phrase}”，但说话人无法确定（可能是客户）",
         "counted_under": "同一句话已在{rule}扣分",
         "found_script": "整段开场/结束语与话术相符（相似度 {score:.2f}）",
@@ -224,6 +225,8 @@ DETAILS: dict[str, dict[str, str]] = {
         "roles_forced": "由 --agent-channel 指定",
         "roles_cues": "{side}有坐席用语（得分 {score} 对 {other}）",
         "roles_first": "没有可区分的坐席用语；{side}先开口",
+        "roles_unsure": "{cue_side}的坐席用语太弱（得分 {score} 对 {own}），不足以推翻先开口的{side}："
+                        "以{side}为坐席，不确定",
         "roles_assumed": "没有可区分双方的语音；假定坐席为{side}",
         "roles_separated": "{method}分离：{reason}，置信度 {confidence:.2f}；坐席：{agent}",
         "roles_mono": "单声道，按用语判断：坐席 {agent} 句，客户 {customer} 句，未知 {unknown} 句",
@@ -301,6 +304,7 @@ DETAILS: dict[str, dict[str, str]] = {
         "call_length": "{minutes:.1f} min (review over {limit:min} min)",
         "review_unknown_speaker": "speaker unsure (mono): needs review",
         "review_separation": "speaker separation unsure: needs review",
+        "review_roles": "which side is the agent is unsure: needs review",
         "found_unknown_speaker": "“{phrase}” was said, by a voice that could not be placed (the caller?)",
         "counted_under": "the same words are deducted under {rule}",
         "found_script": "the whole script was said (similarity {score:.2f})",
@@ -316,6 +320,8 @@ DETAILS: dict[str, dict[str, str]] = {
         "roles_forced": "set by --agent-channel",
         "roles_cues": "agent phrases from {side} (cue score {score} vs {other})",
         "roles_first": "no distinguishing agent phrases; {side} spoke first",
+        "roles_unsure": "agent phrases from {cue_side} too weak (cue score {score} vs {own}) "
+                        "against {side} speaking first: {side} taken as the agent, unsurely",
         "roles_assumed": "no speech to tell the parties apart; assumed agent is {side}",
         "roles_separated": "{method} separation, {reason}, confidence {confidence:.2f}; agent: {agent}",
         "roles_mono": "mono, roles from words: {agent} agent, {customer} customer, {unknown} unknown "
@@ -419,7 +425,7 @@ def _value(name: str, v: Any, lang: str) -> Any:
         return detail_text(v["key"], v.get("args") or {}, lang)
     if name in ("who", "agent_role"):
         return role(v, lang)
-    if name in ("side", "agent") and isinstance(v, str):
+    if name in ("side", "agent", "cue_side") and isinstance(v, str):
         return SIDES[_lang(lang)].get(v, v)
     return v
 

@@ -101,7 +101,8 @@ def audit(turns: list[Turn], stereo: bool = True, pack: RulePack | None = None,
     else:
         ac = Acoustics(dur, rings, connect, level if agent else None, clipping if agent else None,
                        agent_nuclei=nuclei)
-    j = judge(pack, ac, regions, utts, stereo, lang="en", unsure=unsure, unheard=unheard)
+    j = judge(pack, ac, regions, utts, stereo, lang="en",
+              unsure="review_separation" if unsure else "", unheard=unheard)
     return {f.rule: f for f in j.findings}, j.score, j.metrics
 
 

@@ -20,6 +20,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from callaudit.settings import Settings
+from callaudit.speech.roles import sure_of
 
 if TYPE_CHECKING:
     from callaudit.records import CallResult
@@ -189,7 +190,7 @@ def nights_left_in_month(day: str) -> int:
 
 
 def low_confidence(result: CallResult, settings: Settings) -> bool:
-    """Whether the recognizer or the speaker separation was unsure of a call.
+    """Whether the recognizer, the speaker separation or the roles were unsure of a call.
 
     `result` is a call's records.CallResult (the "result" of a stored audit). True when
       (a) its separation found two speakers and its confidence (0-1) is below
@@ -197,9 +198,14 @@ def low_confidence(result: CallResult, settings: Settings) -> bool:
       (b) some utterances carry an avg_logprob (Whisper's mean token log-probability, nats, from
           their confidence; older results carry none) and their duration-weighted mean (weights
           end - start, seconds) is below settings.sample_min_logprob. Zero-length utterances
-          weigh nothing; if all of them are zero-length the plain mean is used.
+          weigh nothing; if all of them are zero-length the plain mean is used, or
+      (c) which side is the agent was decided unsurely (speech/roles.py: weak cues against
+          the side that spoke first).
     Otherwise False.
     """
+    why = result.roles_why
+    if why is not None and not sure_of(why.key, why.args):
+        return True
     sep = result.separation
     if sep is not None and sep.speakers == 2:
         conf = sep.confidence

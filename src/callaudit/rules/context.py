@@ -27,7 +27,10 @@ class Context:
     settings: Settings
     mono: bool
     lang: str = "zh"
-    unsure_speakers: bool = False  # a mono call separated with low confidence
+    # who spoke is unsure: the review id a failure that depends on it takes ("" when sure):
+    # review_separation (a mono call separated with low confidence), review_roles (which side
+    # is the agent: speech/roles.py)
+    unsure_speakers: str = ""
     # speech regions in which no word was heard (text "", with their role): rules/doubt.py
     unheard: list[Utterance] = field(default_factory=list)
     # system prompts' words as the agent's: only rules in settings.system_credits see them

@@ -32,12 +32,13 @@ class Judgement:
 
 
 def judge(pack: RulePack, acoustics: Acoustics, regions: list[Region], utts: list[Utterance],
-          stereo: bool, lang: str = "zh", unsure: bool = False,
+          stereo: bool, lang: str = "zh", unsure: str = "",
           unheard: list[Utterance] | None = None, system: list[Utterance] | None = None,
           ) -> Judgement:
     """Metrics, findings and score of a call. `regions` exclude ringback bursts; `utts` are
     sorted by start and carry their roles; `stereo` is False for a mono call audited with
-    roles from words; `unsure`: a mono call's speakers were separated with low confidence;
+    roles from words; `unsure`: who spoke is unsure, the review id of the failures that depend
+    on it (speakers_unsure; "" when sure);
     `unheard`: speech regions with no words (text "", with their roles; rules/doubt.py);
     `system`: the words of system prompts as the agent's, which credit only the rules in
     settings.system_credits (speech/system.py)."""
@@ -68,9 +69,9 @@ def evaluate(pack: RulePack, ctx: Context) -> list[Finding]:
             # the finding stays failed, for a reviewer.
             severity, review_id = "major", "review_unknown_speaker"
         elif failed and ctx.unsure_speakers and rule.who != "any":
-            # the separated speakers may be swapped or mixed: never blame the agent for what
-            # the caller may have said; a person decides
-            severity, review_id = ("major" if severity == "fatal" else severity), "review_separation"
+            # the speakers may be swapped or mixed: never blame the agent for what the caller
+            # may have said; a person decides
+            severity, review_id = ("major" if severity == "fatal" else severity), ctx.unsure_speakers
         if failed and not review_id:
             review_id = doubt(rule, out, ctx)  # the recognizer may have misheard
             if review_id and severity == "fatal":
@@ -114,10 +115,15 @@ def _same_words(a: Finding, b: Finding) -> bool:
                for x in a.evidence for y in b.evidence)
 
 
-def separation_unsure(separation: Separation | None, settings: Settings) -> bool:
-    """Two speakers were separated, but not confidently enough to blame either one."""
-    return separation is not None and separation.speakers == 2 and \
-        (separation.confidence or 0.0) < settings.separation_min_confidence
+def speakers_unsure(separation: Separation | None, roles_sure: bool, settings: Settings) -> str:
+    """Why a failure that depends on who spoke must go to a person, as a review id, or "":
+    two speakers were separated, but not confidently enough to blame either one
+    (review_separation), or the cues that make one side the agent were too weak against who
+    spoke first (review_roles; speech/roles.py)."""
+    if separation is not None and separation.speakers == 2 and \
+            (separation.confidence or 0.0) < settings.separation_min_confidence:
+        return "review_separation"
+    return "" if roles_sure else "review_roles"
 
 
 def judged_with(pack: RulePack) -> JudgedWith:

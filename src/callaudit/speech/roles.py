@@ -2,6 +2,10 @@
 
 Stereo: one party per channel; the agent's channel is the one whose words sound like an
 agent's opening (greeting, 工号, 很高兴为您服务 ...), with speaking first as the tie-breaker.
+Cues that tell the sides apart only weakly (a 您好: callers greet too, and Whisper writes a
+caller's 你好 as 您好) do not overturn who spoke first: the first speaker is taken as the agent
+(the agent answers the call) and the decision is unsure, so a failure that depends on who
+spoke goes to a person rather than deducting (rules/judge.py).
 Mono, separated into two speakers (diarize.py): as stereo, the speakers in place of channels.
 Mono, not separated (one voice, or --no-separation): each utterance is labelled from its own
 words where they are clearly the agent's, `unknown` otherwise.
@@ -10,6 +14,7 @@ words where they are clearly the agent's, `unknown` otherwise.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from callaudit.records import Region, Utterance
 from callaudit.speech.diarize import Diarization
@@ -31,6 +36,10 @@ CUE_THRESHOLD = 0.8
 # rarely say. A 您好 alone (1.0) is not enough: a caller's 你好, heard as 您好, opened
 # 您好，我家的宽带从昨天开始就上不了网了 and credited the agent with a greeting they never said.
 AGENT_MIN = 1.5
+# Stereo (and separated mono): cues decide against who spoke first only by this much, one
+# phrase callers rarely say. A mix of a caller saying 你好世界 (heard 您好，时间) against an
+# agent reading without a script gave the caller's side the agent's role, 1 to 0.
+CUE_MARGIN = AGENT_MIN
 
 
 @dataclass
@@ -38,6 +47,7 @@ class RoleDecision:
     agent_channel: int | None  # None for mono
     label: str  # left | right | mono
     why: Detail  # how it was decided (strings.DETAILS), worded in any language
+    sure: bool = True  # False: weak cues pointed at the side that spoke second
 
     @property
     def reason(self) -> str:
@@ -52,18 +62,24 @@ def cue_score(utterances: list[Utterance]) -> float:
 def decide_stereo(utterances: list[Utterance], regions: list[Region], forced: str = "auto",
                   names: tuple[str, str] = ("left", "right")) -> RoleDecision:
     """The agent's channel (or separated speaker): the one that sounds like an agent, else the
-    one that spoke first after connect (the agent answers the call)."""
+    one that spoke first after connect (the agent answers the call). Cues against the first
+    speaker decide only by CUE_MARGIN; by less, the first speaker is the agent, unsurely."""
     if forced in ("left", "right"):
         return RoleDecision(0 if forced == "left" else 1, forced, Detail("roles_forced"))
     by_ch = {ch: [u for u in utterances if u.channel == ch] for ch in (0, 1)}
     scores = {ch: cue_score(us) for ch, us in by_ch.items()}
     first = {ch: min((r.start for r in regions if r.channel == ch), default=float("inf"))
              for ch in (0, 1)}
+    spoke_first = None if first[0] == first[1] else 0 if first[0] < first[1] else 1
     if scores[0] != scores[1]:
         ch = 0 if scores[0] > scores[1] else 1
+        if spoke_first == 1 - ch and scores[ch] - scores[1 - ch] < CUE_MARGIN:
+            return RoleDecision(1 - ch, _name(1 - ch), Detail("roles_unsure", {
+                "side": names[1 - ch], "cue_side": names[ch], "score": scores[ch],
+                "own": scores[1 - ch]}), sure=False)
         why = Detail("roles_cues", {"side": names[ch], "score": scores[ch], "other": scores[1 - ch]})
-    elif first[0] != first[1]:
-        ch = 0 if first[0] < first[1] else 1
+    elif spoke_first is not None:
+        ch = spoke_first
         why = Detail("roles_first", {"side": names[ch]})
     else:
         ch, why = 0, Detail("roles_assumed", {"side": names[0]})
@@ -85,6 +101,15 @@ def apply_mono(utterances: list[Utterance]) -> RoleDecision:
     return RoleDecision(None, "mono", Detail("roles_mono", dict(n)))
 
 
+def sure_of(key: str, args: dict[str, Any]) -> bool:
+    """Whether a stored decision (its reason's key and args, as CallResult.roles_why keeps
+    them) was sure: every reason but roles_unsure, directly or as a separated call's agent."""
+    agent = args.get("agent")
+    if key == "roles_separated" and isinstance(agent, dict):
+        return sure_of(agent.get("key", ""), agent.get("args") or {})
+    return key != "roles_unsure"
+
+
 def _name(ch: int) -> str:
     return "left" if ch == 0 else "right"
 
@@ -104,7 +129,7 @@ def assign_roles(utterances: list[Utterance], regions: list[Region], channels: l
         apply_stereo(utterances, decision)
         return RoleDecision(decision.agent_channel, "mono", Detail("roles_separated", {
             "method": separation.method, "reason": separation.why,
-            "confidence": separation.confidence, "agent": decision.why}))
+            "confidence": separation.confidence, "agent": decision.why}), decision.sure)
     if len(channels) == 2:
         decision = decide_stereo(utterances, regions, agent_channel)
         apply_stereo(utterances, decision)
