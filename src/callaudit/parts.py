@@ -51,6 +51,18 @@ class Reason:
         return cls(d.get("key", ""), d.get("args") or {}, d.get("text"))
 
 
+def roles_sure(why: Reason | None) -> bool:
+    """Whether a stored decision of who is the agent (CallResult.roles_why) was sure: every
+    reason but speech/roles.py's roles_unsure (weak cues against the side that spoke first),
+    directly or as a separated mono call's agent (roles_separated's args["agent"])."""
+    if why is None:
+        return True
+    agent = why.args.get("agent")
+    if why.key == "roles_separated" and isinstance(agent, dict):
+        return roles_sure(Reason.from_json(agent))
+    return why.key != "roles_unsure"
+
+
 @dataclass(frozen=True)
 class ChannelLayout:
     """Which channels of the recording were audited, and why (audio/condition.py Layout).

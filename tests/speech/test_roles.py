@@ -11,10 +11,12 @@ from dataclasses import replace
 import pytest
 
 from callaudit.metrics.acoustics import measure
+from callaudit.parts import Reason, Separation, roles_sure
 from callaudit.records import Region, Utterance
 from callaudit.rules.judge import judge, speakers_unsure
 from callaudit.rules.pack import load
-from callaudit.speech.roles import CUE_MARGIN, assign_roles, decide_stereo, sure_of
+from callaudit.speech.diarize import Diarization
+from callaudit.speech.roles import CUE_MARGIN, assign_roles, decide_stereo
 from callaudit.strings import Detail
 from tests.helpers import stored
 from tests.helpers.transcripts import silent_audio
@@ -46,6 +48,20 @@ def test_a_weak_greeting_from_the_second_side_does_not_overturn_speaking_first()
     assert "unsurely" in d.why.text("en")
 
 
+def test_cues_by_exactly_the_margin_decide_surely() -> None:
+    utts, regions = _call(["说吧，什么事？"], ["为您查询"])  # 为您查询: 1.5 to 0
+    d = decide_stereo(utts, regions)
+    assert d.agent_channel == 1 and d.sure and d.why.key == "roles_cues"
+    assert d.why.args["score"] - d.why.args["other"] == CUE_MARGIN
+
+
+def test_a_first_speaker_who_sounds_like_a_caller_is_surely_not_the_agent() -> None:
+    # an outbound call: the customer picks up with a request of their own (score -1 to 0)
+    utts, regions = _call(["喂，帮我查一下"], ["好的，查到了"])
+    d = decide_stereo(utts, regions)
+    assert d.agent_channel == 1 and d.sure and d.why.key == "roles_cues"
+
+
 def test_weak_cues_that_agree_with_speaking_first_are_sure() -> None:
     utts, regions = _call(["您好", "查到了，明天到"], ["我想问一下快递", "好的"])
     d = decide_stereo(utts, regions)
@@ -63,19 +79,32 @@ def test_forced_side_is_sure() -> None:
     assert decide_stereo(utts, regions, forced="right").sure
 
 
+def _separated() -> Diarization:
+    return Diarization([], [], "campp", 0.9, 2, Detail("sep_two_voices", {"why": "", "windows": 9}))
+
+
+def test_a_separated_mono_call_carries_the_unsure_decision() -> None:
+    utts, regions = _call(["说吧，什么事？"], ["您好，时间"])
+    d = assign_roles(utts, regions, [0, 1], separation=_separated())
+    assert d.label == "mono" and d.agent_channel == 0 and not d.sure
+    assert d.why.key == "roles_separated" and d.why.args["agent"].key == "roles_unsure"
+    utts, regions = _call(["您好，工号一二三四"], ["我想问一下"])
+    assert assign_roles(utts, regions, [0, 1], separation=_separated()).sure
+
+
 def test_stored_reasons_tell_whether_the_decision_was_sure() -> None:
     utts, regions = _call(["说吧，什么事？"], ["您好，时间"])
-    d = assign_roles(utts, regions, [0, 1])
-    stored = d.why.to_json()
-    assert not sure_of(stored["key"], stored["args"])
-    assert sure_of("roles_cues", {"side": "left", "score": 4.0, "other": 0.0})
-    # a separated mono call keeps the agent's decision inside its own reason
-    nested = Detail("roles_separated", {"method": "campp", "reason": "", "confidence": 0.9,
-                                        "agent": d.why}).to_json()
-    assert not sure_of(nested["key"], nested["args"])
+    stored = assign_roles(utts, regions, [0, 1]).why.to_json()
+    assert not roles_sure(Reason.from_json(stored))
+    assert roles_sure(Reason("roles_cues", {"side": "left", "score": 4.0, "other": 0.0}))
+    assert roles_sure(None)  # results stored before roles_why was kept
+    # a separated mono call keeps the agent's decision inside its own reason, as stored
+    stored = assign_roles(utts, regions, [0, 1], separation=_separated()).why.to_json()
+    assert isinstance(stored["args"]["agent"], dict)
+    assert not roles_sure(Reason.from_json(stored))
     sure = Detail("roles_separated", {"method": "campp", "reason": "", "confidence": 0.9,
                                       "agent": Detail("roles_first", {"side": "speaker_1"})})
-    assert sure_of(sure.key, sure.to_json()["args"])
+    assert roles_sure(Reason.from_json(sure.to_json()))
 
 
 def test_unsure_roles_send_the_agents_failures_to_review() -> None:
@@ -92,8 +121,12 @@ def test_unsure_roles_send_the_agents_failures_to_review() -> None:
     assert not g.passed and g.review and g.deduction == 0
     assert "which side is the agent is unsure" in g.detail
     assert not sure["greeting"].passed and sure["greeting"].deduction > 0
-    # a low-confidence separation names itself first
     assert speakers_unsure(None, True, pack.settings) == ""
+    # a low-confidence separation names itself first
+    low = Separation("campp", 2, 0.2, Reason("sep_two_voices"))
+    assert speakers_unsure(low, False, pack.settings) == "review_separation"
+    assert speakers_unsure(replace(low, confidence=0.9), False, pack.settings) == "review_roles"
+    assert speakers_unsure(replace(low, confidence=0.9), True, pack.settings) == ""
 
 
 @pytest.mark.parametrize("name", ["bad_call", "ringback_call"])
@@ -105,7 +138,7 @@ def test_rejudged_and_sampled_calls_keep_unsure_roles(name: str) -> None:
     result = stored(name)
     assert not low_confidence(result, pack.settings)
     why = result.roles_why
-    assert why is not None and sure_of(why.key, why.args)
+    assert why is not None and roles_sure(why)
     unsure_why = Detail("roles_unsure", {"side": "left", "cue_side": "right", "score": 1.0,
                                          "own": 0.0})
     unsure = replace(result, roles_why=replace(why, key="roles_unsure",

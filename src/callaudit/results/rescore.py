@@ -12,14 +12,13 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from callaudit.metrics.acoustics import Acoustics
-from callaudit.parts import CallMetrics, JudgedWith
+from callaudit.parts import CallMetrics, JudgedWith, roles_sure
 from callaudit.records import CallResult, Utterance
 from callaudit.results import reviews
 from callaudit.results.store import call_lines, calls_to_rescore, connect, update_scores
 from callaudit.rules.judge import judge, judged_with, speakers_unsure
 from callaudit.rules.pack import RulePack, load
 from callaudit.speech import vocabulary
-from callaudit.speech.roles import sure_of
 
 
 def rejudge(pack: RulePack, result: CallResult, lang: str = "zh",
@@ -37,10 +36,9 @@ def rejudge(pack: RulePack, result: CallResult, lang: str = "zh",
     unheard = [replace(u) for u in result.unheard]
     system = [Utterance(n.channel, n.start, n.end, n.text, "agent")
               for n in result.not_party if n.label == "prompt"]
-    why = result.roles_why
-    roles_sure = why is None or sure_of(why.key, why.args)
     j = judge(pack, acoustics, result.regions, utts, stereo, lang,
-              speakers_unsure(sep, roles_sure, pack.settings), unheard, system=system)
+              speakers_unsure(sep, roles_sure(result.roles_why), pack.settings), unheard,
+              system=system)
     s = j.score
     norms = judged_with(pack) if norms is None else norms
     return replace(result, utterances=utts, score=s.score, passed=s.passed, fatal=s.fatal,

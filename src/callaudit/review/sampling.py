@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
+from callaudit.parts import roles_sure
 from callaudit.settings import Settings
-from callaudit.speech.roles import sure_of
 
 if TYPE_CHECKING:
     from callaudit.records import CallResult
@@ -203,8 +203,7 @@ def low_confidence(result: CallResult, settings: Settings) -> bool:
           the side that spoke first).
     Otherwise False.
     """
-    why = result.roles_why
-    if why is not None and not sure_of(why.key, why.args):
+    if not roles_sure(result.roles_why):
         return True
     sep = result.separation
     if sep is not None and sep.speakers == 2:

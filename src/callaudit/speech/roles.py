@@ -14,7 +14,6 @@ words where they are clearly the agent's, `unknown` otherwise.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from callaudit.records import Region, Utterance
 from callaudit.speech.diarize import Diarization
@@ -73,7 +72,10 @@ def decide_stereo(utterances: list[Utterance], regions: list[Region], forced: st
     spoke_first = None if first[0] == first[1] else 0 if first[0] < first[1] else 1
     if scores[0] != scores[1]:
         ch = 0 if scores[0] > scores[1] else 1
-        if spoke_first == 1 - ch and scores[ch] - scores[1 - ch] < CUE_MARGIN:
+        # the first speaker said nothing of a caller's (score >= 0) and the cues against
+        # them are weak
+        if spoke_first == 1 - ch and scores[1 - ch] >= 0 and \
+                scores[ch] - scores[1 - ch] < CUE_MARGIN:
             return RoleDecision(1 - ch, _name(1 - ch), Detail("roles_unsure", {
                 "side": names[1 - ch], "cue_side": names[ch], "score": scores[ch],
                 "own": scores[1 - ch]}), sure=False)
@@ -99,15 +101,6 @@ def apply_mono(utterances: list[Utterance]) -> RoleDecision:
             u.role = "agent"  # the first voice after connect is the party who answered
     n = {r: sum(u.role == r for u in utterances) for r in ("agent", "customer", "unknown")}
     return RoleDecision(None, "mono", Detail("roles_mono", dict(n)))
-
-
-def sure_of(key: str, args: dict[str, Any]) -> bool:
-    """Whether a stored decision (its reason's key and args, as CallResult.roles_why keeps
-    them) was sure: every reason but roles_unsure, directly or as a separated call's agent."""
-    agent = args.get("agent")
-    if key == "roles_separated" and isinstance(agent, dict):
-        return sure_of(agent.get("key", ""), agent.get("args") or {})
-    return key != "roles_unsure"
 
 
 def _name(ch: int) -> str:
