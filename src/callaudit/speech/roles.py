@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from callaudit.parts import Reason, roles_sure
 from callaudit.records import Region, Utterance
 from callaudit.speech.diarize import Diarization
 from callaudit.speech.match import Stream, find
@@ -46,7 +47,12 @@ class RoleDecision:
     agent_channel: int | None  # None for mono
     label: str  # left | right | mono
     why: Detail  # how it was decided (strings.DETAILS), worded in any language
-    sure: bool = True  # False: weak cues pointed at the side that spoke second
+
+    @property
+    def sure(self) -> bool:
+        """False when weak cues pointed at the side that spoke second (roles_unsure), here or
+        as a separated call's agent: read from `why`, as a stored result reads it back."""
+        return roles_sure(Reason(self.why.key, self.why.to_json()["args"]))
 
     @property
     def reason(self) -> str:
@@ -71,15 +77,16 @@ def decide_stereo(utterances: list[Utterance], regions: list[Region], forced: st
              for ch in (0, 1)}
     spoke_first = None if first[0] == first[1] else 0 if first[0] < first[1] else 1
     if scores[0] != scores[1]:
-        ch = 0 if scores[0] > scores[1] else 1
+        cue = 0 if scores[0] > scores[1] else 1
+        other = 1 - cue
         # the first speaker said nothing of a caller's (score >= 0) and the cues against
         # them are weak
-        if spoke_first == 1 - ch and scores[1 - ch] >= 0 and \
-                scores[ch] - scores[1 - ch] < CUE_MARGIN:
-            return RoleDecision(1 - ch, _name(1 - ch), Detail("roles_unsure", {
-                "side": names[1 - ch], "cue_side": names[ch], "score": scores[ch],
-                "own": scores[1 - ch]}), sure=False)
-        why = Detail("roles_cues", {"side": names[ch], "score": scores[ch], "other": scores[1 - ch]})
+        if spoke_first == other and scores[other] >= 0 and scores[cue] - scores[other] < CUE_MARGIN:
+            ch, why = other, Detail("roles_unsure", {"side": names[other], "cue_side": names[cue],
+                                                     "score": scores[cue], "own": scores[other]})
+        else:
+            ch, why = cue, Detail("roles_cues", {"side": names[cue], "score": scores[cue],
+                                                 "other": scores[other]})
     elif spoke_first is not None:
         ch = spoke_first
         why = Detail("roles_first", {"side": names[ch]})
@@ -122,7 +129,7 @@ def assign_roles(utterances: list[Utterance], regions: list[Region], channels: l
         apply_stereo(utterances, decision)
         return RoleDecision(decision.agent_channel, "mono", Detail("roles_separated", {
             "method": separation.method, "reason": separation.why,
-            "confidence": separation.confidence, "agent": decision.why}), decision.sure)
+            "confidence": separation.confidence, "agent": decision.why}))
     if len(channels) == 2:
         decision = decide_stereo(utterances, regions, agent_channel)
         apply_stereo(utterances, decision)
